@@ -1,0 +1,1 @@
+"""Built-in runbooks, shipped as package data."""

@@ -1,0 +1,139 @@
+"""The governance policy: tenants, who may approve, what may run, where, and how much.
+
+One validated YAML file. Nothing here is enabled by default that widens what may run:
+auto-approval exists only where a rule is written, and self-approval is off unless allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from warden.schemas._base import SLUG_PATTERN, StrictModel
+from warden.schemas.runbook import Limits
+
+__all__ = [
+    "SystemType",
+    "System",
+    "User",
+    "KillSwitch",
+    "AutoApprovalRule",
+    "ApprovalPolicy",
+    "Tenant",
+    "GovernancePolicy",
+]
+
+SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "postgres"]
+"""Kinds of system in a tenant's inventory.
+
+- ``sqlite`` / ``duckdb``: a database file.
+- ``csv`` / ``parquet``: a file, or a folder of them.
+- ``source``: a source-code folder (scanned for SDKs and endpoints).
+- ``jsonl``: log files, one JSON object per line.
+- ``postgres``: a database reached by DSN (``location`` holds the DSN, no path check).
+"""
+
+
+class System(StrictModel):
+    """One system the tenant owns and Warden may be asked to scan."""
+
+    id: str = Field(pattern=SLUG_PATTERN)
+    type: SystemType
+    location: str = Field(min_length=1, description="Path (relative to the policy file) or DSN.")
+    owner: str = Field(min_length=1)
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list, description="Words the planner matches on.")
+
+
+class User(StrictModel):
+    """A person who may request or approve runs in a tenant."""
+
+    roles: list[str] = Field(min_length=1)
+    name: str | None = None
+
+
+class KillSwitch(StrictModel):
+    """When engaged, no run starts and running ones stop before their next step."""
+
+    engaged: bool = False
+    reason: str | None = None
+
+
+class AutoApprovalRule(StrictModel):
+    """A runbook matching every condition is approved without a human, and recorded as such."""
+
+    name: str = Field(pattern=SLUG_PATTERN)
+    runbooks: list[str] = Field(default_factory=list, description="Runbook names; empty = any.")
+    analysers: list[str] = Field(
+        min_length=1, description="The runbook may use only these analysers (inline children too)."
+    )
+    max_cost_usd: float = Field(default=0.0, ge=0)
+    max_depth: int = Field(default=0, ge=0, description="Highest run depth the rule applies at.")
+
+
+class ApprovalPolicy(StrictModel):
+    """Who approves what in a tenant."""
+
+    required_roles: list[str] = Field(
+        default_factory=list,
+        description="A runbook's approval role must be one of these (empty: any role of the tenant).",
+    )
+    allow_self_approval: bool = False
+    auto_approve: list[AutoApprovalRule] = Field(default_factory=list)
+
+
+class Tenant(StrictModel):
+    """An organisation: its people, what it may run, and its systems."""
+
+    name: str | None = None
+    roles: list[str] = Field(min_length=1, description="Roles that exist in this tenant.")
+    users: dict[str, User] = Field(default_factory=dict)
+    analysers: list[str] = Field(description="Analysers this tenant may run.")
+    models: list[str] = Field(default_factory=list, description="Model names the tenant may use.")
+    allowed_roots: list[str] = Field(
+        default_factory=list, description="Folders (relative to the policy file) steps may read."
+    )
+    systems: list[System] = Field(default_factory=list)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    limits: Limits = Field(default_factory=Limits, description="Tenant caps, within the global ones.")
+    kill_switch: KillSwitch = Field(default_factory=KillSwitch)
+
+    @model_validator(mode="after")
+    def _references_are_consistent(self) -> Tenant:
+        known = set(self.roles)
+        for user_id, user in self.users.items():
+            unknown = sorted(set(user.roles) - known)
+            if unknown:
+                raise ValueError(f"user '{user_id}' has roles {unknown} not listed in the tenant's roles")
+        unknown = sorted(set(self.approval.required_roles) - known)
+        if unknown:
+            raise ValueError(f"approval.required_roles {unknown} are not listed in the tenant's roles")
+        ids = [s.id for s in self.systems]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"system ids {dupes} are used twice")
+        return self
+
+
+class GovernancePolicy(StrictModel):
+    """The whole governance file."""
+
+    version: Literal[1] = 1
+    limits: Limits = Field(
+        default_factory=lambda: Limits(
+            max_depth=3, max_cost_usd=10.0, max_duration_s=3600, step_timeout_s=600
+        ),
+        description="Global caps; tenants and runbooks may only lower them.",
+    )
+    kill_switch: KillSwitch = Field(default_factory=KillSwitch)
+    tenants: dict[str, Tenant] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _tenant_names_are_slugs(self) -> GovernancePolicy:
+        import re
+
+        for name in self.tenants:
+            if not re.match(SLUG_PATTERN, name):
+                raise ValueError(f"tenant name '{name}' must be lower-case letters, digits, - or _")
+        return self
