@@ -1,0 +1,1 @@
+"""The gdpr_transparency analyser."""

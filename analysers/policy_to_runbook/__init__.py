@@ -1,0 +1,1 @@
+"""The policy_to_runbook analyser."""
