@@ -6,7 +6,7 @@ is a bug.
 
 from __future__ import annotations
 
-__all__ = ["WardenError", "LoadError", "PolicyError", "UsageError"]
+__all__ = ["LoadError", "PolicyError", "UsageError", "WardenError"]
 
 
 class WardenError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["StrictModel", "SLUG_PATTERN"]
+__all__ = ["SLUG_PATTERN", "StrictModel"]
 
 # Names of runbooks, steps, analysers, tenants and systems: lower-case words joined by - or _.
 SLUG_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from warden.schemas._base import StrictModel
 from warden.schemas.runbook import RunbookDefinition
 
-__all__ = ["DecisionKind", "ApprovalDecision"]
+__all__ = ["ApprovalDecision", "DecisionKind"]
 
 DecisionKind = Literal["approve", "reject", "edit"]
 """What the approver decided.

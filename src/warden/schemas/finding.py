@@ -8,7 +8,7 @@ from pydantic import Field
 
 from warden.schemas._base import StrictModel
 
-__all__ = ["Severity", "Evidence", "Finding"]
+__all__ = ["Evidence", "Finding", "Severity"]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 """How much a finding matters.

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from warden.schemas._base import SLUG_PATTERN, StrictModel
 
-__all__ = ["DataSchemaName", "DATA_SCHEMAS", "LlmUse", "Reads", "AnalyserManifest"]
+__all__ = ["DATA_SCHEMAS", "AnalyserManifest", "DataSchemaName", "LlmUse", "Reads"]
 
 DataSchemaName = Literal[
     "document",
@@ -55,7 +55,10 @@ class AnalyserManifest(StrictModel):
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description="'module:function' called to run the analyser; imported only when it runs.",
     )
-    input_schemas: list[DataSchemaName] = Field(min_length=1)
+    input_schemas: list[DataSchemaName] = Field(
+        default_factory=list,
+        description="Data the analyser needs, one input each; empty for analysers that read systems.",
+    )
     output_schema: DataSchemaName
     uses_llm: LlmUse = "never"
     cost_estimate_usd: float = Field(default=0.0, ge=0, description="Estimated cost of one run.")

@@ -14,14 +14,14 @@ from warden.schemas._base import SLUG_PATTERN, StrictModel
 from warden.schemas.runbook import Limits
 
 __all__ = [
-    "SystemType",
-    "System",
-    "User",
-    "KillSwitch",
-    "AutoApprovalRule",
     "ApprovalPolicy",
-    "Tenant",
+    "AutoApprovalRule",
     "GovernancePolicy",
+    "KillSwitch",
+    "System",
+    "SystemType",
+    "Tenant",
+    "User",
 ]
 
 SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "postgres"]

@@ -8,7 +8,15 @@ from pydantic import Field
 
 from warden.schemas._base import StrictModel
 
-__all__ = ["IssueCode", "ISSUE_CODES", "IssueSeverity", "GuardIssue", "CheckResult", "ValidationReport"]
+__all__ = [
+    "ISSUE_CODES",
+    "CheckResult",
+    "CheckStatus",
+    "GuardIssue",
+    "IssueCode",
+    "IssueSeverity",
+    "ValidationReport",
+]
 
 IssueCode = Literal[
     "load_error",
@@ -69,12 +77,16 @@ class GuardIssue(StrictModel):
     line: int | None = Field(default=None, ge=1, description="Source line, when known.")
 
 
+CheckStatus = Literal["passed", "failed", "skipped"]
+"""Outcome of one check: ``skipped`` when its prerequisites (a valid schema, a policy) are missing."""
+
+
 class CheckResult(StrictModel):
-    """Whether one named check passed, for the approver's table and the audit trail."""
+    """How one named check ended, for the approver's table and the audit trail."""
 
     name: str
-    passed: bool
-    issues: int = Field(ge=0)
+    status: CheckStatus
+    issues: int = Field(default=0, ge=0)
 
 
 class ValidationReport(StrictModel):

@@ -16,14 +16,14 @@ from warden.schemas._base import SLUG_PATTERN, StrictModel
 from warden.schemas.manifest import DataSchemaName
 
 __all__ = [
-    "Limits",
-    "RetryPolicy",
-    "ApprovalRequirement",
-    "ModelConfig",
     "AnalyserStep",
-    "WorkflowStep",
-    "Step",
+    "ApprovalRequirement",
+    "Limits",
+    "ModelConfig",
+    "RetryPolicy",
     "RunbookDefinition",
+    "Step",
+    "WorkflowStep",
 ]
 
 
@@ -121,11 +121,13 @@ class RunbookDefinition(StrictModel):
     description: str | None = Field(default=None, max_length=4000)
     tenant: str = Field(pattern=SLUG_PATTERN)
     inputs: dict[Annotated[str, Field(pattern=SLUG_PATTERN)], DataSchemaName] = Field(
-        default_factory=dict, description="Input name -> data schema name, e.g. {document: document}."
+        default_factory=dict,
+        description="Input name -> data schema name, e.g. {document: document}.",
     )
     limits: Limits = Field(default_factory=Limits)
     approval: ApprovalRequirement | None = Field(
-        default=None, description="Required; its absence is reported by the guard as missing_approval."
+        default=None,
+        description="Required; its absence is reported by the guard as missing_approval.",
     )
     model: ModelConfig | None = None
     steps: list[Step] = Field(min_length=1, max_length=500)

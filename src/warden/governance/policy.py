@@ -1,0 +1,106 @@
+"""Loading the governance policy and answering the questions every stage asks of it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from warden.errors import LoadError, PolicyError, UsageError
+from warden.runbooks.hashing import sha256_of
+from warden.safeload import load_model, parse_text, read_text
+from warden.schemas.policy import GovernancePolicy, System, Tenant
+from warden.schemas.runbook import Limits
+
+__all__ = ["POLICY_ENV", "LoadedPolicy", "load_policy"]
+
+POLICY_ENV = "WARDEN_POLICY"
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A validated policy, where it came from (relative paths resolve there) and its hash."""
+
+    policy: GovernancePolicy
+    path: Path
+    sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def tenant(self, name: str) -> Tenant:
+        """The tenant, or a usage error listing the ones that exist."""
+        try:
+            return self.policy.tenants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.policy.tenants))
+            raise UsageError(
+                f"unknown tenant '{name}' in {self.path}",
+                fix=f"use one of: {known}",
+                code="unknown_tenant",
+            ) from None
+
+    def roles_of(self, tenant: str, user: str) -> list[str]:
+        """The roles `user` holds in `tenant` (empty when not a member)."""
+        member = self.policy.tenants.get(tenant)
+        found = member.users.get(user) if member else None
+        return list(found.roles) if found else []
+
+    def find_system(self, system_id: str) -> tuple[str, System] | None:
+        """(tenant, system) for a system id in any tenant's inventory."""
+        for name, tenant in self.policy.tenants.items():
+            for system in tenant.systems:
+                if system.id == system_id:
+                    return name, system
+        return None
+
+    def allowed_roots(self, tenant: str) -> list[Path]:
+        """The tenant's allowed roots, resolved against the policy's folder."""
+        return [resolve(self.base_dir, root) for root in self.tenant(tenant).allowed_roots]
+
+    def effective_limits(self, tenant: str) -> Limits:
+        """The tighter of the global and the tenant caps, field by field."""
+        return tighter(self.policy.limits, self.tenant(tenant).limits)
+
+    def kill_switch_reason(self, tenant: str) -> str | None:
+        """Why runs are stopped for `tenant`, or None when they may run."""
+        for switch in (self.policy.kill_switch, self.tenant(tenant).kill_switch):
+            if switch.engaged:
+                return switch.reason or "kill switch engaged"
+        return None
+
+
+def tighter(*limits: Limits) -> Limits:
+    """Field-wise minimum of the caps that are set."""
+    out: dict[str, float | int | None] = {}
+    for name in Limits.model_fields:
+        values = [getattr(lim, name) for lim in limits if getattr(lim, name) is not None]
+        out[name] = min(values) if values else None
+    return Limits(**out)
+
+
+def resolve(base: Path, path: str) -> Path:
+    """`path` (absolute, ~, or relative to `base`) made absolute with symlinks and '..' resolved."""
+    p = Path(os.path.expanduser(path))
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+def load_policy(path: str | Path | None = None) -> LoadedPolicy:
+    """Load the policy from `path`, or from $WARDEN_POLICY when no path is given."""
+    if path is None:
+        env = os.environ.get(POLICY_ENV)
+        if not env:
+            raise UsageError(
+                "no governance policy given",
+                fix=f"pass --policy FILE or set {POLICY_ENV}",
+                code="no_policy",
+            )
+        path = env
+    p = Path(path)
+    try:
+        parsed = parse_text(read_text(p), source=str(p))
+    except LoadError as exc:
+        raise PolicyError(exc.reason, source=str(p), line=exc.line, fix=exc.fix) from None
+    policy = load_model(GovernancePolicy, parsed, what="policy", error=PolicyError)
+    return LoadedPolicy(policy=policy, path=p.resolve(), sha256=sha256_of(policy))
