@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from warden.schemas._base import StrictModel
 
-__all__ = ["DocumentFormat", "Passage", "Document"]
+__all__ = ["Document", "DocumentFormat", "Passage"]
 
 DocumentFormat = Literal["pdf", "html", "docx", "markdown", "text"]
 """How a document was read.
@@ -29,17 +29,42 @@ class Passage(StrictModel):
     text: str
     headings: list[str] = Field(default_factory=list, description="Heading path, outermost first.")
     page: int | None = Field(default=None, ge=1, description="1-based page (PDF only).")
-    start: int = Field(ge=0, description="Character offset of the passage in the document text.")
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, description="Character offset of the passage in `Document.text`.")
+    end: int = Field(ge=0, description="End offset (exclusive): `Document.text[start:end] == text`.")
+
+    @model_validator(mode="after")
+    def _span_is_ordered(self) -> Passage:
+        if self.end < self.start:
+            raise ValueError(f"passage {self.id}: end {self.end} is before start {self.start}")
+        return self
 
 
 class Document(StrictModel):
-    """A loaded document: its identity, format and passages."""
+    """A loaded document: its identity, format, normalised text and passages.
+
+    ``text`` is the document's text as Warden read it: every heading and paragraph block in
+    reading order, separated by a blank line (markup stripped, wrapped lines joined). Passages
+    are spans of it, so evidence quotes can be located and highlighted exactly;
+    ``text[p.start:p.end] == p.text`` holds for every passage and is checked on validation.
+    """
 
     id: str = Field(description="sha256 of the raw bytes.")
     name: str = Field(description="File name as uploaded.")
     format: DocumentFormat
     pages: int | None = None
     title: str | None = None
-    text_chars: int = Field(ge=0)
+    text_chars: int = Field(ge=0, description="len(text) when text is present.")
     passages: list[Passage]
+    text: str = Field(default="", description="Normalised full text that passage offsets index.")
+
+    @model_validator(mode="after")
+    def _passages_slice_text(self) -> Document:
+        """Offsets that do not slice the text would point evidence at the wrong words."""
+        if not self.text:
+            return self
+        if self.text_chars != len(self.text):
+            raise ValueError(f"text_chars {self.text_chars} != len(text) {len(self.text)}")
+        for p in self.passages:
+            if self.text[p.start : p.end] != p.text:
+                raise ValueError(f"passage {p.id}: text[{p.start}:{p.end}] is not its text")
+        return self

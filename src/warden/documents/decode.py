@@ -1,0 +1,63 @@
+"""Bytes to text for the text-based formats, refusing binary that only looks like text."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from warden.documents.errors import DocumentUnsupported
+
+__all__ = ["decode_text", "looks_binary"]
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+MAX_CONTROL_RATIO = 0.02
+"""Real text has almost no control characters; binary junk has many."""
+
+
+def _bom(data: bytes) -> tuple[str, int] | None:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding, len(bom)
+    return None
+
+
+def looks_binary(data: bytes) -> bool:
+    """True when a sample of the bytes is not text in any encoding Warden reads."""
+    sample = data[:8192]
+    if _bom(sample):
+        return False
+    if b"\x00" in sample:
+        return True
+    text = sample.decode("utf-8", errors="replace")
+    return len(_CONTROL.findall(text)) > MAX_CONTROL_RATIO * max(len(text), 1)
+
+
+def decode_text(data: bytes, *, source: str, html: bool = False) -> str:
+    """Decode by BOM, then an HTML meta charset, then UTF-8, then Windows-1252."""
+    found = _bom(data)
+    if found:
+        encoding, skip = found
+        text = data[skip:].decode(encoding, errors="replace")
+    else:
+        text = None
+        if html and (m := _META_CHARSET.search(data[:4096])):
+            try:
+                text = data.decode(m.group(1).decode("ascii"), errors="replace")
+            except LookupError:
+                text = None
+        if text is None:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("cp1252", errors="replace")
+    if len(_CONTROL.findall(text)) > MAX_CONTROL_RATIO * max(len(text), 1):
+        raise DocumentUnsupported("the content is binary data, not text", source=source)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
