@@ -92,7 +92,11 @@ def _run_tree(runbook: RunbookDefinition, ctx: GuardContext, counts: dict[str, i
     for i, step in workflow_steps(runbook):
         if isinstance(step.execute_workflow, RunbookDefinition):
             child_path = _join(ctx.path, f"steps[{i}].execute_workflow")
-            yield from _run_tree(step.execute_workflow, ctx.child(runbook, step.limits, child_path), counts)
+            child = ctx.child(runbook, step.limits, child_path)
+            cap = child.caps().max_depth
+            if cap is not None and child.depth > cap:
+                continue  # the parent's depth check reported this step; nothing below can run
+            yield from _run_tree(step.execute_workflow, child, counts)
 
 
 def _join(prefix: str, path: str) -> str:
