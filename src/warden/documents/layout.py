@@ -89,14 +89,19 @@ def lines_to_blocks(lines: list[Line]) -> list[Block]:
         text = " ".join(ln.text.split())
         nxt = lines[i + 1] if i + 1 < len(lines) else None
         level = _heading_level(ln, text, nxt, body_size, heading_sizes, seen_para or bool(para))
+        after_heading = not para and bool(blocks) and blocks[-1].kind == "heading"
+        subtitle = after_heading and ln.size is None and nxt is not None and nxt.gap_before
+        if level is None and subtitle and _strong_title(text) and is_title_like(text):
+            level = blocks[-1].level + 1  # a two-line title: the second line is a subtitle
         if level is not None:
             flush()
             blocks.append(Block("heading", text, level=level, page=ln.page))
             continue
         prev = para[-1] if para else None
+        continues = prev is not None and prev[-1] not in ".!?:" and text[:1].islower()
         breaks = (
-            ln.gap_before
-            or ln.page != para_page
+            (ln.gap_before and not (ln.page != para_page and continues))
+            or (ln.page != para_page and not continues)
             or bool(_BULLET.match(text))
             or (prev is not None and prev[-1] in ".!?:" and len(prev) < 0.75 * width)
         )
