@@ -76,19 +76,17 @@ def lines_to_blocks(lines: list[Line]) -> list[Block]:
     blocks: list[Block] = []
     para: list[str] = []
     para_page: int | None = None
-    seen_para = False
 
     def flush() -> None:
-        nonlocal para, seen_para
+        nonlocal para
         if para:
             blocks.append(Block("para", _join(para), page=para_page))
-            seen_para = True
         para = []
 
     for i, ln in enumerate(lines):
         text = " ".join(ln.text.split())
         nxt = lines[i + 1] if i + 1 < len(lines) else None
-        level = _heading_level(ln, text, nxt, body_size, heading_sizes, seen_para or bool(para))
+        level = _heading_level(ln, text, nxt, body_size, heading_sizes, bool(blocks or para))
         after_heading = not para and bool(blocks) and blocks[-1].kind == "heading"
         subtitle = after_heading and ln.size is None and nxt is not None and nxt.gap_before
         if level is None and subtitle and _strong_title(text) and is_title_like(text):
@@ -120,14 +118,14 @@ def _heading_level(
     nxt: Line | None,
     body_size: float | None,
     heading_sizes: list[float],
-    seen_para: bool,
+    started: bool,
 ) -> int | None:
     if ln.level is not None:
         return ln.level
     if nxt is None:
         return None
     if body_size is not None and ln.size is not None:
-        if _is_big(ln, body_size) and len(text) <= 150 and not _BULLET.match(text):
+        if _is_big(ln, body_size) and len(text) <= 150:
             return heading_sizes.index(round(ln.size * 2) / 2) + 1
         if ln.bold and is_title_like(text) and not (nxt.bold and not nxt.gap_before):
             return len(heading_sizes) + 1
@@ -140,7 +138,7 @@ def _heading_level(
     number = _number_level(text)
     if number is not None:
         return number
-    return 1 if not seen_para else 2
+    return 2 if started else 1  # the first block of all, when title-like, is the title
 
 
 def _is_big(ln: Line, body_size: float | None) -> bool:
