@@ -1,0 +1,82 @@
+"""Approvals and the runbook versions they publish: the record an auditor asks for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from warden.store._util import now, rows, to_json
+
+__all__ = ["approvals_of_tree", "is_approved", "last_approved", "publish_version", "record_approval"]
+
+
+def record_approval(con: Any, **row: Any) -> None:
+    """Insert once per approval id (deterministic: run + runbook hash + decision)."""
+    row = dict(row)
+    row["validation_json"] = to_json(row.pop("validation"))
+    model = row.pop("model", None)
+    row["model_json"] = to_json(model) if model is not None else None
+    row.setdefault("decided_at", now())
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    con.execute(f"INSERT INTO approvals ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING", list(row.values()))
+
+
+def approvals_of_tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:
+    return rows(
+        con.execute("SELECT * FROM approvals WHERE root_run_id = ? ORDER BY decided_at", [root_run_id])
+    )
+
+
+def publish_version(
+    con: Any,
+    *,
+    tenant: str,
+    runbook: str,
+    sha256: str,
+    declared_version: int,
+    definition: Any,
+    run_id: str,
+    approved_by: str,
+) -> int:
+    """Record an approved runbook version; returns its version number within (tenant, runbook)."""
+    existing = con.execute(
+        "SELECT version_no FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
+        [tenant, runbook, sha256],
+    ).fetchone()
+    if existing:
+        return int(existing[0])
+    number = con.execute(
+        "SELECT coalesce(max(version_no), 0) + 1 FROM runbook_versions WHERE tenant = ? AND runbook = ?",
+        [tenant, runbook],
+    ).fetchone()[0]
+    con.execute(
+        """INSERT INTO runbook_versions (tenant, runbook, sha256, version_no, declared_version,
+               definition_json, first_run_id, approved_at, approved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [tenant, runbook, sha256, number, declared_version, to_json(definition), run_id, now(), approved_by],
+    )
+    return int(number)
+
+
+def last_approved(con: Any, tenant: str, runbook: str) -> dict[str, Any] | None:
+    found = rows(
+        con.execute(
+            """SELECT * FROM runbook_versions WHERE tenant = ? AND runbook = ?
+           ORDER BY version_no DESC LIMIT 1""",
+            [tenant, runbook],
+        )
+    )
+    if not found:
+        return None
+    found[0]["definition"] = json.loads(found[0]["definition_json"])
+    return found[0]
+
+
+def is_approved(con: Any, tenant: str, runbook: str, sha256: str) -> bool:
+    return (
+        con.execute(
+            "SELECT count(*) FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
+            [tenant, runbook, sha256],
+        ).fetchone()[0]
+        > 0
+    )

@@ -1,0 +1,52 @@
+"""The cost ledger: money spent per run, step and model; caps compare against the tree's sum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warden.store._util import now
+
+__all__ = ["add_cost", "tree_cost", "tree_duration"]
+
+
+def add_cost(
+    con: Any,
+    *,
+    entry_id: str,
+    run_id: str,
+    root_run_id: str,
+    step_id: str | None,
+    kind: str,
+    amount_usd: float,
+    model: str | None = None,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+) -> None:
+    con.execute(
+        """INSERT INTO cost_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        [entry_id, run_id, root_run_id, step_id, kind, model, tokens_in, tokens_out, amount_usd, now()],
+    )
+    con.execute(
+        "UPDATE runs SET cost_usd = (SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE run_id = ?) "
+        "WHERE run_id = ?",
+        [run_id, run_id],
+    )
+
+
+def tree_cost(con: Any, root_run_id: str) -> float:
+    return float(
+        con.execute(
+            "SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?", [root_run_id]
+        ).fetchone()[0]
+    )
+
+
+def tree_duration(con: Any, root_run_id: str) -> float:
+    """Seconds spent executing steps anywhere in the tree (waiting for approval does not count)."""
+    return float(
+        con.execute(
+            """SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
+           WHERE r.root_run_id = ? AND s.kind = 'analyser'""",
+            [root_run_id],
+        ).fetchone()[0]
+    )

@@ -1,0 +1,44 @@
+"""Documents and their passages, so every citation can be shown in full later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warden.schemas.document import Document
+from warden.store._util import now, to_json
+
+__all__ = ["passages_of", "store_document"]
+
+
+def store_document(con: Any, document: Document, run_id: str) -> None:
+    con.execute(
+        """INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        [
+            document.id,
+            document.name,
+            document.format,
+            document.pages,
+            document.text_chars,
+            len(document.passages),
+            now(),
+        ],
+    )
+    con.executemany(
+        "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            [document.id, p.id, p.index, p.text, to_json(p.headings), p.page, p.start, p.end]
+            for p in document.passages
+        ],
+    )
+    con.execute("INSERT INTO run_documents VALUES (?, ?) ON CONFLICT DO NOTHING", [run_id, document.id])
+
+
+def passages_of(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:
+    if not passage_ids:
+        return []
+    marks = ", ".join("?" for _ in passage_ids)
+    cur = con.execute(
+        f"SELECT * FROM passages WHERE passage_id IN ({marks}) ORDER BY document_id, idx", passage_ids
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

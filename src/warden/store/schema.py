@@ -1,0 +1,154 @@
+"""DuckDB tables: one row per fact, keys deterministic so a retried step upserts."""
+
+from __future__ import annotations
+
+__all__ = ["DDL", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        root_run_id VARCHAR NOT NULL,
+        parent_run_id VARCHAR,
+        parent_step_id VARCHAR,
+        depth INTEGER NOT NULL,
+        thread_id VARCHAR NOT NULL,
+        checkpoint_ns VARCHAR,
+        tenant VARCHAR NOT NULL,
+        requester VARCHAR NOT NULL,
+        runbook VARCHAR,
+        runbook_version INTEGER,
+        runbook_sha256 VARCHAR,
+        status VARCHAR NOT NULL,
+        status_reason VARCHAR,
+        claimed_by VARCHAR,
+        cost_usd DOUBLE NOT NULL DEFAULT 0,
+        duration_s DOUBLE NOT NULL DEFAULT 0,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS steps (
+        run_id VARCHAR NOT NULL,
+        step_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        analyser VARCHAR,
+        system_id VARCHAR,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        duration_s DOUBLE,
+        output_schema VARCHAR,
+        output_json VARCHAR,
+        error VARCHAR,
+        child_run_id VARCHAR,
+        PRIMARY KEY (run_id, step_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS findings (
+        run_id VARCHAR NOT NULL,
+        finding_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        step_id VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        analyser VARCHAR NOT NULL,
+        code VARCHAR NOT NULL,
+        title VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        message VARCHAR NOT NULL,
+        article VARCHAR,
+        data_category VARCHAR,
+        system_id VARCHAR,
+        evidence_json VARCHAR NOT NULL,
+        details_json VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (run_id, finding_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS runbook_versions (
+        tenant VARCHAR NOT NULL,
+        runbook VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        version_no INTEGER NOT NULL,
+        declared_version INTEGER NOT NULL,
+        definition_json VARCHAR NOT NULL,
+        first_run_id VARCHAR NOT NULL,
+        approved_at TIMESTAMP NOT NULL,
+        approved_by VARCHAR NOT NULL,
+        PRIMARY KEY (tenant, runbook, sha256)
+    )""",
+    """CREATE TABLE IF NOT EXISTS approvals (
+        approval_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL,
+        approver VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        auto_rule VARCHAR,
+        runbook VARCHAR NOT NULL,
+        runbook_version INTEGER,
+        runbook_sha256 VARCHAR NOT NULL,
+        policy_sha256 VARCHAR NOT NULL,
+        comment VARCHAR,
+        change_summary VARCHAR,
+        validation_ok BOOLEAN NOT NULL,
+        validation_json VARCHAR NOT NULL,
+        model_json VARCHAR,
+        decided_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE SEQUENCE IF NOT EXISTS audit_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS audit_events (
+        seq BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'),
+        event_key VARCHAR UNIQUE,
+        run_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        payload_json VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS cost_ledger (
+        entry_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        step_id VARCHAR,
+        kind VARCHAR NOT NULL,
+        model VARCHAR,
+        tokens_in BIGINT NOT NULL DEFAULT 0,
+        tokens_out BIGINT NOT NULL DEFAULT 0,
+        amount_usd DOUBLE NOT NULL,
+        "at" TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS documents (
+        document_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        pages INTEGER,
+        text_chars BIGINT NOT NULL,
+        passages INTEGER NOT NULL,
+        stored_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS passages (
+        document_id VARCHAR NOT NULL,
+        passage_id VARCHAR NOT NULL,
+        idx INTEGER NOT NULL,
+        text VARCHAR NOT NULL,
+        headings_json VARCHAR NOT NULL,
+        page INTEGER,
+        start_offset BIGINT NOT NULL,
+        end_offset BIGINT NOT NULL,
+        PRIMARY KEY (document_id, passage_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS run_documents (
+        run_id VARCHAR NOT NULL,
+        document_id VARCHAR NOT NULL,
+        PRIMARY KEY (run_id, document_id)
+    )""",
+    """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
+    """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
+    """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
+)
