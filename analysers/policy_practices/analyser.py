@@ -1,0 +1,82 @@
+"""Entry point of the ``policy_practices`` analyser: document in, labelled passages out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from warden.errors import LoadError
+from warden.schemas.document import Document
+from warden.schemas.practices import (
+    DataCategoryMention,
+    LabelEvidence,
+    LabelledPassage,
+    LabelledPassages,
+    PassageLabel,
+)
+from warden_analysers.policy_practices.categories import default_matcher
+from warden_analysers.policy_practices.engine import Hit, default_labeller
+from warden_analysers.policy_practices.sequence import LeadInTracker
+
+__all__ = ["LABELLER", "run", "label_document"]
+
+LABELLER = "rules@0.1.0"
+"""Name and version recorded in every output, so stored results say what produced them."""
+
+
+def _label(hit: Hit, lead_in: str | None) -> PassageLabel:
+    ev = hit.evidence
+    evidence = LabelEvidence(
+        rule=ev.rule,
+        source=ev.source,  # type: ignore[arg-type]
+        heading_index=ev.heading_index,
+        lead_in=lead_in if ev.source == "lead_in" else None,
+        start=ev.start,
+        end=ev.end,
+        quote=ev.quote,
+    )
+    return PassageLabel(label=hit.label, confidence=hit.confidence, evidence=[evidence])  # type: ignore[arg-type]
+
+
+def label_document(document: Document, min_confidence: float = 0.0) -> LabelledPassages:
+    """Labels every passage in reading order (list items inherit their lead-in sentence)."""
+    labeller, matcher, tracker = default_labeller(), default_matcher(), LeadInTracker()
+    passages = []
+    for passage in document.passages:
+        lead_in = tracker.next(passage.text, passage.headings)
+        hits = labeller.label(passage.text, tuple(passage.headings), lead_in, min_confidence)
+        passages.append(
+            LabelledPassage(
+                id=passage.id,
+                index=passage.index,
+                text=passage.text,
+                headings=passage.headings,
+                page=passage.page,
+                labels=[_label(hit, lead_in) for hit in hits],
+                data_categories=[
+                    DataCategoryMention(key=m.key, start=m.start, end=m.end, quote=m.quote)
+                    for m in matcher.find(passage.text)
+                ],
+            )
+        )
+    return LabelledPassages(
+        document_id=document.id, document_name=document.name, labeller=LABELLER, passages=passages
+    )
+
+
+def run(inputs: dict[str, Any], config: dict[str, Any], ctx: object | None = None) -> dict[str, Any]:
+    """Analyser contract: ``inputs['document']`` is a Document as JSON; returns labelled_passages."""
+    if "document" not in inputs:
+        raise LoadError("policy_practices needs the input 'document'", source="inputs")
+    try:
+        document = Document.model_validate(inputs["document"])
+    except ValidationError as exc:
+        raise LoadError(f"not a document:\n{exc}", source="inputs.document") from exc
+    unknown = set(config) - {"min_confidence"}
+    if unknown:
+        raise LoadError(f"unknown config keys {sorted(unknown)}", source="config")
+    min_confidence = config.get("min_confidence", 0.0)
+    if not isinstance(min_confidence, int | float) or not 0 <= min_confidence <= 1:
+        raise LoadError("min_confidence must be a number from 0 to 1", source="config")
+    return label_document(document, float(min_confidence)).model_dump(mode="json")

@@ -1,0 +1,51 @@
+"""Finds the categories of personal data a passage names and maps them to fideslang keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from warden_analysers.policy_practices.loader import FLAGS, load_lexicon
+
+__all__ = ["Mention", "CategoryMatcher", "default_matcher"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One data-category term found in a passage."""
+
+    key: str
+    start: int
+    end: int
+    quote: str
+
+
+class CategoryMatcher:
+    """Runs the lexicon terms in file order; earlier (more specific) terms claim spans first."""
+
+    def __init__(self, terms: list[tuple[str, str]]) -> None:
+        self._terms = [(key, re.compile(pattern, FLAGS)) for key, pattern in terms]
+
+    def find(self, text: str) -> list[Mention]:
+        """Mentions in text order, no two overlapping, one per (key, quote)."""
+        claimed: list[tuple[int, int]] = []
+        found: list[Mention] = []
+        seen: set[tuple[str, str]] = set()
+        for key, pattern in self._terms:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if any(start < e and s < end for s, e in claimed):
+                    continue
+                claimed.append((start, end))
+                quote = text[start:end]
+                if (key, quote.lower()) not in seen:
+                    seen.add((key, quote.lower()))
+                    found.append(Mention(key, start, end, quote))
+        return sorted(found, key=lambda m: m.start)
+
+
+@lru_cache(maxsize=1)
+def default_matcher() -> CategoryMatcher:
+    """The matcher over the shipped lexicon, built once per process."""
+    return CategoryMatcher([(term.key, term.text) for term in load_lexicon().terms])

@@ -1,0 +1,169 @@
+"""Loads the rules and lexicon files once per process: validated, macro-expanded, compiled."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from warden.errors import LoadError
+from warden_analysers.policy_practices.prefilter import required_literals
+from warden_analysers.policy_practices.rules_model import (
+    CategoryLexicon,
+    RulesFile,
+    Shape,
+)
+
+__all__ = [
+    "RULES_DIR",
+    "CompiledRule",
+    "RuleSet",
+    "load_rules",
+    "load_lexicon",
+    "read_yaml",
+]
+
+RULES_DIR = Path(__file__).parent / "rules"
+FLAGS = re.IGNORECASE
+MACRO = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready to run: its regexes compiled and its heading cues as sets."""
+
+    id: str
+    label: str
+    text: re.Pattern[str] | None
+    under: frozenset[str]
+    not_under: frozenset[str]
+    unless: re.Pattern[str] | None
+    shape: Shape
+    confidence: float
+    needs: frozenset[str] | None = None
+    """Lower-case strings one of which the text must contain for ``text`` to match."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Every heading cue and rule of the rules folder."""
+
+    headings: dict[str, re.Pattern[str]]
+    rules: tuple[CompiledRule, ...]
+
+
+def read_yaml(path: Path) -> Any:
+    """Parses one YAML file with the C loader when present (the rules load on every CLI call)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
+    except (OSError, yaml.YAMLError) as exc:
+        raise LoadError(f"cannot read rules file: {exc}", source=str(path)) from exc
+
+
+def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in macros:
+            raise LoadError(f"unknown macro '{{{name}}}'", source=where)
+        return f"(?:{macros[name]})"
+
+    return MACRO.sub(sub, pattern)
+
+
+def _compile(pattern: str | None, macros: dict[str, str], where: str) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(_expand(pattern, macros, where), FLAGS)
+    except re.error as exc:
+        raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
+
+
+def _needs(pattern: str | None, macros: dict[str, str], where: str) -> frozenset[str] | None:
+    return None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
+
+
+def _validated(path: Path) -> RulesFile:
+    try:
+        return RulesFile.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise LoadError(f"invalid rules file:\n{exc}", source=str(path)) from exc
+
+
+@lru_cache(maxsize=4)
+def load_rules(folder: Path = RULES_DIR) -> RuleSet:
+    """Merges every ``*.rules.yaml`` of ``folder``; heading cue names and rule ids are unique."""
+    files = [(path, _validated(path)) for path in sorted(folder.glob("*.rules.yaml"))]
+    if not files:
+        raise LoadError("no *.rules.yaml files found", source=str(folder))
+    macros = _macros(folder)
+    headings: dict[str, re.Pattern[str]] = {}
+    for path, data in files:
+        for name, pattern in data.headings.items():
+            if name in headings:
+                raise LoadError(f"heading cue '{name}' is defined twice", source=str(path))
+            headings[name] = _compile(pattern, macros, f"{path}:headings.{name}")  # type: ignore[assignment]
+    rules: list[CompiledRule] = []
+    seen: set[str] = set()
+    for path, data in files:
+        for rule in data.rules:
+            where = f"{path}:{rule.id}"
+            if rule.id in seen:
+                raise LoadError(f"rule id '{rule.id}' is used twice", source=str(path))
+            unknown = (set(rule.under) | set(rule.not_under)) - headings.keys()
+            if unknown:
+                raise LoadError(f"rule '{rule.id}' names unknown heading cues {sorted(unknown)}",
+                                source=str(path))
+            seen.add(rule.id)
+            rules.append(
+                CompiledRule(
+                    id=rule.id,
+                    label=rule.label,
+                    text=_compile(rule.text, macros, where),
+                    under=frozenset(rule.under),
+                    not_under=frozenset(rule.not_under),
+                    unless=_compile(rule.unless, macros, where),
+                    shape=rule.shape,
+                    confidence=rule.confidence,
+                    needs=_needs(rule.text, macros, where),
+                )
+            )
+    return RuleSet(headings=headings, rules=tuple(rules))
+
+
+def _macros(folder: Path) -> dict[str, str]:
+    """Named regex fragments (``{data}`` in a rule) shared by all rules files."""
+    path = folder / "macros.yaml"
+    if not path.exists():
+        return {}
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise LoadError("macros must map names to regexes", source=str(path))
+    expanded: dict[str, str] = {}
+    for name, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = "|".join(value)  # a list of alternatives reads better than one long line
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise LoadError(f"macro '{name}' must be a regex or a list of them", source=str(path))
+        expanded[name] = value
+    for _ in range(5):  # macros may use macros; five levels is plenty
+        expanded = {name: _expand(value, expanded, str(path)) for name, value in expanded.items()}
+    if any(MACRO.search(value) for value in expanded.values()):
+        raise LoadError("macros nest more than five levels deep (a cycle?)", source=str(path))
+    return expanded
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: Path = RULES_DIR / "data_categories.yaml") -> CategoryLexicon:
+    """The data-category lexicon, validated."""
+    try:
+        return CategoryLexicon.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise LoadError(f"invalid lexicon file:\n{exc}", source=str(path)) from exc

@@ -1,0 +1,152 @@
+"""`warden extract`: label a notice's passages and check its GDPR transparency items.
+
+Two modes. `--passages FILE.jsonl` is the batch path evaluation scripts call: one
+{"id", "labels"} line per input row, nothing else imported (no LangGraph, no DuckDB). A
+document path loads the notice and prints its labelled passages and the transparency table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from warden.cli._output import EXIT_USAGE, console, err_console, friendly_errors
+from warden.errors import UsageError
+
+if TYPE_CHECKING:
+    from warden.schemas.practices import LabelledPassages, TransparencyReport
+
+__all__ = ["register", "extract"]
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the command to the ``warden`` app."""
+    app.command("extract")(extract)
+
+
+@friendly_errors
+def extract(
+    document: Path | None = typer.Argument(
+        None, help="Notice to read (PDF, HTML, DOCX, Markdown or text)."
+    ),
+    passages: Path | None = typer.Option(
+        None,
+        "--passages",
+        help='JSONL of {"id", "text", "context": [headings]} rows; prints {"id", "labels"} rows.',
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the document result as JSON."),
+    article: str = typer.Option("both", "--article", help="Check against Art. 13, 14 or both."),
+    min_confidence: float = typer.Option(
+        0.0, "--min-confidence", min=0.0, max=1.0, help="Drop labels from weaker rules."
+    ),
+) -> None:
+    """Label the data practices of a privacy notice and list the GDPR items it misses.
+
+    Exit 0: done. 1: the document could not be read. 2: usage error or a bad input row.
+    """
+    if (document is None) == (passages is None):
+        raise UsageError(
+            "give either a document path or --passages FILE, not both or neither",
+            fix="warden extract notice.pdf  |  warden extract --passages rows.jsonl",
+        )
+    if passages is not None:
+        _extract_passages(passages, min_confidence)
+        return
+    if article not in ("13", "14", "both"):
+        raise UsageError(f"--article must be 13, 14 or both, not '{article}'")
+    assert document is not None
+    _extract_document(document, as_json, article, min_confidence)
+
+
+def _extract_passages(path: Path, min_confidence: float) -> None:
+    """Streams labels row by row; a malformed row stops with its line number and exit 2."""
+    from warden_analysers.policy_practices.batch import BadRow, label_rows, parse_rows
+
+    if not path.is_file():
+        raise UsageError(f"{path}: file not found", fix="check the --passages path")
+    out = sys.stdout
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for ident, labels in label_rows(parse_rows(handle), min_confidence):
+                out.write(json.dumps({"id": ident, "labels": labels}, ensure_ascii=False) + "\n")
+    except BadRow as exc:
+        out.flush()
+        err_console.print(f"[bold red]error[/] [dim](bad_row)[/]: {path}:{exc}", markup=True)
+        err_console.print(
+            '  [bold]fix[/]: each line must be a JSON object {"id": str, "text": str, '
+            '"context": [str, ...]}',
+            markup=True,
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _extract_document(path: Path, as_json: bool, article: str, min_confidence: float) -> None:
+    from warden.documents import load_document
+    from warden_analysers.gdpr_transparency.analyser import check
+    from warden_analysers.policy_practices.analyser import label_document
+
+    doc = load_document(path)
+    labelled = label_document(doc, min_confidence)
+    report = check(labelled, article)  # type: ignore[arg-type]
+    if as_json:
+        payload: dict[str, Any] = {
+            "labelled_passages": labelled.model_dump(mode="json"),
+            "transparency_report": report.model_dump(mode="json"),
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    _print_passages(labelled)
+    _print_report(report)
+
+
+def _print_passages(labelled: LabelledPassages) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Labelled passages: {labelled.document_name}", show_lines=False)
+    table.add_column("passage", style="dim", no_wrap=True)
+    table.add_column("labels")
+    table.add_column("evidence")
+    table.add_column("data categories", style="cyan")
+    for passage in labelled.passages:
+        if not passage.labels and not passage.data_categories:
+            continue
+        evidence = Text()
+        for label in passage.labels:
+            ev = label.evidence[0]
+            where = "" if ev.source == "text" else f" [{ev.source}]"
+            evidence.append(f"{label.label}: “{ev.quote}”{where}\n")
+        table.add_row(
+            passage.id.rsplit("#", 1)[-1],
+            ", ".join(passage.label_names()),
+            evidence,
+            ", ".join(sorted({m.key for m in passage.data_categories})),
+        )
+    console.print(table)
+
+
+def _print_report(report: TransparencyReport) -> None:
+    from rich.table import Table
+
+    colour = {"present": "green", "missing": "red", "not_applicable": "dim"}
+    severity = {f.details.get("item"): f.severity for f in report.findings}
+    table = Table(title=f"GDPR transparency (Art. {report.scope}): {report.document_name}")
+    for column in ("item", "article", "status", "severity", "passages"):
+        table.add_column(column)
+    for item in report.items:
+        table.add_row(
+            item.item + (" (conditional)" if item.conditional else ""),
+            item.article,
+            f"[{colour[item.status]}]{item.status}[/]",
+            severity.get(item.item, ""),
+            ", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8])
+            + (" …" if len(item.passage_ids) > 8 else ""),
+        )
+    console.print(table)
+    console.print(f"{len(report.findings)} missing item(s).")
