@@ -7,12 +7,12 @@ from typing import Any
 from warden.schemas.document import Document
 from warden.store._util import now, to_json
 
-__all__ = ["passages_of", "store_document"]
+__all__ = ["get_document", "passages_of", "store_document"]
 
 
 def store_document(con: Any, document: Document, run_id: str) -> None:
     con.execute(
-        """INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        """INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
         [
             document.id,
             document.name,
@@ -21,6 +21,7 @@ def store_document(con: Any, document: Document, run_id: str) -> None:
             document.text_chars,
             len(document.passages),
             now(),
+            document.model_dump_json(),
         ],
     )
     con.executemany(
@@ -31,6 +32,11 @@ def store_document(con: Any, document: Document, run_id: str) -> None:
         ],
     )
     con.execute("INSERT INTO run_documents VALUES (?, ?) ON CONFLICT DO NOTHING", [run_id, document.id])
+
+
+def get_document(con: Any, document_id: str) -> Document | None:
+    found = con.execute("SELECT document_json FROM documents WHERE document_id = ?", [document_id]).fetchone()
+    return Document.model_validate_json(found[0]) if found else None
 
 
 def passages_of(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:

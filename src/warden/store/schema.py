@@ -130,7 +130,8 @@ DDL: tuple[str, ...] = (
         pages INTEGER,
         text_chars BIGINT NOT NULL,
         passages INTEGER NOT NULL,
-        stored_at TIMESTAMP NOT NULL
+        stored_at TIMESTAMP NOT NULL,
+        document_json VARCHAR NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS passages (
         document_id VARCHAR NOT NULL,

@@ -1,0 +1,45 @@
+"""The contract between the executor and an analyser's code.
+
+An analyser is a function ``run(inputs, config, ctx) -> dict``: ``inputs`` maps each input
+name of its step to the producer's output (JSON-mode data), ``config`` is the step's validated
+config, and ``ctx`` tells it where it runs. Whatever it returns is stored as the step's output;
+a ``findings`` list in it is also stored as findings. Analysers never touch the store or the
+graph, so they are testable with plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warden.schemas.policy import System
+
+__all__ = ["AnalyserContext", "CostRecorder"]
+
+CostRecorder = Callable[..., None]
+
+
+def _no_cost(**_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class AnalyserContext:
+    """Where an analyser runs: the tenant, its systems and roots, and the run it serves."""
+
+    tenant: str
+    run_id: str
+    step_id: str
+    depth: int = 0
+    systems: tuple[System, ...] = ()
+    base_dir: Path = field(default_factory=Path.cwd)
+    allowed_roots: tuple[Path, ...] = ()
+    available_analysers: tuple[str, ...] = ()
+    llm_model: str | None = None
+    approval_role: str | None = None
+    record_cost: CostRecorder = _no_cost
+
+    def system(self, system_id: str) -> System | None:
+        return next((s for s in self.systems if s.id == system_id), None)

@@ -1,0 +1,40 @@
+"""Helpers the nodes share: audit with a stable key, and status changes that are also audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.store import audit, runs
+
+__all__ = ["record", "set_status"]
+
+
+def record(
+    con: Any,
+    state: RunState,
+    event: str,
+    actor: str = "warden",
+    payload: dict | None = None,
+    key: str | None = None,
+) -> None:
+    """Audit an event of this run; `key` (default: run + event) keeps re-run nodes from logging twice."""
+    audit.audit(
+        con,
+        run_id=state["run_id"],
+        root_run_id=state["root_run_id"],
+        tenant=state["tenant"],
+        actor=actor,
+        event=event,
+        payload=payload,
+        key=key if key is not None else f"{state['run_id']}:{event}",
+    )
+
+
+def set_status(rt: Runtime, state: RunState, status: runs.RunStatus, reason: str | None = None) -> dict:
+    """Persist a status change with its audit event, and return the state update."""
+    with rt.store.connect() as con:
+        runs.set_status(con, state["run_id"], status, reason)
+        record(con, state, f"status:{status}", payload={"reason": reason})
+    return {"status": status, "reason": reason}

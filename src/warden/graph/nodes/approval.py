@@ -1,0 +1,197 @@
+"""approval: pause through a LangGraph interrupt until a human with the right role decides.
+
+Everything before ``interrupt()`` re-runs when the run is resumed, so it only reads. The
+decision is checked again here (the CLI checks it first): a decision that may not be taken is
+audited and the run keeps waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from warden.governance.approval_rules import decision_error, matching_auto_rule
+from warden.graph.nodes._common import record, set_status
+from warden.graph.nodes.guard import guard_context
+from warden.graph.order import execution_order
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.guard import validate
+from warden.runbooks.diff import change_summary, diff_runbooks
+from warden.runbooks.hashing import sha256_of
+from warden.schemas.approval import ApprovalDecision
+from warden.schemas.runbook import RunbookDefinition
+from warden.store import approvals
+
+__all__ = ["approval", "approval_payload"]
+
+
+def approval_payload(state: RunState, rt: Runtime, runbook: RunbookDefinition) -> dict[str, Any]:
+    """What the approver reviews: draft, report, cost estimate, diff, requester, required role."""
+    with rt.store.connect(read_only=True) as con:
+        last = approvals.last_approved(con, state["tenant"], runbook.runbook)
+    previous = RunbookDefinition.model_validate(last["definition"]) if last else None
+    report = state.get("report") or {}
+    return {
+        "kind": "approval",
+        "run_id": state["run_id"],
+        "root_run_id": state["root_run_id"],
+        "depth": state.get("depth", 0),
+        "tenant": state["tenant"],
+        "requester": state["requester"],
+        "required_role": runbook.approval.required_role if runbook.approval else None,
+        "runbook": runbook.model_dump(mode="json"),
+        "runbook_sha256": state["runbook_sha256"],
+        "report": report,
+        "cost_estimate_usd": report.get("cost_estimate_usd", 0.0),
+        "previous_version": last["version_no"] if last else None,
+        "diff": diff_runbooks(previous, runbook),
+        "change_summary": change_summary(previous, runbook),
+    }
+
+
+def approval(state: RunState, rt: Runtime) -> dict:
+    runbook = RunbookDefinition.model_validate(state["runbook"])
+    policy = rt.current_policy()
+    assert runbook.approval is not None  # the guard refuses runbooks without one
+    required_role = runbook.approval.required_role
+    payload = approval_payload(state, rt, runbook)
+    rule = matching_auto_rule(
+        runbook,
+        policy=policy,
+        tenant=state["tenant"],
+        depth=state.get("depth", 0),
+        cost_estimate_usd=payload["cost_estimate_usd"],
+    )
+    if rule is not None:
+        decision = ApprovalDecision(
+            decision="approve",
+            approver=f"auto:{rule.name}",
+            role=required_role,
+            runbook_sha256=state["runbook_sha256"],
+            auto_rule=rule.name,
+            comment=f"approved by the policy's auto-approval rule '{rule.name}'",
+        )
+        return _apply(state, rt, runbook, decision, payload, state.get("report") or {})
+    attempt = 0
+    while True:
+        raw = interrupt(payload)
+        attempt += 1
+        report = state.get("report") or {}
+        try:
+            decision = ApprovalDecision.model_validate(raw)
+            error = decision_error(
+                decision,
+                policy=policy,
+                tenant=state["tenant"],
+                requester=state["requester"],
+                required_role=required_role,
+                draft_sha256=state["runbook_sha256"],
+            )
+        except ValidationError as exc:
+            decision, error = None, f"malformed decision: {exc.errors()[0]['msg']}"
+        if decision is not None and error is None and decision.decision == "edit":
+            edited = decision.edited_runbook
+            assert edited is not None
+            edited_report = validate(edited, guard_context(state, rt))
+            report = edited_report.model_dump(mode="json")
+            if not edited_report.ok:
+                codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
+                error = f"the edited runbook fails the guard: {', '.join(codes)}"
+        if error is None and decision is not None:
+            return _apply(state, rt, runbook, decision, payload, report)
+        with rt.store.connect() as con:
+            record(
+                con,
+                state,
+                "approval_refused",
+                actor=getattr(decision, "approver", "unknown"),
+                payload={"reason": error},
+                key=f"{state['run_id']}:approval_refused:{attempt}",
+            )
+
+
+def _apply(
+    state: RunState,
+    rt: Runtime,
+    draft: RunbookDefinition,
+    decision: ApprovalDecision,
+    payload: dict[str, Any],
+    report: dict[str, Any],
+) -> dict:
+    final = decision.edited_runbook if decision.decision == "edit" else draft
+    assert final is not None
+    sha = sha256_of(final)
+    policy = rt.current_policy()
+    approval_id = hashlib.sha256(f"{state['run_id']}\x1f{decision.decision}\x1f{sha}".encode()).hexdigest()[
+        :24
+    ]
+    with rt.store.connect() as con:
+        version_no = None
+        if decision.decision != "reject":
+            version_no = approvals.publish_version(
+                con,
+                tenant=state["tenant"],
+                runbook=final.runbook,
+                sha256=sha,
+                declared_version=final.version,
+                definition=final.model_dump(mode="json"),
+                run_id=state["run_id"],
+                approved_by=decision.approver,
+            )
+        approvals.record_approval(
+            con,
+            approval_id=approval_id,
+            run_id=state["run_id"],
+            root_run_id=state["root_run_id"],
+            tenant=state["tenant"],
+            decision=decision.decision,
+            approver=decision.approver,
+            role=decision.role,
+            auto_rule=decision.auto_rule,
+            runbook=final.runbook,
+            runbook_version=version_no,
+            runbook_sha256=sha,
+            policy_sha256=policy.sha256,
+            comment=decision.comment,
+            change_summary=payload["change_summary"]
+            if decision.decision != "edit"
+            else "edited by approver; " + change_summary(draft, final),
+            validation_ok=bool(report.get("ok", True)),
+            validation=report,
+            model=final.model.model_dump(mode="json") if final.model else None,
+        )
+        record(
+            con,
+            state,
+            f"approval:{decision.decision}",
+            actor=decision.approver,
+            payload={
+                "role": decision.role,
+                "comment": decision.comment,
+                "runbook_sha256": sha,
+                "version": version_no,
+                "auto_rule": decision.auto_rule,
+                "policy_sha256": policy.sha256,
+            },
+        )
+        if decision.decision != "reject":
+            con.execute(
+                "UPDATE runs SET runbook_sha256 = ?, runbook_version = ? WHERE run_id = ?",
+                [sha, final.version, state["run_id"]],
+            )
+    if decision.decision == "reject":
+        return set_status(rt, state, "rejected", f"rejected by {decision.approver}: {decision.comment}")
+    update: dict[str, Any] = {
+        "runbook": final.model_dump(mode="json"),
+        "runbook_sha256": sha,
+        "report": report,
+    }
+    if decision.decision == "edit":
+        update["order"] = execution_order(final)
+        update["limits"] = guard_context(state, rt).effective_limits(final).model_dump(mode="json")
+        update["cursor"] = 0
+    return update

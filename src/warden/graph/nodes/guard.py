@@ -1,0 +1,75 @@
+"""guard: every runbook, root or generated, is validated before anyone is asked to approve it."""
+
+from __future__ import annotations
+
+from warden.graph.nodes._common import record, set_status
+from warden.graph.order import execution_order
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.guard import GuardContext, validate_data
+from warden.safeload import Parsed
+from warden.schemas.runbook import Limits, RunbookDefinition
+from warden.store import costs
+
+__all__ = ["guard", "guard_context", "refusal_status"]
+
+
+def guard_context(state: RunState, rt: Runtime) -> GuardContext:
+    with rt.store.connect(read_only=True) as con:
+        spent = costs.tree_cost(con, state["root_run_id"])
+    parent = state.get("parent_limits")
+    return GuardContext(
+        catalogue=rt.catalogue,
+        policy=rt.current_policy(),
+        tenant=state["tenant"],
+        depth=state.get("depth", 0),
+        parent_limits=Limits.model_validate(parent) if parent else None,
+        llm_model=rt.llm_model,
+        spent_usd=spent,
+    )
+
+
+def refusal_status(codes: set[str]) -> str:
+    """A refusal caused by a cap carries that cap's status; anything else is a rejection."""
+    for code, status in (
+        ("kill_switch", "cancelled"),
+        ("depth_limit", "depth_exceeded"),
+        ("cost_limit", "budget_exceeded"),
+        ("duration_limit", "timed_out"),
+    ):
+        if code in codes:
+            return status
+    return "rejected"
+
+
+def guard(state: RunState, rt: Runtime) -> dict:
+    ctx = guard_context(state, rt)
+    report = validate_data(Parsed(data=state.get("runbook"), source=f"run {state['run_id']}"), ctx)
+    report_json = report.model_dump(mode="json")
+    with rt.store.connect() as con:
+        record(
+            con,
+            state,
+            "guard_report",
+            payload={
+                "ok": report.ok,
+                "sha256": report.runbook_sha256,
+                "policy_sha256": report.policy_sha256,
+                "issues": [{"code": i.code, "path": i.path, "message": i.message} for i in report.issues],
+                "checks": {c.name: c.status for c in report.checks},
+            },
+        )
+    if not report.ok:
+        codes = {i.code for i in report.issues if i.severity == "error"}
+        update = set_status(
+            rt, state, refusal_status(codes), "guard refused the runbook: " + ", ".join(sorted(codes))
+        )  # type: ignore[arg-type]
+        return {**update, "report": report_json}
+    runbook = RunbookDefinition.model_validate(state["runbook"])
+    limits = ctx.effective_limits(runbook)
+    return {
+        "report": report_json,
+        "limits": limits.model_dump(mode="json"),
+        "order": execution_order(runbook),
+        "cursor": 0,
+    }

@@ -1,0 +1,39 @@
+"""ingest: read the documents of a root run into the store (children reuse their parent's)."""
+
+from __future__ import annotations
+
+from warden.errors import LoadError
+from warden.graph.nodes._common import record, set_status
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.store import documents
+
+__all__ = ["ingest"]
+
+
+def ingest(state: RunState, rt: Runtime) -> dict:
+    if state.get("document_ids") or not state.get("document_paths"):
+        return {}
+    from warden.documents import load_document
+
+    loaded = []
+    for path in state["document_paths"]:
+        try:
+            loaded.append(load_document(path))
+        except LoadError as exc:
+            return set_status(rt, state, "failed", f"document could not be read: {exc}")
+    with rt.store.connect() as con:
+        for document in loaded:
+            documents.store_document(con, document, state["run_id"])
+        record(
+            con,
+            state,
+            "documents_ingested",
+            payload={
+                "documents": [
+                    {"id": d.id, "name": d.name, "format": d.format, "passages": len(d.passages)}
+                    for d in loaded
+                ]
+            },
+        )
+    return {"document_ids": [d.id for d in loaded]}

@@ -1,0 +1,317 @@
+"""step: run the next step of an approved runbook, once, under the tree's caps.
+
+Each step is its own graph superstep, so a crash loses at most the step in flight, and a
+child runbook started by an ``execute_workflow`` step runs as a nested graph whose approval
+interrupt surfaces at the top. A step already completed in the store is never run again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from warden.analyser import AnalyserContext
+from warden.governance.policy import tighter
+from warden.graph.executor import StepTimeout, call_with_retries
+from warden.graph.ids import child_run_id
+from warden.graph.nodes._common import record, set_status
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.runbooks.hashing import sha256_of
+from warden.runbooks.templates import parse_reference
+from warden.schemas.finding import Finding
+from warden.schemas.runbook import AnalyserStep, Limits, RunbookDefinition, WorkflowStep
+from warden.store import approvals, costs, documents, findings, runs, steps
+
+__all__ = ["step"]
+
+CAP_STATUSES = frozenset({"budget_exceeded", "depth_exceeded", "timed_out", "cancelled"})
+
+
+def step(state: RunState, rt: Runtime) -> dict:
+    runbook = RunbookDefinition.model_validate(state["runbook"])
+    cursor = state.get("cursor", 0)
+    current = next(s for s in runbook.steps if s.id == state["order"][cursor])
+    policy = rt.current_policy()
+    reason = policy.kill_switch_reason(state["tenant"])
+    if reason:
+        return set_status(rt, state, "cancelled", f"kill switch: {reason}")
+    limits = Limits.model_validate(state.get("limits") or {})
+    with rt.store.connect(read_only=True) as con:
+        approved = approvals.is_approved(con, state["tenant"], runbook.runbook, sha256_of(runbook))
+        done = steps.get_step(con, state["run_id"], current.id)
+        spent = costs.tree_cost(con, state["root_run_id"])
+        elapsed = costs.tree_duration(con, state["root_run_id"])
+    if not approved or sha256_of(runbook) != state.get("runbook_sha256"):
+        return set_status(rt, state, "failed", "refusing to run: the runbook is not an approved version")
+    if done and done["status"] in ("completed", "rejected"):
+        return {"cursor": cursor + 1}
+    if isinstance(current, AnalyserStep):
+        manifest = rt.catalogue.get(current.analyser)
+        estimate = manifest.cost_estimate_usd if manifest else 0.0
+        if limits.max_cost_usd is not None and spent + estimate > limits.max_cost_usd:
+            return set_status(
+                rt,
+                state,
+                "budget_exceeded",
+                f"step '{current.id}' (est. ${estimate:.4f}) would pass the cap of "
+                f"${limits.max_cost_usd:.4f} (spent ${spent:.4f})",
+            )
+    if limits.max_duration_s is not None and elapsed >= limits.max_duration_s:
+        return set_status(
+            rt, state, "timed_out", f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s"
+        )
+    if isinstance(current, AnalyserStep):
+        return _run_analyser(state, rt, runbook, current, limits, elapsed, cursor)
+    return _run_child(state, rt, runbook, current, limits, cursor, done is not None)
+
+
+def _inputs(
+    rt: Runtime, state: RunState, runbook: RunbookDefinition, current: AnalyserStep
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with rt.store.connect(read_only=True) as con:
+        for name in current.input:
+            if name in runbook.inputs:
+                document = (
+                    documents.get_document(con, state["document_ids"][0])
+                    if state.get("document_ids")
+                    else None
+                )
+                out[name] = document.model_dump(mode="json") if document else None
+            else:
+                produced = steps.get_step(con, state["run_id"], name)
+                out[name] = produced["output"] if produced else None
+    return out
+
+
+def _context(state: RunState, rt: Runtime, step_id: str) -> AnalyserContext:
+    policy = rt.policy
+    tenant = policy.tenant(state["tenant"])
+    counter = {"n": 0}
+
+    def record_cost(
+        amount_usd: float,
+        *,
+        model: str | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        kind: str = "llm",
+    ) -> None:
+        counter["n"] += 1
+        with rt.store.connect() as con:
+            costs.add_cost(
+                con,
+                entry_id=f"{state['run_id']}:{step_id}:{time.time_ns()}:{counter['n']}",
+                run_id=state["run_id"],
+                root_run_id=state["root_run_id"],
+                step_id=step_id,
+                kind=kind,
+                amount_usd=amount_usd,
+                model=model,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+            )
+
+    return AnalyserContext(
+        tenant=state["tenant"],
+        run_id=state["run_id"],
+        step_id=step_id,
+        depth=state.get("depth", 0),
+        systems=tuple(tenant.systems),
+        base_dir=policy.base_dir,
+        allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
+        available_analysers=tuple(a for a in tenant.analysers if a in rt.catalogue),
+        llm_model=rt.llm_model,
+        record_cost=record_cost,
+        approval_role=tenant.approval.required_roles[0] if tenant.approval.required_roles else None,
+    )
+
+
+def _run_analyser(
+    state: RunState,
+    rt: Runtime,
+    runbook: RunbookDefinition,
+    current: AnalyserStep,
+    limits: Limits,
+    elapsed: float,
+    cursor: int,
+) -> dict:
+    manifest = rt.catalogue.get(current.analyser)
+    assert manifest is not None  # the guard refused unknown analysers
+    fn = rt.catalogue.load(current.analyser)
+    inputs = _inputs(rt, state, runbook, current)
+    ctx = _context(state, rt, current.id)
+    timeout = current.timeout_s or limits.step_timeout_s
+    remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
+    capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
+    if capped_by_tree:
+        timeout = remaining
+
+    def attempt(n: int) -> Any:
+        with rt.store.connect() as con:
+            steps.start_step(
+                con,
+                state["run_id"],
+                current.id,
+                kind="analyser",
+                analyser=current.analyser,
+                system_id=current.system,
+            )
+        return fn(inputs, dict(current.config), ctx)
+
+    def failed(n: int, exc: BaseException) -> None:
+        with rt.store.connect() as con:
+            record(
+                con,
+                state,
+                "step_attempt_failed",
+                payload={"step": current.id, "attempt": n, "error": str(exc)},
+                key=f"{state['run_id']}:{current.id}:failed:{n}",
+            )
+
+    started = time.perf_counter()
+    try:
+        output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
+    except Exception as exc:
+        took = time.perf_counter() - started
+        timed_out = isinstance(exc, StepTimeout)
+        with rt.store.connect() as con:
+            steps.fail_step(
+                con,
+                state["run_id"],
+                current.id,
+                error=f"{type(exc).__name__}: {exc}",
+                duration_s=took,
+                status="timed_out" if timed_out else "failed",
+            )
+        if timed_out and capped_by_tree:
+            return set_status(rt, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap")
+        return set_status(rt, state, "failed", f"step '{current.id}' failed: {type(exc).__name__}: {exc}")
+    took = time.perf_counter() - started
+    found = (
+        [Finding.model_validate(f) for f in (output or {}).get("findings", [])]
+        if isinstance(output, dict)
+        else []
+    )
+    with rt.store.connect() as con:
+        steps.finish_step(
+            con,
+            state["run_id"],
+            current.id,
+            output=output,
+            output_schema=manifest.output_schema,
+            duration_s=took,
+        )
+        findings.upsert_findings(
+            con,
+            found,
+            run_id=state["run_id"],
+            root_run_id=state["root_run_id"],
+            step_id=current.id,
+            tenant=state["tenant"],
+        )
+        record(
+            con,
+            state,
+            "step_completed",
+            payload={
+                "step": current.id,
+                "analyser": current.analyser,
+                "analyser_version": manifest.version,
+                "system": current.system,
+                "findings": len(found),
+                "seconds": round(took, 4),
+            },
+            key=f"{state['run_id']}:{current.id}:completed",
+        )
+    return {"cursor": cursor + 1}
+
+
+def _child_runbook(rt: Runtime, state: RunState, current: WorkflowStep) -> Any:
+    if not isinstance(current.execute_workflow, str):
+        return current.execute_workflow.model_dump(mode="json")
+    ref = parse_reference(current.execute_workflow)
+    assert ref is not None and ref.kind == "step"  # the guard refused anything else
+    with rt.store.connect(read_only=True) as con:
+        produced = steps.get_step(con, state["run_id"], ref.name)
+    return produced["output"] if produced else None
+
+
+def _run_child(
+    state: RunState,
+    rt: Runtime,
+    runbook: RunbookDefinition,
+    current: WorkflowStep,
+    limits: Limits,
+    cursor: int,
+    started_before: bool,
+) -> dict:
+    child_id = child_run_id(state["run_id"], current.id)
+    if not started_before:
+        with rt.store.connect() as con:
+            steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
+            runs.create_run(
+                con,
+                runs.RunRow(
+                    run_id=child_id,
+                    root_run_id=state["root_run_id"],
+                    parent_run_id=state["run_id"],
+                    parent_step_id=current.id,
+                    depth=state.get("depth", 0) + 1,
+                    thread_id=state["root_run_id"],
+                    checkpoint_ns=f"{state['run_id']}/{current.id}",
+                    tenant=state["tenant"],
+                    requester=state["requester"],
+                ),
+            )
+            con.execute(
+                "UPDATE steps SET child_run_id = ? WHERE run_id = ? AND step_id = ?",
+                [child_id, state["run_id"], current.id],
+            )
+            record(con, state, "child_started", payload={"step": current.id, "child_run_id": child_id})
+    child_state: RunState = {
+        "run_id": child_id,
+        "root_run_id": state["root_run_id"],
+        "parent_run_id": state["run_id"],
+        "parent_step_id": current.id,
+        "depth": state.get("depth", 0) + 1,
+        "tenant": state["tenant"],
+        "requester": state["requester"],
+        "document_ids": state.get("document_ids", []),
+        "runbook": _child_runbook(rt, state, current),
+        "parent_limits": tighter(limits, current.limits).model_dump(mode="json"),
+        "status": "running",
+    }
+    started = time.perf_counter()
+    final = rt.graph(nested=True).invoke(child_state)  # a pending approval inside raises to the top
+    child_status = final.get("status") or "failed"
+    with rt.store.connect() as con:
+        if child_status in ("completed", "rejected"):
+            steps.finish_step(
+                con,
+                state["run_id"],
+                current.id,
+                output={"child_run_id": child_id, "status": child_status},
+                output_schema="findings",
+                duration_s=time.perf_counter() - started,
+                child_run_id=child_id,
+            )
+            if child_status == "rejected":
+                con.execute(
+                    "UPDATE steps SET status = 'rejected' WHERE run_id = ? AND step_id = ?",
+                    [state["run_id"], current.id],
+                )
+        else:
+            steps.fail_step(
+                con,
+                state["run_id"],
+                current.id,
+                error=f"child run {child_id}: {child_status}",
+                duration_s=time.perf_counter() - started,
+                status=child_status,
+            )
+    if child_status in ("completed", "rejected"):
+        return {"cursor": cursor + 1}
+    status = child_status if child_status in CAP_STATUSES else "failed"
+    return set_status(rt, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")  # type: ignore[arg-type]

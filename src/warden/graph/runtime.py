@@ -1,0 +1,71 @@
+"""What the nodes need from the outside world, built once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warden.catalogue import Catalogue, default_catalogue
+from warden.governance.policy import LoadedPolicy, load_policy
+from warden.store import Store
+
+__all__ = ["HOME_ENV", "Runtime", "default_home"]
+
+HOME_ENV = "WARDEN_HOME"
+
+
+def default_home() -> Path:
+    """$WARDEN_HOME, or ./.warden."""
+    return Path(os.environ.get(HOME_ENV) or ".warden")
+
+
+@dataclass
+class Runtime:
+    """State directory, store, policy and analysers of one process."""
+
+    home: Path
+    policy: LoadedPolicy
+    catalogue: Catalogue = field(default_factory=default_catalogue)
+    llm_model: str | None = None
+    store: Store = field(init=False)
+    _graphs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.home / "warden.duckdb")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.home / "checkpoints.sqlite"
+
+    def current_policy(self) -> LoadedPolicy:
+        """The policy as it is on disk now: a kill switch set mid-run takes effect at the next step."""
+        try:
+            fresh = load_policy(self.policy.path)
+        except Exception:  # an unreadable policy mid-run: keep the one the run started with
+            return self.policy
+        self.policy = fresh
+        return fresh
+
+    def graph(self, nested: bool = False) -> Any:
+        """The compiled graph: the root one owns the SQLite checkpointer, nested ones inherit it."""
+        key = "nested" if nested else "root"
+        if key not in self._graphs:
+            from warden.graph.builder import build_graph
+
+            if nested:
+                self._graphs[key] = build_graph(self).compile()
+            else:
+                import sqlite3
+
+                from langgraph.checkpoint.sqlite import SqliteSaver
+
+                conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False, timeout=60)
+                conn.execute("PRAGMA journal_mode=WAL")
+                saver = SqliteSaver(conn)
+                saver.setup()
+                self._graphs[key] = build_graph(self).compile(checkpointer=saver)
+        return self._graphs[key]

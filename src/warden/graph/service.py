@@ -1,0 +1,199 @@
+"""Start, review, approve, reject and resume runs: what the CLI (and tests) call.
+
+The graph runs in whichever process starts or resumes it; state lives in the SQLite
+checkpointer and the DuckDB store, so an analyst and an approver can be different processes
+days apart.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warden.errors import UsageError, WardenError
+from warden.graph.ids import new_run_id
+from warden.graph.nodes._common import record
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.runbooks.load import read_runbook
+from warden.schemas.approval import ApprovalDecision
+from warden.store import runs
+
+__all__ = ["Outcome", "RunRefused", "decide", "pending_approval", "resume_run", "start_run"]
+
+DEFAULT_RUNBOOK = "privacy-policy-review"
+
+
+class RunRefused(WardenError):
+    """The decision or request may not be carried out (wrong role, already decided, ...)."""
+
+    code = "refused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a run tree stopped: its root, the root's status, and any approval now awaited."""
+
+    root_run_id: str
+    status: str
+    waiting: list[dict[str, Any]]
+
+
+def _config(root_run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": root_run_id}, "recursion_limit": 10_000}
+
+
+def builtin_runbook(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("warden_runbooks"))) / f"{name}.yaml"
+
+
+def start_run(
+    rt: Runtime, path: str | Path, *, tenant: str, requester: str, runbook: str | Path | None = None
+) -> Outcome:
+    """Create a root run for one document and drive it until it finishes or waits for approval."""
+    policy = rt.policy
+    policy.tenant(tenant)
+    if not policy.roles_of(tenant, requester):
+        raise UsageError(
+            f"'{requester}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
+        )
+    runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
+    parsed = read_runbook(runbook_path)
+    run_id = new_run_id()
+    with rt.store.connect() as con:
+        runs.create_run(con, runs.RunRow(run_id, run_id, None, None, 0, run_id, "", tenant, requester))
+        record(
+            con,
+            {"run_id": run_id, "root_run_id": run_id, "tenant": tenant},
+            "run_requested",
+            actor=requester,
+            payload={
+                "document": str(path),
+                "runbook": str(runbook_path),
+                "policy_sha256": policy.sha256,
+                "llm_model": rt.llm_model,
+            },
+        )
+    state: RunState = {
+        "run_id": run_id,
+        "root_run_id": run_id,
+        "parent_run_id": None,
+        "parent_step_id": None,
+        "depth": 0,
+        "tenant": tenant,
+        "requester": requester,
+        "document_paths": [str(path)],
+        "document_ids": [],
+        "runbook": parsed.data,
+        "status": "running",
+    }
+    result = rt.graph().invoke(state, _config(run_id), durability="sync")
+    return _settle(rt, run_id, result)
+
+
+def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
+    """Mark every run with a pending approval as waiting, and report where the tree stopped."""
+    waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
+    with rt.store.connect() as con:
+        for payload in waiting:
+            runs.set_status(
+                con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
+            )
+            record(
+                con,
+                {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
+                "approval_requested",
+                payload={
+                    "required_role": payload["required_role"],
+                    "runbook_sha256": payload["runbook_sha256"],
+                },
+                key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
+            )
+        root = runs.get_run(con, root_run_id)
+    return Outcome(root_run_id=root_run_id, status=root["status"] if root else "failed", waiting=waiting)
+
+
+def pending_approval(rt: Runtime, run_id: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """(run row, interrupt id, payload) of the approval a run is waiting for."""
+    with rt.store.connect(read_only=True) as con:
+        row = runs.get_run(con, run_id)
+    if row is None:
+        raise UsageError(f"no run '{run_id}'", fix="list runs with `warden runs`")
+    if row["status"] != "waiting_approval":
+        raise RunRefused(
+            f"run '{run_id}' is {row['status']}, not waiting for approval",
+            fix="see `warden runs --status waiting_approval`",
+        )
+    state = rt.graph().get_state(_config(row["root_run_id"]))
+    for pending in state.interrupts:
+        if isinstance(pending.value, dict) and pending.value.get("run_id") == run_id:
+            return row, pending.id, pending.value
+    raise RunRefused(
+        f"run '{run_id}' has no pending approval in its checkpoint",
+        fix=f"resume the tree with `warden resume {row['root_run_id']}`",
+    )
+
+
+def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
+    """Check a decision, claim the run so only one process acts on it, then resume the graph."""
+    from langgraph.types import Command
+
+    from warden.governance.approval_rules import decision_error
+
+    row, interrupt_id, payload = pending_approval(rt, run_id)
+    error = decision_error(
+        decision,
+        policy=rt.current_policy(),
+        tenant=row["tenant"],
+        requester=row["requester"],
+        required_role=payload["required_role"],
+        draft_sha256=payload["runbook_sha256"],
+    )
+    if error:
+        raise RunRefused(error)
+    if decision.decision == "edit":
+        from warden.graph.nodes.guard import guard_context
+        from warden.guard import validate
+
+        state = {
+            "run_id": run_id,
+            "root_run_id": row["root_run_id"],
+            "tenant": row["tenant"],
+            "depth": row["depth"],
+            "parent_limits": None,
+        }
+        report = validate(decision.edited_runbook, guard_context(state, rt))  # type: ignore[arg-type]
+        if not report.ok:
+            codes = sorted({i.code for i in report.issues if i.severity == "error"})
+            raise RunRefused(
+                f"the edited runbook fails the guard: {', '.join(codes)}",
+                fix="run `warden validate` on it and fix the issues",
+            )
+    claimant = f"{socket.gethostname()}:{os.getpid()}"
+    with rt.store.connect() as con:
+        if not runs.claim(con, run_id, claimant):
+            raise RunRefused(f"run '{run_id}' was decided by another process just now")
+    resume = {interrupt_id: decision.model_dump(mode="json")}
+    result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
+    return _settle(rt, row["root_run_id"], result)
+
+
+def resume_run(rt: Runtime, run_id: str) -> Outcome:
+    """Continue a tree whose process died mid-run, from its last checkpoint."""
+    with rt.store.connect(read_only=True) as con:
+        row = runs.get_run(con, run_id)
+    if row is None:
+        raise UsageError(f"no run '{run_id}'", fix="list runs with `warden runs`")
+    root = row["root_run_id"]
+    state = rt.graph().get_state(_config(root))
+    if state.interrupts:
+        return _settle(rt, root, {"__interrupt__": state.interrupts})
+    if not state.next:
+        return _settle(rt, root, {})
+    result = rt.graph().invoke(None, _config(root), durability="sync")
+    return _settle(rt, root, result)

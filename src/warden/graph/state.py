@@ -1,0 +1,32 @@
+"""The graph's state: small, JSON-mode, and the same shape for the root run and its children.
+
+Large data (documents, step outputs) lives in the store and is referenced by id, so
+checkpoints stay small and a resumed node reads exactly what a finished step wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+__all__ = ["RunState"]
+
+
+class RunState(TypedDict, total=False):
+    run_id: str
+    root_run_id: str
+    parent_run_id: str | None
+    parent_step_id: str | None
+    depth: int
+    tenant: str
+    requester: str
+    document_paths: list[str]
+    document_ids: list[str]
+    runbook: dict[str, Any] | None
+    runbook_sha256: str | None
+    parent_limits: dict[str, Any] | None
+    limits: dict[str, Any] | None
+    report: dict[str, Any] | None
+    order: list[str]
+    cursor: int
+    status: str
+    reason: str | None
