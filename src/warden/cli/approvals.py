@@ -1,0 +1,134 @@
+"""`warden review`, `warden approve`, `warden reject`: the human in the loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from warden.cli._output import EXIT_OK, console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review")(review)
+    app.command("approve")(approve)
+    app.command("reject")(reject)
+
+
+def _check_reviewer(rt, row: dict, user: str | None) -> None:  # type: ignore[no-untyped-def]
+    from warden.errors import UsageError
+
+    if user is not None and not rt.policy.roles_of(row["tenant"], user):
+        raise UsageError(
+            f"run '{row['run_id']}' is not visible to '{user}'",
+            fix="ask a user of the run's tenant",
+            code="not_visible",
+        )
+
+
+@friendly_errors
+def review(
+    run_id: str = typer.Argument(...),
+    user: str | None = typer.Option(None, "--as", help="Reviewer; must belong to the run's tenant."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the pending draft, its validation report, cost estimate and diff."""
+    from rich.syntax import Syntax
+
+    from warden.cli._runtime import open_runtime
+    from warden.graph import pending_approval
+    from warden.runbooks.load import dump_runbook, runbook_from_data
+
+    rt = open_runtime(policy)
+    row, _, payload = pending_approval(rt, run_id)
+    _check_reviewer(rt, row, user)
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+        raise typer.Exit(EXIT_OK)
+    report = payload["report"]
+    console.print(
+        f"[bold]run {run_id}[/] (tenant {payload['tenant']}, depth {payload['depth']}, "
+        f"requested by {payload['requester']})"
+    )
+    console.print(
+        f"requires role: [bold]{payload['required_role']}[/]; estimated cost "
+        f"${payload['cost_estimate_usd']:.2f}; sha256 {payload['runbook_sha256']}"
+    )
+    status = "[green]passed[/]" if report.get("ok") else "[red]failed[/]"
+    console.print(
+        f"guard: {status}; checks: "
+        + ", ".join(f"{c['name']}={c['status']}" for c in report.get("checks", []))
+    )
+    for item in report.get("issues", []):
+        console.print(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}")
+    console.print(Syntax(dump_runbook(runbook_from_data(payload["runbook"])), "yaml"))
+    console.print(f"[bold]changes[/]: {payload['change_summary']}")
+    if payload["diff"]:
+        console.print(Syntax(payload["diff"], "diff"))
+
+
+def _decide(
+    run_id: str,
+    user: str,
+    role: str,
+    kind: str,
+    comment: str | None,
+    edited: Path | None,
+    policy: Path | None,
+) -> None:
+    from warden.cli._runtime import open_runtime
+    from warden.cli.analyse import print_outcome
+    from warden.graph import decide, pending_approval
+    from warden.runbooks.load import read_runbook, runbook_from_data
+    from warden.schemas import ApprovalDecision
+
+    rt = open_runtime(policy)
+    row, _, payload = pending_approval(rt, run_id)
+    _check_reviewer(rt, row, user)
+    edited_runbook = None
+    if edited is not None:
+        parsed = read_runbook(edited)
+        edited_runbook = runbook_from_data(parsed.data, source=str(edited))
+        kind = "edit"
+    decision = ApprovalDecision(
+        decision=kind,
+        approver=user,
+        role=role,
+        runbook_sha256=payload["runbook_sha256"],
+        comment=comment,
+        edited_runbook=edited_runbook,
+    )  # type: ignore[arg-type]
+    outcome = decide(rt, run_id, decision)
+    console.print(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})")
+    raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
+
+
+@friendly_errors
+def approve(
+    run_id: str = typer.Argument(...),
+    user: str = typer.Option(..., "--as", help="The approver, e.g. dora@acme."),
+    role: str = typer.Option(
+        ..., "--role", help="The role you approve in; the runbook names the one it needs."
+    ),
+    comment: str | None = typer.Option(None, "--comment"),
+    edited: Path | None = typer.Option(
+        None, "--runbook", help="Approve this edited runbook instead (re-validated)."
+    ),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Approve a waiting run (or an edited version of it); execution continues in this process."""
+    _decide(run_id, user, role, "approve", comment, edited, policy)
+
+
+@friendly_errors
+def reject(
+    run_id: str = typer.Argument(...),
+    user: str = typer.Option(..., "--as"),
+    role: str = typer.Option(..., "--role"),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the audit trail."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Reject a waiting run: it never executes."""
+    _decide(run_id, user, role, "reject", reason, None, policy)
