@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from warden.guard.context import GuardContext
+from warden.runbooks.templates import Reference, parse_reference
 from warden.schemas.report import GuardIssue, IssueCode, IssueSeverity
 from warden.schemas.runbook import AnalyserStep, RunbookDefinition, WorkflowStep
 
@@ -45,3 +46,15 @@ def workflow_steps(runbook: RunbookDefinition) -> Iterator[tuple[int, WorkflowSt
     for i, step in enumerate(runbook.steps):
         if isinstance(step, WorkflowStep):
             yield i, step
+
+
+def template_references(runbook: RunbookDefinition) -> Iterator[tuple[int, WorkflowStep, Reference]]:
+    """``execute_workflow`` steps given as a plain reference, with the reference parsed.
+
+    Strings that are not plain references are left to the ``unsafe_input`` check.
+    """
+    for i, step in workflow_steps(runbook):
+        if isinstance(step.execute_workflow, str):
+            ref = parse_reference(step.execute_workflow)
+            if ref is not None:
+                yield i, step, ref

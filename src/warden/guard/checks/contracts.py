@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from warden.guard.checks._base import analyser_steps, issue, workflow_steps
+from warden.guard.checks._base import analyser_steps, issue, template_references
 from warden.guard.context import GuardContext
-from warden.runbooks.templates import parse_reference
 from warden.schemas.report import GuardIssue
 from warden.schemas.runbook import AnalyserStep, RunbookDefinition
 
@@ -70,12 +69,7 @@ def check_contracts(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[G
                 f"'{step.analyser}' reads documents only and cannot scan system '{step.system}'",
                 fix="remove `system:` or use a system-scanning analyser",
             )
-    for i, step in workflow_steps(runbook):
-        if not isinstance(step.execute_workflow, str):
-            continue
-        ref = parse_reference(step.execute_workflow)
-        if ref is None:
-            continue
+    for i, _, ref in template_references(runbook):
         schema = output_schema_of(runbook, ref.name, ctx)
         if schema is not None and schema != "runbook_definition":
             yield issue(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from warden.guard.checks._base import analyser_steps, issue, workflow_steps
+from warden.guard.checks._base import analyser_steps, issue, template_references
 from warden.guard.context import GuardContext
-from warden.runbooks.templates import parse_reference
 from warden.schemas.report import GuardIssue
 from warden.schemas.runbook import RunbookDefinition
 
@@ -19,11 +18,9 @@ def dependencies(runbook: RunbookDefinition) -> dict[str, list[str]]:
     deps: dict[str, list[str]] = {s.id: [] for s in runbook.steps}
     for _, step in analyser_steps(runbook):
         deps[step.id] = [name for name in step.input if name in step_ids]
-    for _, step in workflow_steps(runbook):
-        if isinstance(step.execute_workflow, str):
-            ref = parse_reference(step.execute_workflow)
-            if ref and ref.kind == "step" and ref.name in step_ids:
-                deps[step.id] = [ref.name]
+    for _, step, ref in template_references(runbook):
+        if ref.kind == "step" and ref.name in step_ids:
+            deps[step.id] = [ref.name]
     return deps
 
 
@@ -47,12 +44,7 @@ def check_references(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[
                 f"system '{step.system}' is not in any tenant's inventory",
                 fix="add it to the tenant's systems in the policy, or fix the id",
             )
-    for i, step in workflow_steps(runbook):
-        if not isinstance(step.execute_workflow, str):
-            continue
-        ref = parse_reference(step.execute_workflow)
-        if ref is None:
-            continue  # not a plain reference: unsafe_input reports it
+    for i, step, ref in template_references(runbook):
         if (ref.kind == "step" and ref.name not in step_ids) or (
             ref.kind == "input" and ref.name not in runbook.inputs
         ):
