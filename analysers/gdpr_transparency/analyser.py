@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
+from warden_analysers.gdpr_transparency.catalogue import ItemSpec, load_catalogue
 
 from warden.errors import LoadError
 from warden.schemas.finding import Evidence, Finding, Severity
@@ -16,9 +17,8 @@ from warden.schemas.practices import (
     TransparencyItem,
     TransparencyReport,
 )
-from warden_analysers.gdpr_transparency.catalogue import ItemSpec, load_catalogue
 
-__all__ = ["ANALYSER", "run", "check", "finding_id"]
+__all__ = ["ANALYSER", "check", "finding_id", "run"]
 
 ANALYSER = "gdpr_transparency"
 
@@ -110,9 +110,7 @@ def run(inputs: dict[str, Any], config: dict[str, Any], ctx: object | None = Non
     """Analyser contract: the single input is labelled_passages; returns transparency_report."""
     candidates = [v for v in inputs.values() if isinstance(v, dict) and "passages" in v]
     if len(candidates) != 1:
-        raise LoadError(
-            "gdpr_transparency needs exactly one labelled_passages input", source="inputs"
-        )
+        raise LoadError("gdpr_transparency needs exactly one labelled_passages input", source="inputs")
     try:
         labelled = LabelledPassages.model_validate(candidates[0])
     except ValidationError as exc:

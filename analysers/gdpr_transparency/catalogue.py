@@ -14,7 +14,7 @@ from warden.schemas._base import StrictModel
 from warden.schemas.finding import Severity
 from warden.schemas.practices import GDPR_ITEMS, ArticleScope, GdprItem, Label
 
-__all__ = ["Escalation", "ItemSpec", "Catalogue", "load_catalogue"]
+__all__ = ["Catalogue", "Escalation", "ItemSpec", "load_catalogue"]
 
 ITEMS_FILE = Path(__file__).parent / "items.yaml"
 ARTICLE_POINT = r"^1[34]\(\d\)\([a-g]\)$"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from warden_analysers.policy_practices.categories import default_matcher
+from warden_analysers.policy_practices.engine import Hit, default_labeller
+from warden_analysers.policy_practices.sequence import LeadInTracker
 
 from warden.errors import LoadError
 from warden.schemas.document import Document
@@ -15,11 +18,8 @@ from warden.schemas.practices import (
     LabelledPassages,
     PassageLabel,
 )
-from warden_analysers.policy_practices.categories import default_matcher
-from warden_analysers.policy_practices.engine import Hit, default_labeller
-from warden_analysers.policy_practices.sequence import LeadInTracker
 
-__all__ = ["LABELLER", "run", "label_document"]
+__all__ = ["LABELLER", "label_document", "run"]
 
 LABELLER = "rules@0.1.0"
 """Name and version recorded in every output, so stored results say what produced them."""

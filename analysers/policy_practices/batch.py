@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from warden_analysers.policy_practices.engine import default_labeller
 from warden_analysers.policy_practices.sequence import LeadInTracker
 
-__all__ = ["BadRow", "PassageRow", "parse_rows", "label_rows"]
+__all__ = ["BadRow", "PassageRow", "label_rows", "parse_rows"]
 
 
 class BadRow(ValueError):

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from warden_analysers.policy_practices.loader import FLAGS, load_lexicon
 
-__all__ = ["Mention", "CategoryMatcher", "default_matcher"]
+__all__ = ["CategoryMatcher", "Mention", "default_matcher"]
 
 
 @dataclass(frozen=True, slots=True)

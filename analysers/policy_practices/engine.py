@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from re import IGNORECASE
 
 from warden_analysers.policy_practices.loader import CompiledRule, RuleSet, load_rules
 from warden_analysers.policy_practices.shape import is_heading_like
 
-__all__ = ["Evidence", "Hit", "Section", "Labeller", "default_labeller"]
+__all__ = ["Evidence", "Hit", "Labeller", "Section", "default_labeller"]
 
 LEAD_IN = -1
 """``heading_index`` of evidence found in the sentence that introduced a list."""
@@ -52,6 +53,25 @@ class Section:
 NO_SECTION = Section(frozenset(), None, "", {})
 
 
+def _satisfied(needs: tuple[frozenset[str], ...], lower: str) -> bool:
+    """True when the passage holds one string of every required set."""
+    for factor in needs:
+        for word in factor:
+            if word in lower:
+                break
+        else:
+            return False
+    return True
+
+
+def _same_length_lower(text: str) -> str:
+    """Lower-cases per character where str.lower() would change the length (e.g. 'İ')."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower
+    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+
+
 class Labeller:
     """Applies a rule set; the strongest rule per label wins and supplies the evidence."""
 
@@ -65,8 +85,9 @@ class Labeller:
 
     def _cues_of(self, heading: str) -> tuple[tuple[str, int, int], ...]:
         found = []
+        lower = _same_length_lower(heading)
         for name, pattern in self._headings.items():
-            match = pattern.search(heading)
+            match = pattern.search(heading if pattern.flags & IGNORECASE else lower)
             if match:
                 found.append((name, match.start(), match.end()))
         return tuple(found)
@@ -105,29 +126,32 @@ class Labeller:
         else:
             rules, section = self._body, self.section(context, lead_in)
         best: dict[str, Hit] = {}
-        lower = text.lower()
+        lower = _same_length_lower(text)
         for rule in rules:
             if rule.label in best or rule.confidence < min_confidence:
                 continue
-            if rule.needs is not None and not any(word in lower for word in rule.needs):
+            if rule.under and not (rule.under & section.cues):
+                continue  # the cheapest test first: most rules with a section fail here
+            if rule.needs is not None and not _satisfied(rule.needs, lower):
                 continue
-            hit = self._apply(rule, text, section)
+            hit = self._apply(rule, text, lower, section)
             if hit is not None:
                 best[rule.label] = hit
         return list(best.values())
 
     @staticmethod
-    def _apply(rule: CompiledRule, text: str, section: Section) -> Hit | None:
+    def _apply(rule: CompiledRule, text: str, lower: str, section: Section) -> Hit | None:
+        """``lower`` is ``text`` lower-cased with the same length, for the uncased regexes."""
         if rule.under and not (rule.under & section.cues):
             return None
         if rule.not_under and rule.not_under & section.cues:
             return None
         match = None
         if rule.text is not None:
-            match = rule.text.search(text)
+            match = rule.text.search(text if rule.text.flags & IGNORECASE else lower)
             if match is None:
                 return None
-        if rule.unless is not None and rule.unless.search(text):
+        if rule.unless is not None and rule.unless.search(text if rule.unless.flags & IGNORECASE else lower):
             return None
         if match is not None:
             start, end = match.span()

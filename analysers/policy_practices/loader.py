@@ -10,8 +10,6 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-
-from warden.errors import LoadError
 from warden_analysers.policy_practices.prefilter import required_literals
 from warden_analysers.policy_practices.rules_model import (
     CategoryLexicon,
@@ -19,18 +17,24 @@ from warden_analysers.policy_practices.rules_model import (
     Shape,
 )
 
+from warden.errors import LoadError
+
 __all__ = [
     "RULES_DIR",
     "CompiledRule",
     "RuleSet",
-    "load_rules",
     "load_lexicon",
+    "load_rules",
     "read_yaml",
 ]
 
 RULES_DIR = Path(__file__).parent / "rules"
 FLAGS = re.IGNORECASE
 MACRO = re.compile(r"\{([a-z_]+)\}")
+CASED = "(?-i:"
+"""Marks a case-sensitive part: such a pattern runs with IGNORECASE on the original text."""
+ESCAPE = re.compile(r"\\.")
+UPPER_LITERAL = re.compile(r"[A-Z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +49,8 @@ class CompiledRule:
     unless: re.Pattern[str] | None
     shape: Shape
     confidence: float
-    needs: frozenset[str] | None = None
-    """Lower-case strings one of which the text must contain for ``text`` to match."""
+    needs: tuple[frozenset[str], ...] | None = None
+    """Sets of lower-case strings; ``text`` can match only if the text holds one of each set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,7 @@ def read_yaml(path: Path) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
+            return yaml.load(handle, Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise LoadError(f"cannot read rules file: {exc}", source=str(path)) from exc
 
@@ -78,15 +82,20 @@ def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
 
 
 def _compile(pattern: str | None, macros: dict[str, str], where: str) -> re.Pattern[str] | None:
+    """Case-insensitive rules are compiled case-sensitive and run on lower-cased text (2-3x
+    faster in CPython); a rule with a case-sensitive part ``(?-i:...)`` runs on the text as is."""
     if pattern is None:
         return None
+    expanded = _expand(pattern, macros, where)
     try:
-        return re.compile(_expand(pattern, macros, where), FLAGS)
+        if CASED in expanded or UPPER_LITERAL.search(ESCAPE.sub("", expanded)):
+            return re.compile(expanded, FLAGS)
+        return re.compile(expanded, 0)
     except re.error as exc:
         raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
 
 
-def _needs(pattern: str | None, macros: dict[str, str], where: str) -> frozenset[str] | None:
+def _needs(pattern: str | None, macros: dict[str, str], where: str) -> tuple[frozenset[str], ...] | None:
     return None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
 
 
@@ -119,8 +128,9 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                 raise LoadError(f"rule id '{rule.id}' is used twice", source=str(path))
             unknown = (set(rule.under) | set(rule.not_under)) - headings.keys()
             if unknown:
-                raise LoadError(f"rule '{rule.id}' names unknown heading cues {sorted(unknown)}",
-                                source=str(path))
+                raise LoadError(
+                    f"rule '{rule.id}' names unknown heading cues {sorted(unknown)}", source=str(path)
+                )
             seen.add(rule.id)
             rules.append(
                 CompiledRule(

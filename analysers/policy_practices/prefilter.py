@@ -9,8 +9,8 @@ prefilter can never drop a match the regex would have found.
 from __future__ import annotations
 
 import re
-from re import _constants as C  # noqa: N812 - the stdlib's own name
-from re import _parser as P  # noqa: N812
+from re import _constants as C
+from re import _parser as P
 
 __all__ = ["required_literals"]
 
@@ -31,13 +31,22 @@ def _better(a: Factor, b: Factor) -> Factor:
 
 
 def _sequence(items: P.SubPattern | list) -> Factor:
+    """The single most selective factor of a sequence."""
     best: Factor = None
+    for factor in _all_of(items):
+        best = _better(best, factor)
+    return best
+
+
+def _all_of(items: P.SubPattern | list) -> list[frozenset[str]]:
+    """Every factor of a sequence: a match contains one string of each."""
+    found: list[frozenset[str]] = []
     run = ""
 
     def flush() -> None:
-        nonlocal best, run
+        nonlocal run
         if run:
-            best = _better(best, frozenset({run}))
+            found.append(frozenset({run}))
         run = ""
 
     for op, arg in items:
@@ -47,9 +56,11 @@ def _sequence(items: P.SubPattern | list) -> Factor:
         if op in _ZERO_WIDTH:
             continue  # consumes nothing: the literal run goes on across it
         flush()
-        best = _better(best, _item(op, arg))
+        factor = _item(op, arg)
+        if factor:
+            found.append(factor)
     flush()
-    return best
+    return found
 
 
 def _item(op: object, arg: object) -> Factor:
@@ -71,9 +82,14 @@ def _item(op: object, arg: object) -> Factor:
     return None
 
 
-def required_literals(pattern: str, flags: int = re.IGNORECASE) -> frozenset[str] | None:
-    """Strings (lower-case) one of which occurs in any text the pattern matches, or None."""
-    factor = _sequence(P.parse(pattern, flags))
-    if factor is None or any(len(s) < 2 and s.isalnum() for s in factor):
-        return None  # a lone letter is in every passage: not worth testing
-    return factor
+def required_literals(
+    pattern: str, flags: int = re.IGNORECASE, keep: int = 3
+) -> tuple[frozenset[str], ...] | None:
+    """Up to ``keep`` sets of lower-case strings; any match contains one string of each set."""
+    factors = [
+        f for f in _all_of(P.parse(pattern, flags)) if not any(len(s) < 2 and s.isalnum() for s in f)
+    ]  # a lone letter is in every passage: not worth testing
+    if not factors:
+        return None
+    factors.sort(key=lambda f: (-min(map(len, f)), len(f)))
+    return tuple(factors[:keep])

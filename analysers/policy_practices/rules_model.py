@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from warden.schemas._base import StrictModel
 from warden.schemas.practices import Label
 
-__all__ = ["Shape", "Rule", "RulesFile", "CategoryTerm", "CategoryLexicon"]
+__all__ = ["CategoryLexicon", "CategoryTerm", "Rule", "RulesFile", "Shape"]
 
 RULE_ID = r"^[a-z_]+\.[a-z0-9_-]+$"
 

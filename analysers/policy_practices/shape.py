@@ -8,16 +8,49 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_heading_like", "is_list_item", "ends_as_lead_in"]
+__all__ = ["ends_as_lead_in", "is_heading_like", "is_list_item"]
 
-_NUMBERED = re.compile(r"^\s*(?:#+\s*|\*\*|(?:section|article|part|chapter)\s+\w+|[0-9]+(?:\.[0-9]+)*\.?\s|[IVX]+\.\s|[A-Z]\.\s)",
-                       re.IGNORECASE)
+_NUMBERED = re.compile(
+    r"^\s*(?:#+\s*|\*\*|(?:section|article|part|chapter)\s+\w+|[0-9]+(?:\.[0-9]+)*\.?\s|[IVX]+\.\s|[A-Z]\.\s)",
+    re.IGNORECASE,
+)
 _LIST_MARK = re.compile(r"^\s*(?:[-•·*▪●◦–]\s|\(?[a-z0-9]{1,3}\)\s|[a-z]\.\s)")
 _NOT_TITLE = re.compile(r"@|https?:|www\.|\S\s*:\s*\S|(?<!^)(?<![\d.])\d{3,}|\(\+?\d")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _SMALL = frozenset(
-    "a an and as at by for from in of on or the to with your our we you how what why who "
-    "when where do does is are this these".split()
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "your",
+        "our",
+        "we",
+        "you",
+        "how",
+        "what",
+        "why",
+        "who",
+        "when",
+        "where",
+        "do",
+        "does",
+        "is",
+        "are",
+        "this",
+        "these",
+    ]
 )
 
 

@@ -20,7 +20,7 @@ from warden.errors import UsageError
 if TYPE_CHECKING:
     from warden.schemas.practices import LabelledPassages, TransparencyReport
 
-__all__ = ["register", "extract"]
+__all__ = ["extract", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -30,9 +30,7 @@ def register(app: typer.Typer) -> None:
 
 @friendly_errors
 def extract(
-    document: Path | None = typer.Argument(
-        None, help="Notice to read (PDF, HTML, DOCX, Markdown or text)."
-    ),
+    document: Path | None = typer.Argument(None, help="Notice to read (PDF, HTML, DOCX, Markdown or text)."),
     passages: Path | None = typer.Option(
         None,
         "--passages",
@@ -77,8 +75,7 @@ def _extract_passages(path: Path, min_confidence: float) -> None:
         out.flush()
         err_console.print(f"[bold red]error[/] [dim](bad_row)[/]: {path}:{exc}", markup=True)
         err_console.print(
-            '  [bold]fix[/]: each line must be a JSON object {"id": str, "text": str, '
-            '"context": [str, ...]}',
+            '  [bold]fix[/]: each line must be a JSON object {"id": str, "text": str, "context": [str, ...]}',
             markup=True,
         )
         raise typer.Exit(EXIT_USAGE) from None
@@ -87,9 +84,10 @@ def _extract_passages(path: Path, min_confidence: float) -> None:
 
 
 def _extract_document(path: Path, as_json: bool, article: str, min_confidence: float) -> None:
-    from warden.documents import load_document
     from warden_analysers.gdpr_transparency.analyser import check
     from warden_analysers.policy_practices.analyser import label_document
+
+    from warden.documents import load_document
 
     doc = load_document(path)
     labelled = label_document(doc, min_confidence)

@@ -1,0 +1,185 @@
+"""The passage labeller: labels with evidence spans, heading cues, lead-ins, fideslang keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from warden_analysers.policy_practices.analyser import run
+from warden_analysers.policy_practices.categories import default_matcher
+from warden_analysers.policy_practices.engine import default_labeller
+from warden_analysers.policy_practices.loader import load_lexicon, load_rules
+from warden_analysers.policy_practices.prefilter import required_literals
+from warden_analysers.policy_practices.shape import is_heading_like
+
+from warden.errors import LoadError
+from warden.schemas.practices import LABELS, LabelledPassages
+
+SHARED_LABELS = Path(__file__).resolve().parents[3] / "shared" / "bin" / "labels.py"
+
+
+def labels_of(text: str, context: tuple[str, ...] = (), lead_in: str | None = None) -> dict:
+    return {hit.label: hit for hit in default_labeller().label(text, context, lead_in)}
+
+
+def test_retention_sentence_is_labelled_with_its_evidence_span() -> None:
+    text = "We keep your account data for as long as your account is open."
+    hit = labels_of(text)["retention"]
+    ev = hit.evidence
+    assert ev.source == "text"
+    assert text[ev.start : ev.end] == ev.quote
+    assert "keep" in ev.quote.lower() or "as long as" in ev.quote.lower()
+
+
+def test_rights_are_told_apart() -> None:
+    labels = labels_of(
+        "You may ask us for a copy of your personal data, have it corrected, "
+        "or ask that we delete your personal data."
+    )
+    assert {"right_access", "right_rectification", "right_erasure"} <= labels.keys()
+    assert "right_portability" not in labels
+
+
+def test_complaint_and_withdrawal_of_consent() -> None:
+    labels = labels_of(
+        "You can withdraw your consent at any time and lodge a complaint with your local "
+        "supervisory authority."
+    )
+    assert {"right_withdraw_consent", "right_complaint"} <= labels.keys()
+
+
+def test_contact_email_is_controller_contact() -> None:
+    text = "Questions? Write to privacy@example.org."
+    hit = labels_of(text)["controller_contact"]
+    assert hit.evidence.quote == "privacy@example.org"
+
+
+def test_heading_decides_for_a_bare_list_item() -> None:
+    item = "Keeping the leaderboard fair"
+    assert "processing_purpose" not in labels_of(item, ("Privacy Notice", "Overview"))
+    hit = labels_of(item, ("Privacy Notice", "How We Use Your Information"))["processing_purpose"]
+    assert hit.evidence.source == "heading"
+    assert hit.evidence.heading_index == 1
+    assert hit.evidence.quote.lower() in "how we use your information"
+
+
+def test_lead_in_sentence_carries_to_its_list_items() -> None:
+    lead = "We rely on the following legal bases:"
+    hit = labels_of("Performance of the service you asked for", ("Notice",), lead)["legal_basis"]
+    assert hit.evidence.source == "lead_in"
+    assert lead[hit.evidence.start : hit.evidence.end] == hit.evidence.quote
+
+
+def test_headings_only_get_title_rules() -> None:
+    assert is_heading_like("7. How Long We Keep Data")
+    assert not is_heading_like("Phone: +44 20 7946 0000")
+    assert not is_heading_like("We keep data for a year.")
+    # a section title names a topic; it does not disclose a retention period
+    assert "retention" not in labels_of("Data Retention", ("Notice",))
+
+
+def test_unrelated_prose_gets_no_labels() -> None:
+    assert labels_of("Thank you for choosing our crossword app; we hope you enjoy it.") == {}
+
+
+def test_rule_labels_are_in_the_vocabulary_and_ids_unique() -> None:
+    rules = load_rules().rules
+    assert {r.label for r in rules} <= set(LABELS)
+    assert len({r.id for r in rules}) == len(rules)
+
+
+def test_every_gdpr_item_has_at_least_one_rule() -> None:
+    from warden.schemas.practices import GDPR_ITEMS
+
+    assert set(GDPR_ITEMS) <= {r.label for r in load_rules().rules}
+
+
+def test_vocabulary_matches_the_scorer_copy_when_present() -> None:
+    if not SHARED_LABELS.exists():
+        pytest.skip("the shared scorer is not checked out beside the repository")
+    namespace: dict = {}
+    exec(SHARED_LABELS.read_text(encoding="utf-8"), namespace)  # stdlib-only constants
+    assert tuple(namespace["LABELS"]) == LABELS
+
+
+def test_lexicon_keys_exist_in_fideslang_default_taxonomy() -> None:
+    from fideslang import DEFAULT_TAXONOMY
+
+    known = {category.fides_key for category in DEFAULT_TAXONOMY.data_category}
+    unknown = {term.key for term in load_lexicon().terms} - known
+    assert not unknown, f"lexicon keys missing from fideslang: {sorted(unknown)}"
+
+
+def test_data_categories_map_to_fideslang_keys_with_spans() -> None:
+    text = "We collect your e-mail address, IP address and precise location."
+    mentions = default_matcher().find(text)
+    keys = [m.key for m in mentions]
+    assert keys == ["user.contact.email", "user.device.ip_address", "user.location.precise"]
+    for m in mentions:
+        assert text[m.start : m.end] == m.quote
+
+
+def test_prefilter_never_requires_words_the_regex_can_do_without() -> None:
+    assert required_literals(r"\bcontact (?:us|me)\b") == (frozenset({"contact "}), frozenset({"us", "me"}))
+    assert required_literals(r"a?b") is None  # a lone letter is not worth testing
+    assert required_literals(r"(?:keep|retain)s?|\bdelete") == (frozenset({"keep", "retain", "delete"}),)
+
+
+def _document(passages: list[tuple[str, list[str]]]) -> dict:
+    text, rows, offset = "", [], 0
+    for index, (body, headings) in enumerate(passages):
+        rows.append(
+            {
+                "id": f"doc#{index}",
+                "index": index,
+                "text": body,
+                "headings": headings,
+                "start": offset,
+                "end": offset + len(body),
+            }
+        )
+        text += body + "\n"
+        offset += len(body) + 1
+    return {
+        "id": "a" * 64,
+        "name": "notice.md",
+        "format": "markdown",
+        "text": text,
+        "text_chars": len(text),
+        "passages": rows,
+    }
+
+
+def test_run_returns_labelled_passages_that_validate() -> None:
+    doc = _document(
+        [
+            ("We share your email address with our payment processor.", ["Sharing"]),
+            ("Contact our privacy team at privacy@example.org.", ["Contact"]),
+        ]
+    )
+    out = LabelledPassages.model_validate(run({"document": doc}, {}))
+    first, second = out.passages
+    assert "recipients" in first.label_names()
+    assert [m.key for m in first.data_categories] == ["user.contact.email"]
+    assert "controller_contact" in second.label_names()
+    assert out.labeller.startswith("rules@")
+
+
+def test_min_confidence_drops_weaker_rules() -> None:
+    doc = _document([("Keeping the leaderboard fair", ["How We Use Your Information"])])
+    assert run({"document": doc}, {"min_confidence": 0.0})["passages"][0]["labels"]
+    assert run({"document": doc}, {"min_confidence": 0.95})["passages"][0]["labels"] == []
+
+
+@pytest.mark.parametrize(
+    ("inputs", "config", "needle"),
+    [
+        ({}, {}, "needs the input 'document'"),
+        ({"document": {"id": 1}}, {}, "not a document"),
+        ({"document": _document([("x", [])])}, {"colour": "red"}, "unknown config keys"),
+        ({"document": _document([("x", [])])}, {"min_confidence": 2}, "from 0 to 1"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(inputs: dict, config: dict, needle: str) -> None:
+    with pytest.raises(LoadError, match=needle):
+        run(inputs, config)
