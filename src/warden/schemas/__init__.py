@@ -12,6 +12,7 @@ from warden.schemas.document import Document, DocumentFormat, Passage
 from warden.schemas.finding import Evidence, Finding, Severity
 from warden.schemas.manifest import DATA_SCHEMAS, AnalyserManifest, DataSchemaName, LlmUse
 from warden.schemas.policy import GovernancePolicy, System, SystemType, Tenant
+from warden.schemas.practices import LabelledPassages, TransparencyReport
 from warden.schemas.report import ISSUE_CODES, CheckResult, GuardIssue, IssueCode, ValidationReport
 from warden.schemas.runbook import (
     AnalyserStep,
@@ -42,6 +43,7 @@ __all__ = [
     "GovernancePolicy",
     "GuardIssue",
     "IssueCode",
+    "LabelledPassages",
     "Limits",
     "LlmUse",
     "ModelConfig",
@@ -53,6 +55,7 @@ __all__ = [
     "System",
     "SystemType",
     "Tenant",
+    "TransparencyReport",
     "ValidationReport",
     "WorkflowStep",
 ]
@@ -65,5 +68,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "approval": ApprovalDecision,
     "policy": GovernancePolicy,
     "document": Document,
+    "labelled-passages": LabelledPassages,
+    "transparency-report": TransparencyReport,
 }
 """Schema names accepted by ``warden schema``."""
