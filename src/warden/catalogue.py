@@ -5,11 +5,19 @@ package). Third-party ones register a manifest file through the ``warden.analyse
 entry-point group: ``name = "package.module:MANIFEST_PATH"`` or a package whose folder holds
 ``manifest.yaml``. A catalogue is an ordinary object: tests build their own, nothing global to
 reset.
+
+Analysers that are not installed as a package can be added with ``WARDEN_ANALYSER_PATH``: a
+list of folders (separated like ``PATH``) whose ``*/manifest.yaml`` are discovered too. Each
+folder is appended to ``sys.path`` (after the installed packages, so it can never shadow
+them), and a manifest's ``entrypoint`` names its module relative to that folder, e.g.
+``slow_scan.analyser:run`` for ``FOLDER/slow_scan/analyser.py``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import metadata, resources
@@ -20,9 +28,17 @@ from warden.errors import LoadError
 from warden.safeload import load_model, parse_text, read_text
 from warden.schemas.manifest import AnalyserManifest
 
-__all__ = ["ENTRY_POINT_GROUP", "Catalogue", "default_catalogue", "load_manifest"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PATH_ENV",
+    "Catalogue",
+    "default_catalogue",
+    "extra_folders",
+    "load_manifest",
+]
 
 ENTRY_POINT_GROUP = "warden.analysers"
+PATH_ENV = "WARDEN_ANALYSER_PATH"
 
 Analyser = Callable[..., Any]
 
@@ -56,11 +72,16 @@ class Catalogue:
 
     @classmethod
     def discover(cls) -> Catalogue:
-        """Built-in analysers plus those registered through the entry-point group."""
+        """Built-in analysers, those registered through the entry-point group, and those in
+        the folders of ``$WARDEN_ANALYSER_PATH``."""
         builtin = Path(str(resources.files("warden_analysers")))
         manifests = list(cls.from_folders(builtin))
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             manifests.append(_entry_point_manifest(ep))
+        for folder in extra_folders():
+            manifests += list(cls.from_folders(folder))
+            if str(folder) not in sys.path:
+                sys.path.append(str(folder))
         return cls(manifests)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -87,6 +108,20 @@ class Catalogue:
                 fix="reinstall the package that provides it",
                 code="analyser_unloadable",
             ) from None
+
+
+def extra_folders() -> list[Path]:
+    """The existing folders named by ``$WARDEN_ANALYSER_PATH`` (empty entries are skipped)."""
+    raw = os.environ.get(PATH_ENV, "")
+    folders = [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise LoadError(
+            f"{PATH_ENV} names folders that do not exist: {', '.join(missing)}",
+            fix=f"fix or unset {PATH_ENV}",
+            code="bad_analyser_path",
+        )
+    return folders
 
 
 def _entry_point_manifest(ep: metadata.EntryPoint) -> AnalyserManifest:

@@ -1,0 +1,23 @@
+"""Records ``config.usd`` in the cost ledger, then reports one finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run(inputs: dict[str, Any], config: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    ctx.record_cost(float(config.get("usd", 0)), kind="test")
+    tag = str(config.get("tag", ctx.step_id))
+    return {
+        "findings": [
+            {
+                "id": f"wtest_costly-{tag}",
+                "analyser": "wtest_costly",
+                "code": f"test.{tag}",
+                "title": f"costly finding {tag}",
+                "severity": "low",
+                "category": "test",
+                "message": "spent money",
+            }
+        ]
+    }
