@@ -28,7 +28,7 @@ ACME_NOTICE = REPO / "fixtures" / "acme" / "notice.md"
 ACME_POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
 TIMEOUT_S = 120
 
-TEST_ANALYSERS = ["wtest_slow", "wtest_costly", "wtest_emit"]
+TEST_ANALYSERS = ["wtest_slow", "wtest_scan", "wtest_costly", "wtest_emit"]
 
 
 @dataclass

@@ -35,7 +35,7 @@ def step(state: RunState, rt: Runtime) -> dict:
     policy = rt.current_policy()
     reason = policy.kill_switch_reason(state["tenant"])
     if reason:
-        return set_status(rt, state, "cancelled", f"kill switch: {reason}")
+        return _stop(rt, state, current, "cancelled", f"kill switch: {reason}")
     limits = Limits.model_validate(state.get("limits") or {})
     with rt.store.connect(read_only=True) as con:
         approved = approvals.is_approved(con, state["tenant"], runbook.runbook, sha256_of(runbook))
@@ -43,27 +43,67 @@ def step(state: RunState, rt: Runtime) -> dict:
         spent = costs.tree_cost(con, state["root_run_id"])
         elapsed = costs.tree_duration(con, state["root_run_id"])
     if not approved or sha256_of(runbook) != state.get("runbook_sha256"):
-        return set_status(rt, state, "failed", "refusing to run: the runbook is not an approved version")
+        return _stop(rt, state, current, "failed", "refusing to run: the runbook is not an approved version")
     if done and done["status"] in ("completed", "rejected"):
         return {"cursor": cursor + 1}
     if isinstance(current, AnalyserStep):
         manifest = rt.catalogue.get(current.analyser)
         estimate = manifest.cost_estimate_usd if manifest else 0.0
         if limits.max_cost_usd is not None and spent + estimate > limits.max_cost_usd:
-            return set_status(
+            return _stop(
                 rt,
                 state,
+                current,
                 "budget_exceeded",
                 f"step '{current.id}' (est. ${estimate:.4f}) would pass the cap of "
                 f"${limits.max_cost_usd:.4f} (spent ${spent:.4f})",
             )
     if limits.max_duration_s is not None and elapsed >= limits.max_duration_s:
-        return set_status(
-            rt, state, "timed_out", f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s"
+        return _stop(
+            rt,
+            state,
+            current,
+            "timed_out",
+            f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s",
         )
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, rt, runbook, current, limits, elapsed, cursor)
     return _run_child(state, rt, runbook, current, limits, cursor, done is not None)
+
+
+def _stop(rt: Runtime, state: RunState, current: Any, status: runs.RunStatus, reason: str) -> dict:
+    """Stop this run before `current`; a child run it started (waiting for approval, or cut
+    short by a crash) stops with it, so no run of the tree is left waiting or running."""
+    if isinstance(current, WorkflowStep):
+        child_id = child_run_id(state["run_id"], current.id)
+        with rt.store.connect() as con:
+            below = con.execute(
+                """WITH RECURSIVE sub(run_id) AS (
+                       SELECT run_id FROM runs WHERE run_id = ?
+                       UNION ALL SELECT r.run_id FROM runs r JOIN sub s ON r.parent_run_id = s.run_id)
+                   SELECT run_id FROM runs JOIN sub USING (run_id) WHERE status NOT IN ({})""".format(
+                    ", ".join("?" for _ in runs.TERMINAL)
+                ),
+                [child_id, *sorted(runs.TERMINAL)],
+            ).fetchall()
+            for (run_id,) in below:
+                runs.set_status(con, run_id, status, f"an enclosing run stopped: {reason}", claimed_by=None)
+                record(
+                    con,
+                    {"run_id": run_id, "root_run_id": state["root_run_id"], "tenant": state["tenant"]},
+                    f"status:{status}",
+                    payload={"reason": reason, "stopped_by": state["run_id"]},
+                )
+            if below:
+                steps.fail_step(
+                    con,
+                    state["run_id"],
+                    current.id,
+                    error=f"stopped: {reason}",
+                    duration_s=0.0,
+                    status=status,
+                )
+    return set_status(rt, state, status, reason)
 
 
 def _inputs(
