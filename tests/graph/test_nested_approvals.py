@@ -52,12 +52,15 @@ def _edit(w: Warden, tmp: Path, root: str) -> tuple[Done, Done]:
     return bad_done, good_done
 
 
-def _reject_child(w: Warden, root: str) -> list[Done]:
+def _reject_child(w: Warden, tmp: Path, root: str) -> list[Done]:
     first = w.approve(root)
+    # within the policy's $5 but above the $1 its parent allows: the guard must refuse it here too
+    greedy = nested_runbook()["steps"][1]["execute_workflow"] | {"limits": {"max_cost_usd": 3.0}}
+    over = w.approve(f"{root}.child", "--runbook", str(write_yaml(tmp / "greedy.yaml", greedy)), ok=None)
     second = w.run(
         "reject", f"{root}.child", "--as", "dora@acme", "--role", "dpo", "--reason", "not this quarter"
     )
-    return [first, second]
+    return [first, second, over]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     with ThreadPoolExecutor(3) as pool:
         approved = pool.submit(_approve_every_level, w, roots[0])
         edited = pool.submit(_edit, w, tmp, roots[1])
-        rejected = pool.submit(_reject_child, w, roots[2])
+        rejected = pool.submit(_reject_child, w, tmp, roots[2])
         bad, good = edited.result()
         return Trees(w, tmp, started, approved.result(), bad, good, rejected.result())
 
@@ -153,6 +156,16 @@ def test_a_rejected_child_never_executes_and_its_reason_is_recorded(trees: Trees
     )
     assert trees.w.steps(root)["child"]["status"] == "rejected"
     assert [f["finding_id"] for f in trees.w.findings(root)] == ["wtest_slow-top"]
+
+
+def test_an_edited_child_is_validated_against_its_parents_caps_and_refused(trees: Trees) -> None:
+    over = trees.rejected[2]
+    assert over.code == 1, str(over)
+    assert "cost_limit" in over.err
+    assert "approved run" not in over.out
+    child = f"{roots(trees)[2]}.child"
+    records = trees.w.query("SELECT decision FROM approvals WHERE run_id = ?", child)
+    assert [r["decision"] for r in records] == ["reject"], "the refused edit left no approval record"
 
 
 def test_a_decided_run_cannot_be_decided_again(trees: Trees) -> None:

@@ -7,6 +7,7 @@ days apart.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
             "root_run_id": row["root_run_id"],
             "tenant": row["tenant"],
             "depth": row["depth"],
-            "parent_limits": None,
+            "parent_limits": payload.get("parent_limits"),
         }
         report = validate(decision.edited_runbook, guard_context(state, rt))  # type: ignore[arg-type]
         if not report.ok:
@@ -180,7 +181,18 @@ def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
             raise RunRefused(f"run '{run_id}' was decided by another process just now")
     resume = {interrupt_id: decision.model_dump(mode="json")}
     result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
-    return _settle(rt, row["root_run_id"], result)
+    outcome = _settle(rt, row["root_run_id"], result)
+    if any(w["run_id"] == run_id for w in outcome.waiting):
+        # the approval node refused the decision (and audited why): say so, do not report success
+        with rt.store.connect(read_only=True) as con:
+            refused = con.execute(
+                """SELECT payload_json FROM audit_events WHERE run_id = ? AND event = 'approval_refused'
+                   ORDER BY seq DESC LIMIT 1""",
+                [run_id],
+            ).fetchone()
+        reason = json.loads(refused[0]).get("reason") if refused else "the decision was not accepted"
+        raise RunRefused(f"run '{run_id}' is still waiting: {reason}", fix=f"see `warden review {run_id}`")
+    return outcome
 
 
 def resume_run(rt: Runtime, run_id: str) -> Outcome:

@@ -50,6 +50,8 @@ def approval_payload(state: RunState, rt: Runtime, runbook: RunbookDefinition) -
         "previous_version": last["version_no"] if last else None,
         "diff": diff_runbooks(previous, runbook),
         "change_summary": change_summary(previous, runbook),
+        # the caps the parent set: an edited runbook is validated against them before it is sent
+        "parent_limits": state.get("parent_limits"),
     }
 
 
