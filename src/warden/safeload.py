@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ __all__ = [
     "format_loc",
     "load_model",
     "parse_text",
+    "plain_data_problem",
     "read_text",
 ]
 
@@ -131,18 +133,27 @@ def parse_text(text: str, source: str | None = None, limits: Limits = DEFAULT_LI
         raise LoadError(
             f"nesting is deeper than {limits.max_depth} levels", source=source, code="too_deep"
         ) from None
-    if node is None:
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
         raise LoadError(
             "holds no document", source=source, code="empty", fix="write a runbook or policy in it"
         )
+    return _build(node, source, limits)
+
+
+def _build(node: yaml.Node, source: str | None, limits: Limits) -> Parsed:
     builder = _Builder(source, limits)
-    data = builder.build(node, "", 0)
+    try:
+        data = builder.build(node, "", 0)
+    except RecursionError:  # only when limits.max_depth is raised past what the stack holds
+        raise LoadError(
+            f"nesting is deeper than {limits.max_depth} levels", source=source, code="too_deep"
+        ) from None
     return Parsed(data=data, lines=builder.lines, source=source)
 
 
 def _parse_json(text: str, source: str | None, limits: Limits) -> Parsed:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=lambda pairs: _json_object(pairs, source))
     except json.JSONDecodeError as exc:
         raise LoadError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
@@ -151,7 +162,32 @@ def _parse_json(text: str, source: str | None, limits: Limits) -> Parsed:
         raise LoadError(
             f"nesting is deeper than {limits.max_depth} levels", source=source, code="too_deep"
         ) from None
-    return Parsed(data=data, source=source)
+    except ValueError as exc:  # e.g. an integer too long to convert
+        raise LoadError(f"bad value: {exc}", source=source) from None
+    # In valid JSON a tab can only be whitespace between tokens, so spaces mean the same; YAML
+    # then reads it with the usual limits and a line map.
+    try:
+        node = yaml.compose(text.replace("\t", " "), Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        node = None
+    if node is None:
+        problem = plain_data_problem(data, limits)
+        if problem:
+            path, message, code = problem
+            raise LoadError(message, source=source, path=path or None, code=code)
+        return Parsed(data=data, source=source)
+    return _build(node, source, limits)
+
+
+def _json_object(pairs: list[tuple[str, Any]], source: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise LoadError(
+                f"duplicate key '{key}'", source=source, fix="each key may appear once in a mapping"
+            )
+        out[key] = value
+    return out
 
 
 def _check_nesting(text: str, source: str | None, limits: Limits) -> None:
@@ -184,7 +220,7 @@ def _check_nesting(text: str, source: str | None, limits: Limits) -> None:
 
 def _yaml_error(exc: yaml.YAMLError, source: str | None) -> LoadError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     context = getattr(exc, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
     return LoadError(
@@ -239,12 +275,21 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        line = node.start_mark.line + 1
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise _yaml_error(exc, self.source) from None
-        except (ValueError, OverflowError) as exc:
-            raise LoadError(f"bad value: {exc}", source=self.source, line=node.start_mark.line + 1) from None
+        except (ValueError, OverflowError, KeyError, TypeError) as exc:
+            raise LoadError(f"bad value: {exc}", source=self.source, line=line) from None
+        if isinstance(value, str) and not _is_unicode(value):
+            raise LoadError(
+                "contains a lone surrogate escape, which is not Unicode text", source=self.source, line=line
+            )
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -262,7 +307,14 @@ class _Builder:
                     source=self.source,
                     line=key_node.start_mark.line + 1,
                 )
-            key = self.constructor.construct_object(key_node)
+            if key_node.tag not in _PLAIN_TAGS:
+                raise LoadError(
+                    f"YAML tag '{key_node.tag}' is not allowed",
+                    source=self.source,
+                    line=key_node.start_mark.line + 1,
+                    fix="use plain strings, numbers, booleans, lists and mappings",
+                )
+            key = key_node.value if key_node.tag == _TIMESTAMP else self._scalar(key_node)
             if not isinstance(key, str):
                 key = str(key)
             child = f"{path}.{key}" if path else key
@@ -277,6 +329,56 @@ class _Builder:
             self.lines.setdefault(child, key_node.start_mark.line + 1)
             out[key] = self.build(value_node, child, depth + 1)
         return out
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None), date, datetime)
+_MAX_INT_BITS = 14_000
+"""Integers longer than this (about 4,200 digits) cannot even be printed by default."""
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str, str] | None:
+    """(path, message, code) of the first thing in `data` that a parsed file could not hold.
+
+    Data that did not come through :func:`parse_text` (a planner's output, a test) gets the
+    same bounds: nesting, node count, integers that fit in text, real Unicode, and only plain
+    types. Iterative, so a self-containing or very deep structure cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    count = 0
+    while stack:
+        value, path, depth = stack.pop()
+        count += 1
+        if count > limits.max_nodes:
+            return path, f"has more than {limits.max_nodes:,} nodes", "too_many_nodes"
+        if depth > limits.max_depth:
+            return path, f"nesting is deeper than {limits.max_depth} levels", "too_deep"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and not _is_unicode(key):
+                    return path, "a key is not Unicode text (lone surrogate)", "encoding"
+                stack.append((item, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, bool | float) or value is None:
+            continue
+        elif isinstance(value, int):
+            if value.bit_length() > _MAX_INT_BITS:
+                return path, "number is too large", "too_large"
+        elif isinstance(value, str):
+            if not _is_unicode(value):
+                return path, "is not Unicode text (lone surrogate)", "encoding"
+        elif not isinstance(value, _PLAIN_SCALARS):
+            kind = type(value).__name__
+            return path, f"{kind} is not plain data (strings, numbers, lists, mappings)", "type"
+    return None
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:

@@ -12,7 +12,7 @@ from warden.guard.checks import CHECKS, estimate_cost
 from warden.guard.checks._base import workflow_steps
 from warden.guard.context import GuardContext
 from warden.runbooks.hashing import sha256_of
-from warden.safeload import Parsed, validation_errors
+from warden.safeload import Parsed, plain_data_problem, validation_errors
 from warden.schemas.report import CheckResult, GuardIssue, ValidationReport
 from warden.schemas.runbook import RunbookDefinition
 
@@ -45,6 +45,18 @@ def validate_data(parsed: Parsed, ctx: GuardContext) -> ValidationReport:
             line=1 if parsed.source else None,
         )
         return _schema_failure([issue], ctx, parsed.source)
+    problem = plain_data_problem(parsed.data)
+    if problem is not None:
+        path, message, _ = problem
+        issue = GuardIssue(
+            code="schema",
+            check="schema",
+            path=path,
+            message=message,
+            line=parsed.line_of(path),
+            fix="a runbook is plain YAML/JSON data of modest size",
+        )
+        return _schema_failure([issue], ctx, parsed.source, parsed.data)
     try:
         runbook = RunbookDefinition.model_validate(parsed.data)
     except ValidationError as exc:
@@ -135,6 +147,8 @@ def _schema_failure(
     report = _report(issues, checks, ctx, source, None)
     if isinstance(data, dict):
         name, version = data.get("runbook"), data.get("version")
-        report.runbook = name if isinstance(name, str) else None
-        report.version = version if isinstance(version, int) and not isinstance(version, bool) else None
+        name_ok = isinstance(name, str) and plain_data_problem(name) is None
+        version_ok = type(version) is int and plain_data_problem(version) is None
+        report.runbook = name if name_ok else None
+        report.version = version if version_ok else None
     return report
