@@ -58,11 +58,6 @@ def test_each_schema_prints_a_valid_json_schema(runs, name):
     assert document.get("title") == model or document.get("$ref") == f"#/$defs/{model}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in src/warden/schemas/runbook.py: AnalyserStep.input accepts a single string "
-    "(the bundled runbook writes `input: document`) but its JSON Schema says only an array",
-)
 def test_bundled_root_runbook_validates_against_the_published_runbook_schema(runs):
     validator = Draft202012Validator(json.loads(runs["runbook"].stdout))
     runbook = yaml.safe_load(ROOT_RUNBOOK.read_text())

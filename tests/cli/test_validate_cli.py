@@ -234,9 +234,9 @@ def test_unknown_tenant_lists_the_tenants_that_exist(runs):
     assert "use one of: acme, globex" in runs["unknown_tenant"].stderr
 
 
-def test_missing_policy_file_fails_with_a_message_not_a_traceback(runs):
+def test_missing_policy_file_is_a_usage_error_with_a_message_not_a_traceback(runs):
     run = runs["missing_policy"]
-    assert run.code == 1
+    assert run.code == 2
     assert "nope-policy.yaml" in run.stderr and "file not found" in run.stderr
     no_traceback(run)
 

@@ -170,7 +170,8 @@ def show_tree(
         by_parent.setdefault(n["parent_run_id"], []).append(n)
 
     def label(n: dict[str, Any]) -> str:
-        return f"[bold]{n['run_id']}[/] {n['runbook']} \\[{n['status']}] ${n['cost_usd']:.4f} {n['duration_s']:.2f}s"
+        money = f"${n['cost_usd']:.4f} {n['duration_s']:.2f}s"
+        return f"[bold]{n['run_id']}[/] {n['runbook']} \\[{n['status']}] {money}"
 
     def add(branch: Tree, n: dict[str, Any]) -> None:
         for s in n["steps"]:

@@ -98,6 +98,10 @@ def load_policy(path: str | Path | None = None) -> LoadedPolicy:
             )
         path = env
     p = Path(path)
+    if not p.is_file():
+        raise UsageError(
+            f"{p}: policy file not found", fix="check the --policy path or $WARDEN_POLICY", code="no_policy"
+        )
     try:
         parsed = parse_text(read_text(p), source=str(p))
     except LoadError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
 from warden.schemas._base import SLUG_PATTERN, StrictModel
 from warden.schemas.manifest import DataSchemaName
@@ -67,13 +67,19 @@ class _StepBase(StrictModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
+_ONE_OR_MORE_NAMES = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    "title": "Input",
+}
+
+
 class AnalyserStep(_StepBase):
     """Runs one analyser on the outputs of earlier steps or on runbook inputs."""
 
     analyser: str = Field(pattern=SLUG_PATTERN)
-    input: list[str] = Field(
+    input: Annotated[list[str], WithJsonSchema(_ONE_OR_MORE_NAMES)] = Field(
         default_factory=list,
-        description="Runbook input names or step ids whose outputs this step consumes.",
+        description="Runbook input names or step ids whose outputs this step consumes (one or a list).",
     )
     system: str | None = Field(default=None, description="Inventory system id the step reads.")
     config: dict[str, Any] = Field(default_factory=dict)
