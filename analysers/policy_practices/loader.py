@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from warden_analysers.policy_practices.prefilter import required_literals
+from warden_analysers.policy_practices.prefilter import required_literals, start_literals
 from warden_analysers.policy_practices.rules_model import (
     CategoryLexicon,
     RulesFile,
@@ -51,6 +51,8 @@ class CompiledRule:
     confidence: float
     needs: tuple[frozenset[str], ...] | None = None
     """Sets of lower-case strings; ``text`` can match only if the text holds one of each set."""
+    starts: tuple[str, ...] | None = None
+    """Lower-case strings every match of ``text`` starts with: match there instead of search."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,10 @@ def _needs(pattern: str | None, macros: dict[str, str], where: str) -> tuple[fro
     return None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
 
 
+def _starts(pattern: str | None, macros: dict[str, str], where: str) -> tuple[str, ...] | None:
+    return None if pattern is None else start_literals(_expand(pattern, macros, where), FLAGS)
+
+
 def _validated(path: Path) -> RulesFile:
     try:
         return RulesFile.model_validate(read_yaml(path))
@@ -143,6 +149,7 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                     shape=rule.shape,
                     confidence=rule.confidence,
                     needs=_needs(rule.text, macros, where),
+                    starts=_starts(rule.text, macros, where),
                 )
             )
     return RuleSet(headings=headings, rules=tuple(rules))

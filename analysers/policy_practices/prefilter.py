@@ -93,3 +93,66 @@ def required_literals(
         return None
     factors.sort(key=lambda f: (-min(map(len, f)), len(f)))
     return tuple(factors[:keep])
+
+
+MAX_STARTS = 96
+"""More start strings than this and a plain search is as quick as finding them all."""
+
+
+def _starts(items: list, at: int, prefix: str, out: set[str], depth: int = 0) -> bool:
+    """Adds to ``out`` every literal prefix (up to 4 characters) a match of ``items[at:]``
+    can begin with; False when some path begins with something other than a literal."""
+    if len(out) > MAX_STARTS or depth > 40:
+        return False
+    if len(prefix) >= 4:
+        out.add(prefix)
+        return True
+    if at == len(items):
+        if not prefix:
+            return False  # the sequence can match the empty string
+        out.add(prefix)
+        return True
+    op, arg = items[at]
+    if op is C.LITERAL:
+        return _starts(items, at + 1, prefix + chr(arg).lower(), out, depth + 1)
+    if op in _ZERO_WIDTH and not prefix:
+        return _starts(items, at + 1, prefix, out, depth + 1)  # checked at the start position
+    if prefix and op not in (C.SUBPATTERN, C.BRANCH, C.MAX_REPEAT, C.MIN_REPEAT):
+        out.add(prefix)  # a non-literal after a literal run: the run is prefix enough
+        return True
+    rest = list(items[at + 1 :])
+    if op is C.SUBPATTERN:
+        return _starts(list(arg[-1]) + rest, 0, prefix, out, depth + 1)  # type: ignore[index]
+    if op is C.BRANCH:
+        return all(_starts(list(b) + rest, 0, prefix, out, depth + 1) for b in arg[1])  # type: ignore[index]
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT):
+        low, high, sub = arg  # type: ignore[misc]
+        if high == 1 or low == 0:
+            # once, then the rest (or the repeat again); a zero minimum may also skip it
+            once = [*sub, *rest] if high == 1 else [*sub, (op, arg), *rest]
+            taken = _starts(once, 0, prefix, out, depth + 1)
+            if low == 0:
+                return taken and _starts(rest, 0, prefix, out, depth + 1)
+            return taken
+        if prefix:
+            out.add(prefix)
+            return True
+        return _starts(list(sub), 0, prefix, out, depth + 1)
+    return False
+
+
+def start_literals(pattern: str, flags: int = re.IGNORECASE) -> tuple[str, ...] | None:
+    """Lower-case strings one of which every match of ``pattern`` starts with, or None.
+
+    When known, a rule need not ``search`` the whole passage: it tries ``match`` only where
+    one of these strings occurs, in text order, which finds the same leftmost match."""
+    out: set[str] = set()
+    try:
+        ok = _starts(list(P.parse(pattern, flags)), 0, "", out)
+    except RecursionError:
+        return None
+    if not ok or not out or len(out) > MAX_STARTS or any(len(s) < 2 for s in out):
+        return None
+    # a string that begins with another start string adds no position of its own
+    kept = sorted(s for s in out if not any(o != s and s.startswith(o) for o in out))
+    return tuple(kept)
