@@ -53,11 +53,12 @@ class Section:
 NO_SECTION = Section(frozenset(), None, "", {})
 
 
-def _satisfied(needs: tuple[frozenset[str], ...], lower: str) -> bool:
-    """True when the passage holds one string of every required set."""
+def _satisfied(needs: tuple[frozenset[str], ...], lower: str, text: str) -> bool:
+    """True when the passage holds one string of every required set (a string with an
+    upper-case letter comes from a case-sensitive part and is looked for in ``text``)."""
     for factor in needs:
         for word in factor:
-            if word in lower:
+            if word in (lower if word.islower() else text):
                 break
         else:
             return False
@@ -158,7 +159,7 @@ class Labeller:
                 continue
             if rule.under and not (rule.under & section.cues):
                 continue  # the cheapest test first: most rules with a section fail here
-            if rule.needs is not None and not _satisfied(rule.needs, lower):
+            if rule.needs is not None and not _satisfied(rule.needs, lower, text):
                 continue
             hit = self._apply(rule, text, lower, section)
             if hit is not None:

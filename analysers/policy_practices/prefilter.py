@@ -30,16 +30,20 @@ def _better(a: Factor, b: Factor) -> Factor:
     return a if key_a >= key_b else b
 
 
-def _sequence(items: P.SubPattern | list) -> Factor:
+def _sequence(items: P.SubPattern | list, cased: bool = False) -> Factor:
     """The single most selective factor of a sequence."""
     best: Factor = None
-    for factor in _all_of(items):
+    for factor in _all_of(items, cased):
         best = _better(best, factor)
     return best
 
 
-def _all_of(items: P.SubPattern | list) -> list[frozenset[str]]:
-    """Every factor of a sequence: a match contains one string of each."""
+def _all_of(items: P.SubPattern | list, cased: bool = False) -> list[frozenset[str]]:
+    """Every factor of a sequence: a match contains one string of each.
+
+    Literals are lower-cased, except inside a case-sensitive group ``(?-i:...)``: there they
+    keep their case, and a string with an upper-case letter is looked for in the original text.
+    """
     found: list[frozenset[str]] = []
     run = ""
 
@@ -51,41 +55,47 @@ def _all_of(items: P.SubPattern | list) -> list[frozenset[str]]:
 
     for op, arg in items:
         if op is C.LITERAL:
-            run += chr(arg).lower()
+            run += chr(arg) if cased else chr(arg).lower()
             continue
         if op in _ZERO_WIDTH:
             continue  # consumes nothing: the literal run goes on across it
         flush()
-        factor = _item(op, arg)
+        factor = _item(op, arg, cased)
         if factor:
             found.append(factor)
     flush()
     return found
 
 
-def _item(op: object, arg: object) -> Factor:
+def _item(op: object, arg: object, cased: bool = False) -> Factor:
     if op is C.SUBPATTERN:
-        return _sequence(arg[-1])  # type: ignore[index]
+        _group, add_flags, del_flags, sub = arg  # type: ignore[misc]
+        if del_flags & re.IGNORECASE:
+            cased = True
+        elif add_flags & re.IGNORECASE:
+            cased = False
+        return _sequence(sub, cased)
     if op is C.ATOMIC_GROUP:
-        return _sequence(arg)  # type: ignore[arg-type]
+        return _sequence(arg, cased)  # type: ignore[arg-type]
     if op is C.BRANCH:
         found: set[str] = set()
         for branch in arg[1]:  # type: ignore[index]
-            factor = _sequence(branch)
+            factor = _sequence(branch, cased)
             if not factor:
                 return None
             found |= factor
         return frozenset(found)
     if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
         low, _high, sub = arg  # type: ignore[misc]
-        return _sequence(sub) if low >= 1 else None
+        return _sequence(sub, cased) if low >= 1 else None
     return None
 
 
 def required_literals(
     pattern: str, flags: int = re.IGNORECASE, keep: int = 3
 ) -> tuple[frozenset[str], ...] | None:
-    """Up to ``keep`` sets of lower-case strings; any match contains one string of each set."""
+    """Up to ``keep`` sets of strings; any match contains one string of each set. Strings are
+    lower-case unless they come from a case-sensitive group and hold an upper-case letter."""
     factors = [
         f for f in _all_of(P.parse(pattern, flags)) if not any(len(s) < 2 and s.isalnum() for s in f)
     ]  # a lone letter is in every passage: not worth testing

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from warden_analysers.policy_practices.analyser import run
 from warden_analysers.policy_practices.categories import default_matcher
-from warden_analysers.policy_practices.engine import default_labeller
+from warden_analysers.policy_practices.engine import _first_match, default_labeller
 from warden_analysers.policy_practices.loader import load_lexicon, load_rules
-from warden_analysers.policy_practices.prefilter import required_literals
+from warden_analysers.policy_practices.prefilter import required_literals, start_literals
 from warden_analysers.policy_practices.shape import is_heading_like
 
 from warden.errors import LoadError
@@ -123,6 +123,34 @@ def test_prefilter_never_requires_words_the_regex_can_do_without() -> None:
     assert required_literals(r"\bcontact (?:us|me)\b") == (frozenset({"contact "}), frozenset({"us", "me"}))
     assert required_literals(r"a?b") is None  # a lone letter is not worth testing
     assert required_literals(r"(?:keep|retain)s?|\bdelete") == (frozenset({"keep", "retain", "delete"}),)
+
+
+def test_prefilter_keeps_the_case_of_case_sensitive_parts() -> None:
+    (factor,) = required_literals(r"(?-i:\b[A-Z]\w+),?\s+(?-i:Inc|LLC|AG)\b")
+    assert factor == frozenset({"Inc", "LLC", "AG"})  # looked for in the text as written
+    assert "controller_identity" in labels_of("This app is published by Acme Tools GmbH, Berlin.")
+    assert "controller_identity" not in labels_of("We manage your page and the agency tab.")
+
+
+def test_start_literals_and_first_match_find_what_search_finds() -> None:
+    import re
+
+    assert start_literals(r"\b(?:collect(?:s|ed)?|gather)\b") == ("coll", "gath")
+    assert start_literals(r"e-?mail") == ("e-ma", "emai")
+    assert start_literals(r"[\w.]+@x") is None  # a class first: no literal to look for
+    assert start_literals(r"a?b") is None  # may start with a lone letter: not worth it
+    pattern = r"\b(?:keep|retain)\w*\b[^.]{0,40}\b(?:for|until)\b"
+    starts = start_literals(pattern, 0)
+    assert starts is not None
+    rx = re.compile(pattern)
+    for text in [
+        "we keep it. we retain logs until you ask.",
+        "no match here",
+        "retaining keepsakes for years",
+        "shopkeeper retains for now",
+    ]:
+        found, expected = _first_match(rx, starts, text, text), rx.search(text)
+        assert (found and found.span()) == (expected and expected.span())
 
 
 def _document(passages: list[tuple[str, list[str]]]) -> dict:
