@@ -53,15 +53,19 @@ class Section:
 NO_SECTION = Section(frozenset(), None, "", {})
 
 
-def _satisfied(needs: tuple[frozenset[str], ...], lower: str, text: str) -> bool:
-    """True when the passage holds one string of every required set (a string with an
-    upper-case letter comes from a case-sensitive part and is looked for in ``text``)."""
-    for factor in needs:
-        for word in factor:
-            if word in (lower if word.islower() else text):
+def _satisfied(needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], lower: str, text: str) -> bool:
+    """True when the passage holds one string of every required set (the strings with an
+    upper-case letter come from a case-sensitive part and are looked for in ``text``)."""
+    for uncased, cased in needs:
+        for word in uncased:
+            if word in lower:
                 break
         else:
-            return False
+            for word in cased:
+                if word in text:
+                    break
+            else:
+                return False
     return True
 
 
@@ -175,14 +179,14 @@ class Labeller:
             return None
         match = None
         if rule.text is not None:
-            source = text if rule.text.flags & IGNORECASE else lower
+            source = text if rule.text_cased else lower
             if rule.starts is None:
                 match = rule.text.search(source)
             else:
                 match = _first_match(rule.text, rule.starts, source, lower)
             if match is None:
                 return None
-        if rule.unless is not None and rule.unless.search(text if rule.unless.flags & IGNORECASE else lower):
+        if rule.unless is not None and rule.unless.search(text if rule.unless_cased else lower):
             return None
         if match is not None:
             start, end = match.span()

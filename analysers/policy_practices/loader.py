@@ -49,10 +49,15 @@ class CompiledRule:
     unless: re.Pattern[str] | None
     shape: Shape
     confidence: float
-    needs: tuple[frozenset[str], ...] | None = None
-    """Sets of lower-case strings; ``text`` can match only if the text holds one of each set."""
+    needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None
+    """Sets of strings; ``text`` can match only if the text holds one of each set. Each set is
+    split into lower-case strings (looked for in the lower-cased text) and strings with
+    upper-case letters from case-sensitive parts (looked for in the text as written)."""
     starts: tuple[str, ...] | None = None
     """Lower-case strings every match of ``text`` starts with: match there instead of search."""
+    text_cased: bool = False
+    """``text`` has case-sensitive parts: it runs with IGNORECASE on the text as written."""
+    unless_cased: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +102,23 @@ def _compile(pattern: str | None, macros: dict[str, str], where: str) -> re.Patt
         raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
 
 
-def _needs(pattern: str | None, macros: dict[str, str], where: str) -> tuple[frozenset[str], ...] | None:
-    return None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
+def _needs(
+    pattern: str | None, macros: dict[str, str], where: str
+) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None:
+    factors = None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
+    if factors is None:
+        return None
+    return tuple(
+        (
+            tuple(sorted(w for w in factor if w == w.lower())),
+            tuple(sorted(w for w in factor if w != w.lower())),
+        )
+        for factor in factors
+    )
+
+
+def _cased(pattern: re.Pattern[str] | None) -> bool:
+    return pattern is not None and bool(pattern.flags & re.IGNORECASE)
 
 
 def _starts(pattern: str | None, macros: dict[str, str], where: str) -> tuple[str, ...] | None:
@@ -138,18 +158,22 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                     f"rule '{rule.id}' names unknown heading cues {sorted(unknown)}", source=str(path)
                 )
             seen.add(rule.id)
+            text = _compile(rule.text, macros, where)
+            unless = _compile(rule.unless, macros, where)
             rules.append(
                 CompiledRule(
                     id=rule.id,
                     label=rule.label,
-                    text=_compile(rule.text, macros, where),
+                    text=text,
                     under=frozenset(rule.under),
                     not_under=frozenset(rule.not_under),
-                    unless=_compile(rule.unless, macros, where),
+                    unless=unless,
                     shape=rule.shape,
                     confidence=rule.confidence,
                     needs=_needs(rule.text, macros, where),
                     starts=_starts(rule.text, macros, where),
+                    text_cased=_cased(text),
+                    unless_cased=_cased(unless),
                 )
             )
     return RuleSet(headings=headings, rules=tuple(rules))
