@@ -152,10 +152,10 @@ class Labeller:
         min_confidence: float = 0.0,
     ) -> list[Hit]:
         """Labels one passage; ``lead_in`` is the sentence ending in ':' that opened its list."""
-        if is_heading_like(text):
-            rules, section = self._title, NO_SECTION
-        else:
-            rules, section = self._body, self.section(context, lead_in)
+        # a title-like passage is matched by title rules only, but still sits in a section:
+        # "Usage Data" under "Information we collect" names a category of data
+        rules = self._title if is_heading_like(text) else self._body
+        section = self.section(context, lead_in)
         best: dict[str, Hit] = {}
         lower = _same_length_lower(text)
         for rule in rules:
