@@ -153,6 +153,38 @@ def test_start_literals_and_first_match_find_what_search_finds() -> None:
         assert (found and found.span()) == (expected and expected.span())
 
 
+def test_items_of_collection_and_purpose_lists() -> None:
+    collect = ("Information we collect", "We may collect the following information:")
+    assert "data_categories" in labels_of("Physical characteristics, such as height and weight", collect)
+    assert "data_categories" in labels_of("Usage Data", collect)  # title-like item, its section decides
+    purposes = ("How we use data", "We use your data for the following purposes:")
+    assert "processing_purpose" in labels_of("To run loyalty programmes;", purposes)
+    # the same short item outside such a list is nothing
+    assert not labels_of("To run loyalty programmes;", ("Cookies",)).keys() & {"processing_purpose"}
+    assert "data_categories" not in labels_of("sign up for an account;", ("We collect data when you:",))
+
+
+def test_sharing_needs_a_disclosure_verb_and_a_recipient() -> None:
+    assert "recipients" in labels_of("We may disclose your personal data to law enforcement authorities.")
+    assert "recipients" in labels_of("We share usage data with our analytics providers.")
+    # "provide ... to You" is not sharing, a purpose aside is a purpose
+    labels = labels_of("We provide the Service to You (for app functionality and analytics).")
+    assert "recipients" not in labels
+    assert "processing_purpose" in labels
+
+
+def test_opting_out_of_marketing_is_withdrawing_consent_and_a_choice() -> None:
+    labels = labels_of("You can unsubscribe from our newsletters at any time.")
+    assert {"right_withdraw_consent", "user_choice"} <= labels.keys()
+    assert "right_withdraw_consent" not in labels_of("We send newsletters to subscribers.")
+
+
+def test_others_having_access_is_not_the_right_of_access() -> None:
+    assert "right_access" not in labels_of("These third parties have access to your personal data.")
+    assert "right_access" in labels_of("You may access your personal data in the app settings.")
+    assert "security" not in labels_of("We may ask for your social security number to verify you.")
+
+
 def _document(passages: list[tuple[str, list[str]]]) -> dict:
     text, rows, offset = "", [], 0
     for index, (body, headings) in enumerate(passages):
