@@ -185,6 +185,15 @@ def test_others_having_access_is_not_the_right_of_access() -> None:
     assert "security" not in labels_of("We may ask for your social security number to verify you.")
 
 
+def test_section_rules_need_text_evidence_too() -> None:
+    sharing = ("Privacy Policy", "Sharing your information")
+    assert "recipients" in labels_of("We work with Acme Analytics to measure usage.", sharing)
+    assert "recipients" not in labels_of("We take this responsibility seriously.", sharing)
+    retention = ("Privacy Policy", "Data retention")
+    assert "retention" in labels_of("Backups are deleted after ninety days.", retention)
+    assert "retention" not in labels_of("We take this responsibility seriously.", retention)
+
+
 def _document(passages: list[tuple[str, list[str]]]) -> dict:
     text, rows, offset = "", [], 0
     for index, (body, headings) in enumerate(passages):
