@@ -252,3 +252,10 @@ def test_min_confidence_drops_weaker_rules() -> None:
 def test_bad_inputs_are_clear_errors(inputs: dict, config: dict, needle: str) -> None:
     with pytest.raises(LoadError, match=needle):
         run(inputs, config)
+
+
+def test_a_named_right_to_object_is_not_vetoed_as_the_noun_object() -> None:
+    assert "right_object" in labels_of(
+        "Right to object: you can object to processing based on our legitimate interests."
+    )
+    assert "right_object" not in labels_of("Each object in the catalogue has an identifier.")
