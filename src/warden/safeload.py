@@ -262,13 +262,7 @@ class _Builder:
                 code="too_deep",
             )
         self.lines.setdefault(path, node.start_mark.line + 1)
-        if node.tag not in _PLAIN_TAGS:
-            raise LoadError(
-                f"YAML tag '{node.tag}' is not allowed",
-                source=self.source,
-                line=node.start_mark.line + 1,
-                fix="use plain strings, numbers, booleans, lists and mappings",
-            )
+        self._refuse_unplain_tag(node)
         if node.tag == _TIMESTAMP:
             return node.value
         if isinstance(node, yaml.MappingNode):
@@ -276,6 +270,16 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node.value)]
         return self._scalar(node)
+
+    def _refuse_unplain_tag(self, node: yaml.Node) -> None:
+        """Keys and values alike: only the plain YAML types, never python/object or binary."""
+        if node.tag not in _PLAIN_TAGS:
+            raise LoadError(
+                f"YAML tag '{node.tag}' is not allowed",
+                source=self.source,
+                line=node.start_mark.line + 1,
+                fix="use plain strings, numbers, booleans, lists and mappings",
+            )
 
     def _scalar(self, node: yaml.Node) -> Any:
         line = node.start_mark.line + 1
@@ -307,13 +311,7 @@ class _Builder:
                     source=self.source,
                     line=key_node.start_mark.line + 1,
                 )
-            if key_node.tag not in _PLAIN_TAGS:
-                raise LoadError(
-                    f"YAML tag '{key_node.tag}' is not allowed",
-                    source=self.source,
-                    line=key_node.start_mark.line + 1,
-                    fix="use plain strings, numbers, booleans, lists and mappings",
-                )
+            self._refuse_unplain_tag(key_node)
             key = key_node.value if key_node.tag == _TIMESTAMP else self._scalar(key_node)
             if not isinstance(key, str):
                 key = str(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -57,13 +58,7 @@ def validate(
             if name is None:
                 raise UsageError("the runbook names no tenant", fix="pass --tenant")
             loaded_policy.tenant(name)  # unknown tenant: usage error listing the known ones
-            ctx = GuardContext(
-                catalogue=ctx.catalogue,
-                policy=loaded_policy,
-                tenant=name,
-                depth=depth,
-                llm_model=ctx.llm_model,
-            )
+            ctx = replace(ctx, tenant=name)
         elif tenant is not None:
             raise UsageError("--tenant needs a policy", fix=f"pass --policy FILE or set {POLICY_ENV}")
         report = validate_data(parsed, ctx)

@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from warden.governance.approval_rules import decision_error, matching_auto_rule
+from warden.governance.policy import LoadedPolicy
 from warden.graph.nodes._common import record, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
@@ -77,7 +78,7 @@ def approval(state: RunState, rt: Runtime) -> dict:
             auto_rule=rule.name,
             comment=f"approved by the policy's auto-approval rule '{rule.name}'",
         )
-        return _apply(state, rt, runbook, decision, payload, state.get("report") or {})
+        return _apply(state, rt, runbook, decision, payload, state.get("report") or {}, policy)
     attempt = 0
     while True:
         raw = interrupt(payload)
@@ -104,7 +105,7 @@ def approval(state: RunState, rt: Runtime) -> dict:
                 codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
                 error = f"the edited runbook fails the guard: {', '.join(codes)}"
         if error is None and decision is not None:
-            return _apply(state, rt, runbook, decision, payload, report)
+            return _apply(state, rt, runbook, decision, payload, report, policy)
         with rt.store.connect() as con:
             record(
                 con,
@@ -123,11 +124,12 @@ def _apply(
     decision: ApprovalDecision,
     payload: dict[str, Any],
     report: dict[str, Any],
+    policy: LoadedPolicy,
 ) -> dict:
+    """Record the decision under the policy it was checked against, and publish the version."""
     final = decision.edited_runbook if decision.decision == "edit" else draft
     assert final is not None
     sha = sha256_of(final)
-    policy = rt.current_policy()
     approval_id = hashlib.sha256(f"{state['run_id']}\x1f{decision.decision}\x1f{sha}".encode()).hexdigest()[
         :24
     ]
