@@ -24,6 +24,7 @@ from warden.schemas.runbook import (
     Step,
     WorkflowStep,
 )
+from warden.schemas.scan import CategoryHit, RecipientHit, SystemScan
 
 __all__ = [
     "DATA_SCHEMAS",
@@ -33,6 +34,7 @@ __all__ = [
     "AnalyserStep",
     "ApprovalDecision",
     "ApprovalRequirement",
+    "CategoryHit",
     "CheckResult",
     "DataSchemaName",
     "DecisionKind",
@@ -48,11 +50,13 @@ __all__ = [
     "LlmUse",
     "ModelConfig",
     "Passage",
+    "RecipientHit",
     "RetryPolicy",
     "RunbookDefinition",
     "Severity",
     "Step",
     "System",
+    "SystemScan",
     "SystemType",
     "Tenant",
     "TransparencyReport",
@@ -70,5 +74,6 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "document": Document,
     "labelled-passages": LabelledPassages,
     "transparency-report": TransparencyReport,
+    "system-scan": SystemScan,
 }
 """Schema names accepted by ``warden schema``."""
