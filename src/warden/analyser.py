@@ -33,6 +33,7 @@ class AnalyserContext:
     run_id: str
     step_id: str
     depth: int = 0
+    system_id: str | None = None
     systems: tuple[System, ...] = ()
     base_dir: Path = field(default_factory=Path.cwd)
     allowed_roots: tuple[Path, ...] = ()
@@ -41,5 +42,7 @@ class AnalyserContext:
     approval_role: str | None = None
     record_cost: CostRecorder = _no_cost
 
-    def system(self, system_id: str) -> System | None:
-        return next((s for s in self.systems if s.id == system_id), None)
+    def system(self, system_id: str | None = None) -> System | None:
+        """A system of the tenant by id; with no id, the system the step targets (``system:``)."""
+        wanted = system_id or self.system_id
+        return next((s for s in self.systems if s.id == wanted), None)

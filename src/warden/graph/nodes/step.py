@@ -125,7 +125,7 @@ def _inputs(
     return out
 
 
-def _context(state: RunState, rt: Runtime, step_id: str) -> AnalyserContext:
+def _context(state: RunState, rt: Runtime, step_id: str, system_id: str | None = None) -> AnalyserContext:
     policy = rt.policy
     tenant = policy.tenant(state["tenant"])
     counter = {"n": 0}
@@ -158,6 +158,7 @@ def _context(state: RunState, rt: Runtime, step_id: str) -> AnalyserContext:
         run_id=state["run_id"],
         step_id=step_id,
         depth=state.get("depth", 0),
+        system_id=system_id,
         systems=tuple(tenant.systems),
         base_dir=policy.base_dir,
         allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
@@ -181,7 +182,7 @@ def _run_analyser(
     assert manifest is not None  # the guard refused unknown analysers
     fn = rt.catalogue.load(current.analyser)
     inputs = _inputs(rt, state, runbook, current)
-    ctx = _context(state, rt, current.id)
+    ctx = _context(state, rt, current.id, current.system)
     timeout = current.timeout_s or limits.step_timeout_s
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
     capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
