@@ -30,11 +30,11 @@ class Hit:
     line: int | None = None
 
 
-def _match(value: str, detector: Detector, named: bool) -> str | None:
+def _match(value: str, detector: Detector, lenient: bool) -> str | None:
     """The part of `value` that validates (all of it, or a candidate found in free text)."""
     if detector.check is not None and detector.check(value):
         return value
-    if named and detector.lenient is not None and detector.lenient(value):
+    if lenient and detector.lenient is not None and detector.lenient(value):
         return value
     if detector.find is not None and detector.check is not None and len(value) > 6:
         if detector.find_hint and detector.find_hint not in value:
@@ -56,9 +56,13 @@ def detect_column(column: ColumnSample, detectors: Iterable[Detector], min_share
         named = any(rule.matches(column.name, column.context) for rule in detector.names)
         if not named and detector.check is None:
             continue
+        lenient = named and (
+            detector.lenient_names is None
+            or any(rule.matches(column.name, column.context) for rule in detector.lenient_names)
+        )
         matches, example, line = 0, None, None
         for index, value in enumerate(column.values):
-            found = _match(value, detector, named)
+            found = _match(value, detector, lenient)
             if found is None:
                 continue
             matches += 1

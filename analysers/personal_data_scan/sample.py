@@ -16,6 +16,8 @@ __all__ = ["ColumnSample", "SystemSample", "add_table", "safe_file_name", "safe_
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$")
 _DATA_LIKE = re.compile(r"@|\d{5,}|^[0-9a-fA-F-]{16,}$")
+_PLAIN_FILE_PART = re.compile(r"^[\w][\w .+\-]{0,127}$")
+_DATA_LIKE_FILE = re.compile(r"@|\d{9,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-")
 
 
 @dataclass
@@ -74,12 +76,16 @@ def safe_name(name: str, fallback: str) -> str:
 
 
 def safe_file_name(name: str, index: int) -> str:
-    """A relative file name with every part that looks like data replaced (``file3.csv``)."""
+    """A relative file name with every part that looks like data replaced (``file3.csv``).
+
+    Dates and sequence numbers in file names are kept (``events-20240501.jsonl``); an e-mail
+    address, a long run of digits (a phone or an id) or a UUID is not.
+    """
     parts = []
     for part in name.split("/"):
-        stem, dot, suffix = part.rpartition(".") if "." in part else (part, "", "")
-        plain = safe_name(stem.replace(".", "_"), "") if stem else ""
-        parts.append(part if plain else f"file{index}{dot}{suffix}")
+        _, dot, suffix = part.rpartition(".")
+        plain = _PLAIN_FILE_PART.match(part) and not _DATA_LIKE_FILE.search(part)
+        parts.append(part if plain else f"file{index}{dot}{suffix if dot else ''}")
     return "/".join(parts)
 
 

@@ -11,6 +11,9 @@ A detector has up to three kinds of evidence:
 - ``lenient``: a weaker validator that counts only where the name agrees (nine digits with a
   valid BSN checksum are only a BSN in a column called ``bsn``).
 - ``names``: column, field or key names that say what the location holds.
+
+``lenient_names`` narrows where ``lenient`` applies: nine digits in a column called ``bsn``
+are checked as a BSN, not as a US SSN (both checksums can pass).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Detector:
     names: tuple[NameRule, ...] = ()
     check: v.Check | None = None
     lenient: v.Check | None = None
+    lenient_names: tuple[NameRule, ...] | None = None
     find: re.Pattern[str] | None = None
     find_hint: str = ""
     mask: Callable[[str], str] = masking.mask_generic
@@ -144,22 +148,53 @@ def build_detectors(phone_regions: Sequence[str] = DEFAULT_REGIONS) -> tuple[Det
             mask=masking.mask_full,
         ),
         # Government and tax identifiers
-        Detector("us-ssn", nat_key, national, check=v.is_formatted_ssn, lenient=v.US_SSN_COMPACT),
+        Detector(
+            "us-ssn",
+            nat_key,
+            national,
+            check=v.is_formatted_ssn,
+            lenient=v.US_SSN_COMPACT,
+            lenient_names=_n(r"_(ssn|social_security(_number|_no)?)_$"),
+        ),
         Detector("uk-nino", nat_key, national, check=v.is_uk_nino),
         Detector("es-dni", nat_key, national, check=v.ES_DNI),
         Detector("es-nie", nat_key, national, check=v.ES_NIE),
         Detector("it-codice-fiscale", nat_key, national, check=v.IT_CODICE_FISCALE),
         Detector("se-personnummer", nat_key, national, check=v.SE_PERSONNUMMER),
         Detector("fi-hetu", nat_key, national, check=v.FI_HETU),
-        Detector("fr-nir", nat_key, national, lenient=v.FR_NIR),
-        Detector("nl-bsn", nat_key, national, lenient=v.NL_BSN),
-        Detector("pl-pesel", nat_key, national, lenient=v.PL_PESEL),
-        Detector("be-nn", nat_key, national, lenient=v.BE_NN),
-        Detector("dk-cpr", nat_key, national, lenient=v.DK_CPR),
-        Detector("de-idnr", "user.government_id", national + tax, lenient=v.DE_IDNR),
+        Detector(
+            "fr-nir",
+            nat_key,
+            national,
+            lenient=v.FR_NIR,
+            lenient_names=_n(r"_(nir|insee|secu|securite_sociale|numero_secu)_$"),
+        ),
+        Detector(
+            "nl-bsn",
+            nat_key,
+            national,
+            lenient=v.NL_BSN,
+            lenient_names=_n(r"_(bsn|burgerservicenummer|sofi(_nummer)?)_$"),
+        ),
+        Detector("pl-pesel", nat_key, national, lenient=v.PL_PESEL, lenient_names=_n(r"_pesel_$")),
+        Detector(
+            "be-nn",
+            nat_key,
+            national,
+            lenient=v.BE_NN,
+            lenient_names=_n(r"_(rijksregisternummer|insz|niss|national_number)_$"),
+        ),
+        Detector("dk-cpr", nat_key, national, lenient=v.DK_CPR, lenient_names=_n(r"_cpr(_number|_nr)?_$")),
+        Detector(
+            "de-idnr",
+            "user.government_id",
+            national + tax,
+            lenient=v.DE_IDNR,
+            lenient_names=_n(r"_(idnr|steuer_?id|steuer_identifikationsnummer|tax_?id)_$"),
+        ),
         Detector("vat", "user.government_id", tax, check=v.is_eu_vat),
         Detector("us-itin", "user.government_id", tax, check=v.is_itin),
-        Detector("uk-utr", "user.government_id", tax, lenient=v.GB_UTR),
+        Detector("uk-utr", "user.government_id", tax, lenient=v.GB_UTR, lenient_names=_n(r"_(utr|sa_utr)_$")),
         Detector(
             "passport",
             "user.government_id.passport_number",
