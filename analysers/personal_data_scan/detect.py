@@ -8,6 +8,7 @@ strongest evidence wins, so a column is never reported twice for the same catego
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,12 @@ def detect_column(column: ColumnSample, detectors: Iterable[Detector], min_share
     best: dict[str, Hit] = {}
     sampled = len(column.values)
     needed = max(1, math.ceil(min_share * sampled))
+    # Each distinct value is validated once (cities, codes and flags repeat), counted as often
+    # as it occurs; dicts keep first-seen order, so the example is the first match in the sample.
+    distinct = Counter(column.values)
+    first_index: dict[str, int] = {}
+    for index, value in enumerate(column.values):
+        first_index.setdefault(value, index)
     for detector in detectors:
         named = any(rule.matches(column.name, column.context) for rule in detector.names)
         if not named and detector.check is None:
@@ -61,14 +68,14 @@ def detect_column(column: ColumnSample, detectors: Iterable[Detector], min_share
             or any(rule.matches(column.name, column.context) for rule in detector.lenient_names)
         )
         matches, example, line = 0, None, None
-        for index, value in enumerate(column.values):
+        for value, count in distinct.items():
             found = _match(value, detector, lenient)
             if found is None:
                 continue
-            matches += 1
+            matches += count
             if example is None:
                 example = detector.mask(found)
-                line = column.lines[index] if column.lines else None
+                line = column.lines[first_index[value]] if column.lines else None
         method: DetectionMethod
         if sampled and matches >= needed:
             method = "value+name" if named else "value"

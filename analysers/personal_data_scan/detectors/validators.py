@@ -84,6 +84,12 @@ def is_email(value: str) -> bool:
     return len(value.rpartition("@")[0]) <= 64
 
 
+_IBAN_SHAPE = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}")
+_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
+_ITIN_SHAPE = re.compile(r"9\d{2}-\d{2}-\d{4}")
+_VAT_SHAPE = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,13}")
+_PAIR = re.compile(r"\(?\s*(-?\d{1,2}\.\d{4,})\s*[,; ]\s*(-?\d{1,3}\.\d{4,})\s*\)?")
+_DNA = re.compile(r"[ACGTN]+")
 _PHONE_SHAPE = re.compile(r"\+?[\d\s().\-/]{6,24}")
 # Shapes that are something else: decimal numbers, dotted quads, dates.
 _NOT_PHONE = re.compile(
@@ -158,7 +164,7 @@ def is_card(value: str) -> bool:
 
 def is_iban(value: str) -> bool:
     """An IBAN whose country format and mod-97 check digits are valid."""
-    if len(value) > 42 or not re.fullmatch(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}", value):
+    if len(value) > 42 or not _IBAN_SHAPE.fullmatch(value):
         return False
     return iban.is_valid(value)
 
@@ -213,12 +219,12 @@ def stdnum_check(module: object, shape: str | None = None) -> Check:
 
 def is_formatted_ssn(value: str) -> bool:
     """A US SSN written ``123-45-6789`` (bare nine digits are too common to mean an SSN)."""
-    return bool(re.fullmatch(r"\d{3}-\d{2}-\d{4}", value)) and us_ssn.is_valid(value)
+    return bool(_SSN_SHAPE.fullmatch(value)) and us_ssn.is_valid(value)
 
 
 def is_itin(value: str) -> bool:
     """A US ITIN written ``9XX-XX-XXXX``."""
-    return bool(re.fullmatch(r"9\d{2}-\d{2}-\d{4}", value)) and us_itin.is_valid(value)
+    return bool(_ITIN_SHAPE.fullmatch(value)) and us_itin.is_valid(value)
 
 
 # HMRC's rules: no D, F, I, Q, U, V; O not second; the prefixes BG GB KN NK NT TN ZZ never issued.
@@ -232,8 +238,10 @@ def is_uk_nino(value: str) -> bool:
 
 def is_eu_vat(value: str) -> bool:
     """A VAT number with its country prefix (EU members and GB), checksum verified."""
+    if not 4 <= len(value) <= 20 or not value[:2].isalpha():
+        return False
     compact = re.sub(r"[\s.-]", "", value).upper()
-    if not re.fullmatch(r"[A-Z]{2}[0-9A-Z+*]{2,13}", compact) or compact.isalpha():
+    if not _VAT_SHAPE.fullmatch(compact) or compact.isalpha():
         return False
     if compact.startswith("GB"):
         return bool(gb_vat.is_valid(compact))
@@ -267,7 +275,7 @@ def is_coordinate(value: str) -> bool:
 
 def is_coordinate_pair(value: str) -> bool:
     """``lat, lon`` in decimal degrees, both with at least four decimals and in range."""
-    match = re.fullmatch(r"\(?\s*(-?\d{1,2}\.\d{4,})\s*[,; ]\s*(-?\d{1,3}\.\d{4,})\s*\)?", value)
+    match = _PAIR.fullmatch(value)
     if not match:
         return False
     lat, lon = float(match.group(1)), float(match.group(2))
@@ -310,9 +318,7 @@ def is_icd10(value: str) -> bool:
 
 def is_dna(value: str) -> bool:
     """A nucleotide sequence of at least 20 bases."""
-    return (
-        len(value) >= 20 and bool(re.fullmatch(r"[ACGTN]+", value.upper())) and len(set(value.upper())) >= 3
-    )
+    return len(value) >= 20 and bool(_DNA.fullmatch(value.upper())) and len(set(value.upper())) >= 3
 
 
 def is_genotype(value: str) -> bool:

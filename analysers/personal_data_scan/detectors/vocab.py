@@ -70,8 +70,12 @@ _SPLIT = re.compile(r"\s*[,;|]\s*")
 
 def in_vocabulary(value: str, terms: frozenset[str]) -> bool:
     """The whole value, or every item of a short list in it, is one of `terms`."""
+    if len(value) > 200:
+        return False
     lowered = value.strip().lower()
     if lowered in terms:
         return True
+    if "," not in lowered and ";" not in lowered and "|" not in lowered:
+        return False
     items = [item for item in _SPLIT.split(lowered) if item]
     return 1 < len(items) <= 8 and all(item in terms for item in items)
