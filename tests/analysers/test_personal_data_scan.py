@@ -682,3 +682,54 @@ def test_manifest_is_discovered_and_matches_the_config_model() -> None:
     with pytest.raises(ValueError):
         ScanConfig(sample_size=props["sample_size"]["maximum"] + 1)
     assert Catalogue.discover().load("personal_data_scan") is run
+
+
+# --- a real graph run --------------------------------------------------------------------------
+
+
+def _warden(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env.update(WARDEN_HOME=str(home), NO_COLOR="1", COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "warden", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_an_approved_runbook_step_scans_its_system_and_stores_masked_findings(tmp_path: Path) -> None:
+    _sqlite(tmp_path / "systems" / "crm.sqlite")
+    policy = yaml.safe_load((REPO / "fixtures" / "acme" / "policy.yaml").read_text())
+    acme = policy["tenants"]["acme"]
+    acme["allowed_roots"] = ["systems", str(REPO / "fixtures")]
+    acme["systems"] = [
+        {"id": "crm", "type": "sqlite", "location": "systems/crm.sqlite", "owner": "sales@acme"}
+    ]
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    runbook = {
+        "runbook": "crm-scan",
+        "version": 1,
+        "tenant": "acme",
+        "inputs": {"document": "document"},
+        "approval": {"required_role": "dpo"},
+        "steps": [
+            {"id": "scan", "analyser": "personal_data_scan", "system": "crm", "config": {"sample_size": 5}}
+        ],
+    }
+    (tmp_path / "crm-scan.yaml").write_text(yaml.safe_dump(runbook, sort_keys=False))
+    home, pol = tmp_path / "home", str(tmp_path / "policy.yaml")
+    notice = str(REPO / "fixtures" / "acme" / "notice.md")
+    started = _warden(
+        home, "analyse", notice, "--tenant", "acme", "--as", "ana@acme", "--json", "--policy", pol,
+        "--runbook", str(tmp_path / "crm-scan.yaml"),
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr + started.stdout
+    run_id = json.loads(started.stdout.splitlines()[0])["run_id"]
+    approved = _warden(home, "approve", run_id, "--as", "dora@acme", "--role", "dpo", "--policy", pol)
+    assert approved.returncode == 0, approved.stderr + approved.stdout
+    shown = _warden(home, "findings", run_id, "--json", "--policy", pol)
+    assert shown.returncode == 0, shown.stderr
+    findings = json.loads(shown.stdout)
+    assert {f["data_category"] for f in findings} >= {"user.contact.email", "user.financial.bank_account"}
+    email = next(f for f in findings if f["data_category"] == "user.contact.email")
+    assert email["details"]["sampled"] == 5 and email["evidence"][0]["quote"] == "j***@e***.org"
+    for raw in PLANTED:
+        assert raw not in shown.stdout
