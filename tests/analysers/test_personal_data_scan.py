@@ -451,6 +451,16 @@ def test_jsonl_logs_flatten_nested_keys_and_cite_the_first_line(tmp_path: Path) 
     _assert_nothing_raw(out)
 
 
+def test_file_and_column_names_that_hold_data_are_replaced_in_locations(tmp_path: Path) -> None:
+    folder = tmp_path / "systems" / "exports"
+    folder.mkdir(parents=True)
+    (folder / f"{EMAIL}.csv").write_text(f"id,{EMAIL}\n1,{IBAN}\n2,{IBAN}\n")
+    (folder / "events-20240501.csv").write_text(f"email\n{EMAIL}\n")
+    out = _scan(tmp_path, "csv", "systems/exports")
+    assert {c["location"] for c in out["categories"]} == {"events-20240501.csv:email", "file1.csv:column1"}
+    _assert_nothing_raw(out)
+
+
 def test_jsonl_overlong_line_stops_that_file_and_is_counted(tmp_path: Path) -> None:
     path = tmp_path / "systems" / "big.jsonl"
     path.parent.mkdir(parents=True)
