@@ -6,8 +6,9 @@ Builds, in a temporary folder, a SQLite table, a CSV file and a Parquet file of 
 rows with realistic personal-data columns (names, e-mail, phone, date of birth, IBAN, card,
 IP, city, diagnosis, free-text notes), plus a 10,000-row SQLite table for comparison. Each
 system is then scanned ``--runs`` times in a fresh process, so its peak RSS
-(``resource.getrusage().ru_maxrss``) belongs to the scan alone; a further untimed run under
-``tracemalloc`` gives the peak of Python allocations. Prints the median wall time, the peak
+(``resource.getrusage().ru_maxrss``) belongs to the scan alone (the data is built in
+another process too); a further untimed run under
+``tracemalloc`` gives the peak of Python allocations. Prints the median wall and CPU time, the peak
 RSS, the RSS of a process that only imported the analyser (the baseline), and the tracemalloc
 peak. Because the scanner samples (``LIMIT``, first lines), the figures should not grow with
 the number of rows.
@@ -156,11 +157,12 @@ def child(system_type: str, path: Path, runs: int, sample_size: int) -> dict[str
     from warden_analysers.personal_data_scan.analyser import run
 
     ctx = _context(system_type, path) if system_type != "none" else None
-    times, categories = [], 0
+    times, cpu, categories = [], [], 0
     for _ in range(runs if ctx else 0):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = run({}, {"sample_size": sample_size}, ctx)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         categories = len(out["categories"])
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     traced = 0
@@ -169,13 +171,17 @@ def child(system_type: str, path: Path, runs: int, sample_size: int) -> dict[str
         run({}, {"sample_size": sample_size}, ctx)
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return {"times": times, "rss_kb": rss_kb, "traced_bytes": traced, "categories": categories}
+    return {"times": times, "cpu": cpu, "rss_kb": rss_kb, "traced_bytes": traced, "categories": categories}
 
 
-def _spawn(system_type: str, path: Path, runs: int, sample_size: int) -> dict[str, object]:
-    argv = [sys.executable, __file__, "--child", system_type, str(path), str(runs), str(sample_size)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+def _spawn(*args: str) -> dict[str, object]:
+    """Run this script with `args` in a fresh process; its last stdout line is JSON.
+
+    The parent stays small (it builds nothing itself): Linux carries a parent's peak RSS into
+    a forked child's ``ru_maxrss``, which would hide the scan's own peak.
+    """
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main() -> None:
@@ -196,18 +202,19 @@ def main() -> None:
         systems = build(Path(tmp), args.rows)
         sizes = {name: path.stat().st_size for name, (_, path) in systems.items()}
         print(f"built {len(systems)} systems in {time.perf_counter() - start:.1f}s")
-        base = _spawn("none", Path(tmp), 0, args.sample_size)
-        print(f"baseline RSS (imports only): {base['rss_kb'] / 1024:.0f} MiB")
-        header = f"{'system':<22}{'file MiB':>10}{'median s':>10}{'min s':>8}{'max s':>8}"
+        base = _spawn("--child", "none", tmp, "0", str(args.sample_size))
+        print(f"baseline RSS (imports only): {int(base['rss_kb']) / 1024:.0f} MiB")
+        header = f"{'system':<20}{'file MiB':>9}{'median s':>9}{'min s':>7}{'max s':>7}{'cpu s':>7}"
         print(header + f"{'RSS MiB':>9}{'py peak MiB':>12}")
         for name, (system_type, path) in systems.items():
-            got = _spawn(system_type, path, args.runs, args.sample_size)
-            times = got["times"]
-            assert isinstance(times, list)
+            got = _spawn("--child", system_type, str(path), str(args.runs), str(args.sample_size))
+            times, cpu = got["times"], got["cpu"]
+            assert isinstance(times, list) and isinstance(cpu, list)
             rss, traced = int(got["rss_kb"]) / 1024, int(got["traced_bytes"]) / 2**20
             print(
-                f"{name:<22}{sizes[name] / 2**20:>10.1f}{statistics.median(times):>10.3f}{min(times):>8.3f}"
-                f"{max(times):>8.3f}{rss:>9.0f}{traced:>12.1f}   ({got['categories']} categories)"
+                f"{name:<20}{sizes[name] / 2**20:>9.1f}{statistics.median(times):>9.3f}{min(times):>7.3f}"
+                f"{max(times):>7.3f}{statistics.median(cpu):>7.3f}{rss:>9.0f}{traced:>12.1f}"
+                f"   ({got['categories']} categories)"
             )
 
 
