@@ -24,8 +24,10 @@ _JS_TOKENS = re.compile(
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)|\{#.*?(?:#\}|\Z)|\{\{!--.*?(?:--\}\}|\Z)", re.DOTALL)
 """HTML comments, and Jinja's and Handlebars' template comments."""
 _SCRIPT = re.compile(r"(<script\b[^>]*>)(.*?)(</script\s*>|\Z)", re.DOTALL | re.IGNORECASE)
-_IMPORT = re.compile(r"""(?:\bfrom\s+|\bimport\s*\(?\s*|\brequire\s*\(\s*)(["'])([^"'\s]+)\1""")
-"""``import x from 'p'``, ``export * from 'p'``, ``import 'p'``, ``import('p')``, ``require('p')``."""
+_IMPORT = re.compile(r"""(?:\bfrom\s+|\bimport\s*\(?\s*|\brequire\s*\(\s*)(["'])([^"'\s]+)\1(?:\s*\))?""")
+"""``import x from 'p'``, ``export * from 'p'``, ``import 'p'``, ``import('p')``, ``require('p')``.
+
+The evidence is the whole line (comments blanked), so a reviewer sees what was imported."""
 
 
 def _blank(text: str) -> str:
@@ -69,12 +71,14 @@ def scan_html(text: str, index: RecipientIndex) -> list[Hit]:
 
 def _scan(code: str, index: RecipientIndex) -> list[Hit]:
     lines = LineIndex(code)
+    source = code.split("\n")
     hits = []
     for match in _IMPORT.finditer(code):
         package = npm_package(match.group(2))
         recipient = index.npm(package) if package else None
         if recipient:
-            hits.append(Hit(recipient, lines.line(match.start()), match.group(0).strip()))
+            line = lines.line(match.start())
+            hits.append(Hit(recipient, line, source[line - 1].strip()))
     if index.js_globals is not None:
         for match in index.js_globals.finditer(code):
             recipient = index.js_global(match.group(1))
