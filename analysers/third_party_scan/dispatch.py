@@ -39,7 +39,8 @@ LOCK_FILES = frozenset(
 )
 """Lock files list every transitive dependency: other people's choices, not the system's."""
 
-_PYTHON = (".py", ".pyw", ".pyi")
+_PYTHON = (".py", ".pyw")
+"""Not ``.pyi``: type stubs never run, and typeshed bundles stubs for every popular SDK."""
 _JS = (".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx")
 _HTML = (
     ".html",

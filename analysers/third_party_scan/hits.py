@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 __all__ = ["EVIDENCE_MAX", "Hit", "LineIndex"]
 
+_NEWLINE = re.compile("\n")
 EVIDENCE_MAX = 300
 """RecipientHit.evidence holds at most this many characters."""
 
@@ -28,7 +30,7 @@ class LineIndex:
     """Maps character offsets of a text to 1-based line numbers (regex scanners report offsets)."""
 
     def __init__(self, text: str) -> None:
-        self._starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self._starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
     def line(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset)

@@ -18,6 +18,8 @@ __all__ = ["scan_python"]
 
 _IMPORT_LINE = re.compile(r"^\s*import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)")
 _FROM_LINE = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+\(?\s*([\w\s,]+)")
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+"""Nodes whose first statement, if a string, is a docstring: prose, not an endpoint."""
 _STRING = re.compile(r"'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\"", re.DOTALL)
 
 
@@ -27,41 +29,35 @@ def scan_python(text: str, index: RecipientIndex) -> tuple[list[Hit], bool]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return _fallback(text, index), False
-    return _imports(tree, index) + _literals(tree, index), True
+    return _tree_hits(tree, index), True
 
 
-def _imports(tree: ast.AST, index: RecipientIndex) -> list[Hit]:
-    hits = []
+def _tree_hits(tree: ast.AST, index: RecipientIndex) -> list[Hit]:
+    """Imports and non-docstring string literals, gathered in one walk (walking is the slow part)."""
+    hits: list[Hit] = []
+    strings: list[ast.Constant] = []
+    docstrings: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str) and "." in node.value:
+                strings.append(node)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 recipient = index.python(alias.name)
                 if recipient:
                     hits.append(Hit(recipient, node.lineno, f"import {alias.name}"))
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for alias in node.names:
-                recipient = index.python(f"{node.module}.{alias.name}")
-                if recipient:
-                    hits.append(Hit(recipient, node.lineno, f"from {node.module} import {alias.name}"))
-    return hits
-
-
-def _docstrings(tree: ast.AST) -> set[int]:
-    """ids of the constant nodes that are docstrings of a module, class or function."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+        elif isinstance(node, ast.ImportFrom):
+            if node.module and not node.level:
+                for alias in node.names:
+                    recipient = index.python(f"{node.module}.{alias.name}")
+                    if recipient:
+                        hits.append(Hit(recipient, node.lineno, f"from {node.module} import {alias.name}"))
+        elif isinstance(node, _DOCUMENTED) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
-def _literals(tree: ast.AST, index: RecipientIndex) -> list[Hit]:
-    skip = _docstrings(tree)
-    hits = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+                docstrings.add(id(first.value))
+    for node in strings:
+        if id(node) not in docstrings:
             hits += host_hits(node.value, index, LineIndex(node.value), base_line=node.lineno - 1)
     return hits
 
