@@ -304,6 +304,15 @@ def test_config_files_show_hosts_and_env_templates_show_variable_names_only(tmp_
     assert "real-secret-value" not in str(out)
 
 
+def test_long_evidence_is_cut_to_the_contract_limit_and_relative_imports_are_local(tmp_path: Path) -> None:
+    long_line = "stripe==10.0 ; python_version >= '3.8' and platform_system != '" + "x" * 400 + "'\n"
+    out = _scan(tmp_path, {"requirements.txt": long_line, "pkg/a.py": "from . import openai\n"})
+    scan = SystemScan.model_validate(out)
+    assert [r.recipient for r in scan.recipients] == ["Stripe"]
+    assert len(scan.recipients[0].evidence) == 300
+    assert scan.recipients[0].evidence.startswith("stripe==10.0 ;")
+
+
 def test_code_evidence_is_shown_before_a_manifest_line(tmp_path: Path) -> None:
     out = _scan(tmp_path, {"requirements.txt": "stripe==10.0\n", "app.py": "import os\nimport stripe\n"})
     stripe = _found(out)["Stripe"]
