@@ -13,12 +13,13 @@ from warden.investigate.approvals import approvals, approvals_timeline
 from warden.investigate.audit import audit_events, export_records, write_csv, write_jsonl
 from warden.investigate.charts import bar_chart_svg, severity_chart_svg, timings_chart_svg
 from warden.investigate.costs import cost_entries, cost_summary
+from warden.investigate.display import Table, table
 from warden.investigate.evidence import Citation, evidence_of, passages, transparency
 from warden.investigate.findings import DOCUMENT, SEVERITIES, findings, findings_by, severity_by_system
 from warden.investigate.redact import redact, redact_text
 from warden.investigate.report import build_report, render
 from warden.investigate.source import Source, latest_root_run, open_store
-from warden.investigate.tree import RunNode, StepNode, execution_tree, step_timings, walk
+from warden.investigate.tree import RunNode, StepNode, execution_tree, format_tree, step_timings, walk
 from warden.investigate.versions import VersionDiff, runbook_versions, version_diff, versions_of_run
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RunNode",
     "Source",
     "StepNode",
+    "Table",
     "VersionDiff",
     "approvals",
     "approvals_timeline",
@@ -41,6 +43,7 @@ __all__ = [
     "export_records",
     "findings",
     "findings_by",
+    "format_tree",
     "latest_root_run",
     "open_store",
     "passages",
@@ -51,6 +54,7 @@ __all__ = [
     "severity_by_system",
     "severity_chart_svg",
     "step_timings",
+    "table",
     "timings_chart_svg",
     "transparency",
     "version_diff",

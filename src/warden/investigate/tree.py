@@ -9,7 +9,7 @@ from typing import Any
 
 from warden.investigate.source import Source
 
-__all__ = ["RunNode", "StepNode", "execution_tree", "step_timings", "walk"]
+__all__ = ["RunNode", "StepNode", "execution_tree", "format_tree", "step_timings", "walk"]
 
 
 @dataclass
@@ -138,3 +138,23 @@ def step_timings(source: Source, run_id: str) -> list[dict[str, Any]]:
     ]
     out.sort(key=lambda r: (r["started_at"] is None, r["started_at"] or datetime.min))
     return out
+
+
+def format_tree(node: RunNode, indent: str = "") -> str:
+    """The tree as indented text: runs with version, status, time and cost; steps beneath."""
+    version = f" v{node.approved_version}" if node.approved_version is not None else ""
+    lines = [
+        f"{indent}{node.run_id} {node.runbook or '?'}{version} [{node.status}] "
+        f"{node.duration_s:.2f}s ${node.tree_cost_usd:.4f}"
+    ]
+    for s in node.steps:
+        took = f"{s.duration_s:.3f}s" if s.duration_s is not None else "-"
+        where = f" on {s.system_id}" if s.system_id else ""
+        lines.append(
+            f"{indent}  - {s.step_id} ({s.analyser or 'execute_workflow'}{where}) {s.status} {took} "
+            f"${s.cost_usd:.4f}"
+        )
+        for child in node.children:
+            if child.run_id == s.child_run_id:
+                lines.append(format_tree(child, indent + "    "))
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ from warden.graph.order import execution_order
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.guard import validate
+from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
@@ -187,6 +188,8 @@ def _apply(
                 "runbook": final.runbook,
                 "declared_version": final.version,
                 "model": final.model.model_dump(mode="json") if final.model else None,
+                # this process executes the steps once approved: its model configuration applies
+                "executed_with": model_configuration(rt.llm_model),
                 "validation_ok": bool(report.get("ok", True)),
                 "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
                 "previous_version": payload["previous_version"],
