@@ -38,7 +38,7 @@ _TOKENS = re.compile(
 _BEARER = re.compile(r"(?i)\b(?P<head>bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _ASSIGNED = re.compile(
     r"(?i)\b(?P<head>(?:api[_-]?key|apikey|access[_-]?key|secret|token|password|passwd|pwd)"
-    r"\s*[:=]\s*)(?P<q>[\"']?)[^\s\"',;]+(?P=q)"
+    r"\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s\"',;]+)"
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
