@@ -8,9 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from _wardencli import Done
-
-from conftest import (
+from _acme_runs import (
     API_KEY,
     DSN_PASSWORD,
     MODEL,
@@ -19,6 +17,8 @@ from conftest import (
     SECOND_COMMENT,
     Investigated,
 )
+from _wardencli import Done
+
 from warden.governance import load_policy
 
 

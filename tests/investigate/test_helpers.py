@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from _acme_runs import Investigated
 
-from conftest import Investigated
 from warden.errors import UsageError, WardenError
 from warden.investigate import (
     approvals_timeline,
