@@ -19,6 +19,7 @@ from warden.graph.ids import new_run_id
 from warden.graph.nodes._common import record
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
+from warden.llm_config import model_configuration
 from warden.runbooks.load import read_runbook
 from warden.schemas.approval import ApprovalDecision
 from warden.store import runs
@@ -78,6 +79,7 @@ def start_run(
                 "runbook": str(runbook_path),
                 "policy_sha256": policy.sha256,
                 "llm_model": rt.llm_model,
+                "model": model_configuration(rt.llm_model),
             },
         )
     state: RunState = {
