@@ -93,8 +93,9 @@ def start_run(
         "runbook": parsed.data,
         "status": "running",
     }
-    result = rt.graph().invoke(state, _config(run_id), durability="sync")
-    return _settle(rt, run_id, result)
+    with rt.store.hold():
+        result = rt.graph().invoke(state, _config(run_id), durability="sync")
+        return _settle(rt, run_id, result)
 
 
 def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
@@ -180,8 +181,9 @@ def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
         if not runs.claim(con, run_id, claimant):
             raise RunRefused(f"run '{run_id}' was decided by another process just now")
     resume = {interrupt_id: decision.model_dump(mode="json")}
-    result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
-    outcome = _settle(rt, row["root_run_id"], result)
+    with rt.store.hold():
+        result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
+        outcome = _settle(rt, row["root_run_id"], result)
     if any(w["run_id"] == run_id for w in outcome.waiting):
         # the approval node refused the decision (and audited why): say so, do not report success
         with rt.store.connect(read_only=True) as con:
@@ -207,5 +209,6 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
         return _settle(rt, root, {"__interrupt__": state.interrupts})
     if not state.next:
         return _settle(rt, root, {})
-    result = rt.graph().invoke(None, _config(root), durability="sync")
-    return _settle(rt, root, result)
+    with rt.store.hold():
+        result = rt.graph().invoke(None, _config(root), durability="sync")
+        return _settle(rt, root, result)

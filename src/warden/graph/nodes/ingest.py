@@ -16,6 +16,7 @@ def ingest(state: RunState, rt: Runtime) -> dict:
         return {}
     from warden.documents import load_document
 
+    rt.store.release()  # a 300-page PDF takes a while to read: let other processes at the store
     loaded = []
     for path in state["document_paths"]:
         try:
