@@ -26,6 +26,7 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
                 {
                     "run_id": outcome.root_run_id,
                     "status": outcome.status,
+                    "reason": outcome.reason if outcome.status in FAILED else None,
                     "waiting": [
                         {"run_id": w["run_id"], "required_role": w["required_role"], "depth": w["depth"]}
                         for w in outcome.waiting
@@ -35,6 +36,8 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
         )
     else:
         console.print(f"run [bold]{outcome.root_run_id}[/]: {outcome.status}")
+        if outcome.status in FAILED and outcome.reason:
+            console.print(f"  reason: {outcome.reason}", markup=False)
         for w in outcome.waiting:
             console.print(
                 f"  waiting for approval: run [bold]{w['run_id']}[/] (depth {w['depth']}, runbook "

@@ -22,7 +22,7 @@ def ingest(state: RunState, rt: Runtime) -> dict:
         try:
             loaded.append(load_document(path))
         except LoadError as exc:
-            return set_status(rt, state, "failed", f"document could not be read: {exc}")
+            return set_status(rt, state, "failed", f"document could not be read ({exc.code}): {exc}")
     with rt.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])
