@@ -42,8 +42,16 @@ OFFLINE_FIX = (
 
 @lru_cache(maxsize=1)
 def runbook_schema() -> dict[str, Any]:
-    """The JSON Schema the model's answer must satisfy: the runbook definition itself."""
-    return RunbookDefinition.model_json_schema()
+    """The JSON Schema the model's answer must satisfy: the runbook definition itself.
+
+    Pydantic puts a recursive model behind a top-level ``$ref``; endpoints want an object at
+    the root, so the definition is inlined there (its ``$defs`` still resolve the recursion).
+    """
+    schema = RunbookDefinition.model_json_schema()
+    ref = schema.pop("$ref", None)
+    if ref:
+        schema = {**schema["$defs"][ref.rsplit("/", 1)[-1]], "$defs": schema["$defs"]}
+    return schema
 
 
 def _catalogue(ctx: AnalyserContext) -> list[dict[str, Any]]:

@@ -57,7 +57,9 @@ def write_policy(tmp_path: Path, **acme_changes: Any) -> Path:
     return path
 
 
-def root_runbook(tmp_path: Path, planner: str = "llm", **limits: Any) -> Path:
+def root_runbook(
+    tmp_path: Path, planner: str = "llm", plan_retry: dict[str, Any] | None = None, **limits: Any
+) -> Path:
     """Label, check transparency, plan with `planner`, run the plan as a child."""
     data = {
         "runbook": ROOT,
@@ -74,6 +76,7 @@ def root_runbook(tmp_path: Path, planner: str = "llm", **limits: Any) -> Path:
                 "analyser": "policy_to_runbook",
                 "input": ["document", "practices"],
                 "config": {"planner": planner},
+                **({"retry": plan_retry} if plan_retry else {}),
             },
             {"id": "checks", "execute_workflow": "{{ steps.plan.output }}"},
         ],
