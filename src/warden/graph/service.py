@@ -78,6 +78,7 @@ def start_run(
                 "runbook": str(runbook_path),
                 "policy_sha256": policy.sha256,
                 "llm_model": rt.llm_model,
+                "llm_planner": rt.llm_settings.planner if rt.llm_settings else None,
             },
         )
     state: RunState = {

@@ -43,6 +43,8 @@ class CallRecord:
     attempt: int
     messages: list[dict[str, Any]]
     params: dict[str, Any]
+    max_tokens: int
+    temperature: float
     response: dict[str, Any] | None
     outcome: CallOutcome
     error: str | None
@@ -192,6 +194,8 @@ class LlmSession:
                 attempt=attempt,
                 messages=canonical_messages(messages),
                 params=params,
+                max_tokens=self.settings.max_output_tokens,
+                temperature=self.settings.temperature,
                 response=message_to_dict(answer) if answer is not None else None,
                 outcome="ok" if failure is None else failure.kind,
                 error=None if failure is None else failure.message,

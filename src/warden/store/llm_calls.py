@@ -22,9 +22,10 @@ def insert_call(
     """Store one :class:`~warden.llm.session.CallRecord` (idempotent by ``call_id``)."""
     con.execute(
         """INSERT INTO llm_calls (call_id, run_id, root_run_id, step_id, seq, attempt, request_hash, model,
-               purpose, messages_json, params_json, response_json, outcome, error, tokens_in, tokens_out,
-               cost_usd, latency_s, replayed, "at")
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+               purpose, messages_json, params_json, max_tokens, temperature, response_json, outcome, error,
+               tokens_in, tokens_out, cost_usd, latency_s, replayed, "at")
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING""",
         [
             call_id,
             run_id,
@@ -37,6 +38,8 @@ def insert_call(
             record.purpose,
             to_json(record.messages),
             to_json(record.params),
+            record.max_tokens,
+            record.temperature,
             to_json(record.response) if record.response is not None else None,
             record.outcome,
             record.error,

@@ -135,6 +135,8 @@ DDL: tuple[str, ...] = (
         purpose VARCHAR NOT NULL,
         messages_json VARCHAR NOT NULL,
         params_json VARCHAR NOT NULL,
+        max_tokens INTEGER NOT NULL,
+        temperature DOUBLE NOT NULL,
         response_json VARCHAR,
         outcome VARCHAR NOT NULL,
         error VARCHAR,
