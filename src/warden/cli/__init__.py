@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import analyse, approvals, extract, replay, runs, schema, validate
+from warden.cli import analyse, approvals, doctor, extract, replay, runs, schema, validate
 
 __all__ = ["app", "main"]
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (schema, validate, extract, analyse, approvals, runs, replay):
+for _module in (schema, validate, extract, analyse, approvals, runs, replay, doctor):
     _module.register(app)
 
 
