@@ -132,10 +132,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     data = parse_text(read_text(path), source=str(path)).data
     if data is None:
         return {}
-    if not isinstance(data, dict) or not set(data) <= {"llm", "planner"}:
+    if (
+        not isinstance(data, dict)
+        or not set(data) <= {"llm", "planner"}
+        or not isinstance(data.get("llm") or {}, dict)
+    ):
         raise UsageError(
-            f"{path}: a config file holds only the keys 'llm' and 'planner'",
-            fix="see `warden doctor --help` for the shape",
+            f"{path}: a config file is a mapping with the keys 'llm' (a mapping) and 'planner'",
+            fix="see 'LLM mode' in README.md for the shape",
             code="bad_config",
         )
     flat = dict(data.get("llm") or {})
