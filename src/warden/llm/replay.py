@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, messages_from_dict
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, model_validator
 
 from warden.llm.errors import ReplayMissing
 from warden.llm.failures import ReplayedFailure
@@ -32,12 +32,17 @@ class ReplayChatModel(BaseChatModel):
     recordings: list[dict[str, Any]]
     _queues: dict[str, list[dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
-    def model_post_init(self, context: Any, /) -> None:
+    @model_validator(mode="after")
+    def _queue_recordings(self) -> ReplayChatModel:
         for row in self.recordings:
             self._queues.setdefault(row["request_hash"], []).append(row)
+        return self
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]], *, model: str, max_tokens: int, temperature: float):  # type: ignore[no-untyped-def]
+    def from_rows(
+        cls, rows: Iterable[Mapping[str, Any]], *, model: str, max_tokens: int, temperature: float
+    ) -> ReplayChatModel:
+        """A replayer for ``llm_calls`` rows (dicts with request_hash, outcome, error, response)."""
         return cls(
             model_name=model,
             max_tokens=max_tokens,
