@@ -41,6 +41,7 @@ class Outcome:
     root_run_id: str
     status: str
     waiting: list[dict[str, Any]]
+    reason: str | None = None
 
 
 def _config(root_run_id: str) -> dict[str, Any]:
@@ -117,7 +118,12 @@ def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
                 key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
             )
         root = runs.get_run(con, root_run_id)
-    return Outcome(root_run_id=root_run_id, status=root["status"] if root else "failed", waiting=waiting)
+    return Outcome(
+        root_run_id=root_run_id,
+        status=root["status"] if root else "failed",
+        waiting=waiting,
+        reason=root["status_reason"] if root else None,
+    )
 
 
 def pending_approval(rt: Runtime, run_id: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
