@@ -157,9 +157,13 @@ class Labeller:
         rules = self._title if is_heading_like(text) else self._body
         section = self.section(context, lead_in)
         best: dict[str, Hit] = {}
+        # hits of rules that yield to other labels, settled once every rule has run
+        pending: dict[str, tuple[Hit, frozenset[str]]] = {}
         lower = _same_length_lower(text)
         for rule in rules:
             if rule.label in best or rule.confidence < min_confidence:
+                continue
+            if rule.yield_to and rule.label in pending:
                 continue
             if rule.under and not (rule.under & section.cues):
                 continue  # the cheapest test first: most rules with a section fail here
@@ -167,7 +171,18 @@ class Labeller:
                 continue
             hit = self._apply(rule, text, lower, section)
             if hit is not None:
-                best[rule.label] = hit
+                if rule.yield_to:
+                    pending[rule.label] = (hit, rule.yield_to)
+                else:
+                    best[rule.label] = hit
+        if pending:
+            present = best.keys() | pending.keys()
+            for label, (hit, yield_to) in pending.items():
+                if label in best:
+                    if hit.confidence > best[label].confidence:
+                        best[label] = hit  # the stronger cue supplies the evidence
+                elif not (yield_to & (present - {label})):
+                    best[label] = hit
         return list(best.values())
 
     @staticmethod

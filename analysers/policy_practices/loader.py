@@ -58,6 +58,8 @@ class CompiledRule:
     text_cased: bool = False
     """``text`` has case-sensitive parts: it runs with IGNORECASE on the text as written."""
     unless_cased: bool = False
+    yield_to: frozenset[str] = frozenset()
+    """Labels that veto this rule's hit when the passage carries one of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                     starts=_starts(rule.text, macros, where),
                     text_cased=_cased(text),
                     unless_cased=_cased(unless),
+                    yield_to=frozenset(rule.yield_to),
                 )
             )
     return RuleSet(headings=headings, rules=tuple(rules))

@@ -46,6 +46,11 @@ class Rule(StrictModel):
         default_factory=list, description="Heading cue names; the section must match none."
     )
     unless: str | None = Field(default=None, description="Regex over the text that vetoes.")
+    yield_to: list[Label] = Field(
+        default_factory=list,
+        description="Labels that, when the passage carries one from another rule, veto this rule's hit "
+        "(a broad cue that is about something else when a stronger topic is present).",
+    )
     shape: Shape = "body"
     confidence: float = Field(default=0.8, gt=0, le=1)
 

@@ -259,3 +259,26 @@ def test_a_named_right_to_object_is_not_vetoed_as_the_noun_object() -> None:
         "Right to object: you can object to processing based on our legitimate interests."
     )
     assert "right_object" not in labels_of("Each object in the catalogue has an identifier.")
+
+
+def test_a_broad_cue_yields_to_a_stronger_topic() -> None:
+    # "necessary for the purposes" inside an erasure right states no purpose of processing
+    erasure = labels_of(
+        "You have the right to have your personal data erased if it is no longer necessary for the "
+        "purposes for which it was processed."
+    )
+    assert "right_erasure" in erasure and "processing_purpose" not in erasure
+    assert "processing_purpose" in labels_of("We use your email address to send you receipts.")
+    # partners named in a security paragraph are not recipients of a disclosure
+    security = labels_of(
+        "We use encryption to protect your data, and our partners must protect it with security measures too."
+    )
+    assert "security" in security and "recipients" not in security
+
+
+def test_rectification_needs_ones_own_data() -> None:
+    assert "right_rectification" not in labels_of("We welcome suggestions to correct errors on our site.")
+    assert "right_rectification" not in labels_of(
+        "If we modify our privacy policy, we will post the revised information here."
+    )
+    assert "right_rectification" in labels_of("You may ask us to correct inaccurate personal data.")

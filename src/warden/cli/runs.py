@@ -9,6 +9,9 @@ from typing import Any
 import typer
 
 from warden.cli._output import console, friendly_errors
+from warden.errors import UsageError
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +37,6 @@ def _visible(rows: list[dict[str, Any]], user: str | None, policy: Path | None) 
 
 
 def _run_or_fail(run_id: str, user: str | None, policy: Path | None) -> dict[str, Any]:
-    from warden.errors import UsageError
     from warden.store import runs
 
     with _store().connect(read_only=True) as con:
@@ -102,6 +104,12 @@ def show_findings(
     run_id: str = typer.Argument(..., help="A run; its children's findings are included."),
     user: str | None = typer.Option(None, "--as"),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
+    min_severity: str = typer.Option(
+        "info", "--min-severity", help="Hide findings below this: info, low, medium, high, critical."
+    ),
+    category: str | None = typer.Option(
+        None, "--category", help="Only this category, e.g. transparency, disclosure, inventory."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Findings of a run and every run below it, most severe first."""
@@ -109,9 +117,17 @@ def show_findings(
 
     from warden.store import findings
 
+    if min_severity not in SEVERITIES:
+        raise UsageError(f"unknown severity '{min_severity}'", fix=f"use one of: {', '.join(SEVERITIES)}")
     _run_or_fail(run_id, user, policy)
     with _store().connect(read_only=True) as con:
         rows = findings.findings_of(con, run_id)
+    floor = SEVERITIES.index(min_severity)
+    rows = [
+        f
+        for f in rows
+        if SEVERITIES.index(f["severity"]) >= floor and (category is None or f["category"] == category)
+    ]
     if as_json:
         typer.echo(_jsonable(rows))
         return

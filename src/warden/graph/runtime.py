@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.catalogue import Catalogue, default_catalogue
+from warden.errors import LoadError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.llm.config import LlmSettings
 from warden.store import Store
@@ -58,7 +59,7 @@ class Runtime:
         """The policy as it is on disk now: a kill switch set mid-run takes effect at the next step."""
         try:
             fresh = load_policy(self.policy.path)
-        except Exception:  # an unreadable policy mid-run: keep the one the run started with
+        except (LoadError, OSError):  # mid-edit or unreadable: keep the one the run started with
             return self.policy
         self.policy = fresh
         return fresh

@@ -21,7 +21,7 @@ from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
-from warden.schemas.finding import Finding
+from warden.schemas.outputs import OutputContractError, check_output
 from warden.schemas.runbook import AnalyserStep, Limits, RunbookDefinition, WorkflowStep
 from warden.store import approvals, costs, documents, findings, runs, steps
 
@@ -241,11 +241,12 @@ def _run_analyser(
         what = f"[{exc.code}] {exc}" if isinstance(exc, WardenError) else f"{type(exc).__name__}: {exc}"
         return set_status(rt, state, "failed", f"step '{current.id}' failed: {what}")
     took = time.perf_counter() - started
-    found = (
-        [Finding.model_validate(f) for f in (output or {}).get("findings", [])]
-        if isinstance(output, dict)
-        else []
-    )
+    try:
+        found = check_output(manifest.output_schema, output)
+    except OutputContractError as exc:
+        with rt.store.connect() as con:
+            steps.fail_step(con, state["run_id"], current.id, error=f"bad_output: {exc}", duration_s=took)
+        return set_status(rt, state, "failed", f"step '{current.id}' failed: bad_output: {exc}")
     with rt.store.connect() as con:
         steps.finish_step(
             con,

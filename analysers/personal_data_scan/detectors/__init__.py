@@ -1,0 +1,1 @@
+"""Detectors: name rules and value validators, each mapped to one fideslang data category."""
