@@ -14,6 +14,7 @@ from _support import (
     MODEL,
     analyse,
     approve,
+    policy_data,
     query,
     root_runbook,
     run_row,
@@ -101,7 +102,8 @@ def test_the_prompt_fences_the_notice_as_data_and_lists_only_the_tenants_own_sys
     notice_lines = [json.loads(line) for line in text[text.index("\n", begin) + 1 : end].strip().splitlines()]
     assert notice_lines and all(set(line) == {"id", "labels", "text"} for line in notice_lines)
     inventory = json.loads(text.split("System inventory of tenant acme (JSON):\n", 1)[1].split("\n", 1)[0])
-    assert [s["id"] for s in inventory] == ["crm", "webshop-src"]
+    acme = policy_data()["tenants"]["acme"]["systems"]
+    assert [s["id"] for s in inventory] == [s["id"] for s in acme] and "crm" in text
     assert all("location" not in s for s in inventory)
     assert "globex" not in text and "systems/crm.sqlite" not in text
     catalogue = json.loads(text.split("Analyser catalogue of tenant acme (JSON):\n", 1)[1].split("\n", 1)[0])

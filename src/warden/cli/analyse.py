@@ -43,7 +43,9 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
                 f"    approve: warden approve {w['run_id']} --as USER --role {w['required_role']}"
             )
         if outcome.status in FAILED and getattr(outcome, "reason", None):
-            console.print(f"  reason: {outcome.reason}")
+            from rich.markup import escape
+
+            console.print(f"  reason: {escape(outcome.reason)}")
         if not outcome.waiting and outcome.status == "completed":
             console.print(f"  findings: warden findings {outcome.root_run_id}")
     return EXIT_FAIL if outcome.status in FAILED else EXIT_OK

@@ -55,10 +55,12 @@ def doctor(
 
 
 def _print(report: dict) -> None:  # type: ignore[type-arg]
+    from rich.markup import escape
+
     if report["mode"] == "offline":
         console.print("mode: [bold]offline[/] (no model configured; everything runs on rules)")
         console.print("  to plan with a model: set WARDEN_LLM_MODEL, and OPENAI_BASE_URL for a local server")
-        console.print(f"  config: {report['config']}")
+        console.print(f"  config: {escape(report['config'])}")
         return
     price = report["price_usd_per_1m"]
     console.print(f"mode: [bold]llm[/] (planner: {report['planner']})")
@@ -73,7 +75,7 @@ def _print(report: dict) -> None:  # type: ignore[type-arg]
         f"  price:    ${price['input']:g} in / ${price['output']:g} out per 1M tokens "
         f"(table entry '{price['table_entry']}')"
     )
-    console.print(f"  config:   {report['config']}")
+    console.print(f"  config:   {escape(report['config'])}")
     for tenant, allowed in report.get("tenants", {}).items():
         console.print(
             f"  tenant {tenant}: {'may use' if allowed else 'may NOT use'} this model (policy `models`)"
@@ -82,8 +84,8 @@ def _print(report: dict) -> None:  # type: ignore[type-arg]
     if check is None:
         return
     if check["ok"]:
-        console.print(f"  check:    [green]ok[/]: {check['detail']}")
+        console.print(f"  check:    [green]ok[/]: {escape(check['detail'])}")
     else:
-        console.print(f"  check:    [red]failed[/] ({check['code']}): {check['detail']}")
+        console.print(f"  check:    [red]failed[/] ({check['code']}): {escape(check['detail'])}")
         if check["fix"]:
-            console.print(f"  fix:      {check['fix']}")
+            console.print(f"  fix:      {escape(check['fix'])}")

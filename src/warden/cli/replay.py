@@ -31,6 +31,8 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Replay a run tree from its recorded model responses and compare the findings."""
+    from rich.markup import escape
+
     from warden.cli._runtime import open_runtime
     from warden.graph.replay import replay_run
 
@@ -61,7 +63,7 @@ def replay(
             f"(original: {summary['original_status']})"
         )
         if reason and summary["status"] != "completed":
-            console.print(f"  reason: {reason}")
+            console.print(f"  reason: {escape(reason)}")
         for d in result.decisions:
             console.print(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)")
         for w in summary["waiting"]:
