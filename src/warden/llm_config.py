@@ -6,11 +6,45 @@ Kept for its callers; the full configuration (endpoint, timeouts, prices) is
 
 from __future__ import annotations
 
+import os
+
 from warden.llm.config import MODEL_ENV, load_settings
 
-__all__ = ["MODEL_ENV", "configured_model"]
+__all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration"]
 
 
 def configured_model() -> str | None:
     """The model from $WARDEN_LLM_MODEL or the config file, or None when Warden runs offline."""
     return load_settings().model
+
+
+BASE_URL_ENV = "OPENAI_BASE_URL"
+
+
+def model_configuration(model: str | None, base_url: str | None = None) -> dict[str, str | None]:
+    """What a run was configured with, for the audit trail: offline, or model name and endpoint
+    (``base_url`` as configured, else $OPENAI_BASE_URL).
+
+    The endpoint is recorded without credentials (a password in the URL never reaches the store).
+    """
+    if model is None:
+        return {"mode": "offline", "model": None, "base_url": None}
+    endpoint = base_url or os.environ.get(BASE_URL_ENV)
+    return {"mode": "llm", "model": model, "base_url": _without_password(endpoint)}
+
+
+def _without_password(url: str | None) -> str | None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.password is None:
+        return urlunsplit(parts)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urlunsplit(parts._replace(netloc=user + host))

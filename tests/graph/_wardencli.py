@@ -62,8 +62,8 @@ class Warden:
             WARDEN_ANALYSER_PATH=str(PLUGINS),
             COLUMNS="200",
             NO_COLOR="1",
-            **self.extra_env,
         )
+        env.update(self.extra_env)  # may override the defaults above (e.g. WARDEN_ANALYSER_PATH)
         return env
 
     def _argv(self, args: tuple[str, ...]) -> list[str]:

@@ -176,9 +176,12 @@ def test_unknown_analyser(root_runbook_data: dict, ctx: GuardContext) -> None:
     assert "gdpr_transparency" in (report.issues[0].fix or "")
 
 
-def test_analyser_not_allowed_for_the_tenant(root_runbook_data: dict, acme_policy, catalogue) -> None:
+def test_analyser_not_allowed_for_the_tenant(root_runbook_data: dict, policy_with, catalogue) -> None:
+    def without_planner(data: dict) -> None:
+        data["tenants"]["globex"]["analysers"].remove("policy_to_runbook")
+
     root_runbook_data["tenant"] = "globex"
-    globex = GuardContext(catalogue=catalogue, policy=acme_policy, tenant="globex")
+    globex = GuardContext(catalogue=catalogue, policy=policy_with(without_planner), tenant="globex")
     report = run(root_runbook_data, globex)
     assert "analyser_not_allowed" in errors(report)
     assert [i.path for i in report.issues if i.code == "analyser_not_allowed"] == ["steps[2].analyser"]

@@ -96,7 +96,7 @@ def build_detectors(phone_regions: Sequence[str] = DEFAULT_REGIONS) -> tuple[Det
             "postal-address",
             "user.contact.address",
             _n(
-                r"_(address|addr|street|street_address|address_line_?\d?|addr_?line_?\d?|line_?[12]"
+                r"_(address|addr|street|street_address|address_line_?\d?|addr_?line_?\d?"
                 r"|house_number|strasse|adresse)_$",
                 unless=r"_(ip|mac|email|e_mail|mail|wallet|web|url|server|host|bitcoin|eth)_",
             ),
@@ -122,7 +122,7 @@ def build_detectors(phone_regions: Sequence[str] = DEFAULT_REGIONS) -> tuple[Det
             "person-name",
             "user.name",
             _n(
-                r"_(first|last|given|family|full|middle|sur|fore|maiden|display|legal|real|contact|customer"
+                r"_(first|last|given|family|full|middle|sur|fore|maiden|legal|real|contact|customer"
                 r"|patient|user|account_holder|card_holder|cardholder)_?names?_$|_(surname|forename|vorname"
                 r"|nachname|nom|prenom)_$",
                 unless=r"_(user_?name|file|host|domain|product|company|business|table|column|display_name)_$",

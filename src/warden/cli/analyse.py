@@ -26,6 +26,7 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
                 {
                     "run_id": outcome.root_run_id,
                     "status": outcome.status,
+                    "reason": outcome.reason if outcome.status in FAILED else None,
                     "waiting": [
                         {"run_id": w["run_id"], "required_role": w["required_role"], "depth": w["depth"]}
                         for w in outcome.waiting
@@ -35,6 +36,8 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
         )
     else:
         console.print(f"run [bold]{outcome.root_run_id}[/]: {outcome.status}")
+        if outcome.status in FAILED and outcome.reason:
+            console.print(f"  reason: {outcome.reason}", markup=False)
         for w in outcome.waiting:
             console.print(
                 f"  waiting for approval: run [bold]{w['run_id']}[/] (depth {w['depth']}, runbook "
@@ -86,11 +89,23 @@ def analyse(
 @friendly_errors
 def resume(
     run_id: str = typer.Argument(..., help="Any run of the tree."),
+    user: str | None = typer.Option(None, "--as", help="Who resumes; must belong to the run's tenant."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Continue a run tree from its last checkpoint (after a crash or a kill)."""
     from warden.cli._runtime import open_runtime
+    from warden.errors import UsageError
     from warden.graph import resume_run
 
-    raise typer.Exit(print_outcome(resume_run(open_runtime(policy), run_id), as_json))
+    rt = open_runtime(policy)
+    if user is not None:
+        with rt.store.connect(read_only=True) as con:
+            row = con.execute("SELECT tenant FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None or not rt.policy.roles_of(row[0], user):
+            raise UsageError(
+                f"no run '{run_id}' visible to '{user}'",
+                fix="list runs with `warden runs`",
+                code="unknown_run",
+            )
+    raise typer.Exit(print_outcome(resume_run(rt, run_id), as_json))

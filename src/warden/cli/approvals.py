@@ -16,12 +16,18 @@ def register(app: typer.Typer) -> None:
     app.command("reject")(reject)
 
 
-def _check_reviewer(rt, row: dict, user: str | None) -> None:  # type: ignore[no-untyped-def]
+def _check_reviewer(rt, run_id: str, user: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a user outside the run's tenant before anything about the run is shown (its
+    status included): to them, the run does not exist."""
     from warden.errors import UsageError
 
-    if user is not None and not rt.policy.roles_of(row["tenant"], user):
+    if user is None:
+        return
+    with rt.store.connect(read_only=True) as con:
+        found = con.execute("SELECT tenant FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if found is None or not rt.policy.roles_of(found[0], user):
         raise UsageError(
-            f"run '{row['run_id']}' is not visible to '{user}'",
+            f"run '{run_id}' is not visible to '{user}'",
             fix="ask a user of the run's tenant",
             code="not_visible",
         )
@@ -42,8 +48,8 @@ def review(
     from warden.runbooks.load import dump_runbook, runbook_from_data
 
     rt = open_runtime(policy)
-    row, _, payload = pending_approval(rt, run_id)
-    _check_reviewer(rt, row, user)
+    _check_reviewer(rt, run_id, user)
+    _, _, payload = pending_approval(rt, run_id)
     if as_json:
         typer.echo(json.dumps(payload, indent=2, default=str))
         raise typer.Exit(EXIT_OK)
@@ -85,8 +91,8 @@ def _decide(
     from warden.schemas import ApprovalDecision
 
     rt = open_runtime(policy)
-    row, _, payload = pending_approval(rt, run_id)
-    _check_reviewer(rt, row, user)
+    _check_reviewer(rt, run_id, user)
+    _, _, payload = pending_approval(rt, run_id)
     edited_runbook = None
     if edited is not None:
         parsed = read_runbook(edited)

@@ -1,7 +1,18 @@
-"""The LangGraph StateGraph: ingest -> plan -> guard -> approval -> step* -> finish."""
+"""The LangGraph StateGraph: ingest -> plan -> guard -> approval -> step* -> finish.
+
+Test hook (inert unless set): ``WARDEN_TEST_KILL_AT=[before:|after:]<node>[:n]`` makes the
+process SIGKILL itself at the n-th (default first) boundary of that node in this process,
+counting nested graphs' nodes too: ``before`` as the node starts (its previous checkpoint is
+saved), ``after`` (the default) once its body has returned, with its store writes committed
+but its checkpoint not yet written. tests/reliability kills a run at every boundary in turn
+and checks that ``warden resume`` ends with the same findings as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -11,7 +22,41 @@ from warden.graph import nodes
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 
-__all__ = ["build_graph"]
+__all__ = ["KILL_ENV", "build_graph"]
+
+KILL_ENV = "WARDEN_TEST_KILL_AT"
+NODES = ("ingest", "plan", "guard", "approval", "step", "finish")
+_seen: dict[str, int] = {}
+"""Boundaries of each node passed in this process (for the kill hook)."""
+
+
+def _kill_point() -> tuple[str, str, int] | None:
+    """(when, node, n) from $WARDEN_TEST_KILL_AT, or None (the usual case: no hook at all)."""
+    raw = os.environ.get(KILL_ENV)
+    if not raw:
+        return None
+    when, _, rest = raw.partition(":") if raw.startswith(("before:", "after:")) else ("after", "", raw)
+    node, _, count = rest.partition(":")
+    if node not in NODES or when not in ("before", "after") or (count and not count.isdigit()):
+        raise ValueError(f"{KILL_ENV}={raw!r}: expected [before:|after:]<{'|'.join(NODES)}>[:n]")
+    return when, node, int(count or 1)
+
+
+def _killing(name: str, fn: Callable[..., dict], when: str, n: int) -> Callable[..., dict]:
+    def node(state: RunState) -> dict:
+        key = f"{when}:{name}"
+        if when == "before":
+            _seen[key] = _seen.get(key, 0) + 1
+            if _seen[key] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        update = fn(state)
+        if when == "after":
+            _seen[key] = _seen.get(key, 0) + 1
+            if _seen[key] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return update
+
+    return node
 
 
 def _running(state: RunState) -> bool:
@@ -38,8 +83,12 @@ def _after_step(state: RunState) -> str:
 def build_graph(rt: Runtime) -> StateGraph:
     """Nodes are bound to the process's runtime; the graph itself holds no other state."""
     graph: Any = StateGraph(RunState)
-    for name in ("ingest", "plan", "guard", "approval", "step", "finish"):
-        graph.add_node(name, partial(getattr(nodes, name), rt=rt))
+    kill = _kill_point()
+    for name in NODES:
+        fn: Callable[..., dict] = partial(getattr(nodes, name), rt=rt)
+        if kill is not None and kill[1] == name:
+            fn = _killing(name, fn, kill[0], kill[2])
+        graph.add_node(name, fn)
     graph.add_edge(START, "ingest")
     graph.add_conditional_edges("ingest", _after_ingest, ["plan", "finish"])
     graph.add_edge("plan", "guard")

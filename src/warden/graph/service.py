@@ -19,6 +19,7 @@ from warden.graph.ids import new_run_id
 from warden.graph.nodes._common import record
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
+from warden.llm_config import model_configuration
 from warden.runbooks.load import read_runbook
 from warden.schemas.approval import ApprovalDecision
 from warden.store import runs
@@ -42,6 +43,7 @@ class Outcome:
     status: str
     waiting: list[dict[str, Any]]
     reason: str | None = None
+    """Why the root stopped, when it failed or was refused (e.g. a document error's code)."""
 
 
 def _config(root_run_id: str) -> dict[str, Any]:
@@ -80,6 +82,9 @@ def start_run(
                 "policy_sha256": policy.sha256,
                 "llm_model": rt.llm_model,
                 "llm_planner": rt.llm_settings.planner if rt.llm_settings else None,
+                "model": model_configuration(
+                    rt.llm_model, rt.llm_settings.base_url if rt.llm_settings else None
+                ),
             },
         )
     state: RunState = {
@@ -95,8 +100,9 @@ def start_run(
         "runbook": parsed.data,
         "status": "running",
     }
-    result = rt.graph().invoke(state, _config(run_id), durability="sync")
-    return _settle(rt, run_id, result)
+    with rt.store.hold():
+        result = rt.graph().invoke(state, _config(run_id), durability="sync")
+        return _settle(rt, run_id, result)
 
 
 def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
@@ -122,7 +128,7 @@ def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
         root_run_id=root_run_id,
         status=root["status"] if root else "failed",
         waiting=waiting,
-        reason=root["status_reason"] if root else None,
+        reason=root["status_reason"] if root else "the run is missing from the store",
     )
 
 
@@ -187,8 +193,9 @@ def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
         if not runs.claim(con, run_id, claimant):
             raise RunRefused(f"run '{run_id}' was decided by another process just now")
     resume = {interrupt_id: decision.model_dump(mode="json")}
-    result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
-    outcome = _settle(rt, row["root_run_id"], result)
+    with rt.store.hold():
+        result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
+        outcome = _settle(rt, row["root_run_id"], result)
     if any(w["run_id"] == run_id for w in outcome.waiting):
         # the approval node refused the decision (and audited why): say so, do not report success
         with rt.store.connect(read_only=True) as con:
@@ -211,8 +218,54 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
     root = row["root_run_id"]
     state = rt.graph().get_state(_config(root))
     if state.interrupts:
-        return _settle(rt, root, {"__interrupt__": state.interrupts})
+        recorded = _recorded_decisions(rt, state.interrupts)
+        if not recorded:
+            return _settle(rt, root, {"__interrupt__": state.interrupts})
+        # the approver's process died after the decision was recorded, before the checkpoint:
+        # apply that decision (checked again by the approval node) instead of asking twice
+        from langgraph.types import Command
+
+        with rt.store.hold():
+            result = rt.graph().invoke(Command(resume=recorded), _config(root), durability="sync")
+            return _settle(rt, root, result)
     if not state.next:
         return _settle(rt, root, {})
-    result = rt.graph().invoke(None, _config(root), durability="sync")
-    return _settle(rt, root, result)
+    with rt.store.hold():
+        result = rt.graph().invoke(None, _config(root), durability="sync")
+        return _settle(rt, root, result)
+
+
+def _recorded_decisions(rt: Runtime, interrupts: Any) -> dict[str, dict[str, Any]]:
+    """Decisions already recorded in the store for pending approval interrupts, by interrupt id.
+
+    A decision is recorded (and its run claimed) in the same process that resumes the graph;
+    killed between the two, the checkpoint still shows the interrupt although the store holds
+    the decision. Only a run claimed for execution (status ``running``) is re-applied.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    with rt.store.connect(read_only=True) as con:
+        for pending in interrupts:
+            payload = pending.value if isinstance(pending.value, dict) else {}
+            run = runs.get_run(con, payload.get("run_id", "")) if payload.get("run_id") else None
+            if run is None or run["status"] != "running":
+                continue
+            row = con.execute(
+                """SELECT a.decision, a.approver, a.role, a.comment, a.auto_rule, v.definition_json
+                   FROM approvals a LEFT JOIN runbook_versions v
+                     ON v.tenant = a.tenant AND v.runbook = a.runbook AND v.sha256 = a.runbook_sha256
+                   WHERE a.run_id = ? ORDER BY a.decided_at DESC LIMIT 1""",
+                [payload["run_id"]],
+            ).fetchone()
+            if row is None:
+                continue
+            decision, approver, role, comment, auto_rule, definition = row
+            found[pending.id] = ApprovalDecision(
+                decision=decision,
+                approver=approver,
+                role=role,
+                runbook_sha256=payload["runbook_sha256"],
+                comment=comment,
+                auto_rule=auto_rule,
+                edited_runbook=json.loads(definition) if decision == "edit" and definition else None,
+            ).model_dump(mode="json")
+    return found

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["now", "rows", "to_json"]
+__all__ = ["insert_rows", "now", "rows", "to_json"]
 
 
 def now() -> datetime:
@@ -21,3 +21,23 @@ def to_json(value: Any) -> str:
 def rows(cursor: Any) -> list[dict[str, Any]]:
     cols = [d[0] for d in cursor.description]
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+
+def insert_rows(
+    con: Any, table: str, columns: dict[str, str], values: list[list[Any]], conflict: str = ""
+) -> None:
+    """Insert many rows in one statement, one list parameter per column.
+
+    DuckDB's ``executemany`` runs one statement per row (~7 ms each: minutes for a 300-page PDF's
+    passages or a large findings batch); unnesting column lists is ~200x faster. `columns` maps
+    each column to its SQL type; `conflict` is an ``ON CONFLICT ...`` clause, if any.
+    """
+    if not values:
+        return
+    names = list(columns)
+    lists = [list(col) for col in zip(*values, strict=True)]
+    selects = ", ".join(f"unnest(?::{kind}[])" for kind in columns.values())
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {selects} {conflict}",
+        lists,
+    )

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from warden.schemas.document import Document
-from warden.store._util import now, to_json
+from warden.store._util import insert_rows, now, to_json
 
 __all__ = ["get_document", "passages_of", "store_document"]
+
+_PASSAGE_COLUMNS = {
+    "document_id": "VARCHAR",
+    "passage_id": "VARCHAR",
+    "idx": "INTEGER",
+    "text": "VARCHAR",
+    "headings_json": "VARCHAR",
+    "page": "INTEGER",
+    "start_offset": "BIGINT",
+    "end_offset": "BIGINT",
+}
 
 
 def store_document(con: Any, document: Document, run_id: str) -> None:
@@ -24,12 +35,15 @@ def store_document(con: Any, document: Document, run_id: str) -> None:
             document.model_dump_json(),
         ],
     )
-    con.executemany(
-        "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    insert_rows(
+        con,
+        "passages",
+        _PASSAGE_COLUMNS,
         [
             [document.id, p.id, p.index, p.text, to_json(p.headings), p.page, p.start, p.end]
-            for p in document.passages
+            for p in {p.id: p for p in document.passages}.values()
         ],
+        "ON CONFLICT DO NOTHING",
     )
     con.execute("INSERT INTO run_documents VALUES (?, ?) ON CONFLICT DO NOTHING", [run_id, document.id])
 

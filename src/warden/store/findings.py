@@ -6,9 +6,29 @@ import json
 from typing import Any
 
 from warden.schemas.finding import Finding
-from warden.store._util import now, rows, to_json
+from warden.store._util import insert_rows, now, rows, to_json
 
-__all__ = ["findings_of", "upsert_findings"]
+__all__ = ["FINDING_COLUMNS", "findings_of", "upsert_findings"]
+
+FINDING_COLUMNS = {
+    "run_id": "VARCHAR",
+    "finding_id": "VARCHAR",
+    "root_run_id": "VARCHAR",
+    "step_id": "VARCHAR",
+    "tenant": "VARCHAR",
+    "analyser": "VARCHAR",
+    "code": "VARCHAR",
+    "title": "VARCHAR",
+    "severity": "VARCHAR",
+    "category": "VARCHAR",
+    "message": "VARCHAR",
+    "article": "VARCHAR",
+    "data_category": "VARCHAR",
+    "system_id": "VARCHAR",
+    "evidence_json": "VARCHAR",
+    "details_json": "VARCHAR",
+    "created_at": "TIMESTAMP",
+}
 
 _SEVERITY_ORDER = (
     "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
@@ -22,14 +42,11 @@ def upsert_findings(
     if not findings:
         return 0
     t = now()
-    con.executemany(
-        """INSERT INTO findings (run_id, finding_id, root_run_id, step_id, tenant, analyser, code, title,
-               severity, category, message, article, data_category, system_id, evidence_json,
-               details_json, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (run_id, finding_id) DO UPDATE SET message = excluded.message,
-               severity = excluded.severity, evidence_json = excluded.evidence_json,
-               details_json = excluded.details_json""",
+    unique = {f.id: f for f in findings}  # one row per id: an upsert may not touch a row twice
+    insert_rows(
+        con,
+        "findings",
+        FINDING_COLUMNS,
         [
             [
                 run_id,
@@ -50,10 +67,13 @@ def upsert_findings(
                 to_json(f.details),
                 t,
             ]
-            for f in findings
+            for f in unique.values()
         ],
+        """ON CONFLICT (run_id, finding_id) DO UPDATE SET message = excluded.message,
+               severity = excluded.severity, evidence_json = excluded.evidence_json,
+               details_json = excluded.details_json""",
     )
-    return len(findings)
+    return len(unique)
 
 
 def _decode(found: list[dict[str, Any]]) -> list[dict[str, Any]]:

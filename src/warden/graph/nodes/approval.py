@@ -21,6 +21,7 @@ from warden.graph.order import execution_order
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.guard import validate
+from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
@@ -133,6 +134,11 @@ def _apply(
     approval_id = hashlib.sha256(f"{state['run_id']}\x1f{decision.decision}\x1f{sha}".encode()).hexdigest()[
         :24
     ]
+    summary = (
+        payload["change_summary"]
+        if decision.decision != "edit"
+        else "edited by approver; " + change_summary(draft, final)
+    )
     with rt.store.connect() as con:
         version_no = None
         if decision.decision != "reject":
@@ -161,9 +167,7 @@ def _apply(
             runbook_sha256=sha,
             policy_sha256=policy.sha256,
             comment=decision.comment,
-            change_summary=payload["change_summary"]
-            if decision.decision != "edit"
-            else "edited by approver; " + change_summary(draft, final),
+            change_summary=summary,
             validation_ok=bool(report.get("ok", True)),
             validation=report,
             model=final.model.model_dump(mode="json") if final.model else None,
@@ -180,6 +184,20 @@ def _apply(
                 "version": version_no,
                 "auto_rule": decision.auto_rule,
                 "policy_sha256": policy.sha256,
+                # enough for an audit export to stand alone: what was approved and what changed
+                "runbook": final.runbook,
+                "declared_version": final.version,
+                "model": final.model.model_dump(mode="json") if final.model else None,
+                # this process executes the steps once approved: its model configuration applies
+                "executed_with": model_configuration(
+                    rt.llm_model, rt.llm_settings.base_url if rt.llm_settings else None
+                ),
+                "validation_ok": bool(report.get("ok", True)),
+                "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
+                "previous_version": payload["previous_version"],
+                "change_summary": summary,
+                "diff": payload["diff"],
+                "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
             },
         )
         if decision.decision != "reject":

@@ -16,12 +16,13 @@ def ingest(state: RunState, rt: Runtime) -> dict:
         return {}
     from warden.documents import load_document
 
+    rt.store.release()  # a 300-page PDF takes a while to read: let other processes at the store
     loaded = []
     for path in state["document_paths"]:
         try:
             loaded.append(load_document(path))
         except LoadError as exc:
-            return set_status(rt, state, "failed", f"document could not be read: {exc}")
+            return set_status(rt, state, "failed", f"document could not be read ({exc.code}): {exc}")
     with rt.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])

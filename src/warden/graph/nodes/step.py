@@ -207,6 +207,7 @@ def _run_analyser(
                 analyser=current.analyser,
                 system_id=current.system,
             )
+        rt.store.release()  # the analyser may take minutes: let other processes at the store
         return fn(inputs, dict(current.config), ctx)
 
     def failed(n: int, exc: BaseException) -> None:

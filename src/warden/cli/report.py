@@ -1,0 +1,56 @@
+"""`warden report RUN`: one self-contained report of a run tree, as HTML, Markdown or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from warden.cli._output import err_console, friendly_errors
+from warden.errors import UsageError
+
+__all__ = ["FORMATS", "register", "report", "write_output"]
+
+FORMATS = ("html", "md", "json")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the command to the ``warden`` app."""
+    app.command("report")(report)
+
+
+def write_output(text: str, out: Path | None) -> None:
+    """To `out` (its folder must exist; nothing half-written on a bad path), else to stdout."""
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory", fix="pass a file name with --out")
+    if not out.parent.exists():
+        raise UsageError(
+            f"folder {out.parent} does not exist", fix="create it first, or choose another --out"
+        )
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out}")
+
+
+@friendly_errors
+def report(
+    run_id: str = typer.Argument(..., help="A run; the runs below it are included."),
+    fmt: str = typer.Option("html", "--format", "-f", help="html (one self-contained page), md or json."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
+    user: str | None = typer.Option(None, "--as", help="Reader; must belong to the run's tenant."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Summary, findings with citations, transparency table, execution tree, approvals and costs.
+
+    Exit 0: written. 1: the store could not be read. 2: usage error (unknown run, bad format).
+    """
+    from warden.cli._runtime import home_dir
+    from warden.cli.runs import _run_or_fail
+    from warden.investigate import build_report, open_store, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown report format '{fmt}'", fix=f"use one of: {', '.join(FORMATS)}")
+    _run_or_fail(run_id, user, policy)
+    write_output(render(build_report(open_store(home_dir()), run_id), fmt), out)  # type: ignore[arg-type]

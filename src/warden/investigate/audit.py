@@ -1,0 +1,77 @@
+"""The audit export: every event of a run tree in order, redacted, as JSON lines or CSV.
+
+From the events alone an auditor can tell which runbook version ran (``runbook_drafted``,
+``approval:*``), for which tenant (every row), with which model configuration
+(``run_requested``), which analysers ran (``step_completed``), who approved (``approval:*``
+actor and role), which checks passed (``guard_report``) and what changed since the previous
+version (``approval:*`` change summary and diff). Payloads are redacted; the actor column is
+not, because it holds the policy's user ids and "who approved" must survive the export.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from warden.investigate.redact import redact
+from warden.investigate.source import Source
+
+__all__ = ["CSV_COLUMNS", "audit_events", "export_records", "write_csv", "write_jsonl"]
+
+CSV_COLUMNS = ("seq", "at", "run_id", "root_run_id", "tenant", "actor", "event", "payload")
+
+
+def audit_events(source: Source, run_id: str) -> list[dict[str, Any]]:
+    """Raw events of `run_id` and every run below it, in the order they were written."""
+    rows = source.subtree_query(
+        run_id,
+        """SELECT e.seq, e."at", e.run_id, e.root_run_id, e.tenant, e.actor, e.event, e.payload_json
+           FROM audit_events e JOIN subtree USING (run_id) ORDER BY e.seq""",
+    )
+    for row in rows:
+        row["payload"] = json.loads(row.pop("payload_json"))
+    return rows
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds") + "Z"  # stored as naive UTC
+
+
+def export_records(source: Source, run_id: str) -> list[dict[str, Any]]:
+    """The events as JSON-ready records with times in ISO 8601 UTC and payloads redacted."""
+    return [
+        {
+            "seq": e["seq"],
+            "at": _iso(e["at"]),
+            "run_id": e["run_id"],
+            "root_run_id": e["root_run_id"],
+            "tenant": e["tenant"],
+            "actor": e["actor"],
+            "event": e["event"],
+            "payload": redact(e["payload"]),
+        }
+        for e in audit_events(source, run_id)
+    ]
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """One JSON object per line; returns the number written."""
+    n = 0
+    for record in records:
+        out.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """One row per event; the payload column holds the payload as JSON."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    n = 0
+    for r in records:
+        writer.writerow([*(r[c] for c in CSV_COLUMNS[:-1]), json.dumps(r["payload"], sort_keys=True)])
+        n += 1
+    return n

@@ -1,0 +1,84 @@
+"""A user of one tenant can neither see nor act on another tenant's runs, through any command.
+
+The table below is the whole test: one row per command (with `{run}` for the target run id).
+To cover a new command (report, audit, replay, doctor ...), add its row; every row runs as a
+globex user against acme's waiting run, its child and its completed tree, and must refuse
+with exit 2 (or list nothing), print none of acme's data, and change nothing in the store.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _reliability import acme_policy_data, analyse_args, root_ids
+from _wardencli import Warden, write_yaml
+
+OUTSIDERS = ("gwen@globex",)
+"""Globex's DPO: the same role name as acme's approver, in another tenant (the strongest
+outsider; add "gil@globex" for the analyst too, at twice the time)."""
+
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "runs": ("runs", "--json", "--as", "{user}"),
+    "runs-waiting": ("runs", "--status", "waiting_approval", "--json", "--as", "{user}"),
+    "findings": ("findings", "{run}", "--json", "--as", "{user}"),
+    "tree": ("tree", "{run}", "--json", "--as", "{user}"),
+    "review": ("review", "{run}", "--json", "--as", "{user}"),
+    "approve": ("approve", "{run}", "--as", "{user}", "--role", "dpo", "--policy", "{policy}"),
+    "reject": ("reject", "{run}", "--as", "{user}", "--role", "dpo", "--reason", "x", "--policy", "{policy}"),
+    "resume": ("resume", "{run}", "--as", "{user}", "--policy", "{policy}"),
+}
+LISTS = {"runs", "runs-waiting"}
+"""Commands that list: they succeed, showing none of the other tenant's runs."""
+
+
+@pytest.fixture(scope="module")
+def acme_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Warden, dict[str, str]]:
+    """A state directory with one acme tree waiting for approval and one completed."""
+    base = tmp_path_factory.mktemp("tenancy")
+    w = Warden(home=base / "home", policy=write_yaml(base / "policy.yaml", acme_policy_data()))
+    w.run(*analyse_args())
+    (completed,) = root_ids(w)
+    w.approve(completed)
+    w.approve(f"{completed}.checks")
+    w.run(*analyse_args())
+    (waiting,) = set(root_ids(w)) - {completed}
+    return w, {"waiting": waiting, "completed": completed, "child": f"{completed}.checks"}
+
+
+def _snapshot(w: Warden) -> dict[str, list]:
+    return {
+        "runs": w.query("SELECT run_id, status, claimed_by FROM runs ORDER BY run_id"),
+        "approvals": w.query("SELECT approval_id FROM approvals ORDER BY approval_id"),
+        "steps": w.query("SELECT run_id, step_id, status, attempts FROM steps ORDER BY run_id, step_id"),
+    }
+
+
+@pytest.mark.parametrize("user", OUTSIDERS)
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_another_tenants_user_can_neither_see_nor_act_on_a_run(acme_home, command, user, figures):
+    w, runs = acme_home
+    before = _snapshot(w)
+    tried = 0
+    for target in runs.values() if command not in LISTS else ("-",):
+        args = [a.format(run=target, user=user, policy=w.policy) for a in COMMANDS[command]]
+        done = w.run(*args, ok=None)
+        tried += 1
+        for run_id in runs.values():
+            assert run_id not in done.out, f"{command} leaked {run_id} to {user}:\n{done}"
+        if command in LISTS:
+            assert done.code == 0 and done.json() == [], str(done)
+        else:
+            assert done.code == 2, str(done)
+            assert "not visible" in done.err or "visible to" in done.err or "not a user" in done.err, str(
+                done
+            )
+    assert _snapshot(w) == before, f"{command} by {user} changed the store"
+    figures.add(attempts=tried, refused_or_empty=tried, store_changed=False)
+
+
+def test_the_tenants_own_users_do_see_their_runs(acme_home):
+    """The control: the same commands work for acme's DPO, so the refusals above are tenancy."""
+    w, runs = acme_home
+    listed = w.run("runs", "--json", "--as", "dora@acme").json()
+    assert {r["run_id"] for r in listed} >= set(runs.values())
+    assert w.run("findings", runs["completed"], "--json", "--as", "dora@acme").json()
+    assert w.run("review", runs["waiting"], "--json", "--as", "dora@acme").json()["tenant"] == "acme"

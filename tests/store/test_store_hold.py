@@ -1,0 +1,91 @@
+"""Store.hold(): one open file for a run of units of work, given back to other processes on
+release; bulk inserts that keep executemany's results (dedupe, upsert) without its cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from warden.schemas import Finding
+from warden.store import Store, findings, runs
+
+_TRY_WRITE = (
+    "import sys; from warden.store import Store, StoreBusy\n"
+    "s = Store(sys.argv[1], lock_timeout_s=0.3)\n"
+    "try:\n"
+    "    with s.connect() as con:\n"
+    "        con.execute(\"INSERT INTO meta VALUES ('other', 'x') ON CONFLICT DO NOTHING\")\n"
+    "except StoreBusy: print('busy')\n"
+    "else: print('wrote')\n"
+)
+
+
+def _other_process_writes(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _TRY_WRITE, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _finding(fid: str, message: str = "m") -> Finding:
+    return Finding(id=fid, analyser="a", code="c", title="t", severity="high", category="x", message=message)
+
+
+def test_units_of_work_inside_a_hold_open_the_file_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.hold():
+        for n in range(20):
+            with store.connect() as con:
+                runs.create_run(con, runs.RunRow(f"r{n}", f"r{n}", None, None, 0, f"r{n}", None, "acme", "u"))
+            with store.connect(read_only=True) as con:  # read-only inside a hold: no config clash
+                assert runs.get_run(con, f"r{n}") is not None
+    assert store.opened == 1
+    assert len(store.query("SELECT run_id FROM runs")) == 20
+
+
+def test_a_failed_unit_inside_a_hold_rolls_back_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.hold():
+        with store.connect() as con:
+            runs.create_run(con, runs.RunRow("kept", "kept", None, None, 0, "kept", None, "acme", "u"))
+        with pytest.raises(RuntimeError), store.connect() as con:
+            runs.create_run(con, runs.RunRow("lost", "lost", None, None, 0, "lost", None, "acme", "u"))
+            raise RuntimeError("boom")
+    assert [r["run_id"] for r in store.query("SELECT run_id FROM runs")] == ["kept"]
+
+
+def test_release_lets_another_process_write_and_the_hold_reopens(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.hold():
+        with store.connect() as con:
+            runs.create_run(con, runs.RunRow("r", "r", None, None, 0, "r", None, "acme", "u"))
+        assert _other_process_writes(store.path) == "busy"  # held: others wait
+        store.release()
+        assert _other_process_writes(store.path) == "wrote"
+        with store.connect() as con:
+            runs.set_status(con, "r", "completed")
+    assert store.opened == 2
+    assert _other_process_writes(store.path) == "wrote"  # the hold's exit closed the file
+
+
+def test_bulk_upsert_keeps_one_row_per_id_and_the_last_message(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.connect() as con:
+        n = findings.upsert_findings(
+            con,
+            [_finding("a", "first"), _finding("b"), _finding("a", "second")],
+            run_id="r",
+            root_run_id="r",
+            step_id="s",
+            tenant="acme",
+        )
+        findings.upsert_findings(
+            con, [_finding("b", "again")], run_id="r", root_run_id="r", step_id="s", tenant="acme"
+        )
+    assert n == 2
+    got = store.query("SELECT finding_id, message FROM findings ORDER BY finding_id")
+    assert got == [{"finding_id": "a", "message": "second"}, {"finding_id": "b", "message": "again"}]
