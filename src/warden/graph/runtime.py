@@ -47,6 +47,8 @@ class Runtime:
         self.home = Path(self.home)
         if self.llm_settings is None:
             self.llm_settings = LlmSettings(model=self.llm_model)
+        elif self.llm_model and self.llm_settings.model != self.llm_model:
+            self.llm_settings = self.llm_settings.model_copy(update={"model": self.llm_model})
         if self.llm_model is None:
             self.llm_model = self.llm_settings.model
         self.home.mkdir(parents=True, exist_ok=True)
