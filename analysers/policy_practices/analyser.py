@@ -73,10 +73,15 @@ def run(inputs: dict[str, Any], config: dict[str, Any], ctx: object | None = Non
         document = Document.model_validate(inputs["document"])
     except ValidationError as exc:
         raise LoadError(f"not a document:\n{exc}", source="inputs.document") from exc
-    unknown = set(config) - {"min_confidence"}
+    unknown = set(config) - {"min_confidence", "refine"}
     if unknown:
         raise LoadError(f"unknown config keys {sorted(unknown)}", source="config")
     min_confidence = config.get("min_confidence", 0.0)
     if not isinstance(min_confidence, int | float) or not 0 <= min_confidence <= 1:
         raise LoadError("min_confidence must be a number from 0 to 1", source="config")
-    return label_document(document, float(min_confidence)).model_dump(mode="json")
+    labelled = label_document(document, float(min_confidence))
+    if config.get("refine", "none") != "none":  # optional second opinion where the rules are unsure
+        from warden_analysers.policy_practices.llm_refine import refine_for_run
+
+        labelled = refine_for_run(labelled, ctx, config["refine"])
+    return labelled.model_dump(mode="json")

@@ -12,22 +12,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warden.schemas.policy import System
 
-__all__ = ["AnalyserContext", "CostRecorder"]
+if TYPE_CHECKING:
+    from warden.llm.session import LlmSession
+
+__all__ = ["AnalyserContext", "BudgetProbe", "CostRecorder"]
 
 CostRecorder = Callable[..., None]
+
+BudgetProbe = Callable[[], float | None]
+"""USD left under the run tree's cost cap (read fresh each time); None when uncapped."""
 
 
 def _no_cost(**_: Any) -> None:
     return None
 
 
+def _no_cap() -> float | None:
+    return None
+
+
 @dataclass(frozen=True)
 class AnalyserContext:
-    """Where an analyser runs: the tenant, its systems and roots, and the run it serves."""
+    """Where an analyser runs: the tenant, its systems and roots, and the run it serves.
+
+    ``llm`` is the seam to the configured model (None when offline, or when the tenant may
+    not use the model); ``budget_usd`` says how much the tree may still spend;
+    ``planner_mode`` is the configured default of ``policy_to_runbook``'s ``planner``.
+    """
 
     tenant: str
     run_id: str
@@ -41,6 +56,9 @@ class AnalyserContext:
     llm_model: str | None = None
     approval_role: str | None = None
     record_cost: CostRecorder = _no_cost
+    llm: LlmSession | None = None
+    budget_usd: BudgetProbe = _no_cap
+    planner_mode: str = "auto"
 
     def system(self, system_id: str | None = None) -> System | None:
         """A system of the tenant by id; with no id, the system the step targets (``system:``)."""

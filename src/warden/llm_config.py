@@ -1,31 +1,36 @@
-"""Which language model, if any, is configured. Offline (None) is the default."""
+"""Which language model, if any, is configured. Offline (None) is the default.
+
+Kept for its callers; the full configuration (endpoint, timeouts, prices) is
+:mod:`warden.llm.config`.
+"""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration"]
+from warden.llm.config import MODEL_ENV, load_settings
 
-MODEL_ENV = "WARDEN_LLM_MODEL"
+__all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration"]
 
 
 def configured_model() -> str | None:
-    """The model name from $WARDEN_LLM_MODEL, or None when Warden runs offline."""
-    value = os.environ.get(MODEL_ENV, "").strip()
-    return value or None
+    """The model from $WARDEN_LLM_MODEL or the config file, or None when Warden runs offline."""
+    return load_settings().model
 
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
 
 
-def model_configuration(model: str | None) -> dict[str, str | None]:
-    """What a run was configured with, for the audit trail: offline, or model name and endpoint.
+def model_configuration(model: str | None, base_url: str | None = None) -> dict[str, str | None]:
+    """What a run was configured with, for the audit trail: offline, or model name and endpoint
+    (``base_url`` as configured, else $OPENAI_BASE_URL).
 
     The endpoint is recorded without credentials (a password in the URL never reaches the store).
     """
     if model is None:
         return {"mode": "offline", "model": None, "base_url": None}
-    return {"mode": "llm", "model": model, "base_url": _without_password(os.environ.get(BASE_URL_ENV))}
+    endpoint = base_url or os.environ.get(BASE_URL_ENV)
+    return {"mode": "llm", "model": model, "base_url": _without_password(endpoint)}
 
 
 def _without_password(url: str | None) -> str | None:

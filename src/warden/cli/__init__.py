@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",
     "report",
     "audit",
+    "replay",
+    "doctor",
 )
 """Modules under ``warden.cli`` whose ``register(app)`` adds their commands, in help order."""
 

@@ -37,10 +37,10 @@ def resolve_policy_path(policy: Path | None) -> Path:
 def open_runtime(policy: Path | None):  # type: ignore[no-untyped-def]
     from warden.governance import load_policy
     from warden.graph.runtime import Runtime
-    from warden.llm_config import configured_model
+    from warden.llm.config import load_settings
 
     loaded = load_policy(resolve_policy_path(policy))
-    rt = Runtime(home=home_dir(), policy=loaded, llm_model=configured_model())
+    rt = Runtime(home=home_dir(), policy=loaded, llm_settings=load_settings())
     (rt.home / _LAST_POLICY).write_text(str(loaded.path))
     return rt
 

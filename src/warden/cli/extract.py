@@ -41,6 +41,14 @@ def extract(
     min_confidence: float = typer.Option(
         0.0, "--min-confidence", min=0.0, max=1.0, help="Drop labels from weaker rules."
     ),
+    refine: str = typer.Option(
+        "none",
+        "--refine",
+        help="'llm': a configured model confirms or adds labels where the rules are unsure.",
+    ),
+    max_cost_usd: float | None = typer.Option(
+        None, "--max-cost-usd", min=0.0, help="Stop refining before model calls would spend more than this."
+    ),
 ) -> None:
     """Label the data practices of a privacy notice and list the GDPR items it misses.
 
@@ -51,16 +59,59 @@ def extract(
             "give either a document path or --passages FILE, not both or neither",
             fix="warden extract notice.pdf  |  warden extract --passages rows.jsonl",
         )
+    if refine not in ("none", "llm"):
+        raise UsageError(f"--refine must be none or llm, not '{refine}'")
+    session = _refine_session(max_cost_usd) if refine == "llm" else None
     if passages is not None:
-        _extract_passages(passages, min_confidence)
+        _extract_passages(passages, min_confidence, session)
         return
     if article not in ("13", "14", "both"):
         raise UsageError(f"--article must be 13, 14 or both, not '{article}'")
     assert document is not None
-    _extract_document(document, as_json, article, min_confidence)
+    _extract_document(document, as_json, article, min_confidence, session)
 
 
-def _extract_passages(path: Path, min_confidence: float) -> None:
+def _refine_session(max_cost_usd: float | None) -> Any:
+    """A model session outside any run: no ledger, a running total on stderr, an optional cap."""
+    from warden.llm import LlmSession, load_settings
+    from warden.llm.factory import chat_model
+
+    settings = load_settings()
+    if not settings.model:
+        raise UsageError(
+            "--refine llm needs a model",
+            fix="set WARDEN_LLM_MODEL (see `warden doctor`)",
+            code="llm_not_configured",
+        )
+    spent = {"usd": 0.0, "calls": 0, "in": 0, "out": 0}
+
+    def tally(call: Any) -> None:
+        spent["usd"] += call.cost_usd
+        spent["calls"] += 1
+        spent["in"] += call.tokens_in
+        spent["out"] += call.tokens_out
+
+    import atexit
+
+    atexit.register(
+        lambda: (
+            spent["calls"]
+            and err_console.print(
+                f"[dim]refined with {settings.model}: {spent['calls']} call(s), {spent['in']} tokens in, "
+                f"{spent['out']} out, ${spent['usd']:.4f}[/]",
+                markup=True,
+            )
+        )
+    )
+    return LlmSession(
+        settings,
+        factory=lambda: chat_model(settings),
+        recorder=tally,
+        budget=(lambda: max_cost_usd - spent["usd"]) if max_cost_usd is not None else (lambda: None),
+    )
+
+
+def _extract_passages(path: Path, min_confidence: float, session: Any = None) -> None:
     """Streams labels row by row; a malformed row stops with its line number and exit 2."""
     from warden_analysers.policy_practices.batch import BadRow, label_rows, parse_rows
 
@@ -69,7 +120,13 @@ def _extract_passages(path: Path, min_confidence: float) -> None:
     out = sys.stdout
     try:
         with path.open(encoding="utf-8") as handle:
-            for ident, labels in label_rows(parse_rows(handle), min_confidence):
+            if session is not None:
+                from warden_analysers.policy_practices.llm_refine import refine_rows
+
+                labelled = refine_rows(list(parse_rows(handle)), session, min_confidence)
+            else:
+                labelled = label_rows(parse_rows(handle), min_confidence)
+            for ident, labels in labelled:
                 out.write(json.dumps({"id": ident, "labels": labels}, ensure_ascii=False) + "\n")
     except BadRow as exc:
         out.flush()
@@ -83,7 +140,9 @@ def _extract_passages(path: Path, min_confidence: float) -> None:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _extract_document(path: Path, as_json: bool, article: str, min_confidence: float) -> None:
+def _extract_document(
+    path: Path, as_json: bool, article: str, min_confidence: float, session: Any = None
+) -> None:
     from warden_analysers.gdpr_transparency.analyser import check
     from warden_analysers.policy_practices.analyser import label_document
 
@@ -91,6 +150,10 @@ def _extract_document(path: Path, as_json: bool, article: str, min_confidence: f
 
     doc = load_document(path)
     labelled = label_document(doc, min_confidence)
+    if session is not None:
+        from warden_analysers.policy_practices.llm_refine import refine_labelled
+
+        labelled = refine_labelled(labelled, session)
     report = check(labelled, article)  # type: ignore[arg-type]
     if as_json:
         payload: dict[str, Any] = {

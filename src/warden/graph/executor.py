@@ -51,7 +51,12 @@ def call_with_retries(
             if on_failure:
                 on_failure(attempt, exc)
             kind = "timeout" if isinstance(exc, StepTimeout) else "error"
-            if attempt == retry.max_attempts or kind not in retry.retry_on:
+            # an error that says it was already retried (model calls) is not retried again
+            if (
+                attempt == retry.max_attempts
+                or kind not in retry.retry_on
+                or not getattr(exc, "retryable", True)
+            ):
                 raise
             if delay:
                 sleep(delay)

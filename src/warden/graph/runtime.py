@@ -10,6 +10,7 @@ from typing import Any
 from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import LoadError
 from warden.governance.policy import LoadedPolicy, load_policy
+from warden.llm.config import LlmSettings
 from warden.store import Store
 
 __all__ = ["HOME_ENV", "Runtime", "default_home"]
@@ -24,18 +25,32 @@ def default_home() -> Path:
 
 @dataclass
 class Runtime:
-    """State directory, store, policy and analysers of one process."""
+    """State directory, store, policy and analysers of one process.
+
+    ``llm_settings`` configures the model (``llm_model`` follows it when not given);
+    ``chat_model`` overrides the model the settings would build: a fake in tests, the
+    replaying model in ``warden replay`` (``replaying=True``: calls cost nothing).
+    """
 
     home: Path
     policy: LoadedPolicy
     catalogue: Catalogue = field(default_factory=default_catalogue)
     llm_model: str | None = None
+    llm_settings: LlmSettings | None = None
+    chat_model: Any = None
+    replaying: bool = False
     store: Store = field(init=False)
     _graphs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _policy_bytes: bytes | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
+        if self.llm_settings is None:
+            self.llm_settings = LlmSettings(model=self.llm_model)
+        elif self.llm_model and self.llm_settings.model != self.llm_model:
+            self.llm_settings = self.llm_settings.model_copy(update={"model": self.llm_model})
+        if self.llm_model is None:
+            self.llm_model = self.llm_settings.model
         self.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.home / "warden.duckdb")
 

@@ -81,7 +81,10 @@ def start_run(
                 "runbook": str(runbook_path),
                 "policy_sha256": policy.sha256,
                 "llm_model": rt.llm_model,
-                "model": model_configuration(rt.llm_model),
+                "llm_planner": rt.llm_settings.planner if rt.llm_settings else None,
+                "model": model_configuration(
+                    rt.llm_model, rt.llm_settings.base_url if rt.llm_settings else None
+                ),
             },
         )
     state: RunState = {

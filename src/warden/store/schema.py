@@ -123,6 +123,30 @@ DDL: tuple[str, ...] = (
         amount_usd DOUBLE NOT NULL,
         "at" TIMESTAMP NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS llm_calls (
+        call_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        step_id VARCHAR,
+        seq INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        request_hash VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        purpose VARCHAR NOT NULL,
+        messages_json VARCHAR NOT NULL,
+        params_json VARCHAR NOT NULL,
+        max_tokens INTEGER NOT NULL,
+        temperature DOUBLE NOT NULL,
+        response_json VARCHAR,
+        outcome VARCHAR NOT NULL,
+        error VARCHAR,
+        tokens_in BIGINT NOT NULL DEFAULT 0,
+        tokens_out BIGINT NOT NULL DEFAULT 0,
+        cost_usd DOUBLE NOT NULL DEFAULT 0,
+        latency_s DOUBLE NOT NULL,
+        replayed BOOLEAN NOT NULL DEFAULT false,
+        "at" TIMESTAMP NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS documents (
         document_id VARCHAR PRIMARY KEY,
         name VARCHAR NOT NULL,
@@ -152,4 +176,5 @@ DDL: tuple[str, ...] = (
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
+    """CREATE INDEX IF NOT EXISTS llm_calls_root ON llm_calls (root_run_id)""",
 )

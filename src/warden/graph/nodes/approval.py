@@ -189,7 +189,9 @@ def _apply(
                 "declared_version": final.version,
                 "model": final.model.model_dump(mode="json") if final.model else None,
                 # this process executes the steps once approved: its model configuration applies
-                "executed_with": model_configuration(rt.llm_model),
+                "executed_with": model_configuration(
+                    rt.llm_model, rt.llm_settings.base_url if rt.llm_settings else None
+                ),
                 "validation_ok": bool(report.get("ok", True)),
                 "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
                 "previous_version": payload["previous_version"],

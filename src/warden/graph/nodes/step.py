@@ -11,9 +11,11 @@ import time
 from typing import Any
 
 from warden.analyser import AnalyserContext
+from warden.errors import WardenError
 from warden.governance.policy import tighter
 from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
+from warden.graph.llm_steps import llm_session, remaining_budget
 from warden.graph.nodes._common import record, set_status
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
@@ -125,10 +127,13 @@ def _inputs(
     return out
 
 
-def _context(state: RunState, rt: Runtime, step_id: str, system_id: str | None = None) -> AnalyserContext:
+def _context(
+    state: RunState, rt: Runtime, step_id: str, system_id: str | None = None, limits: Limits | None = None
+) -> AnalyserContext:
     policy = rt.policy
     tenant = policy.tenant(state["tenant"])
     counter = {"n": 0}
+    budget = remaining_budget(rt, state, limits or Limits())
 
     def record_cost(
         amount_usd: float,
@@ -166,6 +171,9 @@ def _context(state: RunState, rt: Runtime, step_id: str, system_id: str | None =
         llm_model=rt.llm_model,
         record_cost=record_cost,
         approval_role=tenant.approval.required_roles[0] if tenant.approval.required_roles else None,
+        llm=llm_session(rt, state, step_id, budget),
+        budget_usd=budget,
+        planner_mode=rt.llm_settings.planner if rt.llm_settings else "auto",
     )
 
 
@@ -182,7 +190,7 @@ def _run_analyser(
     assert manifest is not None  # the guard refused unknown analysers
     fn = rt.catalogue.load(current.analyser)
     inputs = _inputs(rt, state, runbook, current)
-    ctx = _context(state, rt, current.id, current.system)
+    ctx = _context(state, rt, current.id, current.system, limits)
     timeout = current.timeout_s or limits.step_timeout_s
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
     capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
@@ -229,7 +237,10 @@ def _run_analyser(
             )
         if timed_out and capped_by_tree:
             return set_status(rt, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap")
-        return set_status(rt, state, "failed", f"step '{current.id}' failed: {type(exc).__name__}: {exc}")
+        if isinstance(exc, WardenError) and exc.code == "budget_exceeded":
+            return set_status(rt, state, "budget_exceeded", f"step '{current.id}': {exc.message}")
+        what = f"[{exc.code}] {exc}" if isinstance(exc, WardenError) else f"{type(exc).__name__}: {exc}"
+        return set_status(rt, state, "failed", f"step '{current.id}' failed: {what}")
     took = time.perf_counter() - started
     try:
         found = check_output(manifest.output_schema, output)

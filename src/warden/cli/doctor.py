@@ -1,0 +1,91 @@
+"""`warden doctor`: which mode is active, with which model and endpoint, and does it answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors
+
+__all__ = ["doctor", "register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the command to the ``warden`` app."""
+    app.command("doctor")(doctor)
+
+
+@friendly_errors
+def doctor(
+    config: Path | None = typer.Option(
+        None, "--config", help="Config file (default: $WARDEN_CONFIG, else $WARDEN_HOME/config.yaml)."
+    ),
+    policy: Path | None = typer.Option(
+        None, "--policy", "-p", help="Also say which tenants may use the model (default: $WARDEN_POLICY)."
+    ),
+    check: bool = typer.Option(True, "--check/--no-check", help="Make a real request to the endpoint."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Show the LLM configuration (key redacted) and check the endpoint.
+
+    Exit 0: offline, or the endpoint answered. 1: the endpoint check failed. 2: bad configuration.
+    """
+    import os
+
+    from warden.governance import POLICY_ENV, load_policy
+    from warden.llm.config import load_settings
+    from warden.llm.doctor import check_endpoint, describe
+
+    settings = load_settings(config)
+    report = describe(settings)
+    policy_path = policy or (Path(os.environ[POLICY_ENV]) if os.environ.get(POLICY_ENV) else None)
+    if policy_path is not None and settings.model:
+        loaded = load_policy(policy_path)
+        report["tenants"] = {name: settings.model in t.models for name, t in loaded.policy.tenants.items()}
+    result = check_endpoint(settings) if check and settings.model else None
+    if result is not None:
+        report["check"] = {"ok": result.ok, "detail": result.detail, "code": result.code, "fix": result.fix}
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        _print(report)
+    raise typer.Exit(EXIT_FAIL if result is not None and not result.ok else EXIT_OK)
+
+
+def _print(report: dict) -> None:  # type: ignore[type-arg]
+    from rich.markup import escape
+
+    if report["mode"] == "offline":
+        console.print("mode: [bold]offline[/] (no model configured; everything runs on rules)")
+        console.print("  to plan with a model: set WARDEN_LLM_MODEL, and OPENAI_BASE_URL for a local server")
+        console.print(f"  config: {escape(report['config'])}")
+        return
+    price = report["price_usd_per_1m"]
+    console.print(f"mode: [bold]llm[/] (planner: {report['planner']})")
+    console.print(f"  model:    {report['model']}")
+    console.print(f"  base url: {report['base_url']}")
+    console.print(f"  api key:  {report['api_key'] or 'not set'}")
+    console.print(
+        f"  limits:   timeout {report['timeout_s']:g}s, {report['max_retries']} retries, "
+        f"{report['max_output_tokens']} output tokens, {report['structured_output']}"
+    )
+    console.print(
+        f"  price:    ${price['input']:g} in / ${price['output']:g} out per 1M tokens "
+        f"(table entry '{price['table_entry']}')"
+    )
+    console.print(f"  config:   {escape(report['config'])}")
+    for tenant, allowed in report.get("tenants", {}).items():
+        console.print(
+            f"  tenant {tenant}: {'may use' if allowed else 'may NOT use'} this model (policy `models`)"
+        )
+    check = report.get("check")
+    if check is None:
+        return
+    if check["ok"]:
+        console.print(f"  check:    [green]ok[/]: {escape(check['detail'])}")
+    else:
+        console.print(f"  check:    [red]failed[/] ({check['code']}): {escape(check['detail'])}")
+        if check["fix"]:
+            console.print(f"  fix:      {escape(check['fix'])}")

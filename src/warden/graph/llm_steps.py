@@ -1,0 +1,90 @@
+"""What a step gets for calling a model: the tree's remaining budget, and a session that
+records every call into the cost ledger and the ``llm_calls`` table as it happens.
+
+Calls are written one transaction each, so a run that fails or hits its cap halfway keeps
+what it spent and what the model said.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from warden.graph.runtime import Runtime
+from warden.graph.state import RunState
+from warden.llm.session import CallRecord, LlmSession
+from warden.schemas.runbook import Limits
+from warden.store import costs, llm_calls
+
+__all__ = ["llm_session", "model_allowed", "remaining_budget"]
+
+
+def remaining_budget(rt: Runtime, state: RunState, limits: Limits) -> Callable[[], float | None]:
+    """USD left under the tree's cost cap, read fresh from the ledger; None when uncapped."""
+
+    def remaining() -> float | None:
+        if limits.max_cost_usd is None:
+            return None
+        with rt.store.connect(read_only=True) as con:
+            return limits.max_cost_usd - costs.tree_cost(con, state["root_run_id"])
+
+    return remaining
+
+
+def model_allowed(rt: Runtime, tenant: str) -> bool:
+    """A model is configured and the policy lists it among the tenant's models."""
+    return bool(rt.llm_model) and rt.llm_model in rt.policy.tenant(tenant).models
+
+
+def llm_session(
+    rt: Runtime, state: RunState, step_id: str, budget: Callable[[], float | None]
+) -> LlmSession | None:
+    """A session for one step, or None when the tenant runs offline."""
+    if not model_allowed(rt, state["tenant"]):
+        return None
+    settings = rt.llm_settings
+    assert settings is not None and settings.model
+    counter = {"n": 0}
+
+    def record(call: CallRecord) -> None:
+        counter["n"] += 1
+        call_id = f"{state['run_id']}:{step_id}:{time.time_ns()}:{counter['n']}"
+        with rt.store.connect() as con:
+            llm_calls.insert_call(
+                con,
+                call_id=call_id,
+                run_id=state["run_id"],
+                root_run_id=state["root_run_id"],
+                step_id=step_id,
+                record=call,
+            )
+            if call.outcome == "ok":
+                costs.add_cost(
+                    con,
+                    entry_id=f"llm:{call_id}",
+                    run_id=state["run_id"],
+                    root_run_id=state["root_run_id"],
+                    step_id=step_id,
+                    kind="llm_replay" if call.replayed else "llm",
+                    amount_usd=call.cost_usd,
+                    model=call.model,
+                    tokens_in=call.tokens_in,
+                    tokens_out=call.tokens_out,
+                )
+
+    factory: Callable[[], Any] | None = None
+    if rt.chat_model is None:
+        from warden.llm.factory import chat_model
+
+        def factory() -> Any:
+            return chat_model(settings)
+
+    return LlmSession(
+        settings=settings,
+        model=rt.chat_model,
+        factory=factory,
+        budget=budget,
+        recorder=record,
+        replaying=rt.replaying,
+    )

@@ -1,0 +1,229 @@
+"""The seam: the one place a chat model is called.
+
+Domain code *prepares* messages and *finalises* (parses, validates) the answer; only
+:meth:`LlmSession.call` touches the model. It checks the run tree's budget before the call
+(estimated prompt tokens and the maximum output, priced), retries rate limits, timeouts and
+5xx with exponential backoff, records every attempt (request hash, messages, response, tokens,
+cost, latency), and checks the budget again with the actual usage. The model may be the real
+``ChatOpenAI``, a langchain fake, or the replaying model: the logic is the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, message_to_dict
+
+from warden.llm.config import LlmSettings, StructuredMethod
+from warden.llm.errors import BudgetExceeded, FailureKind, LlmError
+from warden.llm.failures import Failure, backoff_s, classify
+from warden.llm.hashing import canonical_messages, request_hash
+from warden.llm.pricing import estimate_prompt_tokens
+
+__all__ = ["CallOutcome", "CallRecord", "LlmSession", "usage_of"]
+
+CallOutcome = Literal["ok", FailureKind]
+"""``ok`` for an answered call, else the failure kind of the attempt (see ``FailureKind``)."""
+
+Budget = Callable[[], float | None]
+Recorder = Callable[["CallRecord"], None]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One attempt at one request, as stored in the ``llm_calls`` table and the cost ledger."""
+
+    request_hash: str
+    model: str
+    purpose: str
+    seq: int
+    attempt: int
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    max_tokens: int
+    temperature: float
+    response: dict[str, Any] | None
+    outcome: CallOutcome
+    error: str | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_s: float
+    replayed: bool
+
+
+def usage_of(message: AIMessage) -> tuple[int, int]:
+    """(input, output) tokens from the response's usage metadata; (0, 0) when it has none."""
+    usage = message.usage_metadata or {}
+    return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+
+
+def _no_budget() -> float | None:
+    return None
+
+
+def _no_record(_: CallRecord) -> None:
+    return None
+
+
+@dataclass
+class LlmSession:
+    """A model bound to one step of one run: its budget, its recorder and its retry policy.
+
+    ``model`` is the chat model; or ``factory`` builds it on the first call, so a step that
+    never calls a model never needs a key.
+    """
+
+    settings: LlmSettings
+    model: Any = None
+    factory: Callable[[], Any] | None = None
+    budget: Budget = _no_budget
+    recorder: Recorder = _no_record
+    sleep: Callable[[float], None] = time.sleep
+    replaying: bool = False
+    structured_method: StructuredMethod = field(init=False)
+    _seq: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.settings.model:
+            raise ValueError("an LlmSession needs a configured model")
+        if self.model is None and self.factory is None:
+            raise ValueError("an LlmSession needs a model or a factory")
+        self.structured_method = self.settings.structured_output
+
+    @property
+    def model_name(self) -> str:
+        assert self.settings.model is not None
+        return self.settings.model
+
+    def estimate_usd(self, messages: Sequence[BaseMessage]) -> float:
+        """The most a call could cost: prompt tokens over-estimated, plus the full output allowance."""
+        texts = [m.content if isinstance(m.content, str) else str(m.content) for m in messages]
+        return self.settings.price_table().cost(
+            self.model_name, estimate_prompt_tokens(texts), self.settings.max_output_tokens
+        )
+
+    def _check_budget_before(self, estimate: float) -> None:
+        remaining = self.budget()
+        if remaining is not None and estimate > remaining:
+            raise BudgetExceeded(
+                f"a call to '{self.model_name}' could cost up to ${estimate:.4f}, "
+                f"more than the ${max(remaining, 0):.4f} left in the run tree's cost cap"
+            )
+
+    def _check_budget_after(self, cost: float) -> None:
+        remaining = self.budget()
+        if remaining is not None and remaining < 0:
+            raise BudgetExceeded(
+                f"a call to '{self.model_name}' cost ${cost:.4f} and took the run tree "
+                f"${-remaining:.4f} past its cost cap"
+            )
+
+    def call(
+        self, messages: Sequence[BaseMessage], *, params: dict[str, Any] | None = None, purpose: str = "call"
+    ) -> AIMessage:
+        """Invoke the model once, with bounded retries; every attempt is recorded."""
+        params = dict(params or {})
+        self._seq += 1
+        key = request_hash(
+            self.model_name,
+            messages,
+            params,
+            max_tokens=self.settings.max_output_tokens,
+            temperature=self.settings.temperature,
+        )
+        self._check_budget_before(self.estimate_usd(messages))
+        if self.model is None:
+            assert self.factory is not None
+            self.model = self.factory()
+        attempts = self.settings.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                answer = self.model.invoke(list(messages), **params)
+            except Exception as exc:  # the client raises many types: classify, record, decide
+                if isinstance(exc, LlmError):
+                    raise
+                failure = classify(exc)
+                self._record(key, purpose, attempt, messages, params, None, failure, started)
+                if failure.transient and attempt < attempts:
+                    if not self.replaying:
+                        self.sleep(
+                            backoff_s(
+                                attempt,
+                                failure,
+                                base_s=self.settings.backoff_s,
+                                max_s=self.settings.max_backoff_s,
+                            )
+                        )
+                    continue
+                raise self._error(failure, attempt) from None
+            if not isinstance(answer, AIMessage):
+                answer = AIMessage(content=str(getattr(answer, "content", answer)))
+            cost = self._record(key, purpose, attempt, messages, params, answer, None, started)
+            self._check_budget_after(cost)
+            return answer
+        raise AssertionError("unreachable")
+
+    def _record(
+        self,
+        key: str,
+        purpose: str,
+        attempt: int,
+        messages: Sequence[BaseMessage],
+        params: dict[str, Any],
+        answer: AIMessage | None,
+        failure: Failure | None,
+        started: float,
+    ) -> float:
+        tokens_in, tokens_out = usage_of(answer) if answer is not None else (0, 0)
+        cost = (
+            0.0
+            if self.replaying
+            else self.settings.price_table().cost(self.model_name, tokens_in, tokens_out)
+        )
+        self.recorder(
+            CallRecord(
+                request_hash=key,
+                model=self.model_name,
+                purpose=purpose,
+                seq=self._seq,
+                attempt=attempt,
+                messages=canonical_messages(messages),
+                params=params,
+                max_tokens=self.settings.max_output_tokens,
+                temperature=self.settings.temperature,
+                response=message_to_dict(answer) if answer is not None else None,
+                outcome="ok" if failure is None else failure.kind,
+                error=None if failure is None else failure.message,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=cost,
+                latency_s=time.perf_counter() - started,
+                replayed=self.replaying,
+            )
+        )
+        return cost
+
+    def _error(self, failure: Failure, attempt: int) -> LlmError:
+        where = f"'{self.model_name}'" + (f" at {self.settings.base_url}" if self.settings.base_url else "")
+        tries = f" after {attempt} attempt(s)" if attempt > 1 else ""
+        fixes: dict[str, str] = {
+            "rate_limited": "wait and resume the run, or raise max_retries / backoff_s",
+            "server_error": "check the model server's logs, then resume the run",
+            "timeout": "raise timeout_s (WARDEN_LLM_TIMEOUT_S), or use a faster model",
+            "connection": "check OPENAI_BASE_URL and that the server is running (`warden doctor`)",
+            "auth": "check OPENAI_API_KEY (`warden doctor`)",
+            "not_found": "check the model name and base URL (`warden doctor` lists the models)",
+            "bad_request": "the endpoint refused the request; see the message, or try "
+            "structured_output: function_calling",
+        }
+        return LlmError(
+            f"the model call to {where} failed{tries}: {failure.kind}: {failure.message}",
+            kind=failure.kind,
+            fix=fixes.get(failure.kind, "see the message; `warden doctor` checks the endpoint"),
+            attempts=attempt,
+        )

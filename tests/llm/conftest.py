@@ -1,0 +1,33 @@
+"""Fixtures of tests/llm: the loopback endpoint and the test analysers' folder."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loopback import Endpoint
+from _support import PLUGINS
+
+from warden.catalogue import PATH_ENV
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with Endpoint() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _plugins_and_marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The test analysers are installed; wllm_exfil would leave its marker under tmp_path."""
+    monkeypatch.setenv(PATH_ENV, str(PLUGINS))
+    marker = tmp_path / "exfil-ran"
+    monkeypatch.setenv("WLLM_MARKER", str(marker))
+    for name in ("WARDEN_LLM_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WARDEN_CONFIG", "WARDEN_PLANNER"):
+        monkeypatch.delenv(name, raising=False)
+    return marker
