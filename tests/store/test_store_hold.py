@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,27 @@ def test_bulk_upsert_keeps_one_row_per_id_and_the_last_message(tmp_path: Path) -
     assert n == 2
     got = store.query("SELECT finding_id, message FROM findings ORDER BY finding_id")
     assert got == [{"finding_id": "a", "message": "second"}, {"finding_id": "b", "message": "again"}]
+
+
+def test_work_outlasting_release_after_gives_the_file_to_other_processes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.hold():
+        with store.connect() as con:
+            runs.create_run(con, runs.RunRow("r", "r", None, None, 0, "r", None, "acme", "u"))
+        with store.release_after(0.05):
+            deadline = time.monotonic() + 30
+            while store._anchor is not None and time.monotonic() < deadline:  # the timer fired?
+                time.sleep(0.01)
+            assert _other_process_writes(store.path) == "wrote"
+        with store.connect() as con:
+            runs.set_status(con, "r", "completed")
+    assert store.opened == 2
+
+
+def test_short_work_inside_release_after_keeps_the_file_open(tmp_path: Path) -> None:
+    store = Store(tmp_path / "warden.duckdb")
+    with store.hold():
+        for _ in range(3):
+            with store.release_after(60), store.connect() as con:
+                con.execute("SELECT 1")
+    assert store.opened == 1

@@ -6,9 +6,10 @@ lock, so an analyst, an approver and a notebook can share one state directory.
 
 Opening costs ~40 ms of DuckDB start-up whatever the file's size, and a run does ~60 units of
 work, so a graph invocation wraps itself in ``Store.hold()``: the file stays open across its
-units of work (each then a ~1 ms cursor), and ``Store.release()`` closes it before long work
-that does not touch the store (an analyser, a document load) so other processes get their
-turn. A hold never outlives the invocation, so no connection is held across an interrupt.
+units of work (each then a ~1 ms cursor), and ``Store.release_after()`` closes it when work
+that does not touch the store (an analyser, a document load) runs longer than a second, so
+other processes get their turn. A hold never outlives the invocation, so no connection is
+held across an interrupt.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Store:
         self._holds = 0
         self._anchor: Any = None  # the connection a hold keeps open, opened on first use
         self._mutex = threading.RLock()
+        self._in_use = 0  # cursors of the held file now in use
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
 
@@ -71,11 +73,38 @@ class Store:
         if anchor is not None:
             anchor.close()
 
+    @contextmanager
+    def release_after(self, seconds: float) -> Iterator[None]:
+        """Release the held file if the work inside is still running after `seconds`: short
+        work keeps the file open (re-opening costs ~40 ms), long work lets other processes in."""
+        timer = threading.Timer(seconds, self._release_if_idle)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _release_if_idle(self) -> None:
+        with self._mutex:
+            if self._in_use:
+                return  # a unit of work is under way (e.g. an analyser recording a cost)
+            anchor, self._anchor = self._anchor, None
+        if anchor is not None:
+            anchor.close()
+
     def _held_cursor(self) -> Any:
         with self._mutex:
             if self._anchor is None:
                 self._anchor = self._open(read_only=False)
+            self._in_use += 1
             return self._anchor.cursor()
+
+    def _done_with(self, con: Any, held: bool) -> None:
+        con.close()
+        if held:
+            with self._mutex:
+                self._in_use -= 1
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
@@ -125,7 +154,8 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # inside a hold: a cursor of the open file (read-only work just skips the transaction;
         # DuckDB refuses a read-only and a read-write connection to one file in one process)
-        con = self._held_cursor() if self._holds else self._open(read_only=read_only)
+        held = self._holds > 0
+        con = self._held_cursor() if held else self._open(read_only=read_only)
         try:
             if read_only:
                 yield con
@@ -138,7 +168,7 @@ class Store:
                     raise
                 con.execute("COMMIT")
         finally:
-            con.close()
+            self._done_with(con, held)
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:  # type: ignore[type-arg]
         """Rows as dicts, from a read-only connection (waits for writers)."""

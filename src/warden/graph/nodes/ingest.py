@@ -16,13 +16,17 @@ def ingest(state: RunState, rt: Runtime) -> dict:
         return {}
     from warden.documents import load_document
 
-    rt.store.release()  # a 300-page PDF takes a while to read: let other processes at the store
-    loaded = []
-    for path in state["document_paths"]:
-        try:
-            loaded.append(load_document(path))
-        except LoadError as exc:
-            return set_status(rt, state, "failed", f"document could not be read ({exc.code}): {exc}")
+    loaded, failure = [], None
+    # a 300-page PDF takes a while to read: past a second, let other processes at the store
+    with rt.store.release_after(1.0):
+        for path in state["document_paths"]:
+            try:
+                loaded.append(load_document(path))
+            except LoadError as exc:
+                failure = exc
+                break
+    if failure is not None:
+        return set_status(rt, state, "failed", f"document could not be read ({failure.code}): {failure}")
     with rt.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])

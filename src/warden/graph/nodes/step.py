@@ -27,6 +27,8 @@ from warden.store import approvals, costs, documents, findings, runs, steps
 
 __all__ = ["step"]
 
+RELEASE_AFTER_S = 1.0
+"""An analyser running longer than this gives the DuckDB file back to other processes."""
 CAP_STATUSES = frozenset({"budget_exceeded", "depth_exceeded", "timed_out", "cancelled"})
 
 
@@ -207,7 +209,6 @@ def _run_analyser(
                 analyser=current.analyser,
                 system_id=current.system,
             )
-        rt.store.release()  # the analyser may take minutes: let other processes at the store
         return fn(inputs, dict(current.config), ctx)
 
     def failed(n: int, exc: BaseException) -> None:
@@ -222,7 +223,9 @@ def _run_analyser(
 
     started = time.perf_counter()
     try:
-        output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
+        # an analyser may take minutes: past a second, let other processes at the store
+        with rt.store.release_after(RELEASE_AFTER_S):
+            output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
     except Exception as exc:
         took = time.perf_counter() - started
         timed_out = isinstance(exc, StepTimeout)

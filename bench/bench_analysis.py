@@ -1,0 +1,185 @@
+"""Full offline analyses, plan to findings, with an auto-approval policy (no human in the loop).
+
+    python bench/bench_analysis.py [--runs 5] [--batch 100] [--pages 300]
+
+Prints, each as a median of several runs:
+- one analysis of the Acme notice in a warm process (rules loaded, LangGraph imported), its
+  DuckDB opens, and orchestration time against the analysers' own time (target: under 10 %);
+- the same from a cold `warden analyse` process;
+- a batch of `--batch` notices in one process (per notice and total);
+- resume latency: a fresh `warden resume` of a tree killed just before its last node;
+- peak RSS of a `--pages`-page PDF analysis (fresh process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ACME, LAST_CPU, auto_policy, env, median, text_pdf, warden
+
+NOTICE = ACME / "notice.md"
+
+
+def _count_opens() -> list[int]:
+    """Count DuckDB file opens (works on any version of the store, for before/after figures)."""
+    import duckdb
+
+    opened = [0]
+    real = duckdb.connect
+
+    def counting(*args: object, **kwargs: object) -> object:
+        opened[0] += 1
+        return real(*args, **kwargs)
+
+    duckdb.connect = counting
+    return opened
+
+
+def _in_process(tmp: Path, runs: int, batch: int) -> dict:
+    opened = _count_opens()
+    from warden.governance import load_policy
+    from warden.graph.runtime import Runtime
+    from warden.graph.service import start_run
+
+    policy = load_policy(auto_policy(tmp / "auto.yaml"))
+    rt = Runtime(home=tmp / "warm", policy=policy)
+    start_run(rt, NOTICE, tenant="acme", requester="ana@acme")  # warm-up: imports, rules, schema
+    walls, cpus, opens, shares = [], [], [], []
+    for _ in range(runs):
+        before = opened[0]
+        cpu0, started = time.process_time(), time.perf_counter()
+        outcome = start_run(rt, NOTICE, tenant="acme", requester="ana@acme")
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu0)
+        opens.append(opened[0] - before)
+        assert outcome.status == "completed", outcome
+        own = rt.store.query(
+            "SELECT coalesce(sum(s.duration_s), 0) AS t FROM steps s JOIN runs r USING (run_id) "
+            "WHERE r.root_run_id = ? AND s.kind = 'analyser'",
+            [outcome.root_run_id],
+        )[0]["t"]
+        shares.append((walls[-1] - own) / own)
+    started = time.perf_counter()
+    for _ in range(batch):
+        start_run(rt, NOTICE, tenant="acme", requester="ana@acme")
+    batch_s = time.perf_counter() - started
+    return {
+        "warm_analysis_s": round(median(walls), 3),
+        "warm_analysis_cpu_s": round(median(cpus), 3),
+        "duckdb_opens_per_analysis": median(opens),
+        "orchestration_vs_analysers": round(median(shares), 3),
+        f"batch_{batch}_total_s": round(batch_s, 2),
+        f"batch_{batch}_per_notice_s": round(batch_s / max(batch, 1), 3),
+    }
+
+
+def _cold(tmp: Path, runs: int) -> dict:
+    policy = auto_policy(tmp / "auto.yaml")
+    walls, cpus = [], []
+    for n in range(runs):
+        home = tmp / f"cold-{n}"
+        argv = [
+            "analyse",
+            str(NOTICE),
+            "--tenant",
+            "acme",
+            "--as",
+            "ana@acme",
+            "--policy",
+            str(policy),
+            "--json",
+        ]
+        wall, _, _ = warden(argv, env(home))
+        walls.append(wall)
+        cpus.append(LAST_CPU[0])
+        shutil.rmtree(home)
+    return {"cold_cli_analysis_s": round(median(walls), 3), "cold_cli_analysis_cpu_s": round(median(cpus), 3)}
+
+
+def _resume(tmp: Path, runs: int) -> dict:
+    policy = auto_policy(tmp / "auto.yaml")
+    walls, cpus = [], []
+    for n in range(runs):
+        home = tmp / f"resume-{n}"
+        argv = [
+            "analyse",
+            str(NOTICE),
+            "--tenant",
+            "acme",
+            "--as",
+            "ana@acme",
+            "--policy",
+            str(policy),
+            "--json",
+        ]
+        import subprocess
+        import sys
+
+        killed = subprocess.run(
+            [sys.executable, "-m", "warden", *argv],
+            env=env(home, WARDEN_TEST_KILL_AT="before:finish:2"),
+            capture_output=True,
+            text=True,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed
+        from warden.store import Store
+
+        (root,) = [
+            r["run_id"]
+            for r in Store(home / "warden.duckdb").query("SELECT run_id FROM runs WHERE depth = 0")
+        ]
+        wall, _, out = warden(["resume", root, "--policy", str(policy), "--json"], env(home))
+        assert json.loads(out)["status"] == "completed", out
+        walls.append(wall)
+        cpus.append(LAST_CPU[0])
+        shutil.rmtree(home)
+    return {
+        "resume_fresh_process_s": round(median(walls), 3),
+        "resume_fresh_process_cpu_s": round(median(cpus), 3),
+    }
+
+
+def _big_pdf(tmp: Path, pages: int) -> dict:
+    policy = auto_policy(tmp / "auto.yaml")
+    pdf = tmp / f"notice-{pages}.pdf"
+    pdf.write_bytes(text_pdf(pages))
+    argv = ["analyse", str(pdf), "--tenant", "acme", "--as", "ana@acme", "--policy", str(policy), "--json"]
+    wall, peak, out = warden(argv, env(tmp / "big"))
+    return {
+        f"pdf_{pages}_pages_status": json.loads(out.splitlines()[-1])["status"],
+        f"pdf_{pages}_pages_s": round(wall, 2),
+        f"pdf_{pages}_pages_cpu_s": round(LAST_CPU[0], 2),
+        f"pdf_{pages}_pages_peak_rss_mb": round(peak),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--pages", type=int, default=300)
+    args = parser.parse_args()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        for part in (
+            lambda: _in_process(tmp, args.runs, args.batch),
+            lambda: _cold(tmp, args.runs),
+            lambda: _resume(tmp, args.runs),
+            lambda: _big_pdf(tmp, args.pages),
+        ):
+            found = part()
+            for key, value in found.items():
+                print(f"{key}: {value}")
+            results.update(found)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
