@@ -26,11 +26,12 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
                 {
                     "run_id": outcome.root_run_id,
                     "status": outcome.status,
-                    "reason": outcome.reason if outcome.status in FAILED else None,
                     "waiting": [
                         {"run_id": w["run_id"], "required_role": w["required_role"], "depth": w["depth"]}
                         for w in outcome.waiting
                     ],
+                    # why it failed (e.g. a document error's code); absent while all is well
+                    **({"reason": outcome.reason} if outcome.status in FAILED else {}),
                 }
             )
         )
