@@ -147,6 +147,13 @@ def pending_approval(rt: Runtime, run_id: str) -> tuple[dict[str, Any], str, dic
     for pending in state.interrupts:
         if isinstance(pending.value, dict) and pending.value.get("run_id") == run_id:
             return row, pending.id, pending.value
+    with rt.store.connect(read_only=True) as con:
+        now = runs.get_run(con, run_id)
+    if now is not None and now["status"] != "waiting_approval":  # decided meanwhile by a racing approver
+        raise RunRefused(
+            f"run '{run_id}' is {now['status']}, not waiting for approval (decided by another process)",
+            fix="see `warden runs --status waiting_approval`",
+        )
     raise RunRefused(
         f"run '{run_id}' has no pending approval in its checkpoint",
         fix=f"resume the tree with `warden resume {row['root_run_id']}`",
