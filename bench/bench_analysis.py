@@ -17,6 +17,8 @@ import argparse
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,22 +81,18 @@ def _in_process(tmp: Path, runs: int, batch: int) -> dict:
     }
 
 
+def _analyse_argv(document: Path, policy: Path) -> list[str]:
+    """`warden analyse` of one document for Ana at Acme under the auto-approval policy."""
+    who = ["--tenant", "acme", "--as", "ana@acme"]
+    return ["analyse", str(document), *who, "--policy", str(policy), "--json"]
+
+
 def _cold(tmp: Path, runs: int) -> dict:
     policy = auto_policy(tmp / "auto.yaml")
     walls, cpus = [], []
     for n in range(runs):
         home = tmp / f"cold-{n}"
-        argv = [
-            "analyse",
-            str(NOTICE),
-            "--tenant",
-            "acme",
-            "--as",
-            "ana@acme",
-            "--policy",
-            str(policy),
-            "--json",
-        ]
+        argv = _analyse_argv(NOTICE, policy)
         wall, _, _ = warden(argv, env(home))
         walls.append(wall)
         cpus.append(LAST_CPU[0])
@@ -107,20 +105,7 @@ def _resume(tmp: Path, runs: int) -> dict:
     walls, cpus = [], []
     for n in range(runs):
         home = tmp / f"resume-{n}"
-        argv = [
-            "analyse",
-            str(NOTICE),
-            "--tenant",
-            "acme",
-            "--as",
-            "ana@acme",
-            "--policy",
-            str(policy),
-            "--json",
-        ]
-        import subprocess
-        import sys
-
+        argv = _analyse_argv(NOTICE, policy)
         killed = subprocess.run(
             [sys.executable, "-m", "warden", *argv],
             env=env(home, WARDEN_TEST_KILL_AT="before:finish:2"),
@@ -150,7 +135,7 @@ def _big_pdf(tmp: Path, pages: int) -> dict:
     policy = auto_policy(tmp / "auto.yaml")
     pdf = tmp / f"notice-{pages}.pdf"
     pdf.write_bytes(text_pdf(pages))
-    argv = ["analyse", str(pdf), "--tenant", "acme", "--as", "ana@acme", "--policy", str(policy), "--json"]
+    argv = _analyse_argv(pdf, policy)
     wall, peak, out = warden(argv, env(tmp / "big"))
     return {
         f"pdf_{pages}_pages_status": json.loads(out.splitlines()[-1])["status"],

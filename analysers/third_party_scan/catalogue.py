@@ -63,18 +63,12 @@ class RecipientSpec(StrictModel):
     @field_validator("countries")
     @classmethod
     def _iso_codes(cls, value: list[str]) -> list[str]:
-        bad = [c for c in value if not re.fullmatch(r"[A-Z]{2}", c)]
-        if bad:
-            raise ValueError(f"countries must be ISO 3166 alpha-2 codes, not {bad}")
-        return value
+        return _all_match(value, r"[A-Z]{2}", "countries (ISO 3166 alpha-2 codes)")
 
     @field_validator("data_categories")
     @classmethod
     def _fideslang_shape(cls, value: list[str]) -> list[str]:
-        bad = [k for k in value if not re.fullmatch(r"user(\.[a-z_]+)*", k)]
-        if bad:
-            raise ValueError(f"data categories must be fideslang user.* keys, not {bad}")
-        return value
+        return _all_match(value, r"user(\.[a-z_]+)*", "data categories (fideslang user.* keys)")
 
     @field_validator("python")
     @classmethod
