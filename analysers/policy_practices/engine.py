@@ -166,7 +166,9 @@ class Labeller:
             if rule.yield_to and rule.label in pending:
                 continue
             if rule.under and not (rule.under & section.cues):
-                continue  # the cheapest test first: most rules with a section fail here
+                continue  # the cheapest tests first: most rules with a section fail here
+            if rule.not_under and rule.not_under & section.cues:
+                continue
             if rule.needs is not None and not _satisfied(rule.needs, lower, text):
                 continue
             hit = self._apply(rule, text, lower, section)
