@@ -100,13 +100,14 @@ def _walk(items: P.SubPattern | list, state: P.State) -> None:
             _walk(arg, state)
 
 
-def compile_factored(pattern: str, flags: int = 0) -> re.Pattern[str]:
+def compile_factored(pattern: str | P.SubPattern, flags: int = 0) -> re.Pattern[str]:
     """``re.compile(pattern, flags)`` with alternations factored by first letter.
 
-    Raises ``re.error`` as ``re.compile`` does. The result's ``.pattern`` is None, since it was
-    compiled from a parse tree; keep the source string beside it where it is needed."""
+    ``pattern`` may be a parse tree from ``re._parser.parse(source, flags)``; it is factored in
+    place. Raises ``re.error`` as ``re.compile`` does. The result's ``.pattern`` is None, since
+    it was compiled from a parse tree; keep the source string beside it where it is needed."""
     if _compiler is None:  # pragma: no cover
-        return re.compile(pattern, flags)
-    tree = P.parse(pattern, flags)
+        return re.compile(pattern, flags)  # type: ignore[arg-type]
+    tree = P.parse(pattern, flags) if isinstance(pattern, str) else pattern
     _walk(tree, tree.state)
     return _compiler.compile(tree, flags)

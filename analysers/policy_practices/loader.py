@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from re import _parser as re_parser
 from typing import Any
 
 import yaml
@@ -38,6 +39,10 @@ ESCAPE = re.compile(r"\\.")
 UPPER_LITERAL = re.compile(r"[A-Z]")
 
 
+Needs = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+"""Per required set: its lower-case strings, then those with upper-case letters."""
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     """A rule ready to run: its regexes compiled and its heading cues as sets."""
@@ -50,7 +55,7 @@ class CompiledRule:
     unless: re.Pattern[str] | None
     shape: Shape
     confidence: float
-    needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None
+    needs: Needs | None = None
     """Sets of strings; ``text`` can match only if the text holds one of each set. Each set is
     split into lower-case strings (looked for in the lower-cased text) and strings with
     upper-case letters from case-sensitive parts (looked for in the text as written)."""
@@ -92,24 +97,31 @@ def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
 
 
 def _compile(pattern: str | None, macros: dict[str, str], where: str) -> re.Pattern[str] | None:
-    """Case-insensitive rules are compiled case-sensitive and run on lower-cased text (2-3x
+    return _prepare(pattern, macros, where)[0]
+
+
+def _prepare(
+    pattern: str | None, macros: dict[str, str], where: str
+) -> tuple[re.Pattern[str] | None, Needs | None, tuple[str, ...] | None]:
+    """The compiled regex with its prefilter (required strings, start strings), from one parse.
+
+    Case-insensitive rules are compiled case-sensitive and run on lower-cased text (2-3x
     faster in CPython); a rule with a case-sensitive part ``(?-i:...)`` runs on the text as is.
     Alternations are factored by first letter (``factoring.py``)."""
     if pattern is None:
-        return None
+        return None, None, None
     expanded = _expand(pattern, macros, where)
+    cased = CASED in expanded or UPPER_LITERAL.search(ESCAPE.sub("", expanded))
+    flags = FLAGS if cased else 0
     try:
-        if CASED in expanded or UPPER_LITERAL.search(ESCAPE.sub("", expanded)):
-            return compile_factored(expanded, FLAGS)
-        return compile_factored(expanded, 0)
+        tree = re_parser.parse(expanded, flags)
+        needs, starts = _needs(required_literals(tree)), start_literals(tree)
+        return compile_factored(tree, flags), needs, starts  # factoring changes the tree: last
     except re.error as exc:
         raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
 
 
-def _needs(
-    pattern: str | None, macros: dict[str, str], where: str
-) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None:
-    factors = None if pattern is None else required_literals(_expand(pattern, macros, where), FLAGS)
+def _needs(factors: tuple[frozenset[str], ...] | None) -> Needs | None:
     if factors is None:
         return None
     # the smallest set first, and short strings first in each: a set is settled by its first
@@ -130,10 +142,6 @@ def _needs(
 
 def _cased(pattern: re.Pattern[str] | None) -> bool:
     return pattern is not None and bool(pattern.flags & re.IGNORECASE)
-
-
-def _starts(pattern: str | None, macros: dict[str, str], where: str) -> tuple[str, ...] | None:
-    return None if pattern is None else start_literals(_expand(pattern, macros, where), FLAGS)
 
 
 def _validated(path: Path) -> RulesFile:
@@ -169,7 +177,7 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                     f"rule '{rule.id}' names unknown heading cues {sorted(unknown)}", source=str(path)
                 )
             seen.add(rule.id)
-            text = _compile(rule.text, macros, where)
+            text, needs, starts = _prepare(rule.text, macros, where)
             unless = _compile(rule.unless, macros, where)
             rules.append(
                 CompiledRule(
@@ -181,8 +189,8 @@ def load_rules(folder: Path = RULES_DIR) -> RuleSet:
                     unless=unless,
                     shape=rule.shape,
                     confidence=rule.confidence,
-                    needs=_needs(rule.text, macros, where),
-                    starts=_starts(rule.text, macros, where),
+                    needs=needs,
+                    starts=starts,
                     text_cased=_cased(text),
                     unless_cased=_cased(unless),
                     yield_to=frozenset(rule.yield_to),

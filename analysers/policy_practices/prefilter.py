@@ -91,13 +91,19 @@ def _item(op: object, arg: object, cased: bool = False) -> Factor:
     return None
 
 
+def _tree(pattern: str | P.SubPattern, flags: int) -> P.SubPattern:
+    """A pattern's parse tree; the loader passes one it parsed already (parsing is most of the
+    time it takes to load the rules)."""
+    return P.parse(pattern, flags) if isinstance(pattern, str) else pattern
+
+
 def required_literals(
-    pattern: str, flags: int = re.IGNORECASE, keep: int = 3
+    pattern: str | P.SubPattern, flags: int = re.IGNORECASE, keep: int = 3
 ) -> tuple[frozenset[str], ...] | None:
     """Up to ``keep`` sets of strings; any match contains one string of each set. Strings are
     lower-case unless they come from a case-sensitive group and hold an upper-case letter."""
     factors = [
-        f for f in _all_of(P.parse(pattern, flags)) if not any(len(s) < 2 and s.isalnum() for s in f)
+        f for f in _all_of(_tree(pattern, flags)) if not any(len(s) < 2 and s.isalnum() for s in f)
     ]  # a lone letter is in every passage: not worth testing
     if not factors:
         return None
@@ -151,14 +157,14 @@ def _starts(items: list, at: int, prefix: str, out: set[str], depth: int = 0) ->
     return False
 
 
-def start_literals(pattern: str, flags: int = re.IGNORECASE) -> tuple[str, ...] | None:
+def start_literals(pattern: str | P.SubPattern, flags: int = re.IGNORECASE) -> tuple[str, ...] | None:
     """Lower-case strings one of which every match of ``pattern`` starts with, or None.
 
     When known, a rule need not ``search`` the whole passage: it tries ``match`` only where
     one of these strings occurs, in text order, which finds the same leftmost match."""
     out: set[str] = set()
     try:
-        ok = _starts(list(P.parse(pattern, flags)), 0, "", out)
+        ok = _starts(list(_tree(pattern, flags)), 0, "", out)
     except RecursionError:
         return None
     if not ok or not out or len(out) > MAX_STARTS or any(len(s) < 2 for s in out):

@@ -282,3 +282,16 @@ def test_rectification_needs_ones_own_data() -> None:
         "If we modify our privacy policy, we will post the revised information here."
     )
     assert "right_rectification" in labels_of("You may ask us to correct inaccurate personal data.")
+
+
+def test_a_rule_regex_that_does_not_compile_names_its_file_and_rule(tmp_path: Path) -> None:
+    from warden_analysers.policy_practices.loader import RULES_DIR
+
+    for path in RULES_DIR.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    rights = tmp_path / "rights.rules.yaml"
+    text = rights.read_text(encoding="utf-8")
+    at = text.index("text: '") + len("text: '")
+    rights.write_text(text[:at] + "(unclosed" + text[at:], encoding="utf-8")
+    with pytest.raises(LoadError, match=r"rights\.rules\.yaml:right_\w+\.\w+.*does not compile"):
+        load_rules(tmp_path)
