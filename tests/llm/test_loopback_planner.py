@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _loopback import Endpoint, Reply, completion, error, plan_reply
 from _support import (
     ACME_NOTICE,
@@ -93,6 +94,25 @@ def test_the_plan_is_requested_as_json_schema_structured_output_and_drafted(
     (entry,) = query(rt, "SELECT * FROM cost_ledger WHERE run_id = ? AND kind = 'llm'", root)
     assert (entry["tokens_in"], entry["tokens_out"]) == (1500, 250)
     assert entry["amount_usd"] == pytest.approx((1500 * 1.0 + 250 * 2.0) / 1e6)
+
+
+def test_the_runbooks_model_block_picks_the_model_temperature_and_token_cap_of_its_calls(
+    tmp_path: Path, endpoint: Endpoint
+) -> None:
+    endpoint.push(plan_reply(GOOD_PLAN, prompt_tokens=100, completion_tokens=20))
+    rt = runtime(tmp_path, write_policy(tmp_path, models=[MODEL, "review-model"]), settings(endpoint.url))
+    path = root_runbook(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["model"] = {"model": "review-model", "temperature": 0.4, "max_tokens": 321}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    root = analyse(rt, path).root_run_id
+    (request,) = endpoint.requests
+    assert request["model"] == "review-model"  # not the process's default model
+    assert request["temperature"] == 0.4
+    assert 321 in (request.get("max_tokens"), request.get("max_completion_tokens"))
+    (call,) = _calls(rt, root)
+    assert call["model"] == "review-model"
+    assert run_row(rt, f"{root}.checks")["status"] == "waiting_approval"
 
 
 def test_an_endpoint_that_rejects_json_schema_is_asked_again_with_function_calling(

@@ -13,11 +13,12 @@ from typing import Any
 
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
+from warden.llm.config import LlmSettings
 from warden.llm.session import CallRecord, LlmSession
-from warden.schemas.runbook import Limits
+from warden.schemas.runbook import Limits, ModelConfig
 from warden.store import costs, llm_calls
 
-__all__ = ["llm_session", "model_allowed", "remaining_budget"]
+__all__ = ["llm_session", "model_allowed", "remaining_budget", "step_settings"]
 
 
 def remaining_budget(rt: Runtime, state: RunState, limits: Limits) -> Callable[[], float | None]:
@@ -32,19 +33,39 @@ def remaining_budget(rt: Runtime, state: RunState, limits: Limits) -> Callable[[
     return remaining
 
 
-def model_allowed(rt: Runtime, tenant: str) -> bool:
+def step_settings(rt: Runtime, requested: ModelConfig | None) -> LlmSettings | None:
+    """The process's model settings with the runbook's ``model:`` block applied: its model (at
+    the configured endpoint), temperature and output-token cap. None when no endpoint is
+    configured: the step runs offline (the guard warned when the runbook asked for a model)."""
+    settings = rt.llm_settings
+    if settings is None or not settings.model:
+        return None
+    if requested is None:
+        return settings
+    update: dict[str, Any] = {"model": requested.model, "temperature": requested.temperature}
+    if requested.max_tokens is not None:
+        update["max_output_tokens"] = requested.max_tokens
+    return settings.model_copy(update=update)
+
+
+def model_allowed(rt: Runtime, tenant: str, model: str | None = None) -> bool:
     """A model is configured and the policy lists it among the tenant's models."""
-    return bool(rt.llm_model) and rt.llm_model in rt.policy.tenant(tenant).models
+    name = model or rt.llm_model
+    return bool(name) and name in rt.policy.tenant(tenant).models
 
 
 def llm_session(
-    rt: Runtime, state: RunState, step_id: str, budget: Callable[[], float | None]
+    rt: Runtime,
+    state: RunState,
+    step_id: str,
+    budget: Callable[[], float | None],
+    requested: ModelConfig | None = None,
 ) -> LlmSession | None:
-    """A session for one step, or None when the tenant runs offline."""
-    if not model_allowed(rt, state["tenant"]):
+    """A session for one step (with the runbook's ``model:`` block), or None when the tenant
+    runs offline."""
+    settings = step_settings(rt, requested)
+    if settings is None or not model_allowed(rt, state["tenant"], settings.model):
         return None
-    settings = rt.llm_settings
-    assert settings is not None and settings.model
     counter = {"n": 0}
 
     def record(call: CallRecord) -> None:

@@ -22,7 +22,7 @@ from warden.graph.state import RunState
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
 from warden.schemas.outputs import OutputContractError, check_output
-from warden.schemas.runbook import AnalyserStep, Limits, RunbookDefinition, WorkflowStep
+from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDefinition, WorkflowStep
 from warden.store import approvals, costs, documents, findings, runs, steps
 
 __all__ = ["step"]
@@ -130,8 +130,14 @@ def _inputs(
 
 
 def _context(
-    state: RunState, rt: Runtime, step_id: str, system_id: str | None = None, limits: Limits | None = None
+    state: RunState,
+    rt: Runtime,
+    step_id: str,
+    system_id: str | None = None,
+    limits: Limits | None = None,
+    requested: ModelConfig | None = None,
 ) -> AnalyserContext:
+    """What an analyser may see and use; ``requested`` is the runbook's ``model:`` block."""
     policy = rt.policy
     tenant = policy.tenant(state["tenant"])
     counter = {"n": 0}
@@ -160,6 +166,7 @@ def _context(
                 tokens_out=tokens_out,
             )
 
+    session = llm_session(rt, state, step_id, budget, requested)
     return AnalyserContext(
         tenant=state["tenant"],
         run_id=state["run_id"],
@@ -170,10 +177,10 @@ def _context(
         base_dir=policy.base_dir,
         allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
         available_analysers=tuple(a for a in tenant.analysers if a in rt.catalogue),
-        llm_model=rt.llm_model,
+        llm_model=session.model_name if session is not None else rt.llm_model,
         record_cost=record_cost,
         approval_role=tenant.approval.required_roles[0] if tenant.approval.required_roles else None,
-        llm=llm_session(rt, state, step_id, budget),
+        llm=session,
         budget_usd=budget,
         planner_mode=rt.llm_settings.planner if rt.llm_settings else "auto",
     )
@@ -192,7 +199,7 @@ def _run_analyser(
     assert manifest is not None  # the guard refused unknown analysers
     fn = rt.catalogue.load(current.analyser)
     inputs = _inputs(rt, state, runbook, current)
-    ctx = _context(state, rt, current.id, current.system, limits)
+    ctx = _context(state, rt, current.id, current.system, limits, runbook.model)
     timeout = current.timeout_s or limits.step_timeout_s
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
     capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
