@@ -56,14 +56,18 @@ def _alternatives(arg: tuple, state: P.State) -> list[P.SubPattern]:
     return out
 
 
-def _first_literal(alt: P.SubPattern) -> int | None:
-    return alt[0][1] if len(alt) and alt[0][0] is C.LITERAL else None
+def _first_literal(alt: P.SubPattern) -> tuple[object, object] | None:
+    """What the alternative starts with, if it can be shared: a literal character, or a
+    zero-width anchor such as ``\\b`` (``\\bin|\\bto`` is ``\\b(?:in|to)``)."""
+    if len(alt) and alt[0][0] in (C.LITERAL, C.AT):
+        return alt[0]
+    return None
 
 
 def _factor(alternatives: list[P.SubPattern], state: P.State) -> list[P.SubPattern]:
-    """Alternatives starting with the same literal become one: that literal, then a branch of
-    their rests (factored in turn). The others keep their place."""
-    groups: dict[int, list[P.SubPattern]] = {}
+    """Alternatives starting with the same literal or anchor become one: that element, then a
+    branch of their rests (factored in turn). The others keep their place."""
+    groups: dict[tuple[object, object], list[P.SubPattern]] = {}
     for alt in alternatives:
         first = _first_literal(alt)
         if first is not None:
@@ -75,7 +79,7 @@ def _factor(alternatives: list[P.SubPattern], state: P.State) -> list[P.SubPatte
             out.append(alt)
         elif groups[first][0] is alt:  # the group goes where its first member stood
             rests = [P.SubPattern(state, list(a.data[1:])) for a in groups[first]]
-            merged = P.SubPattern(state, [(C.LITERAL, first)])
+            merged = P.SubPattern(state, [first])
             merged.append((C.BRANCH, (None, _factor(rests, state))))
             out.append(merged)
     return out

@@ -67,6 +67,7 @@ def test_factored_regexes_find_matches_at_the_same_starts() -> None:
         (r"(?:full |first )?name|(?:ab|ac|a)d", "first name, add, ad", (0, 10)),
         (r"x(?:ab|ac|a)d", "xad xacd", (0, 3)),
         (r"(?:a|ab)(?:c|bcd)", "abcd", (0, 4)),  # backtracking into the group still works
+        (r"\bin order\b|^\W*x|\bto help\b|\binside", "a tin inside to help", (6, 12)),  # shared \b
     ],
 )
 def test_factoring_keeps_what_a_pattern_matches(pattern: str, text: str, span: tuple[int, int]) -> None:
