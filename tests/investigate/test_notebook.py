@@ -41,7 +41,11 @@ def _execute(home: Path, tmp_path: Path, **parameters: str) -> nbformat.Notebook
     injected = "\n".join(f"{k} = {v!r}" for k, v in {"WARDEN_HOME": str(home), **parameters}.items())
     nb.cells.insert(1, nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
     NotebookClient(
-        nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        kernel_name="python3",
+        timeout=180,
+        startup_timeout=300,  # a kernel starts slowly on a loaded CI machine (default 60 s)
+        resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     return nb
 
