@@ -97,11 +97,12 @@ def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
 
 
 def _compile(pattern: str | None, macros: dict[str, str], where: str) -> re.Pattern[str] | None:
-    return _prepare(pattern, macros, where)[0]
+    """A veto or heading regex: searched as is, so it needs no prefilter."""
+    return _prepare(pattern, macros, where, prefilter=False)[0]
 
 
 def _prepare(
-    pattern: str | None, macros: dict[str, str], where: str
+    pattern: str | None, macros: dict[str, str], where: str, prefilter: bool = True
 ) -> tuple[re.Pattern[str] | None, Needs | None, tuple[str, ...] | None]:
     """The compiled regex with its prefilter (required strings, start strings), from one parse.
 
@@ -115,7 +116,7 @@ def _prepare(
     flags = FLAGS if cased else 0
     try:
         tree = re_parser.parse(expanded, flags)
-        needs, starts = _needs(required_literals(tree)), start_literals(tree)
+        needs, starts = (_needs(required_literals(tree)), start_literals(tree)) if prefilter else (None, None)
         return compile_factored(tree, flags), needs, starts  # factoring changes the tree: last
     except re.error as exc:
         raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
