@@ -104,7 +104,8 @@ def test_unsure_passages_go_in_batches() -> None:
     assert records[2].messages[1]["content"].count('"key"') == 5
 
 
-def test_refine_llm_in_a_runbook_runs_through_the_steps_session_and_the_ledger(tmp_path: Path) -> None:
+def _refine_runbook(tmp_path: Path) -> Path:
+    """A one-step runbook: label the document with `refine: llm`."""
     runbook = tmp_path / "refine.yaml"
     runbook.write_text(
         yaml.safe_dump(
@@ -125,6 +126,11 @@ def test_refine_llm_in_a_runbook_runs_through_the_steps_session_and_the_ledger(t
             }
         )
     )
+    return runbook
+
+
+def test_refine_llm_in_a_runbook_runs_through_the_steps_session_and_the_ledger(tmp_path: Path) -> None:
+    runbook = _refine_runbook(tmp_path)
     always = AIMessage(
         content='{"passages": []}',
         usage_metadata={"input_tokens": 100, "output_tokens": 10, "total_tokens": 110},
@@ -144,26 +150,7 @@ def test_refine_llm_in_a_runbook_runs_through_the_steps_session_and_the_ledger(t
 
 
 def test_refine_llm_without_a_model_for_the_tenant_fails_the_step_with_a_coded_error(tmp_path: Path) -> None:
-    runbook = tmp_path / "refine.yaml"
-    runbook.write_text(
-        yaml.safe_dump(
-            {
-                "runbook": "llm-review",
-                "version": 1,
-                "tenant": "acme",
-                "inputs": {"document": "document"},
-                "approval": {"required_role": "dpo"},
-                "steps": [
-                    {
-                        "id": "practices",
-                        "analyser": "policy_practices",
-                        "input": "document",
-                        "config": {"refine": "llm"},
-                    }
-                ],
-            }
-        )
-    )
+    runbook = _refine_runbook(tmp_path)
     rt = runtime(tmp_path, write_policy(tmp_path, models=[]), settings())
     outcome = analyse(rt, runbook)
     (row,) = query(rt, "SELECT status, status_reason FROM runs WHERE run_id = ?", outcome.root_run_id)
