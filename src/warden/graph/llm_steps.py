@@ -7,6 +7,7 @@ what it spent and what the model said.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,13 @@ from warden.llm.session import CallRecord, LlmSession
 from warden.schemas.runbook import Limits, ModelConfig
 from warden.store import costs, llm_calls
 
-__all__ = ["llm_session", "model_allowed", "remaining_budget", "step_settings"]
+__all__ = ["entry_ids", "llm_session", "model_allowed", "remaining_budget", "step_settings"]
+
+
+def entry_ids(state: RunState, step_id: str) -> Callable[[], str]:
+    """Unique ids for one step's rows (cost entries, model calls): run, step, time, counter."""
+    counter = itertools.count(1)
+    return lambda: f"{state['run_id']}:{step_id}:{time.time_ns()}:{next(counter)}"
 
 
 def remaining_budget(rt: Runtime, state: RunState, limits: Limits) -> Callable[[], float | None]:
@@ -66,11 +73,10 @@ def llm_session(
     settings = step_settings(rt, requested)
     if settings is None or not model_allowed(rt, state["tenant"], settings.model):
         return None
-    counter = {"n": 0}
+    next_id = entry_ids(state, step_id)
 
     def record(call: CallRecord) -> None:
-        counter["n"] += 1
-        call_id = f"{state['run_id']}:{step_id}:{time.time_ns()}:{counter['n']}"
+        call_id = next_id()
         with rt.store.connect() as con:
             llm_calls.insert_call(
                 con,

@@ -15,7 +15,7 @@ from warden.errors import WardenError
 from warden.governance.policy import tighter
 from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
-from warden.graph.llm_steps import llm_session, remaining_budget
+from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
 from warden.graph.nodes._common import record, set_status
 from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
@@ -140,7 +140,7 @@ def _context(
     """What an analyser may see and use; ``requested`` is the runbook's ``model:`` block."""
     policy = rt.policy
     tenant = policy.tenant(state["tenant"])
-    counter = {"n": 0}
+    next_id = entry_ids(state, step_id)
     budget = remaining_budget(rt, state, limits or Limits())
 
     def record_cost(
@@ -151,11 +151,10 @@ def _context(
         tokens_out: int = 0,
         kind: str = "llm",
     ) -> None:
-        counter["n"] += 1
         with rt.store.connect() as con:
             costs.add_cost(
                 con,
-                entry_id=f"{state['run_id']}:{step_id}:{time.time_ns()}:{counter['n']}",
+                entry_id=next_id(),
                 run_id=state["run_id"],
                 root_run_id=state["root_run_id"],
                 step_id=step_id,
