@@ -189,11 +189,8 @@ class Labeller:
 
     @staticmethod
     def _apply(rule: CompiledRule, text: str, lower: str, section: Section) -> Hit | None:
-        """``lower`` is ``text`` lower-cased with the same length, for the uncased regexes."""
-        if rule.under and not (rule.under & section.cues):
-            return None
-        if rule.not_under and rule.not_under & section.cues:
-            return None
+        """``lower`` is ``text`` lower-cased with the same length, for the uncased regexes.
+        The caller has checked the rule's section cues (``under``, ``not_under``)."""
         match = None
         if rule.text is not None:
             source = text if rule.text_cased else lower
