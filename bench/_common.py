@@ -17,23 +17,10 @@ from typing import Any
 
 import yaml
 
+from warden.testing import PEAK_RSS_PRELUDE, pdf_escape, simple_pdf, split_peak_rss
+
 REPO = Path(__file__).resolve().parents[1]
 ACME = REPO / "fixtures" / "acme"
-
-# A child process reports its own peak RSS (VmHWM) on exit; wait4 would include the parent's.
-PEAK_PRELUDE = """
-import atexit, sys
-def _peak():
-    with open('/proc/self/status') as fh:
-        for line in fh:
-            if line.startswith('VmHWM:'):
-                sys.stderr.write('\\nWARDEN_PEAK_RSS_KB ' + line.split()[1] + '\\n')
-atexit.register(_peak)
-sys.argv = ['warden', *sys.argv[1:]]
-from warden.cli import main
-main()
-"""
-
 
 LAST_CPU = [0.0]
 
@@ -61,14 +48,14 @@ def warden(args: list[str], environ: dict[str, str], *, check: bool = True) -> t
     time is in `LAST_CPU[0]` (less disturbed than wall time by other load on the machine)."""
     cpu0, started = child_cpu(), time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_PRELUDE, *args], env=environ, capture_output=True, text=True
+        [sys.executable, "-c", PEAK_RSS_PRELUDE, *args], env=environ, capture_output=True, text=True
     )
     wall = time.perf_counter() - started
     LAST_CPU[0] = child_cpu() - cpu0
-    err, _, peak = done.stderr.rpartition("\nWARDEN_PEAK_RSS_KB ")
+    err, peak_mb = split_peak_rss(done.stderr)
     if check and done.returncode != 0:
         raise SystemExit(f"warden {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{err}")
-    return wall, int(peak) / 1024 if peak.strip().isdigit() else float("nan"), done.stdout
+    return wall, float("nan") if peak_mb is None else peak_mb, done.stdout
 
 
 def auto_policy(path: Path) -> Path:
@@ -91,8 +78,6 @@ def auto_policy(path: Path) -> Path:
 
 def text_pdf(pages: int, paragraphs_per_page: int = 6) -> bytes:
     """A text PDF of `pages` notice-like pages (headings and paragraphs), built in memory."""
-    import zlib
-
     sentences = [
         "We collect your name, email address and phone number when you create an account.",
         "We use this information to provide the service and to meet our legal obligations.",
@@ -101,41 +86,12 @@ def text_pdf(pages: int, paragraphs_per_page: int = 6) -> bytes:
         "You have the right to access, correct or erase your personal data.",
         "Contact our data protection officer at dpo@example.org with any questions.",
     ]
-    objects: list[bytes] = [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", b""]
-    kids = []
+    streams = []
     for page in range(pages):
         lines = [b"BT /F1 16 Tf 72 780 Td (Section %d) Tj ET" % (page + 1)]
-        y = 740
         for n in range(paragraphs_per_page):
-            text = sentences[(page + n) % len(sentences)].encode()
-            lines.append(b"BT /F1 10 Tf 72 %d Td (%s) Tj ET" % (y, text))
-            y -= 40
+            text = pdf_escape(sentences[(page + n) % len(sentences)])
+            lines.append(b"BT /F1 10 Tf 72 %d Td (%s) Tj ET" % (740 - 40 * n, text))
         lines.append(b"BT /F1 8 Tf 300 40 Td (%d) Tj ET" % (page + 1))
-        stream = zlib.compress(b"\n".join(lines))
-        objects.append(
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"
-        )
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 1 0 R >> >> "
-            b"/Contents %d 0 R >>" % len(objects)
-        )
-        kids.append(len(objects))
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids),
-        len(kids),
-    )
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        len(objects),
-        xref,
-    )
-    return bytes(out)
+        streams.append(b"\n".join(lines))
+    return simple_pdf(streams)

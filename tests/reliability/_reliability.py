@@ -10,6 +10,8 @@ from typing import Any
 
 from _wardencli import ACME_NOTICE, Warden, acme_policy_data
 
+from warden.testing import PEAK_RSS_PRELUDE, split_peak_rss
+
 
 def auto_policy(**tenant_changes: Any) -> dict[str, Any]:
     """The acme policy with an auto-approval rule covering every analyser acme may run, so one
@@ -80,28 +82,12 @@ class Measured:
     peak_rss_mb: float
 
 
-# The child reports its own VmHWM at exit: wait4's ru_maxrss would include the memory of the
-# test process it was forked from (Linux carries the pre-exec high-water mark over exec).
-_PEAK_PRELUDE = """
-import atexit, sys
-def _peak():
-    with open('/proc/self/status') as fh:
-        for line in fh:
-            if line.startswith('VmHWM:'):
-                sys.stderr.write('\\nWARDEN_PEAK_RSS_KB ' + line.split()[1] + '\\n')
-atexit.register(_peak)
-sys.argv = ['warden', *sys.argv[1:]]
-from warden.cli import main
-main()
-"""
-
-
 def run_warden_measured(args: list[str], env: dict[str, str], timeout_s: float = 300) -> Measured:
     """Run `warden ARGS` in a fresh process; measure its wall time and its own peak RSS."""
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PEAK_PRELUDE, *args],
+            [sys.executable, "-c", PEAK_RSS_PRELUDE, *args],
             env=env,
             capture_output=True,
             text=True,
@@ -110,6 +96,6 @@ def run_warden_measured(args: list[str], env: dict[str, str], timeout_s: float =
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"warden {args} ran past {timeout_s}s (a hang guard, not a timing)") from exc
     wall = time.perf_counter() - started
-    err, _, peak = done.stderr.rpartition("\nWARDEN_PEAK_RSS_KB ")
-    assert peak.strip().isdigit(), done.stderr
-    return Measured(done.returncode, done.stdout, err, wall, int(peak) / 1024)
+    err, peak_mb = split_peak_rss(done.stderr)
+    assert peak_mb is not None, done.stderr
+    return Measured(done.returncode, done.stdout, err, wall, peak_mb)
