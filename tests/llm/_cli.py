@@ -1,30 +1,15 @@
-"""Running ``python -m warden`` in a fresh process against one state directory."""
+"""Running ``python -m warden`` in a fresh process against one state directory, with only the
+variables a test gives configuring the model (tests/graph's `Warden` keeps the caller's)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from _support import PLUGINS
-
-
-@dataclass
-class Done:
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out.strip().splitlines()[-1])
-
-    def __str__(self) -> str:
-        return f"warden {' '.join(self.args)} -> {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
+from _support import ACME_NOTICE, PLUGINS
+from _wardencli import Done
 
 
 def warden(home: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 300) -> Done:
@@ -36,3 +21,9 @@ def warden(home: Path, *args: str, env: dict[str, str] | None = None, timeout_s:
         [sys.executable, "-m", "warden", *args], env=clean, capture_output=True, text=True, timeout=timeout_s
     )
     return Done(args, proc.returncode, proc.stdout, proc.stderr)
+
+
+def analyse_with_runbook(home: Path, runbook: Path, *extra: str, env: dict[str, str]) -> Done:
+    """`warden analyse` of the Acme notice by ana@acme, on the given root runbook."""
+    args = ("analyse", str(ACME_NOTICE), "--tenant", "acme", "--as", "ana@acme", "--runbook", str(runbook))
+    return warden(home, *args, *extra, env=env)

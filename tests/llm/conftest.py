@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))  # _wardencli
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _loopback import Endpoint

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from _cli import warden
-from _support import ACME_NOTICE, MODEL, query, root_runbook, write_policy
+from _cli import analyse_with_runbook
+from _support import MODEL, query, root_runbook, write_policy
 
 
 def test_analyse_with_an_unreachable_endpoint_fails_with_a_coded_reason_and_keeps_the_labels(
@@ -22,18 +22,7 @@ def test_analyse_with_an_unreachable_endpoint_fails_with_a_coded_reason_and_keep
         "WARDEN_LLM_MAX_RETRIES": "1",
         "WARDEN_LLM_BACKOFF_S": "0",
     }
-    done = warden(
-        tmp_path / "home",
-        "analyse",
-        str(ACME_NOTICE),
-        "--tenant",
-        "acme",
-        "--as",
-        "ana@acme",
-        "--runbook",
-        str(root_runbook(tmp_path)),
-        env=env,
-    )
+    done = analyse_with_runbook(tmp_path / "home", root_runbook(tmp_path), env=env)
     assert done.code == 1, str(done)
     assert ": failed" in done.out
     assert "reason: step 'plan' failed: [llm_connection]" in done.out

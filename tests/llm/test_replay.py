@@ -15,9 +15,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from _cli import Done, warden
+from _cli import Done, analyse_with_runbook, warden
 from _loopback import Endpoint, completion, error, plan_reply
-from _support import ACME_NOTICE, GOOD_PLAN, MODEL, query, root_runbook, write_policy
+from _support import GOOD_PLAN, MODEL, query, root_runbook, write_policy
 
 
 @dataclass
@@ -48,19 +48,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
             error(429, "slow down", **{"Retry-After": "0"}), completion("{oops"), plan_reply(GOOD_PLAN)
         )
         env = _env(policy, endpoint.url)
-        started = warden(
-            tmp / "home",
-            "analyse",
-            str(ACME_NOTICE),
-            "--tenant",
-            "acme",
-            "--as",
-            "ana@acme",
-            "--runbook",
-            str(runbook),
-            "--json",
-            env=env,
-        )
+        started = analyse_with_runbook(tmp / "home", runbook, "--json", env=env)
         assert started.code == 0, str(started)
         root = started.json()["run_id"]
         approved = warden(
