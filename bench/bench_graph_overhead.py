@@ -5,7 +5,9 @@ shape (ingest -> plan -> guard -> approval -> step* -> finish, SQLite checkpoint
     python bench/bench_graph_overhead.py [--steps 40] [--runs 5]
 
 Warden's steps are the test analyser `wtest_slow` with seconds=0 (tests/graph/plugins); the
-per-step cost is (time with N steps - time with 1 step) / (N - 1), so fixed costs cancel.
+per-step cost is (time with N steps - time with 1 step) / (N - 1), so fixed costs cancel. CPU
+time is the process's (DuckDB's and the checkpointer's threads included): steadier than wall
+time on a shared machine.
 """
 
 from __future__ import annotations
@@ -52,24 +54,34 @@ def _bare_graph(path: Path) -> Any:
     return graph.compile(checkpointer=saver)
 
 
-def _bare(tmp: Path, steps: int, runs: int) -> float:
+def _per_step(times: list[tuple[int, float, float]], steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per extra step: medians with `steps` steps less medians with one."""
+
+    def med(total: int, index: int) -> float:
+        return median([t[index] for t in times if t[0] == total])
+
+    return (med(steps, 1) - med(1, 1)) / (steps - 1), (med(steps, 2) - med(1, 2)) / (steps - 1)
+
+
+def _timed(total: int, fn: Any, *args: Any, **kwargs: Any) -> tuple[int, float, float, Any]:
+    """(steps, wall s, CPU s, result) of ``fn(*args, **kwargs)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args, **kwargs)
+    return total, time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def _bare(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
     app = _bare_graph(tmp / "bare.sqlite")
     times = []
     for n in range(runs):
         for total in (1, steps):
-            started = time.perf_counter()
-            app.invoke(
-                {"cursor": 0, "total": total},
-                {"configurable": {"thread_id": f"{n}-{total}"}},
-                durability="sync",
-            )
-            times.append((total, time.perf_counter() - started))
-    one = median([t for k, t in times if k == 1])
-    many = median([t for k, t in times if k == steps])
-    return (many - one) / (steps - 1)
+            config = {"configurable": {"thread_id": f"{n}-{total}"}}
+            done = _timed(total, app.invoke, {"cursor": 0, "total": total}, config, durability="sync")
+            times.append(done[:3])
+    return _per_step(times, steps)
 
 
-def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
+def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float, float]:
     os.environ["WARDEN_ANALYSER_PATH"] = str(PLUGINS)
     from warden.governance import load_policy
     from warden.graph.runtime import Runtime
@@ -100,18 +112,17 @@ def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
     times, own = [], []
     for _ in range(runs):
         for total in (1, steps):
-            started = time.perf_counter()
-            outcome = start_run(rt, notice, tenant="acme", requester="ana@acme", runbook=books[total])
-            times.append((total, time.perf_counter() - started))
+            total, wall, cpu, outcome = _timed(
+                total, start_run, rt, notice, tenant="acme", requester="ana@acme", runbook=books[total]
+            )
+            times.append((total, wall, cpu))
             if total == steps:
                 own.append(
                     rt.store.query(
                         "SELECT sum(duration_s) AS t FROM steps WHERE run_id = ?", [outcome.root_run_id]
                     )[0]["t"]
                 )
-    one = median([t for k, t in times if k == 1])
-    many = median([t for k, t in times if k == steps])
-    return (many - one) / (steps - 1), median(own) / steps
+    return (*_per_step(times, steps), median(own) / steps)
 
 
 def main() -> None:
@@ -121,12 +132,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        bare = _bare(tmp, args.steps, args.runs)
-        warden, analyser = _warden(tmp, args.steps, args.runs)
+        bare, bare_cpu = _bare(tmp, args.steps, args.runs)
+        warden, warden_cpu, analyser = _warden(tmp, args.steps, args.runs)
     results = {
         "bare_langgraph_ms_per_step": round(bare * 1000, 2),
+        "bare_langgraph_cpu_ms_per_step": round(bare_cpu * 1000, 2),
         "warden_ms_per_step": round(warden * 1000, 2),
+        "warden_cpu_ms_per_step": round(warden_cpu * 1000, 2),
         "warden_over_bare": round(warden / bare, 1),
+        "warden_over_bare_cpu": round(warden_cpu / bare_cpu, 1),
         "noop_analyser_ms_per_step": round(analyser * 1000, 2),
     }
     for key, value in results.items():
