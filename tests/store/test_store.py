@@ -11,7 +11,7 @@ import pytest
 
 from warden.errors import WardenError
 from warden.schemas import Finding
-from warden.store import Store, StoreBusy, audit, findings, runs, steps
+from warden.store import Store, StoreBusy, approvals, audit, costs, findings, runs, steps
 
 
 def _finding(fid: str, severity: str = "high") -> Finding:
@@ -70,6 +70,40 @@ def test_step_attempts_count_up_on_retry(store: Store) -> None:
         assert steps.start_step(con, "root", "s", kind="analyser", analyser="a", system_id=None) == 2
         steps.finish_step(con, "root", "s", output={"x": 1}, output_schema="findings", duration_s=0.1)
         assert steps.get_step(con, "root", "s")["output"] == {"x": 1}
+
+
+def test_the_step_gate_sees_the_approval_the_step_status_and_the_whole_trees_spend_and_time(
+    store: Store,
+) -> None:
+    gate = dict(
+        tenant="acme", runbook="rb", sha256="a" * 64, run_id="child", step_id="s2", root_run_id="root"
+    )
+    with store.connect(read_only=True) as con:
+        assert steps.step_gate(con, **gate) == steps.StepGate(False, None, 0.0, 0.0)
+    with store.connect() as con:
+        approvals.publish_version(
+            con,
+            tenant="acme",
+            runbook="rb",
+            sha256="a" * 64,
+            declared_version=1,
+            definition={},
+            run_id="root",
+            approved_by="dora@acme",
+        )
+        for run_id, step_id, took in (("root", "s1", 1.5), ("child", "s2", 0.25)):
+            steps.start_step(con, run_id, step_id, kind="analyser", analyser="a", system_id=None)
+            steps.finish_step(con, run_id, step_id, output={}, output_schema=None, duration_s=took)
+        steps.start_step(con, "child", "w", kind="workflow", analyser=None, system_id=None)
+        steps.finish_step(con, "child", "w", output={}, output_schema=None, duration_s=9.0)
+        costs.add_cost(
+            con, entry_id="c1", run_id="child", root_run_id="root", step_id="s2", kind="llm", amount_usd=0.5
+        )
+    with store.connect(read_only=True) as con:
+        # a workflow step's time is its child's, already counted: only analyser time adds up
+        assert steps.step_gate(con, **gate) == steps.StepGate(True, "completed", 0.5, 1.75)
+        assert steps.step_gate(con, **{**gate, "sha256": "b" * 64}).approved is False
+        assert steps.step_gate(con, **{**gate, "tenant": "globex"}).approved is False
 
 
 def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:

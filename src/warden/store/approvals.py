@@ -7,7 +7,7 @@ from typing import Any
 
 from warden.store._util import now, rows, to_json
 
-__all__ = ["approvals_of_tree", "is_approved", "last_approved", "publish_version", "record_approval"]
+__all__ = ["approvals_of_tree", "last_approved", "publish_version", "record_approval"]
 
 
 def record_approval(con: Any, **row: Any) -> None:
@@ -70,13 +70,3 @@ def last_approved(con: Any, tenant: str, runbook: str) -> dict[str, Any] | None:
         return None
     found[0]["definition"] = json.loads(found[0]["definition_json"])
     return found[0]
-
-
-def is_approved(con: Any, tenant: str, runbook: str, sha256: str) -> bool:
-    return (
-        con.execute(
-            "SELECT count(*) FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
-            [tenant, runbook, sha256],
-        ).fetchone()[0]
-        > 0
-    )

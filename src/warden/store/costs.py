@@ -6,7 +6,7 @@ from typing import Any
 
 from warden.store._util import now
 
-__all__ = ["add_cost", "tree_cost", "tree_duration"]
+__all__ = ["add_cost", "tree_cost"]
 
 
 def add_cost(
@@ -37,16 +37,5 @@ def tree_cost(con: Any, root_run_id: str) -> float:
     return float(
         con.execute(
             "SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?", [root_run_id]
-        ).fetchone()[0]
-    )
-
-
-def tree_duration(con: Any, root_run_id: str) -> float:
-    """Seconds spent executing steps anywhere in the tree (waiting for approval does not count)."""
-    return float(
-        con.execute(
-            """SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
-           WHERE r.root_run_id = ? AND s.kind = 'analyser'""",
-            [root_run_id],
         ).fetchone()[0]
     )

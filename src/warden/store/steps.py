@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from warden.store._util import now, rows, to_json
 
-__all__ = ["fail_step", "finish_step", "get_step", "start_step", "steps_of"]
+__all__ = ["StepGate", "fail_step", "finish_step", "get_step", "start_step", "step_gate", "steps_of"]
 
 
 def start_step(
     con: Any, run_id: str, step_id: str, *, kind: str, analyser: str | None, system_id: str | None
 ) -> int:
     """Record an attempt; returns the attempt number (1 for the first)."""
-    con.execute(
-        """INSERT INTO steps (run_id, step_id, kind, analyser, system_id, status, attempts, started_at)
-           VALUES (?, ?, ?, ?, ?, 'running', 1, ?)
-           ON CONFLICT (run_id, step_id) DO UPDATE SET attempts = steps.attempts + 1, status = 'running',
-               started_at = excluded.started_at, error = NULL""",
-        [run_id, step_id, kind, analyser, system_id, now()],
-    )
     return int(
         con.execute(
-            "SELECT attempts FROM steps WHERE run_id = ? AND step_id = ?", [run_id, step_id]
+            """INSERT INTO steps (run_id, step_id, kind, analyser, system_id, status, attempts, started_at)
+               VALUES (?, ?, ?, ?, ?, 'running', 1, ?)
+               ON CONFLICT (run_id, step_id) DO UPDATE SET attempts = steps.attempts + 1,
+                   status = 'running', started_at = excluded.started_at, error = NULL
+               RETURNING attempts""",
+            [run_id, step_id, kind, analyser, system_id, now()],
         ).fetchone()[0]
     )
 
@@ -63,6 +61,36 @@ def get_step(con: Any, run_id: str, step_id: str) -> dict[str, Any] | None:
     row = found[0]
     row["output"] = json.loads(row["output_json"]) if row["output_json"] else None
     return row
+
+
+class StepGate(NamedTuple):
+    """What the step node checks before it runs a step."""
+
+    approved: bool
+    """The runbook version (by content hash) is published for the tenant."""
+    status: str | None
+    """The step's status from an earlier attempt; None if it never started."""
+    spent_usd: float
+    """Money spent anywhere in the run tree."""
+    elapsed_s: float
+    """Seconds analysers have run anywhere in the run tree (waiting for approval does not count)."""
+
+
+def step_gate(
+    con: Any, *, tenant: str, runbook: str, sha256: str, run_id: str, step_id: str, root_run_id: str
+) -> StepGate:
+    """The step node's four checks in one statement: every statement costs DuckDB a few ms,
+    and this runs before every step."""
+    row = con.execute(
+        """SELECT
+               EXISTS (SELECT 1 FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?),
+               (SELECT status FROM steps WHERE run_id = ? AND step_id = ?),
+               (SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?),
+               (SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
+                WHERE r.root_run_id = ? AND s.kind = 'analyser')""",
+        [tenant, runbook, sha256, run_id, step_id, root_run_id, root_run_id],
+    ).fetchone()
+    return StepGate(bool(row[0]), row[1], float(row[2]), float(row[3]))
 
 
 def steps_of(con: Any, run_id: str) -> list[dict[str, Any]]:

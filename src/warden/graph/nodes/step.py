@@ -23,7 +23,7 @@ from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
 from warden.schemas.outputs import OutputContractError, check_output
 from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDefinition, WorkflowStep
-from warden.store import approvals, costs, documents, findings, runs, steps
+from warden.store import costs, documents, findings, runs, steps
 
 __all__ = ["step"]
 
@@ -41,14 +41,21 @@ def step(state: RunState, rt: Runtime) -> dict:
     if reason:
         return _stop(rt, state, current, "cancelled", f"kill switch: {reason}")
     limits = Limits.model_validate(state.get("limits") or {})
+    sha256 = sha256_of(runbook)
     with rt.store.connect(read_only=True) as con:
-        approved = approvals.is_approved(con, state["tenant"], runbook.runbook, sha256_of(runbook))
-        done = steps.get_step(con, state["run_id"], current.id)
-        spent = costs.tree_cost(con, state["root_run_id"])
-        elapsed = costs.tree_duration(con, state["root_run_id"])
-    if not approved or sha256_of(runbook) != state.get("runbook_sha256"):
+        gate = steps.step_gate(
+            con,
+            tenant=state["tenant"],
+            runbook=runbook.runbook,
+            sha256=sha256,
+            run_id=state["run_id"],
+            step_id=current.id,
+            root_run_id=state["root_run_id"],
+        )
+    spent, elapsed = gate.spent_usd, gate.elapsed_s
+    if not gate.approved or sha256 != state.get("runbook_sha256"):
         return _stop(rt, state, current, "failed", "refusing to run: the runbook is not an approved version")
-    if done and done["status"] in ("completed", "rejected"):
+    if gate.status in ("completed", "rejected"):
         return {"cursor": cursor + 1}
     if isinstance(current, AnalyserStep):
         manifest = rt.catalogue.get(current.analyser)
@@ -72,7 +79,7 @@ def step(state: RunState, rt: Runtime) -> dict:
         )
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, rt, runbook, current, limits, elapsed, cursor)
-    return _run_child(state, rt, runbook, current, limits, cursor, done is not None)
+    return _run_child(state, rt, runbook, current, limits, cursor, gate.status is not None)
 
 
 def _stop(rt: Runtime, state: RunState, current: Any, status: runs.RunStatus, reason: str) -> dict:
