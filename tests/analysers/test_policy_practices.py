@@ -295,3 +295,34 @@ def test_a_rule_regex_that_does_not_compile_names_its_file_and_rule(tmp_path: Pa
     rights.write_text(text[:at] + "(unclosed" + text[at:], encoding="utf-8")
     with pytest.raises(LoadError, match=r"rights\.rules\.yaml:right_\w+\.\w+.*does not compile"):
         load_rules(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We use Segment to collect usage analytics.",
+        "Attribution data is processed by Adjust and no one else.",
+        "We work with Branch or similar providers to route links.",
+    ],
+)
+def test_an_sdk_whose_name_is_also_a_word_is_a_recipient_when_named_as_one(text: str) -> None:
+    assert "recipients" in labels_of(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Adjust your browser settings to refuse cookies.", "Segment the data by region."]
+)
+def test_the_same_word_as_a_verb_names_no_recipient(text: str) -> None:
+    assert "recipients" not in labels_of(text)
+
+
+def test_in_a_sharing_section_courts_count_as_recipients_but_a_courtesy_does_not() -> None:
+    sharing = ("Privacy Policy", "Sharing your information")
+    assert "recipients" in labels_of("Where a court orders it, we comply.", sharing)
+    assert "recipients" not in labels_of("As a courtesy, we reply within two days.", sharing)
+    assert "recipients" not in labels_of("This meets regulatory requirements.", sharing)
+
+
+def test_a_smart_phone_is_a_device_not_a_phone_number() -> None:
+    keys = {m.key for m in default_matcher().find("You can use the app on your smart phone.")}
+    assert "user.contact.phone_number" not in keys

@@ -30,7 +30,7 @@ def dump_runbook(runbook: RunbookDefinition) -> str:
     """YAML text of a runbook, defaults omitted, in field order: what reviewers read and edit.
 
     libyaml's emitter when PyYAML has it: every approval diffs two dumps, and the pure-Python
-    emitter took ~15 ms per runbook. The two fold long quoted strings differently; both load
+    emitter took ~13 ms per runbook. The two fold long quoted strings differently; both load
     back to the same data, and approvals are bound to the model's hash, not to this text."""
     import yaml
 
