@@ -6,7 +6,7 @@ from typing import Any
 
 from warden.store._util import now
 
-__all__ = ["add_cost", "tree_cost"]
+__all__ = ["TREE_COST_SQL", "add_cost", "tree_cost"]
 
 
 def add_cost(
@@ -33,9 +33,9 @@ def add_cost(
     )
 
 
+TREE_COST_SQL = "SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?"
+"""Money spent anywhere in a run tree; one parameter, the root run id (the step gate embeds it)."""
+
+
 def tree_cost(con: Any, root_run_id: str) -> float:
-    return float(
-        con.execute(
-            "SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?", [root_run_id]
-        ).fetchone()[0]
-    )
+    return float(con.execute(TREE_COST_SQL, [root_run_id]).fetchone()[0])

@@ -6,6 +6,7 @@ import json
 from typing import Any, NamedTuple
 
 from warden.store._util import now, rows, to_json
+from warden.store.costs import TREE_COST_SQL
 
 __all__ = ["StepGate", "fail_step", "finish_step", "get_step", "start_step", "step_gate", "steps_of"]
 
@@ -82,10 +83,10 @@ def step_gate(
     """The step node's four checks in one statement: every statement costs DuckDB a few ms,
     and this runs before every step."""
     row = con.execute(
-        """SELECT
+        f"""SELECT
                EXISTS (SELECT 1 FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?),
                (SELECT status FROM steps WHERE run_id = ? AND step_id = ?),
-               (SELECT coalesce(sum(amount_usd), 0) FROM cost_ledger WHERE root_run_id = ?),
+               ({TREE_COST_SQL}),
                (SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
                 WHERE r.root_run_id = ? AND s.kind = 'analyser')""",
         [tenant, runbook, sha256, run_id, step_id, root_run_id, root_run_id],
