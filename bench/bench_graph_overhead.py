@@ -63,11 +63,11 @@ def _per_step(times: list[tuple[int, float, float]], steps: int) -> tuple[float,
     return (med(steps, 1) - med(1, 1)) / (steps - 1), (med(steps, 2) - med(1, 2)) / (steps - 1)
 
 
-def _timed(total: int, fn: Any, *args: Any, **kwargs: Any) -> tuple[int, float, float, Any]:
-    """(steps, wall s, CPU s, result) of ``fn(*args, **kwargs)``."""
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, float, Any]:
+    """(wall s, CPU s, result) of ``fn(*args, **kwargs)``."""
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn(*args, **kwargs)
-    return total, time.perf_counter() - wall, time.process_time() - cpu, result
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def _bare(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
@@ -76,8 +76,8 @@ def _bare(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
     for n in range(runs):
         for total in (1, steps):
             config = {"configurable": {"thread_id": f"{n}-{total}"}}
-            done = _timed(total, app.invoke, {"cursor": 0, "total": total}, config, durability="sync")
-            times.append(done[:3])
+            wall, cpu, _ = _timed(app.invoke, {"cursor": 0, "total": total}, config, durability="sync")
+            times.append((total, wall, cpu))
     return _per_step(times, steps)
 
 
@@ -112,8 +112,8 @@ def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float, float]:
     times, own = [], []
     for _ in range(runs):
         for total in (1, steps):
-            total, wall, cpu, outcome = _timed(
-                total, start_run, rt, notice, tenant="acme", requester="ana@acme", runbook=books[total]
+            wall, cpu, outcome = _timed(
+                start_run, rt, notice, tenant="acme", requester="ana@acme", runbook=books[total]
             )
             times.append((total, wall, cpu))
             if total == steps:
