@@ -11,6 +11,7 @@ from functools import lru_cache
 from re import IGNORECASE, Match, Pattern
 
 from warden_analysers.policy_practices.loader import CompiledRule, RuleSet, load_rules
+from warden_analysers.policy_practices.prefilter import same_length_lower, satisfied
 from warden_analysers.policy_practices.shape import is_heading_like
 
 __all__ = ["Evidence", "Hit", "Labeller", "Section", "default_labeller"]
@@ -53,30 +54,6 @@ class Section:
 NO_SECTION = Section(frozenset(), None, "", {})
 
 
-def _satisfied(needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], lower: str, text: str) -> bool:
-    """True when the passage holds one string of every required set (the strings with an
-    upper-case letter come from a case-sensitive part and are looked for in ``text``)."""
-    for uncased, cased in needs:
-        for word in uncased:
-            if word in lower:
-                break
-        else:
-            for word in cased:
-                if word in text:
-                    break
-            else:
-                return False
-    return True
-
-
-def _same_length_lower(text: str) -> str:
-    """Lower-cases per character where str.lower() would change the length (e.g. 'İ')."""
-    lower = text.lower()
-    if len(lower) == len(text):
-        return lower
-    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
-
-
 def _first_match(
     pattern: Pattern[str], starts: tuple[str, ...], source: str, lower: str
 ) -> Match[str] | None:
@@ -116,7 +93,7 @@ class Labeller:
 
     def _cues_of(self, heading: str) -> tuple[tuple[str, int, int], ...]:
         found = []
-        lower = _same_length_lower(heading)
+        lower = same_length_lower(heading)
         for name, pattern in self._headings.items():
             match = pattern.search(heading if pattern.flags & IGNORECASE else lower)
             if match:
@@ -159,7 +136,7 @@ class Labeller:
         best: dict[str, Hit] = {}
         # hits of rules that yield to other labels, settled once every rule has run
         pending: dict[str, tuple[Hit, frozenset[str]]] = {}
-        lower = _same_length_lower(text)
+        lower = same_length_lower(text)
         for rule in rules:
             if rule.label in best or rule.confidence < min_confidence:
                 continue
@@ -169,7 +146,7 @@ class Labeller:
                 continue  # the cheapest tests first: most rules with a section fail here
             if rule.not_under and rule.not_under & section.cues:
                 continue
-            if rule.needs is not None and not _satisfied(rule.needs, lower, text):
+            if rule.needs is not None and not satisfied(rule.needs, lower, text):
                 continue
             hit = self._apply(rule, text, lower, section)
             if hit is not None:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from warden_analysers.policy_practices.factoring import compile_factored
-from warden_analysers.policy_practices.prefilter import required_literals, start_literals
+from warden_analysers.policy_practices.prefilter import Needs, needs_of, required_literals, start_literals
 from warden_analysers.policy_practices.rules_model import (
     CategoryLexicon,
     RulesFile,
@@ -37,10 +37,6 @@ CASED = "(?-i:"
 """Marks a case-sensitive part: such a pattern runs with IGNORECASE on the original text."""
 ESCAPE = re.compile(r"\\.")
 UPPER_LITERAL = re.compile(r"[A-Z]")
-
-
-Needs = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
-"""Per required set: its lower-case strings, then those with upper-case letters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +112,11 @@ def _prepare(
     flags = FLAGS if cased else 0
     try:
         tree = re_parser.parse(expanded, flags)
-        needs, starts = (_needs(required_literals(tree)), start_literals(tree)) if prefilter else (None, None)
+        needs = needs_of(required_literals(tree)) if prefilter else None
+        starts = start_literals(tree) if prefilter else None
         return compile_factored(tree, flags), needs, starts  # factoring changes the tree: last
     except re.error as exc:
         raise LoadError(f"regex does not compile after macro expansion: {exc}", source=where) from exc
-
-
-def _needs(factors: tuple[frozenset[str], ...] | None) -> Needs | None:
-    if factors is None:
-        return None
-    # the smallest set first, and short strings first in each: a set is settled by its first
-    # string found, or by failing every one, so the cheapest checks go first
-    return tuple(
-        sorted(
-            (
-                (
-                    tuple(sorted((w for w in factor if w == w.lower()), key=lambda w: (len(w), w))),
-                    tuple(sorted(w for w in factor if w != w.lower())),
-                )
-                for factor in factors
-            ),
-            key=lambda need: len(need[0]) + len(need[1]),
-        )
-    )
 
 
 def _cased(pattern: re.Pattern[str] | None) -> bool:

@@ -12,10 +12,13 @@ import re
 from re import _constants as C
 from re import _parser as P
 
-__all__ = ["required_literals"]
+__all__ = ["Needs", "needs_of", "required_literals", "same_length_lower", "satisfied", "start_literals"]
 
 Factor = frozenset[str] | None
 """A set of strings one of which every match contains (lower-cased), or None if unknown."""
+
+Needs = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+"""Per required set: its lower-case strings, then those with upper-case letters."""
 
 _ZERO_WIDTH = {C.AT, C.ASSERT, C.ASSERT_NOT}
 
@@ -172,3 +175,47 @@ def start_literals(pattern: str | P.SubPattern, flags: int = re.IGNORECASE) -> t
     # a string that begins with another start string adds no position of its own
     kept = sorted(s for s in out if not any(o != s and s.startswith(o) for o in out))
     return tuple(kept)
+
+
+def needs_of(factors: tuple[frozenset[str], ...] | None) -> Needs | None:
+    """``required_literals`` ordered for ``satisfied``: a set is settled by its first string
+    found, or by failing every one, so the smallest set and the short strings go first."""
+    if factors is None:
+        return None
+    return tuple(
+        sorted(
+            (
+                (
+                    tuple(sorted((w for w in factor if w == w.lower()), key=lambda w: (len(w), w))),
+                    tuple(sorted(w for w in factor if w != w.lower())),
+                )
+                for factor in factors
+            ),
+            key=lambda need: len(need[0]) + len(need[1]),
+        )
+    )
+
+
+def satisfied(needs: Needs, lower: str, text: str) -> bool:
+    """True when the passage holds one string of every required set (the strings with an
+    upper-case letter come from a case-sensitive part and are looked for in ``text``)."""
+    for uncased, cased in needs:
+        for word in uncased:
+            if word in lower:
+                break
+        else:
+            for word in cased:
+                if word in text:
+                    break
+            else:
+                return False
+    return True
+
+
+def same_length_lower(text: str) -> str:
+    """Lower-cases per character where str.lower() would change the length (e.g. 'İ'), so
+    offsets found in the lower-cased text hold in the original."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower
+    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)

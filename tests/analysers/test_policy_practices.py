@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from warden_analysers.policy_practices.analyser import run
-from warden_analysers.policy_practices.categories import default_matcher
+from warden_analysers.policy_practices.categories import CategoryMatcher, default_matcher
 from warden_analysers.policy_practices.engine import _first_match, default_labeller
 from warden_analysers.policy_practices.loader import load_lexicon, load_rules
 from warden_analysers.policy_practices.prefilter import required_literals, start_literals
@@ -15,6 +15,7 @@ from warden_analysers.policy_practices.shape import is_heading_like
 from warden.errors import LoadError
 from warden.schemas.practices import LABELS, LabelledPassages
 
+NOTICES = Path(__file__).resolve().parents[2] / "fixtures" / "notices"
 SHARED_LABELS = Path(__file__).resolve().parents[3] / "shared" / "bin" / "labels.py"
 
 
@@ -117,6 +118,22 @@ def test_data_categories_map_to_fideslang_keys_with_spans() -> None:
     assert keys == ["user.contact.email", "user.device.ip_address", "user.location.precise"]
     for m in mentions:
         assert text[m.start : m.end] == m.quote
+
+
+def test_category_prefilter_finds_what_every_term_searched_everywhere_finds() -> None:
+    from warden.documents import load_document
+
+    lexicon = load_lexicon()
+    prefiltered = default_matcher()
+    unfiltered = CategoryMatcher([(t.key, t.text) for t in lexicon.terms])
+    unfiltered._terms = [(key, pattern, None) for key, pattern, _needs in unfiltered._terms]
+    notices = [f for f in sorted(NOTICES.iterdir()) if f.suffix in {".html", ".txt", ".docx", ".pdf", ".md"}]
+    texts = [p.text for f in notices for p in load_document(f).passages]
+    texts += ["İSTANBUL: your E-MAIL address and İP address", "a " * 500]
+    assert len(texts) > 100
+    for text in texts:
+        assert prefiltered.find(text) == unfiltered.find(text), text
+    assert all(needs is not None for _key, _rx, needs in prefiltered._terms), "a term runs on every passage"
 
 
 def test_prefilter_never_requires_words_the_regex_can_do_without() -> None:
