@@ -6,6 +6,7 @@ import io
 import os
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from warden.documents import (
     load_document,
 )
 from warden.errors import LoadError
+from warden.schemas import Document
+from warden.testing import pdf_document, simple_pdf
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notices"
 
@@ -208,3 +211,260 @@ def test_undecodable_text_is_unsupported() -> None:
     junk = b"Privacy " + b"\x01\x02\x03\x04\x05\x06" * 50
     with pytest.raises(DocumentUnsupported):
         load_bytes(junk, "odd.txt")
+
+
+# Inputs found by mutation fuzzing (bench/fuzz_documents.py). Each used to hang for minutes,
+# blow up memory or fail a readable document; the time bounds are CPU seconds, far above what
+# the fixed loaders need (well under a second) and far below what the old ones took.
+
+
+def _cpu_bound(data: bytes, name: str, seconds: float = 5.0) -> DocumentError | Document:
+    started = time.process_time()
+    try:
+        result: DocumentError | Document = load_bytes(data, name)
+    except DocumentError as exc:
+        assert name in str(exc) and exc.code in DOCUMENT_ERROR_CODES
+        result = exc
+    used = time.process_time() - started
+    assert used < seconds, f"{name}: {used:.1f} s of CPU"
+    return result
+
+
+_MD_HEAD = b"# Privacy notice\n\nWe collect your name and e-mail address.\n\n- one\n- two\n\n"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"[" * 60_000,
+        b"[a](" * 16_000,
+        b"<a" * 100_000,
+        b"<!--" * 20_000,
+        b"<http://" * 10_000,
+        b"*a " * 25_000,
+        b"~~a " * 20_000,
+        b"# a" + b" " * 30_000 + b"b",
+        b" \t" * 30_000 + b"x",
+    ],
+    ids=[
+        "brackets",
+        "link-openers",
+        "tag-openers",
+        "comments",
+        "autolinks",
+        "emphasis",
+        "strike",
+        "heading-spaces",
+        "whitespace",
+    ],
+)
+def test_markdown_with_unclosed_openers_or_long_runs_loads_in_linear_time(tail: bytes) -> None:
+    doc = _cpu_bound(_MD_HEAD + tail + b"\n", "runs.md")
+    assert isinstance(doc, Document) and doc.passages
+
+
+def test_text_full_of_brackets_is_detected_in_linear_time() -> None:
+    doc = _cpu_bound(b"Notice. " + b"[" * 60_000, "brackets.txt")
+    assert isinstance(doc, Document)
+
+
+def test_markdown_table_with_half_a_million_cells_loads_in_seconds() -> None:
+    """Inline markup is rendered in one pass over all cells, not one regex call per cell."""
+    doc = _cpu_bound(_MD_HEAD + (b"| a " * 200 + b"|\n") * 2500, "wide.md", seconds=6.0)
+    assert isinstance(doc, Document) and doc.passages[1].text.startswith("a | a | a")
+
+
+@pytest.mark.parametrize(
+    "line", [b"- " * 1_500_000 + b"x", b"|--" * 1_000_000 + b"x"], ids=["rule", "table-rule"]
+)
+def test_a_3_mb_line_of_repeated_markdown_syntax_stays_in_bounded_memory(line: bytes) -> None:
+    """The regex engine kept a backtracking entry per repetition: ~120 bytes a character."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        load_bytes(_MD_HEAD + line + b"\n", "line.md")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 120 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+_HTML_HEAD = b"<html><head><title>Notice</title></head><body><h1>Privacy</h1><p>We collect data.</p>"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"<a " * 40_000, b"<!--x>" * 20_000, b"<![CDATA[x>" * 100_000, b"<p>x" * 20_000, b"<li>x" * 20_000],
+    ids=["unclosed-tags", "unclosed-comments", "unclosed-cdata", "unclosed-paragraphs", "unclosed-items"],
+)
+def test_html_with_unclosed_constructs_loads_in_linear_time(tail: bytes) -> None:
+    doc = _cpu_bound(_HTML_HEAD + tail, "unclosed.html", seconds=8.0)
+    assert isinstance(doc, Document) and doc.passages[0].text.startswith("We collect data.")
+
+
+def test_html_with_too_many_elements_is_refused_before_parsing() -> None:
+    err = _cpu_bound(_HTML_HEAD + b"<td>x</td>" * 120_000, "cells.html", seconds=3.0)
+    assert isinstance(err, DocumentTooComplex) and "100,000 elements" in err.reason
+
+
+def test_html_with_an_idna_meta_charset_is_read_as_utf8() -> None:
+    doc = load_bytes(
+        b'<html><head><meta charset="idna"></head><body><p>We collect data.</p></body></html>', "n.html"
+    )
+    assert doc.passages[0].text == "We collect data."
+
+
+def _form_bomb(runs: int, draws: int) -> bytes:
+    """A PDF under 1 KB whose one page draws a form holding `runs` text runs `draws` times."""
+    form = zlib.compress(b"BT /F1 9 Tf 72 700 Td " + b"(We share your data.) Tj " * runs + b"ET")
+    page = zlib.compress(b"/Fm0 Do " * draws)
+    return pdf_document(
+        [
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /Font << /F1 1 0 R >> >> "
+            b"/Filter /FlateDecode /Length %d >>\nstream\n" % len(form) + form + b"\nendstream",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(page) + page + b"\nendstream",
+            b"<< /Type /Page /Parent 5 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Fm0 2 0 R >> "
+            b"/Font << /F1 1 0 R >> >> /Contents 3 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Catalog /Pages 5 0 R >>",
+        ],
+        root=6,
+    )
+
+
+def _text_lines_bomb() -> bytes:
+    """A PDF of 4.5 KB whose one page shows 80,000 lines of text."""
+    return simple_pdf([b"BT /F1 11 Tf 72 700 Td 14 TL " + b"(We share data.) ' " * 80_000 + b"ET"])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: _form_bomb(runs=100, draws=5000), _text_lines_bomb],
+    ids=["form-drawn-5000-times", "80000-lines"],
+)
+def test_tiny_pdf_that_repeats_text_or_forms_is_refused_as_too_complex(make: Callable[[], bytes]) -> None:
+    err = _cpu_bound(make(), "bomb.pdf", seconds=10.0)
+    assert isinstance(err, DocumentTooComplex) and "work units" in err.reason
+    assert err.fix and "Print the PDF" in err.fix
+
+
+def test_pdf_with_an_unknown_font_encoding_loads_without_logging_pypdf_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """pypdf logs this at ERROR with the whole 256-entry table, which the CLI printed."""
+    data = (
+        (FIXTURES / "northwind_health.pdf").read_bytes().replace(b"/WinAnsiEncoding", b"/WxnAnsiEncoding", 1)
+    )
+    doc = load_bytes(data, "odd-encoding.pdf")
+    assert doc.passages
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+
+
+def test_pdf_drawing_a_form_a_few_times_still_loads() -> None:
+    doc = load_bytes(_form_bomb(runs=3, draws=20), "forms.pdf")
+    assert "We share your data." in doc.text
+
+
+def _docx_with_body(xml: bytes) -> bytes:
+    """The Kestrel notice (styles.xml of 1,000+ styles) with `xml` at the start of its body."""
+    source = (FIXTURES / "kestrel_mobility.docx").read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(source)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename == "word/document.xml":
+                body = body.replace(b"<w:body>", b"<w:body>" + xml, 1)
+            zout.writestr(info.filename, body)
+    return out.getvalue()
+
+
+def _docx_with_table(rows: bytes) -> bytes:
+    return _docx_with_body(b"<w:tbl>" + rows + b"</w:tbl>")
+
+
+def _paragraphs(count: int) -> bytes:
+    return b"".join(
+        b"<w:p><w:r><w:t>We keep record %d for a year.</w:t></w:r></w:p>" % n for n in range(count)
+    )
+
+
+def test_docx_with_10000_paragraphs_resolves_each_style_once() -> None:
+    """Resolving a paragraph's style searched all of styles.xml: 3 ms a paragraph."""
+    doc = _cpu_bound(_docx_with_body(_paragraphs(10_000)), "long.docx", seconds=10.0)
+    assert isinstance(doc, Document) and "We keep record 9999 for a year." in doc.text
+
+
+def test_docx_with_too_many_paragraphs_is_refused_before_reading_them() -> None:
+    err = _cpu_bound(_docx_with_body(_paragraphs(60_000)), "huge.docx", seconds=5.0)
+    assert isinstance(err, DocumentTooLarge) and "paragraphs" in err.reason
+
+
+def test_docx_with_a_body_over_the_xml_limit_is_refused_before_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from warden.documents import docx_loader
+
+    monkeypatch.setattr(docx_loader, "MAX_BODY_XML", 100_000)
+    with pytest.raises(DocumentTooLarge, match="bytes of XML"):
+        load_bytes(_docx_with_body(_paragraphs(3000)), "big-body.docx")
+
+
+def _tc(text: bytes, props: bytes = b"") -> bytes:
+    return b"<w:tc><w:tcPr>%s</w:tcPr><w:p><w:r><w:t>%s</w:t></w:r></w:p></w:tc>" % (props, text)
+
+
+def test_docx_cell_spanning_two_billion_columns_loads_quickly() -> None:
+    data = _docx_with_table(
+        b"<w:tr>" + _tc(b"wide", b'<w:gridSpan w:val="2000000000"/>') + _tc(b"next") + b"</w:tr>"
+    )
+    doc = _cpu_bound(data, "span.docx")
+    assert isinstance(doc, Document) and doc.passages[0].text.startswith("wide | next")
+
+
+def test_docx_vertical_merge_continuing_from_no_row_is_read() -> None:
+    doc = load_bytes(
+        _docx_with_table(b"<w:tr>" + _tc(b"merged", b"<w:vMerge/>") + _tc(b"b") + b"</w:tr>"), "v.docx"
+    )
+    assert doc.passages[0].text.startswith("merged | b")
+
+
+def test_docx_vertical_merge_over_2000_rows_loads_in_linear_time() -> None:
+    first = b"<w:tr>" + _tc(b"root", b'<w:vMerge w:val="restart"/>') + _tc(b"r0") + b"</w:tr>"
+    data = _docx_with_table(first + (b"<w:tr>" + _tc(b"", b"<w:vMerge/>") + _tc(b"r") + b"</w:tr>") * 2000)
+    doc = _cpu_bound(data, "long-merge.docx")
+    assert isinstance(doc, Document) and doc.passages[0].text.startswith("root | r0\n\nroot | r\n\nroot | r")
+
+
+def test_docx_merged_cells_read_as_before() -> None:
+    """Horizontal spans count once; a vertical merge repeats its first cell in each row."""
+    rows = (
+        b"<w:tr>" + _tc(b"h1") + _tc(b"h2", b'<w:gridSpan w:val="2"/>') + b"</w:tr>"
+        b"<w:tr>" + _tc(b"m", b'<w:vMerge w:val="restart"/>') + _tc(b"x") + _tc(b"y") + b"</w:tr>"
+        b"<w:tr>" + _tc(b"", b"<w:vMerge/>") + _tc(b"z", b'<w:gridSpan w:val="2"/>') + b"</w:tr>"
+    )
+    doc = load_bytes(_docx_with_table(rows), "merged.docx")
+    assert doc.passages[0].text == "h1 | h2\n\nm | x | y\n\nm | z"
+
+
+def test_text_of_a_million_blank_lines_is_refused_as_too_large() -> None:
+    err = _cpu_bound(b"Notice.\n" + b"\n" * 1_000_000 + b"End.", "blank.md")
+    assert isinstance(err, DocumentTooLarge) and "1,000,002 lines" in err.reason
+
+
+@pytest.mark.parametrize("name", ["para.txt", "para.md", "para.html"])
+def test_a_long_paragraph_is_read_without_a_list_of_every_word(name: str) -> None:
+    """Whitespace is collapsed a megabyte at a time: a list of every word costs ~60 bytes a word,
+    over 500 MB for a 50 MB paragraph. Here 2.5 MB: about 15 MB traced, 35 MB with the list."""
+    import tracemalloc
+
+    head = b"<html><body><p>" if name.endswith(".html") else b""
+    tracemalloc.start()
+    try:
+        doc = load_bytes(head + b"We collect data. " * 150_000, name)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert doc.passages[0].text.startswith("We collect data. We collect data.")
+    assert peak < 28 * 2**20, f"peak {peak / 2**20:.0f} MB"

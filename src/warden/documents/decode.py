@@ -5,9 +5,9 @@ from __future__ import annotations
 import codecs
 import re
 
-from warden.documents.errors import DocumentUnsupported
+from warden.documents.errors import DocumentTooLarge, DocumentUnsupported
 
-__all__ = ["decode_text", "looks_binary"]
+__all__ = ["MAX_LINES", "decode_text", "looks_binary"]
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -20,6 +20,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 MAX_CONTROL_RATIO = 0.02
 """Real text has almost no control characters; binary junk has many."""
+MAX_LINES = 200_000
+"""A long notice has a few thousand lines. The loaders spend ~10 us and a few hundred bytes per
+line, so 10 MB of blank or one-word lines would take over a minute and a gigabyte."""
 
 
 def _bom(data: bytes) -> tuple[str, int] | None:
@@ -51,7 +54,7 @@ def decode_text(data: bytes, *, source: str, html: bool = False) -> str:
         if html and (m := _META_CHARSET.search(data[:4096])):
             try:
                 text = data.decode(m.group(1).decode("ascii"), errors="replace")
-            except LookupError:
+            except (LookupError, UnicodeError):  # unknown, or a codec like idna that cannot replace
                 text = None
         if text is None:
             try:
@@ -60,4 +63,11 @@ def decode_text(data: bytes, *, source: str, html: bool = False) -> str:
                 text = data.decode("cp1252", errors="replace")
     if len(_CONTROL.findall(text)) > MAX_CONTROL_RATIO * max(len(text), 1):
         raise DocumentUnsupported("the content is binary data, not text", source=source)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if (lines := text.count("\n") + 1) > MAX_LINES:
+        raise DocumentTooLarge(
+            f"the text has {lines:,} lines (limit {MAX_LINES:,})",
+            source=source,
+            fix="Upload only the notice itself, or split the file into parts.",
+        )
+    return text

@@ -18,9 +18,12 @@ _HTML = re.compile(
 )
 _MARKDOWN = re.compile(
     r"^(?: {0,3}#{1,6}\s+\S|\S.*\n(?:=+|-+)\s*$| {0,3}[-*+]\s+\S| {0,3}\d+[.)]\s+\S|\|.*\|\s*$)"
-    r"|\[[^\]\n]+\]\([^)\s]+\)|\*\*[^*\n]+\*\*|^```",
+    r"|\[[^\[\]\n]+\]\([^()\s]+\)|\*\*[^*\n]+\*\*|^```",
     re.M,
 )
+"""Character classes exclude their own opener, so a run of '[' or '<' without a closer costs
+linear time instead of a rescan to the end of the sample from every opener."""
+_TAG = re.compile(r"<[a-zA-Z/][^<>]*>")
 _FOREIGN_MAGIC = (
     (b"\xd0\xcf\x11\xe0", "a legacy Microsoft Office file (.doc/.xls)", "Save it as DOCX or PDF."),
     (b"{\\rtf", "an RTF file", "Save it as DOCX or PDF."),
@@ -53,7 +56,7 @@ def detect_format(data: bytes, *, source: str = "<input>") -> DocumentFormat:
     if _HTML.search(data[:4096]) and data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return "html"
     sample = data[:65536].decode("utf-8", errors="replace")
-    if _HTML.search(data[:4096]) and len(re.findall(r"<[a-zA-Z/][^>]*>", sample)) >= 5:
+    if _HTML.search(data[:4096]) and len(_TAG.findall(sample)) >= 5:
         return "html"
     if len(_MARKDOWN.findall(sample)) >= 2:
         return "markdown"

@@ -12,11 +12,12 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from warden.documents.blocks import Block
+from warden.documents.blocks import Block, squash
 
 __all__ = ["Line", "is_title_like", "lines_to_blocks"]
 
-_NUMBERED = re.compile(r"^(?:(?:section|part|article|chapter)\s+)?(\d{1,2}(?:\.\d{1,2})*)[.):]?\s+\S", re.I)
+_NUMBERED = re.compile(r"^(?:(?:section|part|article|chapter)\s+)?(\d{1,2}(?:\.\d{1,2})*+)[.):]?\s+\S", re.I)
+"""Possessive (*+) so a long line of '1.1.1...' costs no backtracking entry per repetition."""
 _BULLET = re.compile(r"^(?:[•◦▪‣●○■·\-–*]|\(?[a-z]\)|\(?[ivx]{1,4}\)|\d{1,2}[.)])\s+", re.I)
 _NOT_HEADING = re.compile(r"@|https?://|www\.|\b(?:19|20)\d\d\b|\s{3,}")
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "we"}
@@ -84,12 +85,12 @@ def lines_to_blocks(lines: list[Line]) -> list[Block]:
         para = []
 
     for i, ln in enumerate(lines):
-        text = " ".join(ln.text.split())
+        text = squash(ln.text)
         nxt = lines[i + 1] if i + 1 < len(lines) else None
         level = _heading_level(ln, text, nxt, body_size, heading_sizes, bool(blocks or para))
         after_heading = not para and bool(blocks) and blocks[-1].kind == "heading"
         subtitle = after_heading and ln.size is None and nxt is not None and nxt.gap_before
-        if level is None and subtitle and _strong_title(text) and is_title_like(text):
+        if level is None and subtitle and is_title_like(text) and _strong_title(text):
             level = blocks[-1].level + 1  # a two-line title: the second line is a subtitle
         if level is not None:
             flush()

@@ -26,6 +26,7 @@ from warden.documents.errors import (
     DocumentEmpty,
     DocumentEncrypted,
     DocumentImageOnly,
+    DocumentTooComplex,
     DocumentTooManyPages,
 )
 from warden.documents.layout import Line, lines_to_blocks
@@ -36,6 +37,18 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s+)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:of|
 _DIGITS = re.compile(r"\d+")
 _GAP_FACTOR = 1.35
 """A line further below its predecessor than this many typical line pitches starts a paragraph."""
+WORK_FLOOR = 100_000
+WORK_PER_BYTE = 1
+"""Work limit for drawing a PDF's text, in units of about 40 us of pypdf time on a slow core:
+WORK_FLOOR + WORK_PER_BYTE x the file size. A text-showing operator costs 8 units, drawing a
+form 50, any other operator 1. Real PDFs measure 0.1-0.3 units per byte; a few hundred bytes
+that repeat a text run or a form thousands of times would keep pypdf busy for minutes."""
+_COSTS = {b"Tj": 8, b"TJ": 8, b"'": 8, b'"': 8, b"Do": 50}
+
+
+class _OverBudget(BaseException):
+    """Raised from pypdf's callback; a BaseException because pypdf logs and skips an Exception
+    raised while it reads a form XObject, and would carry on with the next one."""
 
 
 @dataclass(slots=True)
@@ -49,10 +62,11 @@ class _RawLine:
 
 @contextlib.contextmanager
 def _quiet_pypdf() -> Iterator[None]:
-    """pypdf logs every tolerated defect; the loader reports what matters as errors."""
+    """pypdf logs every tolerated defect, some at ERROR (an unknown font encoding prints its whole
+    256-entry table); the loader reports what matters as errors."""
     logger = logging.getLogger("pypdf")
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -70,9 +84,17 @@ def _mul(a: list[float], b: list[float]) -> list[float]:
     ]
 
 
-def _page_lines(page: Any) -> list[_RawLine]:
-    """Extract one page's text as lines annotated with baseline y, font size and boldness."""
+def _page_lines(page: Any, budget: list[int]) -> list[_RawLine]:
+    """Extract one page's text as lines annotated with baseline y, font size and boldness.
+
+    `budget` holds the work left for the whole document; it runs down as pypdf works.
+    """
     lines: list[_RawLine] = [_RawLine()]
+
+    def spend(operator: bytes, *_: Any) -> None:
+        budget[0] -= _COSTS.get(operator, 1)
+        if budget[0] < 0:
+            raise _OverBudget
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
         chunks = text.split("\n")
@@ -98,7 +120,7 @@ def _page_lines(page: Any) -> list[_RawLine]:
             if eff > 0:
                 line.weights[(round(eff * 2) / 2, bold)] += len(chunk.strip())
 
-    page.extract_text(visitor_text=visit)
+    page.extract_text(visitor_text=visit, visitor_operand_before=spend)
     for line in lines:
         if line.weights:
             (line.size, _), _ = line.weights.most_common(1)[0]
@@ -172,11 +194,20 @@ def read_pdf(data: bytes, *, source: str, max_pages: int) -> Extracted:
         if count > max_pages:
             raise DocumentTooManyPages(f"the PDF has {count} pages (limit {max_pages})", source=source)
         pages: list[list[_RawLine]] = []
+        limit = WORK_FLOOR + WORK_PER_BYTE * len(data)
+        budget = [limit]
         for number, page in enumerate(reader.pages, 1):
             try:
-                pages.append(_page_lines(page))
+                pages.append(_page_lines(page, budget))
             except PdfReadError as exc:
                 raise DocumentCorrupt(f"page {number} cannot be read ({exc})", source=source) from exc
+            except _OverBudget:
+                raise DocumentTooComplex(
+                    f"by page {number}, drawing the text costs over {limit:,} work units, far more "
+                    f"than a {len(data):,}-byte PDF needs (text or forms repeated to stall readers)",
+                    source=source,
+                    fix="Print the PDF to a new PDF, or export its text, and upload that.",
+                ) from None
         title = None
         with contextlib.suppress(Exception):
             meta = reader.metadata
