@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_OK, console, friendly_errors, plain
 
 
 def register(app: typer.Typer) -> None:
@@ -55,22 +55,22 @@ def review(
         raise typer.Exit(EXIT_OK)
     report = payload["report"]
     console.print(
-        f"[bold]run {run_id}[/] (tenant {payload['tenant']}, depth {payload['depth']}, "
-        f"requested by {payload['requester']})"
+        f"[bold]run {plain(run_id)}[/] (tenant {plain(payload['tenant'])}, depth {payload['depth']}, "
+        f"requested by {plain(payload['requester'])})"
     )
     console.print(
-        f"requires role: [bold]{payload['required_role']}[/]; estimated cost "
+        f"requires role: [bold]{plain(payload['required_role'])}[/]; estimated cost "
         f"${payload['cost_estimate_usd']:.2f}; sha256 {payload['runbook_sha256']}"
     )
     status = "[green]passed[/]" if report.get("ok") else "[red]failed[/]"
     console.print(
         f"guard: {status}; checks: "
-        + ", ".join(f"{c['name']}={c['status']}" for c in report.get("checks", []))
+        + plain(", ".join(f"{c['name']}={c['status']}" for c in report.get("checks", [])))
     )
     for item in report.get("issues", []):
-        console.print(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}")
+        console.print(plain(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}"))
     console.print(Syntax(dump_runbook(runbook_from_data(payload["runbook"])), "yaml"))
-    console.print(f"[bold]changes[/]: {payload['change_summary']}")
+    console.print(f"[bold]changes[/]: {plain(payload['change_summary'])}")
     if payload["diff"]:
         console.print(Syntax(payload["diff"], "diff"))
 
@@ -107,7 +107,7 @@ def _decide(
         edited_runbook=edited_runbook,
     )  # type: ignore[arg-type]
     outcome = decide(rt, run_id, decision)
-    console.print(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})")
+    console.print(plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})"))
     raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
 
 

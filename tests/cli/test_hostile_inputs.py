@@ -1,0 +1,164 @@
+"""Hostile non-document inputs through the real CLI: runbooks, policies, config and passages
+files whose text is rich markup, huge, or not what a JSON parser expects. Each gets a coded
+message and a non-zero exit, or is printed as the text it is; never a traceback.
+
+Every command is started at once by one fixture (each costs about half a second of start-up),
+each with its own WARDEN_HOME under tmp_path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROOT_RUNBOOK = REPO / "runbooks" / "privacy-policy-review.yaml"
+POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
+MARKUP = "[/]"
+"""Rich's closing tag: printed through markup, it made rich raise MarkupError."""
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "OPENAI_"))}
+    env.update(COLUMNS="300", NO_COLOR="1", PYTHONIOENCODING="utf-8", WARDEN_HOME=str(home), **extra)
+    return env
+
+
+def _row(**fields: object) -> str:
+    return json.dumps({"id": "p1", "text": "We collect your email address.", "context": [], **fields})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Run]:
+    tmp = tmp_path_factory.mktemp("hostile")
+    root = yaml.safe_load(ROOT_RUNBOOK.read_text())
+
+    markup = copy.deepcopy(root)
+    markup["description"] = f"{MARKUP}[bold]"
+    markup["steps"][0]["input"] = [MARKUP]
+    (tmp / "markup.yaml").write_text(yaml.safe_dump(markup, sort_keys=False))
+    (tmp / "dup-policy.yaml").write_text(f'version: 1\ntenants: {{}}\n"{MARKUP}": 1\n"{MARKUP}": 2\n')
+
+    good = _row()
+    passages = {
+        "bigint": [good, _row()[:-1] + ', "n": ' + "9" * 5000 + "}"],  # ValueError, not JSONDecodeError
+        "deep": [good, '{"id": "p2", "text": "x", "n": ' + "[" * 100_000 + "]" * 100_000 + "}"],
+        "surrogate": [good, '{"id": "p2", "text": "\\ud800 x", "context": []}'],
+        "long_row": [good, _row(text="We collect your email. " * 150_000)],  # 3.4 MB on one line
+    }
+    for name, lines in passages.items():
+        (tmp / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n")
+
+    rb, pol = str(ROOT_RUNBOOK), str(POLICY)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {
+        "validate_markup": (["validate", str(tmp / "markup.yaml"), "--policy", pol], {}),
+        "policy_markup": (["validate", rb, "--policy", str(tmp / "dup-policy.yaml")], {}),
+        "doctor_markup": (["doctor"], {"WARDEN_LLM_MODEL": MARKUP}),
+        "analyse_as_markup": (
+            ["analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "--tenant", "acme", "--as", MARKUP],
+            {"WARDEN_POLICY": pol},
+        ),
+        **{
+            f"extract_{name}": (["extract", "--passages", str(tmp / f"{name}.jsonl")], {})
+            for name in [*passages, "bom"]
+        },
+    }
+    procs = {}
+    for name, (args, extra) in commands.items():
+        home = tmp / f"home-{name}"
+        home.mkdir()
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "warden", *args],
+            cwd=home,
+            env=_env(home, **extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        out[name] = Run(proc.returncode, stdout, stderr)
+    return out
+
+
+def no_traceback(run: Run) -> None:
+    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+    assert "internal error" not in run.stderr, run.stderr
+
+
+# --- rich markup in what hostile input makes Warden print -------------------------------------
+
+
+def test_runbook_values_that_look_like_markup_are_printed_as_text_in_the_guard_table(runs):
+    run = runs["validate_markup"]
+    no_traceback(run)
+    assert run.code == 1
+    assert f"consumes '{MARKUP}'" in run.stdout
+    assert "NOT OK" in run.stdout
+
+
+def test_policy_error_quoting_markup_is_a_policy_error_not_a_crash(runs):
+    run = runs["policy_markup"]
+    no_traceback(run)
+    assert run.code == 1
+    assert "policy_error" in run.stderr and f"duplicate key '{MARKUP}'" in run.stderr
+
+
+def test_doctor_prints_a_model_name_that_looks_like_markup(runs):
+    run = runs["doctor_markup"]
+    no_traceback(run)
+    assert f"model:    {MARKUP}" in run.stdout
+
+
+def test_analyse_as_a_user_that_looks_like_markup_is_a_usage_error(runs):
+    run = runs["analyse_as_markup"]
+    no_traceback(run)
+    assert run.code == 2
+    assert f"'{MARKUP}' is not a user" in run.stderr
+
+
+# --- extract --passages: rows the JSON parser refuses in other ways --------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("bigint", "not valid JSON"),
+        ("deep", "not valid JSON (nested too deeply)"),
+        ("surrogate", "lone surrogate"),
+        ("long_row", "row is longer than 1,048,576 characters"),
+    ],
+)
+def test_a_row_json_cannot_hold_is_a_bad_row_on_its_line(runs, name, needle):
+    run = runs[f"extract_{name}"]
+    no_traceback(run)
+    assert run.code == 2, run.stderr
+    assert "bad_row" in run.stderr and "line 2" in run.stderr and needle in run.stderr
+    assert [json.loads(line)["id"] for line in run.stdout.splitlines()] == ["p1"]
+
+
+def test_bad_row_fix_hint_shows_the_row_shape_in_full(runs):
+    assert '"context": [str, ...]}' in runs["extract_bigint"].stderr
+
+
+def test_passages_file_with_a_utf8_bom_is_read(runs):
+    run = runs["extract_bom"]
+    assert run.code == 0, run.stderr
+    assert [json.loads(line)["id"] for line in run.stdout.splitlines()] == ["p1"]
