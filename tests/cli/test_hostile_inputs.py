@@ -53,6 +53,9 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     markup["steps"][0]["input"] = [MARKUP]
     (tmp / "markup.yaml").write_text(yaml.safe_dump(markup, sort_keys=False))
     (tmp / "dup-policy.yaml").write_text(f'version: 1\ntenants: {{}}\n"{MARKUP}": 1\n"{MARKUP}": 2\n')
+    nul_policy = yaml.safe_load(POLICY.read_text())
+    nul_policy["tenants"]["acme"]["allowed_roots"] = ["systems\x00/etc"]  # a "\0" escape in YAML
+    (tmp / "nul-policy.yaml").write_text(yaml.safe_dump(nul_policy, sort_keys=False))
 
     good = _row()
     passages = {
@@ -69,6 +72,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     commands: dict[str, tuple[list[str], dict[str, str]]] = {
         "validate_markup": (["validate", str(tmp / "markup.yaml"), "--policy", pol], {}),
         "policy_markup": (["validate", rb, "--policy", str(tmp / "dup-policy.yaml")], {}),
+        "policy_nul_root": (["validate", rb, "--policy", str(tmp / "nul-policy.yaml"), "--json"], {}),
         "doctor_markup": (["doctor"], {"WARDEN_LLM_MODEL": MARKUP}),
         "analyse_as_markup": (
             ["analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "--tenant", "acme", "--as", MARKUP],
@@ -119,6 +123,14 @@ def test_policy_error_quoting_markup_is_a_policy_error_not_a_crash(runs):
     no_traceback(run)
     assert run.code == 1
     assert "policy_error" in run.stderr and f"duplicate key '{MARKUP}'" in run.stderr
+
+
+def test_policy_path_with_a_nul_byte_is_a_policy_error_at_its_line(runs):
+    run = runs["policy_nul_root"]
+    no_traceback(run)
+    assert run.code == 1
+    assert "error (schema)" in run.stderr
+    assert "tenants.acme.allowed_roots" in run.stderr and "NUL byte" in run.stderr
 
 
 def test_doctor_prints_a_model_name_that_looks_like_markup(runs):
