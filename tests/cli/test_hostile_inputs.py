@@ -35,7 +35,8 @@ class Run:
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "OPENAI_"))}
-    env.update(COLUMNS="300", NO_COLOR="1", PYTHONIOENCODING="utf-8", WARDEN_HOME=str(home), **extra)
+    env.update(COLUMNS="300", NO_COLOR="1", PYTHONIOENCODING="utf-8", WARDEN_HOME=str(home))
+    env.update(extra)
     return env
 
 
@@ -68,12 +69,24 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         (tmp / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (tmp / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n")
 
+    (tmp / "bad-port.yaml").write_text("llm:\n  model: m\n  base_url: http://127.0.0.1:99999/v1\n")
+    (tmp / "a-file").write_text("not a directory\n")
+
     rb, pol = str(ROOT_RUNBOOK), str(POLICY)
+    notice = str(REPO / "fixtures" / "acme" / "notice.md")
+    analyse = ["analyse", notice, "--tenant", "acme", "--as", "ana@acme", "--policy", pol, "--json"]
     commands: dict[str, tuple[list[str], dict[str, str]]] = {
         "validate_markup": (["validate", str(tmp / "markup.yaml"), "--policy", pol], {}),
         "policy_markup": (["validate", rb, "--policy", str(tmp / "dup-policy.yaml")], {}),
         "policy_nul_root": (["validate", rb, "--policy", str(tmp / "nul-policy.yaml"), "--json"], {}),
         "doctor_markup": (["doctor"], {"WARDEN_LLM_MODEL": MARKUP}),
+        "doctor_bad_url": (["doctor"], {"WARDEN_LLM_MODEL": "m", "OPENAI_BASE_URL": "http://[::1/v1"}),
+        "doctor_password": (
+            ["doctor", "--json"],
+            {"WARDEN_LLM_MODEL": "m", "OPENAI_BASE_URL": "http://me:s3cret@127.0.0.1:9/v1"},
+        ),
+        "analyse_bad_port": (analyse, {"WARDEN_CONFIG": str(tmp / "bad-port.yaml")}),
+        "analyse_home_is_a_file": (analyse, {"WARDEN_HOME": str(tmp / "a-file")}),
         "analyse_as_markup": (
             ["analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "--tenant", "acme", "--as", MARKUP],
             {"WARDEN_POLICY": pol},
@@ -144,6 +157,31 @@ def test_analyse_as_a_user_that_looks_like_markup_is_a_usage_error(runs):
     no_traceback(run)
     assert run.code == 2
     assert f"'{MARKUP}' is not a user" in run.stderr
+
+
+# --- configuration and environment ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("doctor_bad_url", "invalid LLM setting 'base_url'"),
+        ("analyse_bad_port", "Port out of range"),
+        ("analyse_home_is_a_file", "cannot use"),
+    ],
+)
+def test_a_malformed_setting_is_a_usage_error_naming_it(runs, name, needle):
+    run = runs[name]
+    no_traceback(run)
+    assert run.code == 2, run.stderr
+    assert needle in run.stderr and "fix:" in run.stderr
+
+
+def test_doctor_redacts_a_password_in_the_base_url_like_the_key(runs):
+    run = runs["doctor_password"]
+    no_traceback(run)
+    assert "s3cret" not in run.stdout + run.stderr
+    assert json.loads(run.stdout)["base_url"] == "http://me:***@127.0.0.1:9/v1"
 
 
 # --- extract --passages: rows the JSON parser refuses in other ways --------------------------
