@@ -350,6 +350,13 @@ class _Builder:
             raise LoadError(
                 "contains a lone surrogate escape, which is not Unicode text", source=self.source, line=line
             )
+        if isinstance(value, int) and not _int_fits(value):
+            raise LoadError(
+                "number is too large (integers must fit in 64 bits)",
+                source=self.source,
+                line=line,
+                code="too_large",
+            )
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> dict[str, Any]:
@@ -387,8 +394,13 @@ class _Builder:
 
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None), date, datetime)
-_MAX_INT_BITS = 14_000
-"""Integers longer than this (about 4,200 digits) cannot even be printed by default."""
+_INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers a run's state can hold: the checkpointer (msgpack) and the store stop at 64 bits,
+and a runbook with max_depth: 10**30 crashed the run it started, leaving it 'running'."""
+
+
+def _int_fits(value: int) -> bool:
+    return _INT_RANGE[0] <= value <= _INT_RANGE[1]
 
 
 def _is_unicode(value: str) -> bool:
@@ -425,8 +437,8 @@ def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
         elif isinstance(value, bool | float) or value is None:
             continue
         elif isinstance(value, int):
-            if value.bit_length() > _MAX_INT_BITS:
-                return path, "number is too large", "too_large"
+            if not _int_fits(value):
+                return path, "number is too large (integers must fit in 64 bits)", "too_large"
         elif isinstance(value, str):
             if not _is_unicode(value):
                 return path, "is not Unicode text (lone surrogate)", "encoding"

@@ -17,6 +17,7 @@ from warden.errors import LoadError
 from warden.graph.executor import call_with_timeout
 from warden.guard import GuardContext, validate
 from warden.runbooks import runbook_from_data
+from warden.safeload import parse_text, plain_data_problem
 
 
 @pytest.mark.parametrize("timeout_s", [float("inf"), 1e10, 1e300])
@@ -55,3 +56,22 @@ def test_a_runbook_version_must_fit_the_stores_integer_column(root_runbook_data,
     else:
         with pytest.raises(LoadError, match="less than or equal to 2147483647"):
             runbook_from_data(data)
+
+
+@pytest.mark.parametrize("text", ["10" + "0" * 30, "0x" + "f" * 17, "-9223372036854775809", "0b1" + "0" * 63])
+def test_an_integer_past_64_bits_is_refused_on_load_with_its_line(text):
+    """The run's checkpoint (msgpack) cannot hold it: the run crashed and stayed 'running'."""
+    with pytest.raises(LoadError) as info:
+        parse_text(f"runbook: x\nlimits:\n  max_depth: {text}\n")
+    assert info.value.code == "too_large"
+    assert info.value.line == 3
+
+
+def test_integers_at_the_64_bit_edges_load():
+    parsed = parse_text("a: 9223372036854775807\nb: -9223372036854775808\n")
+    assert parsed.data == {"a": 2**63 - 1, "b": -(2**63)}
+
+
+def test_data_from_elsewhere_gets_the_same_64_bit_bound():
+    assert plain_data_problem({"steps": [{"config": {"n": 2**63}}]})[2] == "too_large"
+    assert plain_data_problem({"steps": [{"config": {"n": 2**63 - 1}}]}) is None
