@@ -69,6 +69,9 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         (tmp / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (tmp / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n")
 
+    huge = copy.deepcopy(root)
+    huge["limits"]["max_depth"] = 10**30  # the schema refuses it, but the run's checkpoint came first
+    (tmp / "huge-int.yaml").write_text(yaml.safe_dump(huge, sort_keys=False))
     (tmp / "bad-port.yaml").write_text("llm:\n  model: m\n  base_url: http://127.0.0.1:99999/v1\n")
     (tmp / "a-file").write_text("not a directory\n")
 
@@ -87,6 +90,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         ),
         "analyse_bad_port": (analyse, {"WARDEN_CONFIG": str(tmp / "bad-port.yaml")}),
         "analyse_home_is_a_file": (analyse, {"WARDEN_HOME": str(tmp / "a-file")}),
+        "analyse_huge_int": ([*analyse, "--runbook", str(tmp / "huge-int.yaml")], {}),
         "analyse_as_markup": (
             ["analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "--tenant", "acme", "--as", MARKUP],
             {"WARDEN_POLICY": pol},
@@ -159,6 +163,14 @@ def test_analyse_as_a_user_that_looks_like_markup_is_a_usage_error(runs):
     assert f"'{MARKUP}' is not a user" in run.stderr
 
 
+def test_analyse_refuses_a_runbook_number_past_64_bits_before_any_run_starts(runs):
+    run = runs["analyse_huge_int"]
+    no_traceback(run)
+    assert run.code == 1, run.stderr
+    assert "too_large" in run.stderr and "huge-int.yaml:" in run.stderr and "64 bits" in run.stderr
+    assert run.stdout == ""  # no run was created, so none is left 'running'
+
+
 # --- configuration and environment ----------------------------------------------------------
 
 
@@ -212,3 +224,57 @@ def test_passages_file_with_a_utf8_bom_is_read(runs):
     run = runs["extract_bom"]
     assert run.code == 0, run.stderr
     assert [json.loads(line)["id"] for line in run.stdout.splitlines()] == ["p1"]
+
+
+# --- approvals: options the decision model refuses --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def decisions(tmp_path_factory) -> tuple[dict[str, Run], str]:
+    """One run waiting for approval, then decisions with options ApprovalDecision refuses, then
+    the run's status from `warden runs`."""
+    home = tmp_path_factory.mktemp("approvals")
+    env = _env(home, WARDEN_POLICY=str(POLICY))
+
+    def warden(*args: str) -> Run:
+        done = subprocess.run(
+            [sys.executable, "-m", "warden", *args],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    started = warden(
+        "analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "-t", "acme", "--as", "ana@acme", "--json"
+    )
+    run_id = json.loads(started.stdout.splitlines()[0])["run_id"]
+    dora = ("--as", "dora@acme")
+    out = {
+        "long_comment": warden("approve", run_id, *dora, "--role", "dpo", "--comment", "x" * 4001),
+        "blank_reason": warden("reject", run_id, *dora, "--role", "dpo", "--reason", "   "),
+        "empty_role": warden("approve", run_id, *dora, "--role", ""),
+    }
+    [row] = json.loads(warden("runs", "--json").stdout)
+    return out, row["status"]
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("long_comment", "--comment / --reason: String should have at most 4000 characters"),
+        ("blank_reason", "--reason: a rejection needs a comment giving the reason"),
+        ("empty_role", "--role: String should have at least 1 character"),
+    ],
+)
+def test_a_decision_with_a_bad_option_is_a_usage_error_naming_the_option(decisions, name, needle):
+    run = decisions[0][name]
+    no_traceback(run)
+    assert run.code == 2, run.stderr
+    assert needle in run.stderr
+
+
+def test_a_refused_decision_leaves_the_run_waiting(decisions):
+    assert decisions[1] == "waiting_approval"
