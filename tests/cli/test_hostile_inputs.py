@@ -258,6 +258,9 @@ def decisions(tmp_path_factory) -> tuple[dict[str, Run], str]:
         "empty_role": warden("approve", run_id, *dora, "--role", ""),
     }
     [row] = json.loads(warden("runs", "--json").stdout)
+    if Path("/dev/full").exists():  # writes fail with ENOSPC
+        out["report_full_disk"] = warden("report", run_id, "--out", "/dev/full")
+        out["audit_full_disk"] = warden("audit", run_id, "--out", "/dev/full")
     return out, row["status"]
 
 
@@ -278,3 +281,13 @@ def test_a_decision_with_a_bad_option_is_a_usage_error_naming_the_option(decisio
 
 def test_a_refused_decision_leaves_the_run_waiting(decisions):
     assert decisions[1] == "waiting_approval"
+
+
+@pytest.mark.parametrize("name", ["report_full_disk", "audit_full_disk"])
+def test_a_report_that_cannot_be_written_is_an_error_naming_the_file(decisions, name):
+    if name not in decisions[0]:
+        pytest.skip("no /dev/full here")
+    run = decisions[0][name]
+    no_traceback(run)
+    assert run.code == 1, run.stderr
+    assert "write_failed" in run.stderr and "cannot write /dev/full" in run.stderr
