@@ -121,14 +121,14 @@ def parse_text(text: str, source: str | None = None, limits: Limits = DEFAULT_LI
         raise LoadError("is empty", source=source, code="empty", fix="write a runbook or policy in it")
     _check_nesting(text, source, limits)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, source, limits)
     except yaml.composer.ComposerError as exc:
-        raise _yaml_error(exc, source) from None
+        raise _yaml_error(exc, source, text) from None
     except yaml.YAMLError as exc:
         # A JSON file with tabs trips YAML; give JSON its own chance and its own message.
         if text.lstrip().startswith(("{", "[")):
             return _parse_json(text, source, limits)
-        raise _yaml_error(exc, source) from None
+        raise _yaml_error(exc, source, text) from None
     except RecursionError:
         raise LoadError(
             f"nesting is deeper than {limits.max_depth} levels", source=source, code="too_deep"
@@ -138,6 +138,58 @@ def parse_text(text: str, source: str | None = None, limits: Limits = DEFAULT_LI
             "holds no document", source=source, code="empty", fix="write a runbook or policy in it"
         )
     return _build(node, source, limits)
+
+
+_CLoader = getattr(yaml, "CSafeLoader", None)
+_C_MAX_DEPTH = 1_000
+"""libyaml's composer recurses in C: 100,000 levels crash the process, a thousand do not."""
+_COLLECTION_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, *_COLLECTION_STARTS)
+
+
+def _compose(text: str, source: str | None, limits: Limits) -> yaml.Node | None:
+    """The node graph of `text`, with libyaml when PyYAML has it.
+
+    The pure-Python composer took ~100 s of CPU on a 2 MB file of a million numbers before the
+    node limit could refuse it. libyaml's composer is fast but recursive in C (deep nesting
+    crashes the process), so a pass over its event stream first refuses documents over the
+    depth or node limits, before any node is built.
+    """
+    if _CLoader is None:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LoadError(
+            f"is not Unicode text (lone surrogate at character {exc.start})", source=source, code="encoding"
+        ) from None
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_CLoader):
+        if isinstance(event, _NODE_EVENTS):
+            nodes += 1
+            if nodes > limits.max_nodes:
+                raise LoadError(
+                    f"has more than {limits.max_nodes:,} nodes",
+                    source=source,
+                    line=event.start_mark.line + 1,
+                    code="too_many_nodes",
+                    fix="runbooks and policies are small; split or shorten the file",
+                )
+            if isinstance(event, _COLLECTION_STARTS):
+                depth += 1
+                if depth > limits.max_depth:
+                    raise LoadError(
+                        f"nesting is deeper than {limits.max_depth} levels",
+                        source=source,
+                        line=event.start_mark.line + 1,
+                        code="too_deep",
+                        fix="flatten the document; runbooks need only a few levels",
+                    )
+                if depth > _C_MAX_DEPTH:  # only with a raised max_depth; Python's RecursionError is caught
+                    return yaml.compose(text, Loader=yaml.SafeLoader)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return yaml.compose(text, Loader=_CLoader)
 
 
 def _build(node: yaml.Node, source: str | None, limits: Limits) -> Parsed:
@@ -218,15 +270,20 @@ def _check_nesting(text: str, source: str | None, limits: Limits) -> None:
         )
 
 
-def _yaml_error(exc: yaml.YAMLError, source: str | None) -> LoadError:
+def _yaml_error(exc: yaml.YAMLError, source: str | None, text: str | None = None) -> LoadError:
+    """A LoadError at the problem's line; an error at the end of the stream (libyaml places it
+    past the last line) points at the last line instead."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     context = getattr(exc, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    line = mark.line + 1 if mark else None
+    if line is not None and text is not None:
+        line = min(line, len(text.splitlines()) or 1)
     return LoadError(
         message,
         source=source,
-        line=mark.line + 1 if mark else None,
+        line=line,
         fix="check indentation and quoting near that line",
     )
 
@@ -293,6 +350,13 @@ class _Builder:
             raise LoadError(
                 "contains a lone surrogate escape, which is not Unicode text", source=self.source, line=line
             )
+        if isinstance(value, int) and not _int_fits(value):
+            raise LoadError(
+                "number is too large (integers must fit in 64 bits)",
+                source=self.source,
+                line=line,
+                code="too_large",
+            )
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> dict[str, Any]:
@@ -330,8 +394,13 @@ class _Builder:
 
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None), date, datetime)
-_MAX_INT_BITS = 14_000
-"""Integers longer than this (about 4,200 digits) cannot even be printed by default."""
+_INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers a run's state can hold: the checkpointer (msgpack) and the store stop at 64 bits,
+and a runbook with max_depth: 10**30 crashed the run it started, leaving it 'running'."""
+
+
+def _int_fits(value: int) -> bool:
+    return _INT_RANGE[0] <= value <= _INT_RANGE[1]
 
 
 def _is_unicode(value: str) -> bool:
@@ -368,8 +437,8 @@ def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
         elif isinstance(value, bool | float) or value is None:
             continue
         elif isinstance(value, int):
-            if value.bit_length() > _MAX_INT_BITS:
-                return path, "number is too large", "too_large"
+            if not _int_fits(value):
+                return path, "number is too large (integers must fit in 64 bits)", "too_large"
         elif isinstance(value, str):
             if not _is_unicode(value):
                 return path, "is not Unicode text (lone surrogate)", "encoding"

@@ -23,6 +23,7 @@ __all__ = [
     "emit_error",
     "err_console",
     "friendly_errors",
+    "plain",
 ]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -54,11 +55,21 @@ err_console: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def plain(text: object) -> str:
+    """`text` escaped for rich markup: messages quote file names, keys and values from hostile
+    input, and a '[/]' among them made rich raise instead of printing the error."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def emit_error(error: WardenError) -> None:
     """One clear message on stderr: what, where, and the fix."""
-    err_console.print(f"[bold red]error[/] [dim]({error.code})[/]: {error.message}", markup=True)
+    err_console.print(
+        f"[bold red]error[/] [dim]({plain(error.code)})[/]: {plain(error.message)}", markup=True
+    )
     if error.fix:
-        err_console.print(f"  [bold]fix[/]: {error.fix}", markup=True)
+        err_console.print(f"  [bold]fix[/]: {plain(error.fix)}", markup=True)
 
 
 def friendly_errors(func: F) -> F:
@@ -80,7 +91,7 @@ def friendly_errors(func: F) -> F:
             if os.environ.get("WARDEN_DEBUG"):
                 raise
             err_console.print(
-                f"[bold red]internal error[/]: {type(exc).__name__}: {exc}\n"
+                f"[bold red]internal error[/]: {type(exc).__name__}: {plain(exc)}\n"
                 "  this is a bug in Warden; rerun with WARDEN_DEBUG=1 for the traceback and report it",
                 markup=True,
             )

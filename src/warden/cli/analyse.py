@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
 
 FAILED = {"failed", "rejected", "budget_exceeded", "depth_exceeded", "timed_out", "cancelled"}
 
@@ -81,7 +81,7 @@ def analyse(
     code = EXIT_OK
     for path in paths:
         if not as_json:
-            console.print(f"[dim]analysing {path} for {tenant} as {user} ...[/]")
+            console.print(f"[dim]{plain(f'analysing {path} for {tenant} as {user} ...')}[/]")
         outcome = start_run(rt, path, tenant=tenant, requester=user, runbook=runbook)
         code = max(code, print_outcome(outcome, as_json))
     raise typer.Exit(code)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from warden.cli._output import EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_OK, console, friendly_errors, plain
 
 
 def register(app: typer.Typer) -> None:
@@ -55,22 +56,22 @@ def review(
         raise typer.Exit(EXIT_OK)
     report = payload["report"]
     console.print(
-        f"[bold]run {run_id}[/] (tenant {payload['tenant']}, depth {payload['depth']}, "
-        f"requested by {payload['requester']})"
+        f"[bold]run {plain(run_id)}[/] (tenant {plain(payload['tenant'])}, depth {payload['depth']}, "
+        f"requested by {plain(payload['requester'])})"
     )
     console.print(
-        f"requires role: [bold]{payload['required_role']}[/]; estimated cost "
+        f"requires role: [bold]{plain(payload['required_role'])}[/]; estimated cost "
         f"${payload['cost_estimate_usd']:.2f}; sha256 {payload['runbook_sha256']}"
     )
     status = "[green]passed[/]" if report.get("ok") else "[red]failed[/]"
     console.print(
         f"guard: {status}; checks: "
-        + ", ".join(f"{c['name']}={c['status']}" for c in report.get("checks", []))
+        + plain(", ".join(f"{c['name']}={c['status']}" for c in report.get("checks", [])))
     )
     for item in report.get("issues", []):
-        console.print(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}")
+        console.print(plain(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}"))
     console.print(Syntax(dump_runbook(runbook_from_data(payload["runbook"])), "yaml"))
-    console.print(f"[bold]changes[/]: {payload['change_summary']}")
+    console.print(f"[bold]changes[/]: {plain(payload['change_summary'])}")
     if payload["diff"]:
         console.print(Syntax(payload["diff"], "diff"))
 
@@ -88,7 +89,6 @@ def _decide(
     from warden.cli.analyse import print_outcome
     from warden.graph import decide, pending_approval
     from warden.runbooks.load import read_runbook, runbook_from_data
-    from warden.schemas import ApprovalDecision
 
     rt = open_runtime(policy)
     _check_reviewer(rt, run_id, user)
@@ -98,17 +98,40 @@ def _decide(
         parsed = read_runbook(edited)
         edited_runbook = runbook_from_data(parsed.data, source=str(edited))
         kind = "edit"
-    decision = ApprovalDecision(
-        decision=kind,
-        approver=user,
-        role=role,
-        runbook_sha256=payload["runbook_sha256"],
-        comment=comment,
-        edited_runbook=edited_runbook,
-    )  # type: ignore[arg-type]
+    decision = _decision(kind, user, role, payload["runbook_sha256"], comment, edited_runbook)
     outcome = decide(rt, run_id, decision)
-    console.print(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})")
+    console.print(plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})"))
     raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
+
+
+_OPTION_OF = {"approver": "--as", "role": "--role", "comment": "--comment / --reason", "": "--reason"}
+
+
+def _decision(kind: str, user: str, role: str, sha256: str, comment: str | None, edited: Any) -> Any:
+    """The ApprovalDecision, or a usage error naming the option: a blank --reason, an empty
+    --role or a comment over 4,000 characters failed validation as an 'internal error'."""
+    from pydantic import ValidationError
+
+    from warden.errors import UsageError
+    from warden.schemas import ApprovalDecision
+
+    try:
+        return ApprovalDecision(
+            decision=kind,  # type: ignore[arg-type]
+            approver=user,
+            role=role,
+            runbook_sha256=sha256,
+            comment=comment,
+            edited_runbook=edited,
+        )
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        option = _OPTION_OF.get(field, field)
+        message = err["msg"].removeprefix("Value error, ")
+        raise UsageError(
+            f"{option}: {message}", fix="nothing was decided; correct the option and run the command again"
+        ) from None
 
 
 @friendly_errors

@@ -64,16 +64,16 @@ def _print(report: dict) -> None:  # type: ignore[type-arg]
         return
     price = report["price_usd_per_1m"]
     console.print(f"mode: [bold]llm[/] (planner: {report['planner']})")
-    console.print(f"  model:    {report['model']}")
-    console.print(f"  base url: {report['base_url']}")
-    console.print(f"  api key:  {report['api_key'] or 'not set'}")
+    console.print(f"  model:    {escape(str(report['model']))}")
+    console.print(f"  base url: {escape(str(report['base_url']))}")
+    console.print(f"  api key:  {escape(str(report['api_key'] or 'not set'))}")
     console.print(
         f"  limits:   timeout {report['timeout_s']:g}s, {report['max_retries']} retries, "
         f"{report['max_output_tokens']} output tokens, {report['structured_output']}"
     )
     console.print(
         f"  price:    ${price['input']:g} in / ${price['output']:g} out per 1M tokens "
-        f"(table entry '{price['table_entry']}')"
+        f"(table entry '{escape(str(price['table_entry']))}')"
     )
     console.print(f"  config:   {escape(report['config'])}")
     for tenant, allowed in report.get("tenants", {}).items():

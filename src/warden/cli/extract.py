@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from warden.cli._output import EXIT_USAGE, console, err_console, friendly_errors
+from warden.cli._output import EXIT_USAGE, console, err_console, friendly_errors, plain
 from warden.errors import UsageError
 
 if TYPE_CHECKING:
@@ -111,28 +112,85 @@ def _refine_session(max_cost_usd: float | None) -> Any:
     )
 
 
+MAX_ROW_CHARS = 2**20
+"""Longest passages row read: a passage is a paragraph; labelling takes about a second per
+million characters, and a multi-GB line used to be read whole (time and memory without end)."""
+
+
+class _Rows:
+    """Rows of a passages file, counting lines so any problem names its line.
+
+    Lines are read at most MAX_ROW_CHARS at a time; what the row parser lets through as other
+    exceptions (a 5,000-digit number, JSON nested past the stack, a lone surrogate that cannot
+    be written out) becomes the same BadRow a malformed row gets.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.line = handle, 0
+
+    def lines(self) -> Iterator[str]:
+        from warden_analysers.policy_practices.batch import BadRow
+
+        while line := self.handle.readline(MAX_ROW_CHARS + 1):
+            self.line += 1
+            if len(line) > MAX_ROW_CHARS and not line.endswith("\n"):
+                raise BadRow(self.line, f"row is longer than {MAX_ROW_CHARS:,} characters")
+            yield line
+
+    def __iter__(self) -> Iterator[Any]:
+        from warden_analysers.policy_practices.batch import BadRow, parse_rows
+
+        rows = parse_rows(self.lines())
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except RecursionError:
+                raise BadRow(self.line, "not valid JSON (nested too deeply)") from None
+            except ValueError as exc:
+                if isinstance(exc, BadRow | UnicodeDecodeError):
+                    raise
+                raise BadRow(self.line, f"not valid JSON ({str(exc).split(':')[0]})") from None
+            if not all(_is_unicode(s) for s in (row.id, row.text, *row.context)):
+                raise BadRow(
+                    self.line, "contains a lone surrogate escape (\\ud800-\\udfff), not Unicode text"
+                )
+            yield row
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _extract_passages(path: Path, min_confidence: float, session: Any = None) -> None:
     """Streams labels row by row; a malformed row stops with its line number and exit 2."""
-    from warden_analysers.policy_practices.batch import BadRow, label_rows, parse_rows
+    from warden_analysers.policy_practices.batch import BadRow, label_rows
 
     if not path.is_file():
         raise UsageError(f"{path}: file not found", fix="check the --passages path")
     out = sys.stdout
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:
+            rows = _Rows(handle)
             if session is not None:
                 from warden_analysers.policy_practices.llm_refine import refine_rows
 
-                labelled = refine_rows(list(parse_rows(handle)), session, min_confidence)
+                labelled = refine_rows(list(rows), session, min_confidence)
             else:
-                labelled = label_rows(parse_rows(handle), min_confidence)
+                labelled = label_rows(rows, min_confidence)
             for ident, labels in labelled:
                 out.write(json.dumps({"id": ident, "labels": labels}, ensure_ascii=False) + "\n")
     except BadRow as exc:
         out.flush()
-        err_console.print(f"[bold red]error[/] [dim](bad_row)[/]: {path}:{exc}", markup=True)
+        err_console.print(f"[bold red]error[/] [dim](bad_row)[/]: {plain(f'{path}:{exc}')}", markup=True)
         err_console.print(
-            '  [bold]fix[/]: each line must be a JSON object {"id": str, "text": str, "context": [str, ...]}',
+            "  [bold]fix[/]: "
+            + plain('each line must be a JSON object {"id": str, "text": str, "context": [str, ...]}'),
             markup=True,
         )
         raise typer.Exit(EXIT_USAGE) from None
@@ -170,7 +228,7 @@ def _print_passages(labelled: LabelledPassages) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"Labelled passages: {labelled.document_name}", show_lines=False)
+    table = Table(title=f"Labelled passages: {plain(labelled.document_name)}", show_lines=False)
     table.add_column("passage", style="dim", no_wrap=True)
     table.add_column("labels")
     table.add_column("evidence")
@@ -184,7 +242,7 @@ def _print_passages(labelled: LabelledPassages) -> None:
             where = "" if ev.source == "text" else f" [{ev.source}]"
             evidence.append(f"{label.label}: “{ev.quote}”{where}\n")
         table.add_row(
-            passage.id.rsplit("#", 1)[-1],
+            plain(passage.id.rsplit("#", 1)[-1]),
             ", ".join(passage.label_names()),
             evidence,
             ", ".join(sorted({m.key for m in passage.data_categories})),
@@ -197,7 +255,7 @@ def _print_report(report: TransparencyReport) -> None:
 
     colour = {"present": "green", "missing": "red", "not_applicable": "dim"}
     severity = {f.details.get("item"): f.severity for f in report.findings}
-    table = Table(title=f"GDPR transparency (Art. {report.scope}): {report.document_name}")
+    table = Table(title=f"GDPR transparency (Art. {report.scope}): {plain(report.document_name)}")
     for column in ("item", "article", "status", "severity", "passages"):
         table.add_column(column)
     for item in report.items:
@@ -206,7 +264,7 @@ def _print_report(report: TransparencyReport) -> None:
             item.article,
             f"[{colour[item.status]}]{item.status}[/]",
             severity.get(item.item, ""),
-            ", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8])
+            plain(", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8]))
             + (" …" if len(item.passage_ids) > 8 else ""),
         )
     console.print(table)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import err_console, friendly_errors
-from warden.errors import UsageError
+from warden.cli._output import err_console, friendly_errors, plain
+from warden.errors import UsageError, WardenError
 
 __all__ = ["FORMATS", "register", "report", "write_output"]
 
@@ -30,8 +30,13 @@ def write_output(text: str, out: Path | None) -> None:
         raise UsageError(
             f"folder {out.parent} does not exist", fix="create it first, or choose another --out"
         )
-    out.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {out}")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a full disk, /dev/full, a read-only file: was 'internal error', exit 70
+        raise WardenError(
+            f"cannot write {out}: {exc.strerror or exc}", fix="choose another --out", code="write_failed"
+        ) from None
+    err_console.print(f"wrote {plain(out)}")
 
 
 @friendly_errors

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import console, friendly_errors
+from warden.cli._output import console, friendly_errors, plain
 from warden.errors import UsageError
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -94,7 +94,10 @@ def list_runs(
         table.add_column(col)
     for r in rows:
         table.add_row(
-            *(str(r[c]) for c in ("run_id", "status", "tenant", "depth", "runbook", "cost_usd", "created_at"))
+            *(
+                plain(r[c])
+                for c in ("run_id", "status", "tenant", "depth", "runbook", "cost_usd", "created_at")
+            )
         )
     console.print(table)
 
@@ -131,13 +134,14 @@ def show_findings(
     if as_json:
         typer.echo(_jsonable(rows))
         return
-    table = Table(title=f"findings of {run_id}", show_lines=True)
+    table = Table(title=f"findings of {plain(run_id)}", show_lines=True)
     for col in ("severity", "code", "title", "where", "evidence"):
         table.add_column(col, overflow="fold")
     for f in rows:
         ev = f["evidence"][0] if f["evidence"] else {}
         where = f["system_id"] or (f"page {ev['page']}" if ev.get("page") else ev.get("passage_id", ""))
-        table.add_row(f["severity"], f["code"], f["title"], str(where or ""), (ev.get("quote") or "")[:160])
+        cells = (f["severity"], f["code"], f["title"], str(where or ""), (ev.get("quote") or "")[:160])
+        table.add_row(*(plain(c) for c in cells))
     console.print(table)
     console.print(f"{len(rows)} finding(s)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
 from warden.errors import LoadError, UsageError
 
 
@@ -79,7 +79,7 @@ def _print_report(report, *, policy_given: bool) -> None:  # type: ignore[no-unt
     from rich.table import Table
 
     title = f"{report.runbook or report.source} v{report.version}" if report.version else str(report.source)
-    checks = Table(title=f"Guard report: {title}", show_lines=False)
+    checks = Table(title=f"Guard report: {plain(title)}", show_lines=False)
     checks.add_column("check")
     checks.add_column("status")
     checks.add_column("issues", justify="right")
@@ -96,7 +96,7 @@ def _print_report(report, *, policy_given: bool) -> None:  # type: ignore[no-unt
             if item.line:
                 where += f"\nline {item.line}"
             sev = "[red]error[/]" if item.severity == "error" else "[yellow]warning[/]"
-            table.add_row(sev, item.code, where, item.message, item.fix or "")
+            table.add_row(sev, item.code, plain(where), plain(item.message), plain(item.fix or ""))
         console.print(table)
     if not policy_given:
         console.print(

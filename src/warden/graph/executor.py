@@ -6,6 +6,7 @@ step fails or retries. Analysers are read-only by manifest, so an abandoned one 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,9 @@ class StepTimeout(Exception):
 
 
 def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
-    if timeout_s is None:
+    """``fn()``, abandoned after `timeout_s`; a timeout longer than a thread can wait (inf, 1e10,
+    which runbooks and policies may hold) is no timeout: waiting on it raised OverflowError."""
+    if timeout_s is None or timeout_s >= threading.TIMEOUT_MAX:
         return fn()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warden-step")
     future = pool.submit(fn)

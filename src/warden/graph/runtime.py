@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.catalogue import Catalogue, default_catalogue
-from warden.errors import LoadError
+from warden.errors import LoadError, UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.llm.config import LlmSettings
 from warden.store import Store
@@ -51,7 +51,14 @@ class Runtime:
             self.llm_settings = self.llm_settings.model_copy(update={"model": self.llm_model})
         if self.llm_model is None:
             self.llm_model = self.llm_settings.model
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. $WARDEN_HOME names a file
+            raise UsageError(
+                f"cannot use {self.home} as the state directory: {exc.strerror or exc}",
+                fix="set WARDEN_HOME to a directory Warden may create and write to",
+                code="bad_home",
+            ) from None
         self.store = Store(self.home / "warden.duckdb")
 
     @property

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from warden.errors import UsageError
 from warden.llm.pricing import Price, PriceTable
@@ -96,6 +96,25 @@ class LlmSettings(StrictModel):
     prices: dict[str, Price] = Field(default_factory=dict)
     planner: PlannerMode = "auto"
     source: str = Field(default="defaults", description="Where the settings were read from.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_an_http_url(cls, value: str | None) -> str | None:
+        """Checked on load: a malformed URL ('http://[::1', port 99999, a control character)
+        crashed `warden doctor` in the HTTP client and `warden analyse` in the audit record."""
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError("a URL cannot contain spaces or control characters")
+        parts = urlsplit(value)  # ValueError for unbalanced IPv6 brackets
+        parts.port  # noqa: B018 - ValueError for a port out of range
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "expected an http:// or https:// URL with a host, e.g. http://localhost:11434/v1"
+            )
+        return value
 
     @property
     def mode(self) -> Literal["offline", "llm"]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from warden.schemas._base import SLUG_PATTERN, StrictModel
 from warden.schemas.runbook import Limits
@@ -35,6 +35,13 @@ SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "p
 """
 
 
+def _no_nul(path: str) -> str:
+    """Paths are resolved on every guard run; a NUL byte made that raise ValueError."""
+    if "\x00" in path:
+        raise ValueError("a path cannot contain a NUL byte ('\\0')")
+    return path
+
+
 class System(StrictModel):
     """One system the tenant owns and Warden may be asked to scan."""
 
@@ -44,6 +51,11 @@ class System(StrictModel):
     owner: str = Field(min_length=1)
     description: str | None = None
     tags: list[str] = Field(default_factory=list, description="Words the planner matches on.")
+
+    @field_validator("location")
+    @classmethod
+    def _location_is_a_path(cls, value: str) -> str:
+        return _no_nul(value)
 
 
 class User(StrictModel):
@@ -98,6 +110,11 @@ class Tenant(StrictModel):
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     limits: Limits = Field(default_factory=Limits, description="Tenant caps, within the global ones.")
     kill_switch: KillSwitch = Field(default_factory=KillSwitch)
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _roots_are_paths(cls, value: list[str]) -> list[str]:
+        return [_no_nul(root) for root in value]
 
     @model_validator(mode="after")
     def _references_are_consistent(self) -> Tenant:

@@ -123,7 +123,7 @@ class RunbookDefinition(StrictModel):
     """A runbook: inputs, limits, approval and steps, for one tenant."""
 
     runbook: str = Field(pattern=SLUG_PATTERN, description="Name; versions share it.")
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=2**31 - 1)  # the store keeps it in an INTEGER column
     description: str | None = Field(default=None, max_length=4000)
     tenant: str = Field(pattern=SLUG_PATTERN)
     inputs: dict[Annotated[str, Field(pattern=SLUG_PATTERN)], DataSchemaName] = Field(
