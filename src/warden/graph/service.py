@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from warden.store import runs
 __all__ = ["Outcome", "RunRefused", "decide", "pending_approval", "resume_run", "start_run"]
 
 DEFAULT_RUNBOOK = "privacy-policy-review"
+INTERNAL_ERROR = "internal error"
+"""How the reason of a run failed by an exception out of the graph begins."""
 
 
 class RunRefused(WardenError):
@@ -100,9 +104,58 @@ def start_run(
         "runbook": parsed.data,
         "status": "running",
     }
-    with rt.store.hold():
+    with _driving(rt, run_id):
         result = rt.graph().invoke(state, _config(run_id), durability="sync")
         return _settle(rt, run_id, result)
+
+
+@contextmanager
+def _driving(rt: Runtime, root_run_id: str) -> Iterator[None]:
+    """Hold the store while the graph runs a tree.
+
+    An exception out of the graph that is not a Warden error is a bug (or a value the store
+    refused): the tree's running runs are marked failed with it, rather than left 'running'
+    for good, and it propagates. The checkpoint is untouched, so `warden resume` retries once
+    the cause is fixed. A killed process raises nothing: its runs stay 'running', to resume.
+    """
+    try:
+        with rt.store.hold():
+            yield
+    except WardenError:
+        raise
+    except Exception as exc:
+        _fail_tree(rt, root_run_id, exc)
+        raise
+
+
+def _fail_tree(rt: Runtime, root_run_id: str, exc: Exception) -> None:
+    reason = (
+        f"{INTERNAL_ERROR} ({type(exc).__name__}: {str(exc)[:500]}); once the cause is fixed, "
+        f"`warden resume {root_run_id}` retries from the last checkpoint"
+    )
+    try:
+        with rt.store.connect() as con:
+            for run in runs.tree(con, root_run_id):
+                if run["status"] == "running":
+                    runs.set_status(con, run["run_id"], "failed", reason, claimed_by=None)
+                    record(
+                        con,
+                        {"run_id": run["run_id"], "root_run_id": root_run_id, "tenant": run["tenant"]},
+                        "status:failed",
+                        payload={"reason": reason, "error": type(exc).__name__},
+                    )
+    except Exception:  # the store may be what failed: the caller reports the first error
+        pass
+
+
+def _reopen_after_internal_error(rt: Runtime, root_run_id: str) -> None:
+    """Runs failed by an internal error go back to running before their tree is resumed."""
+    with rt.store.connect() as con:
+        for run in runs.tree(con, root_run_id):
+            if run["status"] == "failed" and (run["status_reason"] or "").startswith(INTERNAL_ERROR):
+                runs.set_status(
+                    con, run["run_id"], "running", "resumed after an internal error", finished_at=None
+                )
 
 
 def _settle(rt: Runtime, root_run_id: str, result: dict[str, Any]) -> Outcome:
@@ -200,7 +253,7 @@ def decide(rt: Runtime, run_id: str, decision: ApprovalDecision) -> Outcome:
         if not runs.claim(con, run_id, claimant):
             raise RunRefused(f"run '{run_id}' was decided by another process just now")
     resume = {interrupt_id: decision.model_dump(mode="json")}
-    with rt.store.hold():
+    with _driving(rt, row["root_run_id"]):
         result = rt.graph().invoke(Command(resume=resume), _config(row["root_run_id"]), durability="sync")
         outcome = _settle(rt, row["root_run_id"], result)
     if any(w["run_id"] == run_id for w in outcome.waiting):
@@ -232,12 +285,13 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
         # apply that decision (checked again by the approval node) instead of asking twice
         from langgraph.types import Command
 
-        with rt.store.hold():
+        with _driving(rt, root):
             result = rt.graph().invoke(Command(resume=recorded), _config(root), durability="sync")
             return _settle(rt, root, result)
     if not state.next:
         return _settle(rt, root, {})
-    with rt.store.hold():
+    _reopen_after_internal_error(rt, root)
+    with _driving(rt, root):
         result = rt.graph().invoke(None, _config(root), durability="sync")
         return _settle(rt, root, result)
 

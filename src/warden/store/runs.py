@@ -36,7 +36,8 @@ RunStatus = Literal[
 - ``waiting_approval``: paused at the approval interrupt.
 - ``completed``: every step finished.
 - ``rejected``: a human rejected it, or the guard refused it.
-- ``failed``: a step failed after its retries, or the planner failed.
+- ``failed``: a step failed after its retries, or the planner failed; or an internal error
+  stopped it (its reason says so, and `warden resume` retries it once the cause is fixed).
 - ``budget_exceeded`` / ``depth_exceeded`` / ``timed_out``: a cap of the run tree stopped it.
 - ``cancelled``: the kill switch stopped it.
 """
