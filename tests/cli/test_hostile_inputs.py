@@ -75,6 +75,15 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     (tmp / "bad-port.yaml").write_text("llm:\n  model: m\n  base_url: http://127.0.0.1:99999/v1\n")
     (tmp / "a-file").write_text("not a directory\n")
 
+    tmp_roots = yaml.safe_load(POLICY.read_text())
+    acme = tmp_roots["tenants"]["acme"]
+    acme["allowed_roots"] = [str(tmp)]
+    acme["systems"] = [
+        {**s, "location": str(REPO / "fixtures" / "acme" / s["location"])} for s in acme["systems"]
+    ]
+    (tmp / "tmp-policy.yaml").write_text(yaml.safe_dump(tmp_roots, sort_keys=False))
+    (tmp / "empty.md").write_text("   \n")
+
     rb, pol = str(ROOT_RUNBOOK), str(POLICY)
     notice = str(REPO / "fixtures" / "acme" / "notice.md")
     analyse = ["analyse", notice, "--tenant", "acme", "--as", "ana@acme", "--policy", pol, "--json"]
@@ -91,6 +100,10 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         "analyse_bad_port": (analyse, {"WARDEN_CONFIG": str(tmp / "bad-port.yaml")}),
         "analyse_home_is_a_file": (analyse, {"WARDEN_HOME": str(tmp / "a-file")}),
         "analyse_huge_int": ([*analyse, "--runbook", str(tmp / "huge-int.yaml")], {}),
+        "analyse_empty_document": (
+            ["analyse", str(tmp / "empty.md"), "--tenant", "acme", "--as", "ana@acme"],
+            {"WARDEN_POLICY": str(tmp / "tmp-policy.yaml")},
+        ),
         "analyse_as_markup": (
             ["analyse", str(REPO / "fixtures" / "acme" / "notice.md"), "--tenant", "acme", "--as", MARKUP],
             {"WARDEN_POLICY": pol},
@@ -161,6 +174,14 @@ def test_analyse_as_a_user_that_looks_like_markup_is_a_usage_error(runs):
     no_traceback(run)
     assert run.code == 2
     assert f"'{MARKUP}' is not a user" in run.stderr
+
+
+def test_a_failed_analysis_says_why_once(runs):
+    run = runs["analyse_empty_document"]
+    no_traceback(run)
+    assert run.code == 1, run.stderr
+    assert run.stdout.count("reason:") == 1, run.stdout
+    assert "document_empty" in run.stdout
 
 
 def test_analyse_refuses_a_runbook_number_past_64_bits_before_any_run_starts(runs):

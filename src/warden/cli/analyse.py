@@ -46,10 +46,6 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
                 f"    review:  warden review {w['run_id']}\n"
                 f"    approve: warden approve {w['run_id']} --as USER --role {w['required_role']}"
             )
-        if outcome.status in FAILED and getattr(outcome, "reason", None):
-            from rich.markup import escape
-
-            console.print(f"  reason: {escape(outcome.reason)}")
         if not outcome.waiting and outcome.status == "completed":
             console.print(f"  findings: warden findings {outcome.root_run_id}")
     return EXIT_FAIL if outcome.status in FAILED else EXIT_OK
