@@ -42,6 +42,10 @@ def parse_rows(lines: Iterable[str]) -> Iterator[PassageRow]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadRow(number, f"not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise BadRow(number, "not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # e.g. a number longer than Python's integer digit limit
+            raise BadRow(number, f"not valid JSON ({str(exc).split(':')[0]})") from None
         if not isinstance(row, dict):
             raise BadRow(number, "expected a JSON object")
         ident, text, context = row.get("id"), row.get("text"), row.get("context", [])
@@ -53,7 +57,18 @@ def parse_rows(lines: Iterable[str]) -> Iterator[PassageRow]:
             context = []
         if not isinstance(context, list) or not all(isinstance(h, str) for h in context):
             raise BadRow(number, "'context' must be a list of heading strings")
+        if not all(_is_unicode(s) for s in (ident, text, *context)):
+            raise BadRow(number, "contains a lone surrogate escape (\\ud800-\\udfff), not Unicode text")
         yield PassageRow(ident, text, tuple(context))
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate, which JSON allows and no output can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def label_rows(rows: Iterable[PassageRow], min_confidence: float = 0.0) -> Iterator[tuple[str, list[str]]]:

@@ -10,7 +10,7 @@ import os
 
 from warden.llm.config import MODEL_ENV, load_settings
 
-__all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration"]
+__all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration", "without_password"]
 
 
 def configured_model() -> str | None:
@@ -30,10 +30,11 @@ def model_configuration(model: str | None, base_url: str | None = None) -> dict[
     if model is None:
         return {"mode": "offline", "model": None, "base_url": None}
     endpoint = base_url or os.environ.get(BASE_URL_ENV)
-    return {"mode": "llm", "model": model, "base_url": _without_password(endpoint)}
+    return {"mode": "llm", "model": model, "base_url": without_password(endpoint)}
 
 
-def _without_password(url: str | None) -> str | None:
+def without_password(url: str | None) -> str | None:
+    """The URL with any password replaced by ``***``: for the audit trail and `warden doctor`."""
     from urllib.parse import urlsplit, urlunsplit
 
     if not url:

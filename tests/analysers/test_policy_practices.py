@@ -343,3 +343,24 @@ def test_in_a_sharing_section_courts_count_as_recipients_but_a_courtesy_does_not
 def test_a_smart_phone_is_a_device_not_a_phone_number() -> None:
     keys = {m.key for m in default_matcher().find("You can use the app on your smart phone.")}
     assert "user.contact.phone_number" not in keys
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"id": "p", "text": "x", "n": ' + "9" * 5000 + "}", "not valid JSON (Exceeds the limit"),
+        ('{"id": "p", "text": "x", "n": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"id": "p", "text": "\\ud800 x"}', "lone surrogate"),
+        ('{"id": "p", "text": "x", "context": ["\\udfff"]}', "lone surrogate"),
+    ],
+)
+def test_a_row_json_can_parse_but_no_output_can_hold_is_a_bad_row_with_its_line(
+    line: str, reason: str
+) -> None:
+    from warden_analysers.policy_practices.batch import BadRow, parse_rows
+
+    good = '{"id": "ok", "text": "We collect your email address."}'
+    with pytest.raises(BadRow) as caught:
+        list(parse_rows([good, line]))
+    assert caught.value.line == 2
+    assert reason in caught.value.reason

@@ -117,66 +117,28 @@ MAX_ROW_CHARS = 2**20
 million characters, and a multi-GB line used to be read whole (time and memory without end)."""
 
 
-class _Rows:
-    """Rows of a passages file, counting lines so any problem names its line.
+def _lines(handle: Any) -> Iterator[str]:
+    """The file's lines, each read at most MAX_ROW_CHARS at a time: a longer one is a bad row."""
+    from warden_analysers.policy_practices.batch import BadRow
 
-    Lines are read at most MAX_ROW_CHARS at a time; what the row parser lets through as other
-    exceptions (a 5,000-digit number, JSON nested past the stack, a lone surrogate that cannot
-    be written out) becomes the same BadRow a malformed row gets.
-    """
-
-    def __init__(self, handle: Any) -> None:
-        self.handle, self.line = handle, 0
-
-    def lines(self) -> Iterator[str]:
-        from warden_analysers.policy_practices.batch import BadRow
-
-        while line := self.handle.readline(MAX_ROW_CHARS + 1):
-            self.line += 1
-            if len(line) > MAX_ROW_CHARS and not line.endswith("\n"):
-                raise BadRow(self.line, f"row is longer than {MAX_ROW_CHARS:,} characters")
-            yield line
-
-    def __iter__(self) -> Iterator[Any]:
-        from warden_analysers.policy_practices.batch import BadRow, parse_rows
-
-        rows = parse_rows(self.lines())
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except RecursionError:
-                raise BadRow(self.line, "not valid JSON (nested too deeply)") from None
-            except ValueError as exc:
-                if isinstance(exc, BadRow | UnicodeDecodeError):
-                    raise
-                raise BadRow(self.line, f"not valid JSON ({str(exc).split(':')[0]})") from None
-            if not all(_is_unicode(s) for s in (row.id, row.text, *row.context)):
-                raise BadRow(
-                    self.line, "contains a lone surrogate escape (\\ud800-\\udfff), not Unicode text"
-                )
-            yield row
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    number = 0
+    while line := handle.readline(MAX_ROW_CHARS + 1):
+        number += 1
+        if len(line) > MAX_ROW_CHARS and not line.endswith("\n"):
+            raise BadRow(number, f"row is longer than {MAX_ROW_CHARS:,} characters")
+        yield line
 
 
 def _extract_passages(path: Path, min_confidence: float, session: Any = None) -> None:
     """Streams labels row by row; a malformed row stops with its line number and exit 2."""
-    from warden_analysers.policy_practices.batch import BadRow, label_rows
+    from warden_analysers.policy_practices.batch import BadRow, label_rows, parse_rows
 
     if not path.is_file():
         raise UsageError(f"{path}: file not found", fix="check the --passages path")
     out = sys.stdout
     try:
         with path.open(encoding="utf-8-sig") as handle:
-            rows = _Rows(handle)
+            rows = parse_rows(_lines(handle))
             if session is not None:
                 from warden_analysers.policy_practices.llm_refine import refine_rows
 

@@ -12,7 +12,7 @@ from typing import Any
 from warden.errors import WardenError
 from warden.llm.config import LlmSettings
 from warden.llm.failures import classify
-from warden.llm_config import _without_password
+from warden.llm_config import without_password
 
 __all__ = ["EndpointCheck", "check_endpoint", "describe"]
 
@@ -36,7 +36,7 @@ def describe(settings: LlmSettings) -> dict[str, Any]:
         "mode": settings.mode,
         "model": settings.model,
         # a password in the URL is redacted like the key (the audit trail records it so too)
-        "base_url": _without_password(settings.base_url) or (OPENAI_DEFAULT_URL if settings.model else None),
+        "base_url": without_password(settings.base_url) or (OPENAI_DEFAULT_URL if settings.model else None),
         "api_key": settings.redacted_key(),
         "planner": settings.planner,
         "timeout_s": settings.timeout_s,
