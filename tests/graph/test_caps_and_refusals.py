@@ -111,6 +111,19 @@ def _refused() -> tuple[dict, dict]:
     return root, policy
 
 
+def _oversize() -> tuple[dict, dict]:
+    generated = runbook("gen-oversize", [slow("never")])
+    root = runbook(
+        "oversize",
+        [
+            {"id": "plan", "analyser": "wtest_emit", "config": {"runbook": generated, "oversize_int": True}},
+            {"id": "checks", "execute_workflow": "{{ steps.plan.output }}"},
+            slow("after"),
+        ],
+    )
+    return root, acme_policy_data(approval={"auto_approve": [auto_rule("tests", ["oversize"])]})
+
+
 SCENARIOS = {
     "depth": _depth,
     "cost_runtime": _cost_at_runtime,
@@ -119,6 +132,7 @@ SCENARIOS = {
     "kill_before": _kill_before,
     "kill_between": _kill_between,
     "refused": _refused,
+    "oversize": _oversize,
 }
 
 
@@ -248,3 +262,17 @@ def test_generated_runbooks_naming_a_foreign_system_or_a_disallowed_analyser_are
         assert code in {i["code"] for i in payload["issues"]}
     assert s.w.steps(s.root)["run-foreign"]["status"] == "rejected"
     assert s.w.findings(s.root)[-1]["finding_id"] == "wtest_slow-after"
+
+
+def test_a_generated_runbook_no_checkpoint_can_hold_fails_its_step_with_the_reason(
+    scenarios: dict[str, Scenario],
+) -> None:
+    s = scenarios["oversize"]
+    assert (s.outcome["status"], s.done.code) == ("failed", 1), str(s.done)
+    assert "Traceback" not in s.done.err and "internal error" not in s.done.err, str(s.done)
+    reason = s.w.run_row(s.root)["status_reason"]
+    assert "generated runbook cannot be run (too_large): steps[0].config.n" in reason, reason
+    steps = s.w.steps(s.root)
+    assert steps["checks"]["status"] == "failed"
+    assert "after" not in steps
+    assert s.w.query("SELECT * FROM runs WHERE parent_run_id = ?", s.root) == []

@@ -21,6 +21,7 @@ from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
+from warden.safeload import plain_data_problem
 from warden.schemas.outputs import OutputContractError, check_output
 from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDefinition, WorkflowStep
 from warden.store import costs, documents, findings, runs, steps
@@ -318,6 +319,18 @@ def _run_child(
     started_before: bool,
 ) -> dict:
     child_id = child_run_id(state["run_id"], current.id)
+    draft = _child_runbook(rt, state, current)
+    problem = plain_data_problem(draft)
+    if problem is not None:
+        # the draft would enter the child's checkpoint, which cannot hold it (e.g. an integer
+        # past 64 bits): refuse it here, as the guard would a file, instead of crashing there
+        path, message, code = problem
+        where = path or "the runbook"
+        reason = f"step '{current.id}': the generated runbook cannot be run ({code}): {where}: {message}"
+        with rt.store.connect() as con:
+            steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
+            steps.fail_step(con, state["run_id"], current.id, error=reason, duration_s=0.0)
+        return set_status(rt, state, "failed", reason)
     if not started_before:
         with rt.store.connect() as con:
             steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
@@ -349,7 +362,7 @@ def _run_child(
         "tenant": state["tenant"],
         "requester": state["requester"],
         "document_ids": state.get("document_ids", []),
-        "runbook": _child_runbook(rt, state, current),
+        "runbook": draft,
         "parent_limits": tighter(limits, current.limits).model_dump(mode="json"),
         "status": "running",
     }
