@@ -123,12 +123,12 @@ def parse_text(text: str, source: str | None = None, limits: Limits = DEFAULT_LI
     try:
         node = _compose(text, source, limits)
     except yaml.composer.ComposerError as exc:
-        raise _yaml_error(exc, source, text) from None
+        raise _yaml_error(_explained(exc, text), source, text) from None
     except yaml.YAMLError as exc:
         # A JSON file with tabs trips YAML; give JSON its own chance and its own message.
         if text.lstrip().startswith(("{", "[")):
             return _parse_json(text, source, limits)
-        raise _yaml_error(exc, source, text) from None
+        raise _yaml_error(_explained(exc, text), source, text) from None
     except RecursionError:
         raise LoadError(
             f"nesting is deeper than {limits.max_depth} levels", source=source, code="too_deep"
@@ -138,6 +138,24 @@ def parse_text(text: str, source: str | None = None, limits: Limits = DEFAULT_LI
             "holds no document", source=source, code="empty", fix="write a runbook or policy in it"
         )
     return _build(node, source, limits)
+
+
+_EXPLAIN_BYTES = 64 * 1024
+"""Up to this size, a file libyaml refused is parsed again by PyYAML for its error message."""
+
+
+def _explained(exc: yaml.YAMLError, text: str) -> yaml.YAMLError:
+    """PyYAML's error for `text` where libyaml's says less: it names a tab, an unknown escape
+    or an undefined alias, where libyaml says "found character that cannot start any token"."""
+    if _CLoader is None or len(text) > _EXPLAIN_BYTES:
+        return exc
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as python_exc:
+        return python_exc
+    except RecursionError:
+        pass
+    return exc
 
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
@@ -153,7 +171,9 @@ def _compose(text: str, source: str | None, limits: Limits) -> yaml.Node | None:
     The pure-Python composer took ~100 s of CPU on a 2 MB file of a million numbers before the
     node limit could refuse it. libyaml's composer is fast but recursive in C (deep nesting
     crashes the process), so a pass over its event stream first refuses documents over the
-    depth or node limits, before any node is built.
+    depth or node limits, before any node is built. That pass counts mapping keys as nodes and
+    empty collections as levels, which the builder does not: a flat mapping of over 100,000
+    keys is refused here; no runbook or policy comes near that.
     """
     if _CLoader is None:
         return yaml.compose(text, Loader=yaml.SafeLoader)

@@ -487,3 +487,18 @@ def test_validation_errors_without_a_source_have_no_line(catalogue):
     data = yaml.safe_load(TYPO_RUNBOOK)
     report = validate_data(Parsed(data=data), GuardContext(catalogue=catalogue))
     assert [(i.path, i.line) for i in report.issues] == [("steps[1]", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("a:\n\tb: 1\n", "'\\t'"),
+        ('a: "\\q"\n', "'q'"),
+        ("a: *nope\n", "'nope'"),
+    ],
+)
+def test_a_yaml_error_names_the_character_or_alias_at_fault(text: str, detail: str) -> None:
+    """libyaml's messages leave these out; the common mistake, a tab indent, must be named."""
+    with pytest.raises(LoadError) as caught:
+        parse_text(text, "x.yaml")
+    assert detail in str(caught.value)

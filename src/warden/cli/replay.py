@@ -65,7 +65,7 @@ def replay(
         if reason and summary["status"] != "completed":
             console.print(f"  reason: {escape(reason)}")
         for d in result.decisions:
-            console.print(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)")
+            console.print(escape(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)"))
         for w in summary["waiting"]:
             console.print(f"  waiting for approval: {w} (the recording has no decision for it)")
         verdict = "identical to" if summary["findings_identical"] else "DIFFERENT from"

@@ -38,10 +38,11 @@ _DIGITS = re.compile(r"\d+")
 _GAP_FACTOR = 1.35
 """A line further below its predecessor than this many typical line pitches starts a paragraph."""
 WORK_FLOOR = 100_000
-WORK_PER_BYTE = 1
-"""Work limit for drawing a PDF's text, in units of about 40 us of pypdf time on a slow core:
+WORK_PER_BYTE = 20
+"""Work limit for drawing a PDF's text, in units of about 10-40 us of pypdf time:
 WORK_FLOOR + WORK_PER_BYTE x the file size. A text-showing operator costs 8 units, drawing a
-form 50, any other operator 1. Real PDFs measure 0.1-0.3 units per byte; a few hundred bytes
+form 50, any other operator 1. Word-processor PDFs measure 0.1-0.3 units per byte, Chromium's
+print-to-PDF 4-6 (it places justified or letter-spaced glyphs one by one); a few hundred bytes
 that repeat a text run or a form thousands of times would keep pypdf busy for minutes."""
 _COSTS = {b"Tj": 8, b"TJ": 8, b"'": 8, b'"': 8, b"Do": 50}
 

@@ -277,6 +277,8 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
         raise UsageError(f"no run '{run_id}'", fix="list runs with `warden runs`")
     root = row["root_run_id"]
     state = rt.graph().get_state(_config(root))
+    if state.interrupts or state.next:
+        _reopen_after_internal_error(rt, root)
     if state.interrupts:
         recorded = _recorded_decisions(rt, state.interrupts)
         if not recorded:
@@ -290,7 +292,6 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
             return _settle(rt, root, result)
     if not state.next:
         return _settle(rt, root, {})
-    _reopen_after_internal_error(rt, root)
     with _driving(rt, root):
         result = rt.graph().invoke(None, _config(root), durability="sync")
         return _settle(rt, root, result)
