@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from warden_analysers.policy_practices.engine import default_labeller
 from warden_analysers.policy_practices.sequence import LeadInTracker
 
+from warden.safeload import is_unicode
+
 __all__ = ["BadRow", "PassageRow", "label_rows", "parse_rows"]
 
 
@@ -57,18 +59,9 @@ def parse_rows(lines: Iterable[str]) -> Iterator[PassageRow]:
             context = []
         if not isinstance(context, list) or not all(isinstance(h, str) for h in context):
             raise BadRow(number, "'context' must be a list of heading strings")
-        if not all(_is_unicode(s) for s in (ident, text, *context)):
+        if not all(is_unicode(s) for s in (ident, text, *context)):
             raise BadRow(number, "contains a lone surrogate escape (\\ud800-\\udfff), not Unicode text")
         yield PassageRow(ident, text, tuple(context))
-
-
-def _is_unicode(text: str) -> bool:
-    """False for a string holding a lone surrogate, which JSON allows and no output can encode."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def label_rows(rows: Iterable[PassageRow], min_confidence: float = 0.0) -> Iterator[tuple[str, list[str]]]:

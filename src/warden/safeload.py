@@ -24,6 +24,7 @@ __all__ = [
     "Limits",
     "Parsed",
     "format_loc",
+    "is_unicode",
     "load_model",
     "parse_text",
     "plain_data_problem",
@@ -366,7 +367,7 @@ class _Builder:
             raise _yaml_error(exc, self.source) from None
         except (ValueError, OverflowError, KeyError, TypeError) as exc:
             raise LoadError(f"bad value: {exc}", source=self.source, line=line) from None
-        if isinstance(value, str) and not _is_unicode(value):
+        if isinstance(value, str) and not is_unicode(value):
             raise LoadError(
                 "contains a lone surrogate escape, which is not Unicode text", source=self.source, line=line
             )
@@ -423,7 +424,9 @@ def _int_fits(value: int) -> bool:
     return _INT_RANGE[0] <= value <= _INT_RANGE[1]
 
 
-def _is_unicode(value: str) -> bool:
+def is_unicode(value: str) -> bool:
+    """False for a string holding a lone surrogate, which JSON and YAML escapes allow and no
+    file, store or terminal can encode."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -449,7 +452,7 @@ def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
             return path, f"nesting is deeper than {limits.max_depth} levels", "too_deep"
         if isinstance(value, dict):
             for key, item in value.items():
-                if isinstance(key, str) and not _is_unicode(key):
+                if isinstance(key, str) and not is_unicode(key):
                     return path, "a key is not Unicode text (lone surrogate)", "encoding"
                 stack.append((item, f"{path}.{key}" if path else str(key), depth + 1))
         elif isinstance(value, list | tuple):
@@ -460,7 +463,7 @@ def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
             if not _int_fits(value):
                 return path, "number is too large (integers must fit in 64 bits)", "too_large"
         elif isinstance(value, str):
-            if not _is_unicode(value):
+            if not is_unicode(value):
                 return path, "is not Unicode text (lone surrogate)", "encoding"
         elif not isinstance(value, _PLAIN_SCALARS):
             kind = type(value).__name__

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
 
 __all__ = ["doctor", "register"]
 
@@ -55,27 +55,25 @@ def doctor(
 
 
 def _print(report: dict) -> None:  # type: ignore[type-arg]
-    from rich.markup import escape
-
     if report["mode"] == "offline":
         console.print("mode: [bold]offline[/] (no model configured; everything runs on rules)")
         console.print("  to plan with a model: set WARDEN_LLM_MODEL, and OPENAI_BASE_URL for a local server")
-        console.print(f"  config: {escape(report['config'])}")
+        console.print(f"  config: {plain(report['config'])}")
         return
     price = report["price_usd_per_1m"]
     console.print(f"mode: [bold]llm[/] (planner: {report['planner']})")
-    console.print(f"  model:    {escape(str(report['model']))}")
-    console.print(f"  base url: {escape(str(report['base_url']))}")
-    console.print(f"  api key:  {escape(str(report['api_key'] or 'not set'))}")
+    console.print(f"  model:    {plain(report['model'])}")
+    console.print(f"  base url: {plain(report['base_url'])}")
+    console.print(f"  api key:  {plain(report['api_key'] or 'not set')}")
     console.print(
         f"  limits:   timeout {report['timeout_s']:g}s, {report['max_retries']} retries, "
         f"{report['max_output_tokens']} output tokens, {report['structured_output']}"
     )
     console.print(
         f"  price:    ${price['input']:g} in / ${price['output']:g} out per 1M tokens "
-        f"(table entry '{escape(str(price['table_entry']))}')"
+        f"(table entry '{plain(price['table_entry'])}')"
     )
-    console.print(f"  config:   {escape(report['config'])}")
+    console.print(f"  config:   {plain(report['config'])}")
     for tenant, allowed in report.get("tenants", {}).items():
         console.print(
             f"  tenant {tenant}: {'may use' if allowed else 'may NOT use'} this model (policy `models`)"
@@ -84,8 +82,8 @@ def _print(report: dict) -> None:  # type: ignore[type-arg]
     if check is None:
         return
     if check["ok"]:
-        console.print(f"  check:    [green]ok[/]: {escape(check['detail'])}")
+        console.print(f"  check:    [green]ok[/]: {plain(check['detail'])}")
     else:
-        console.print(f"  check:    [red]failed[/] ({check['code']}): {escape(check['detail'])}")
+        console.print(f"  check:    [red]failed[/] ({check['code']}): {plain(check['detail'])}")
         if check["fix"]:
-            console.print(f"  fix:      {escape(check['fix'])}")
+            console.print(f"  fix:      {plain(check['fix'])}")

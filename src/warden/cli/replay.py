@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
 
 __all__ = ["register", "replay"]
 
@@ -31,8 +31,6 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Replay a run tree from its recorded model responses and compare the findings."""
-    from rich.markup import escape
-
     from warden.cli._runtime import open_runtime
     from warden.graph.replay import replay_run
 
@@ -63,9 +61,9 @@ def replay(
             f"(original: {summary['original_status']})"
         )
         if reason and summary["status"] != "completed":
-            console.print(f"  reason: {escape(reason)}")
+            console.print(f"  reason: {plain(reason)}")
         for d in result.decisions:
-            console.print(escape(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)"))
+            console.print(plain(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)"))
         for w in summary["waiting"]:
             console.print(f"  waiting for approval: {w} (the recording has no decision for it)")
         verdict = "identical to" if summary["findings_identical"] else "DIFFERENT from"
