@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from warden_analysers.policy_practices.loader import FLAGS, load_lexicon
 from warden_analysers.policy_practices.prefilter import (
+    Needs,
     needs_of,
     required_literals,
     same_length_lower,
@@ -34,9 +35,11 @@ class CategoryMatcher:
     prefilter): most passages name few categories, and a failing search over every position
     cost ~10 ms per kilobyte of text with all terms, most of a document's labelling time."""
 
-    def __init__(self, terms: list[tuple[str, str]]) -> None:
+    def __init__(self, terms: list[tuple[str, str]], *, prefilter: bool = True) -> None:
+        """``prefilter=False`` runs every term on every passage: the reference the prefilter is
+        measured and tested against."""
         self._terms = [
-            (key, re.compile(pattern, FLAGS), needs_of(required_literals(pattern, FLAGS)))
+            (key, re.compile(pattern, FLAGS), _needs(pattern) if prefilter else None)
             for key, pattern in terms
         ]
 
@@ -59,6 +62,10 @@ class CategoryMatcher:
                     seen.add((key, quote.lower()))
                     found.append(Mention(key, start, end, quote))
         return sorted(found, key=lambda m: m.start)
+
+
+def _needs(pattern: str) -> Needs | None:
+    return needs_of(required_literals(pattern, FLAGS))
 
 
 @lru_cache(maxsize=1)

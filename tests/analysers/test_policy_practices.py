@@ -125,8 +125,7 @@ def test_category_prefilter_finds_what_every_term_searched_everywhere_finds() ->
 
     lexicon = load_lexicon()
     prefiltered = default_matcher()
-    unfiltered = CategoryMatcher([(t.key, t.text) for t in lexicon.terms])
-    unfiltered._terms = [(key, pattern, None) for key, pattern, _needs in unfiltered._terms]
+    unfiltered = CategoryMatcher([(t.key, t.text) for t in lexicon.terms], prefilter=False)
     notices = [f for f in sorted(NOTICES.iterdir()) if f.suffix in {".html", ".txt", ".docx", ".pdf", ".md"}]
     texts = [p.text for f in notices for p in load_document(f).passages]
     texts += ["İSTANBUL: your E-MAIL address and İP address", "a " * 500]
