@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "audit",
     "replay",
+    "policy",
     "doctor",
 )
 """Modules under ``warden.cli`` whose ``register(app)`` adds their commands, in help order."""

@@ -1,56 +1,42 @@
-"""Building the process's Runtime from options and the environment."""
+"""What the CLI builds before calling the service: the service over the state directory, and
+the principal (the local CLI can only assert who you are: ``--as`` or $WARDEN_USER)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from warden.errors import UsageError
+if TYPE_CHECKING:
+    from warden.service import Principal, Service
 
-__all__ = ["home_dir", "open_runtime", "resolve_policy_path", "user_tenants"]
+__all__ = ["USER_ENV", "home_dir", "open_service", "presented_policy", "principal"]
 
-_LAST_POLICY = "policy-path"
+USER_ENV = "WARDEN_USER"
 
 
 def home_dir() -> Path:
-    from warden.graph.runtime import default_home
+    from warden.store.home import default_home
 
     return default_home()
 
 
-def resolve_policy_path(policy: Path | None) -> Path:
-    """--policy, else $WARDEN_POLICY, else the policy the state directory was last used with."""
+def presented_policy(policy: Path | None) -> Path | None:
+    """--policy, else $WARDEN_POLICY, else None (the policy in force is used)."""
     from warden.governance import POLICY_ENV
 
     if policy:
         return policy
-    if os.environ.get(POLICY_ENV):
-        return Path(os.environ[POLICY_ENV])
-    remembered = home_dir() / _LAST_POLICY
-    if remembered.exists():
-        return Path(remembered.read_text().strip())
-    raise UsageError(
-        "no governance policy given", fix=f"pass --policy FILE or set {POLICY_ENV}", code="no_policy"
-    )
+    return Path(os.environ[POLICY_ENV]) if os.environ.get(POLICY_ENV) else None
 
 
-def open_runtime(policy: Path | None):  # type: ignore[no-untyped-def]
-    from warden.governance import load_policy
-    from warden.graph.runtime import Runtime
+def open_service(policy: Path | None = None, *, llm: bool = True) -> Service:
     from warden.llm.config import load_settings
+    from warden.service import Service
 
-    loaded = load_policy(resolve_policy_path(policy))
-    rt = Runtime(home=home_dir(), policy=loaded, llm_settings=load_settings())
-    (rt.home / _LAST_POLICY).write_text(str(loaded.path))
-    return rt
+    return Service(home_dir(), policy=presented_policy(policy), llm_settings=load_settings() if llm else None)
 
 
-def user_tenants(policy: Path | None, user: str) -> set[str]:
-    """Tenants `user` belongs to; a usage error when none (so nothing leaks to strangers)."""
-    from warden.governance import load_policy
-
-    loaded = load_policy(resolve_policy_path(policy))
-    found = {name for name, tenant in loaded.policy.tenants.items() if user in tenant.users}
-    if not found:
-        raise UsageError(f"'{user}' is not a user of any tenant", fix="pass --as with a user from the policy")
-    return found
+def principal(service: Service, user: str | None, *, writing: bool = False) -> Principal:
+    """--as, else $WARDEN_USER; asserted, since the shell proves nothing about who typed it."""
+    return service.principal(user or os.environ.get(USER_ENV), "asserted", writing=writing)

@@ -1,4 +1,5 @@
-"""`warden analyse` and `warden resume`: start a run tree, or continue one after a crash."""
+"""`warden analyse`, `warden resume` and `warden cancel`: start a run tree, continue one after a
+crash, or withdraw one that waits."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import typer
 
 from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
 
-FAILED = {"failed", "rejected", "budget_exceeded", "depth_exceeded", "timed_out", "cancelled"}
-
 
 def register(app: typer.Typer) -> None:
     app.command("analyse")(analyse)
     app.command("resume")(resume)
+    app.command("cancel")(cancel)
 
 
 def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-untyped-def]
     """Say where the tree stopped and what to do next; return the exit code."""
     import json
+
+    from warden.schemas.status import UNSUCCESSFUL as FAILED
 
     if as_json:
         typer.echo(
@@ -57,7 +59,9 @@ def analyse(
         ..., help="Privacy notices to analyse (PDF, HTML, DOCX, Markdown, text)."
     ),
     tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant the documents belong to."),
-    user: str = typer.Option(..., "--as", help="The requesting user, e.g. ana@acme."),
+    user: str | None = typer.Option(
+        None, "--as", help="The requesting user, e.g. ana@acme; default $WARDEN_USER."
+    ),
     runbook: Path | None = typer.Option(
         None, "--runbook", help="Root runbook (default: privacy-policy-review)."
     ),
@@ -70,15 +74,15 @@ def analyse(
 
     Exit 0: finished or waiting for approval. 1: a run failed or was refused. 2: usage error.
     """
-    from warden.cli._runtime import open_runtime
-    from warden.graph import start_run
+    from warden.cli._runtime import open_service, principal
 
-    rt = open_runtime(policy)
+    service = open_service(policy)
+    who = principal(service, user, writing=True)
     code = EXIT_OK
     for path in paths:
         if not as_json:
-            console.print(f"[dim]{plain(f'analysing {path} for {tenant} as {user} ...')}[/]")
-        outcome = start_run(rt, path, tenant=tenant, requester=user, runbook=runbook)
+            console.print(f"[dim]{plain(f'analysing {path} for {tenant} as {who.user} ...')}[/]")
+        outcome = service.start(who, path, tenant=tenant, runbook=runbook)
         code = max(code, print_outcome(outcome, as_json))
     raise typer.Exit(code)
 
@@ -90,19 +94,26 @@ def resume(
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Continue a run tree from its last checkpoint (after a crash or a kill)."""
-    from warden.cli._runtime import open_runtime
-    from warden.errors import UsageError
-    from warden.graph import resume_run
+    """Continue a run tree from its last checkpoint (after a crash or a kill), under the policy
+    it was requested under."""
+    from warden.cli._runtime import open_service, principal
 
-    rt = open_runtime(policy)
-    if user is not None:
-        with rt.store.connect(read_only=True) as con:
-            row = con.execute("SELECT tenant FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if row is None or not rt.policy.roles_of(row[0], user):
-            raise UsageError(
-                f"no run '{run_id}' visible to '{user}'",
-                fix="list runs with `warden runs`",
-                code="unknown_run",
-            )
-    raise typer.Exit(print_outcome(resume_run(rt, run_id), as_json))
+    service = open_service(policy)
+    raise typer.Exit(print_outcome(service.resume(principal(service, user), run_id), as_json))
+
+
+@friendly_errors
+def cancel(
+    run_id: str = typer.Argument(..., help="A run waiting for approval; its whole tree stops."),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the audit trail."),
+    user: str | None = typer.Option(None, "--as", help="Its requester or an approver; default $WARDEN_USER."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Withdraw a run that waits for approval (its requester or an approver may); audited."""
+    from warden.cli._runtime import open_service, principal
+
+    service = open_service(policy, llm=False)
+    outcome = service.cancel(principal(service, user), run_id, reason)
+    print_outcome(outcome, as_json)
+    raise typer.Exit(EXIT_OK)

@@ -17,40 +17,29 @@ def register(app: typer.Typer) -> None:
     app.command("reject")(reject)
 
 
-def _check_reviewer(rt, run_id: str, user: str | None) -> None:  # type: ignore[no-untyped-def]
-    """Refuse a user outside the run's tenant before anything about the run is shown (its
-    status included): to them, the run does not exist."""
-    from warden.errors import UsageError
-
-    if user is None:
-        return
-    with rt.store.connect(read_only=True) as con:
-        found = con.execute("SELECT tenant FROM runs WHERE run_id = ?", [run_id]).fetchone()
-    if found is None or not rt.policy.roles_of(found[0], user):
-        raise UsageError(
-            f"run '{run_id}' is not visible to '{user}'",
-            fix="ask a user of the run's tenant",
-            code="not_visible",
-        )
-
-
 @friendly_errors
 def review(
     run_id: str = typer.Argument(...),
-    user: str | None = typer.Option(None, "--as", help="Reviewer; must belong to the run's tenant."),
+    user: str | None = typer.Option(None, "--as", help="Reviewer; default $WARDEN_USER."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     as_json: bool = typer.Option(False, "--json"),
+    yaml_out: Path | None = typer.Option(
+        None, "--yaml", help="Also write the draft to this file, to edit and approve with --runbook."
+    ),
 ) -> None:
-    """Show the pending draft, its validation report, cost estimate and diff."""
+    """Show the pending draft in full, the document it is about, its validation report, cost
+    estimate and diff against the last approved version."""
     from rich.syntax import Syntax
 
-    from warden.cli._runtime import open_runtime
-    from warden.graph import pending_approval
+    from warden.cli._runtime import open_service, principal
+    from warden.cli.report import write_output
     from warden.runbooks.load import dump_runbook, runbook_from_data
 
-    rt = open_runtime(policy)
-    _check_reviewer(rt, run_id, user)
-    _, _, payload = pending_approval(rt, run_id)
+    service = open_service(policy, llm=False)
+    payload = service.review(principal(service, user), run_id)
+    draft_yaml = dump_runbook(runbook_from_data(payload["runbook"]))
+    if yaml_out is not None:
+        write_output(draft_yaml, yaml_out)
     if as_json:
         typer.echo(json.dumps(payload, indent=2, default=str))
         raise typer.Exit(EXIT_OK)
@@ -70,37 +59,44 @@ def review(
     )
     for item in report.get("issues", []):
         console.print(plain(f"  {item['severity']} {item['code']} at {item['path']}: {item['message']}"))
-    console.print(Syntax(dump_runbook(runbook_from_data(payload["runbook"])), "yaml"))
+    for doc in payload.get("documents", []):
+        pages = f", {doc['pages']} pages" if doc.get("pages") else ""
+        console.print(
+            plain(
+                f"document: {doc['name']} ({doc['format']}{pages}, {doc['passages']} passages, id {doc['id'][:12]})"
+            )
+        )
+    console.print(Syntax(draft_yaml, "yaml", word_wrap=True))
     console.print(f"[bold]changes[/]: {plain(payload['change_summary'])}")
     if payload["diff"]:
-        console.print(Syntax(payload["diff"], "diff"))
+        console.print(Syntax(payload["diff"], "diff", word_wrap=True))
 
 
 def _decide(
     run_id: str,
-    user: str,
+    user: str | None,
     role: str,
     kind: str,
     comment: str | None,
     edited: Path | None,
     policy: Path | None,
 ) -> None:
-    from warden.cli._runtime import open_runtime
+    from warden.cli._runtime import open_service, principal
     from warden.cli.analyse import print_outcome
-    from warden.graph import decide, pending_approval
     from warden.runbooks.load import read_runbook, runbook_from_data
 
-    rt = open_runtime(policy)
-    _check_reviewer(rt, run_id, user)
-    _, _, payload = pending_approval(rt, run_id)
+    service = open_service(policy)
+    who = principal(service, user)
     edited_runbook = None
     if edited is not None:
         parsed = read_runbook(edited)
         edited_runbook = runbook_from_data(parsed.data, source=str(edited))
         kind = "edit"
-    decision = _decision(kind, user, role, payload["runbook_sha256"], comment, edited_runbook)
-    outcome = decide(rt, run_id, decision)
-    console.print(plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {user} ({role})"))
+    _decision(kind, who.user, role, "0" * 64, comment, edited_runbook)  # option errors name the option
+    outcome = service.decide(who, run_id, kind, role=role, comment=comment, edited_runbook=edited_runbook)  # type: ignore[arg-type]
+    console.print(
+        plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {who.user} ({role})")
+    )
     raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
 
 
@@ -137,7 +133,7 @@ def _decision(kind: str, user: str, role: str, sha256: str, comment: str | None,
 @friendly_errors
 def approve(
     run_id: str = typer.Argument(...),
-    user: str = typer.Option(..., "--as", help="The approver, e.g. dora@acme."),
+    user: str | None = typer.Option(None, "--as", help="The approver, e.g. dora@acme; default $WARDEN_USER."),
     role: str = typer.Option(
         ..., "--role", help="The role you approve in; the runbook names the one it needs."
     ),
@@ -154,7 +150,7 @@ def approve(
 @friendly_errors
 def reject(
     run_id: str = typer.Argument(...),
-    user: str = typer.Option(..., "--as"),
+    user: str | None = typer.Option(None, "--as", help="The approver; default $WARDEN_USER."),
     role: str = typer.Option(..., "--role"),
     reason: str = typer.Option(..., "--reason", help="Why; recorded in the audit trail."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),

@@ -34,14 +34,14 @@ def audit(
     which analysers ran, who approved, which guard checks passed and what changed since the
     previous version. Exit 0: written. 1: the store could not be read. 2: usage error.
     """
-    from warden.cli._runtime import home_dir
+    from warden.cli._runtime import home_dir, open_service, principal
     from warden.cli.report import write_output
-    from warden.cli.runs import _run_or_fail
     from warden.investigate import export_records, open_store, write_csv, write_jsonl
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown audit format '{fmt}'", fix=f"use one of: {', '.join(FORMATS)}")
-    _run_or_fail(run_id, user, policy)
+    service = open_service(policy, llm=False)
+    service.visible_run(principal(service, user), run_id)
     records = export_records(open_store(home_dir()), run_id)
     buffer = io.StringIO()
     (write_jsonl if fmt == "jsonl" else write_csv)(records, buffer)

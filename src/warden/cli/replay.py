@@ -25,21 +25,21 @@ def register(app: typer.Typer) -> None:
 @friendly_errors
 def replay(
     run_id: str = typer.Argument(..., help="Any run of the recorded tree."),
+    user: str | None = typer.Option(None, "--as", help="Who you are; default $WARDEN_USER."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the scratch state directory and print it."),
     policy: Path | None = typer.Option(
         None, "--policy", "-p", help="Governance policy (default: $WARDEN_POLICY)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
-    """Replay a run tree from its recorded model responses and compare the findings."""
-    from warden.cli._runtime import open_runtime
-    from warden.graph.replay import replay_run
+    """Replay a run tree from its recorded model responses, in a scratch state directory that
+    never enters the real approval queue, and compare the findings."""
+    from warden.cli._runtime import open_service, principal
+    from warden.service.replay import replay_run
 
-    rt = open_runtime(policy)
-    result = replay_run(rt, run_id)
-    with rt.store.connect(read_only=True) as con:
-        reason = con.execute(
-            "SELECT status_reason FROM runs WHERE run_id = ?", [result.outcome.root_run_id]
-        ).fetchone()[0]
+    service = open_service(policy)
+    result = replay_run(service, principal(service, user), run_id, keep=keep)
+    reason = result.reason
     summary = {
         "run_id": result.outcome.root_run_id,
         "replay_of": result.original_root,
@@ -51,6 +51,7 @@ def replay(
         "findings": len(json.loads(result.replay_findings)),
         "decisions": result.decisions,
         "unplayed_calls": result.unplayed_calls,
+        "scratch": str(result.scratch) if result.scratch else None,
         "waiting": [w["run_id"] for w in result.outcome.waiting],
     }
     if as_json:

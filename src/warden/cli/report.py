@@ -51,11 +51,11 @@ def report(
 
     Exit 0: written. 1: the store could not be read. 2: usage error (unknown run, bad format).
     """
-    from warden.cli._runtime import home_dir
-    from warden.cli.runs import _run_or_fail
+    from warden.cli._runtime import home_dir, open_service, principal
     from warden.investigate import build_report, open_store, render
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format '{fmt}'", fix=f"use one of: {', '.join(FORMATS)}")
-    _run_or_fail(run_id, user, policy)
+    service = open_service(policy, llm=False)
+    service.visible_run(principal(service, user), run_id)
     write_output(render(build_report(open_store(home_dir()), run_id), fmt), out)  # type: ignore[arg-type]

@@ -11,8 +11,6 @@ import typer
 from warden.cli._output import console, friendly_errors, plain
 from warden.errors import UsageError
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-
 
 def register(app: typer.Typer) -> None:
     app.command("runs")(list_runs)
@@ -20,34 +18,34 @@ def register(app: typer.Typer) -> None:
     app.command("tree")(show_tree)
 
 
-def _store():  # type: ignore[no-untyped-def]
-    from warden.cli._runtime import home_dir
-    from warden.store import Store
+def _since(value: str | None) -> Any:
+    """--since: an ISO date or time, or an age such as 30m, 12h, 7d."""
+    import re
+    from datetime import UTC, datetime, timedelta
 
-    return Store(home_dir() / "warden.duckdb")
-
-
-def _visible(rows: list[dict[str, Any]], user: str | None, policy: Path | None) -> list[dict[str, Any]]:
-    if user is None:
-        return rows
-    from warden.cli._runtime import user_tenants
-
-    tenants = user_tenants(policy, user)
-    return [r for r in rows if r["tenant"] in tenants]
-
-
-def _run_or_fail(run_id: str, user: str | None, policy: Path | None) -> dict[str, Any]:
-    from warden.store import runs
-
-    with _store().connect(read_only=True) as con:
-        row = runs.get_run(con, run_id)
-    if row is None or not _visible([row], user, policy):
+    if value is None:
+        return None
+    found = re.fullmatch(r"(\d+)([mhd])", value.strip())
+    if found:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[found[2]]
+        return datetime.now(UTC).replace(tzinfo=None) - timedelta(**{unit: int(found[1])})
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
         raise UsageError(
-            f"no run '{run_id}'" + (f" visible to '{user}'" if user else ""),
-            fix="list runs with `warden runs`",
-            code="unknown_run",
-        )
-    return row
+            f"--since {value!r}: not a date or an age",
+            fix="use e.g. 2026-12-01, 2026-12-01T09:00, 30m, 12h or 7d",
+        ) from None
+
+
+def _age(created: Any) -> str:
+    from datetime import UTC, datetime
+
+    seconds = max(0, int((datetime.now(UTC).replace(tzinfo=None) - created).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> str:
@@ -57,17 +55,21 @@ def _jsonable(rows: list[dict[str, Any]]) -> str:
 @friendly_errors
 def list_runs(
     status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
-    user: str | None = typer.Option(None, "--as", help="Only runs of this user's tenants."),
+    user: str | None = typer.Option(None, "--as", help="Who you are; only your tenants' runs are shown."),
+    limit: int | None = typer.Option(None, "--limit", help="At most this many (newest first)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs created since: a date, or an age (12h, 7d)."
+    ),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List runs, oldest first."""
+    """List the runs of your tenants, newest first."""
     from rich.table import Table
 
-    from warden.store import runs
+    from warden.cli._runtime import open_service, principal
 
-    with _store().connect(read_only=True) as con:
-        rows = _visible(runs.list_runs(con, status=status), user, policy)
+    service = open_service(policy, llm=False)
+    rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
     keys = (
         "run_id",
         "status",
@@ -78,6 +80,7 @@ def list_runs(
         "runbook",
         "runbook_version",
         "runbook_sha256",
+        "document",
         "cost_usd",
         "duration_s",
         "requester",
@@ -89,23 +92,21 @@ def list_runs(
     if as_json:
         typer.echo(_jsonable(rows))
         return
-    table = Table(title="runs")
-    for col in ("run_id", "status", "tenant", "depth", "runbook", "cost_usd", "created_at"):
-        table.add_column(col)
+    table = Table(title="runs (newest first)")
+    columns = ("run_id", "status", "tenant", "depth", "document", "requester", "age", "cost_usd")
+    for col in columns:
+        table.add_column(col, no_wrap=col == "run_id", overflow="fold")
     for r in rows:
-        table.add_row(
-            *(
-                plain(r[c])
-                for c in ("run_id", "status", "tenant", "depth", "runbook", "cost_usd", "created_at")
-            )
-        )
+        cells = {**r, "age": _age(r["created_at"]), "cost_usd": f"{r['cost_usd']:.4f}"}
+        table.add_row(*(plain(cells[c] if cells[c] is not None else "") for c in columns))
     console.print(table)
+    console.print(f"{len(rows)} run(s)")
 
 
 @friendly_errors
 def show_findings(
     run_id: str = typer.Argument(..., help="A run; its children's findings are included."),
-    user: str | None = typer.Option(None, "--as"),
+    user: str | None = typer.Option(None, "--as", help="Who you are; default $WARDEN_USER."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     min_severity: str = typer.Option(
         "info", "--min-severity", help="Hide findings below this: info, low, medium, high, critical."
@@ -118,19 +119,10 @@ def show_findings(
     """Findings of a run and every run below it, most severe first."""
     from rich.table import Table
 
-    from warden.store import findings
+    from warden.cli._runtime import open_service, principal
 
-    if min_severity not in SEVERITIES:
-        raise UsageError(f"unknown severity '{min_severity}'", fix=f"use one of: {', '.join(SEVERITIES)}")
-    _run_or_fail(run_id, user, policy)
-    with _store().connect(read_only=True) as con:
-        rows = findings.findings_of(con, run_id)
-    floor = SEVERITIES.index(min_severity)
-    rows = [
-        f
-        for f in rows
-        if SEVERITIES.index(f["severity"]) >= floor and (category is None or f["category"] == category)
-    ]
+    service = open_service(policy, llm=False)
+    rows = service.findings(principal(service, user), run_id, min_severity=min_severity, category=category)
     if as_json:
         typer.echo(_jsonable(rows))
         return
@@ -149,19 +141,17 @@ def show_findings(
 @friendly_errors
 def show_tree(
     run_id: str = typer.Argument(...),
-    user: str | None = typer.Option(None, "--as"),
+    user: str | None = typer.Option(None, "--as", help="Who you are; default $WARDEN_USER."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The execution tree: every run with status, cost and timing, and its steps."""
     from rich.tree import Tree
 
-    from warden.store import runs, steps
+    from warden.cli._runtime import open_service, principal
 
-    row = _run_or_fail(run_id, user, policy)
-    with _store().connect(read_only=True) as con:
-        members = runs.tree(con, row["root_run_id"])
-        step_rows = {m["run_id"]: steps.steps_of(con, m["run_id"]) for m in members}
+    service = open_service(policy, llm=False)
+    members = service.tree(principal(service, user), run_id)
     nodes = [
         {
             **{
@@ -178,7 +168,7 @@ def show_tree(
                     "finished_at",
                 )
             },
-            "steps": step_rows[m["run_id"]],
+            "steps": m["steps"],
         }
         for m in members
     ]

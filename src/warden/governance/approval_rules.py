@@ -29,6 +29,12 @@ def decision_error(
         return f"this runbook needs approval by role '{required_role}', not '{decision.role}'"
     if decision.approver == requester and not policy.tenant(tenant).approval.allow_self_approval:
         return f"'{requester}' requested this run and may not approve it (the policy forbids self-approval)"
+    rules = policy.tenant(tenant).approval
+    if rules.require_authenticated and decision.auth == "asserted":
+        return (
+            f"the policy requires an authenticated approver; '{decision.approver}' was only asserted "
+            "(--as): decide through the Warden server signed in, or with an API token"
+        )
     if decision.runbook_sha256 != draft_sha256:
         return "the draft changed since it was reviewed (sha256 mismatch); review it again"
     return None

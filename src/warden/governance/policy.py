@@ -12,7 +12,7 @@ from warden.safeload import load_model, parse_text, read_text
 from warden.schemas.policy import GovernancePolicy, System, Tenant
 from warden.schemas.runbook import Limits
 
-__all__ = ["POLICY_ENV", "LoadedPolicy", "load_policy"]
+__all__ = ["POLICY_ENV", "LoadedPolicy", "load_policy", "load_policy_text"]
 
 POLICY_ENV = "WARDEN_POLICY"
 
@@ -24,6 +24,8 @@ class LoadedPolicy:
     policy: GovernancePolicy
     path: Path
     sha256: str
+    text: str = ""
+    """The file's text as loaded: what the store keeps, so a run can be bound to it."""
 
     @property
     def base_dir(self) -> Path:
@@ -54,6 +56,10 @@ class LoadedPolicy:
                 if system.id == system_id:
                     return name, system
         return None
+
+    def document_roots(self, tenant: str) -> list[Path]:
+        """Folders the tenant's documents may be read from, resolved against the policy's folder."""
+        return [resolve(self.base_dir, root) for root in self.tenant(tenant).document_roots]
 
     def allowed_roots(self, tenant: str) -> list[Path]:
         """The tenant's allowed roots, resolved against the policy's folder."""
@@ -103,8 +109,17 @@ def load_policy(path: str | Path | None = None) -> LoadedPolicy:
             f"{p}: policy file not found", fix="check the --policy path or $WARDEN_POLICY", code="no_policy"
         )
     try:
-        parsed = parse_text(read_text(p), source=str(p))
+        text = read_text(p)
     except LoadError as exc:
         raise PolicyError(exc.reason, source=str(p), line=exc.line, fix=exc.fix) from None
+    return load_policy_text(text, p.resolve())
+
+
+def load_policy_text(text: str, path: Path) -> LoadedPolicy:
+    """A policy from its text, as if read from `path` (its relative paths resolve beside it)."""
+    try:
+        parsed = parse_text(text, source=str(path))
+    except LoadError as exc:
+        raise PolicyError(exc.reason, source=str(path), line=exc.line, fix=exc.fix) from None
     policy = load_model(GovernancePolicy, parsed, what="policy", error=PolicyError)
-    return LoadedPolicy(policy=policy, path=p.resolve(), sha256=sha256_of(policy))
+    return LoadedPolicy(policy=policy, path=path, sha256=sha256_of(policy), text=text)

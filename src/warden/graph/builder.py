@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from warden.graph import nodes
-from warden.graph.runtime import Runtime
+from warden.graph.context import RunContext
 from warden.graph.state import RunState
 
 __all__ = ["KILL_ENV", "build_graph"]
@@ -43,13 +43,13 @@ def _kill_point() -> tuple[str, str, int] | None:
 
 
 def _killing(name: str, fn: Callable[..., dict], when: str, n: int) -> Callable[..., dict]:
-    def node(state: RunState) -> dict:
+    def node(state: RunState, ctx: RunContext) -> dict:
         key = f"{when}:{name}"
         if when == "before":
             _seen[key] = _seen.get(key, 0) + 1
             if _seen[key] == n:
                 os.kill(os.getpid(), signal.SIGKILL)
-        update = fn(state)
+        update = fn(state, ctx)
         if when == "after":
             _seen[key] = _seen.get(key, 0) + 1
             if _seen[key] == n:
@@ -80,15 +80,25 @@ def _after_step(state: RunState) -> str:
     return "step" if _running(state) and more else "finish"
 
 
-def build_graph(rt: Runtime) -> StateGraph:
-    """Nodes are bound to the process's runtime; the graph itself holds no other state."""
-    graph: Any = StateGraph(RunState)
+def _injected(fn: Callable[[RunState, RunContext], dict]) -> Callable[..., dict]:
+    """A node as LangGraph calls it: the invocation's context arrives through ``runtime``."""
+
+    def node(state: RunState, runtime: Runtime[RunContext]) -> dict:
+        return fn(state, runtime.context)
+
+    node.__name__ = getattr(fn, "__name__", "node")
+    return node
+
+
+def build_graph() -> StateGraph:
+    """The graph definition; what nodes use comes from the :class:`RunContext` of each invocation."""
+    graph: Any = StateGraph(RunState, context_schema=RunContext)
     kill = _kill_point()
     for name in NODES:
-        fn: Callable[..., dict] = partial(getattr(nodes, name), rt=rt)
+        fn: Callable[[RunState, RunContext], dict] = getattr(nodes, name)
         if kill is not None and kill[1] == name:
             fn = _killing(name, fn, kill[0], kill[2])
-        graph.add_node(name, fn)
+        graph.add_node(name, _injected(fn))
     graph.add_edge(START, "ingest")
     graph.add_conditional_edges("ingest", _after_ingest, ["plan", "finish"])
     graph.add_edge("plan", "guard")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from warden.graph.runtime import Runtime
+from warden.graph.context import RunContext
 from warden.graph.state import RunState
 from warden.llm.config import LlmSettings
 from warden.llm.session import CallRecord, LlmSession
@@ -28,23 +28,23 @@ def entry_ids(state: RunState, step_id: str) -> Callable[[], str]:
     return lambda: f"{state['run_id']}:{step_id}:{time.time_ns()}:{next(counter)}"
 
 
-def remaining_budget(rt: Runtime, state: RunState, limits: Limits) -> Callable[[], float | None]:
+def remaining_budget(ctx: RunContext, state: RunState, limits: Limits) -> Callable[[], float | None]:
     """USD left under the tree's cost cap, read fresh from the ledger; None when uncapped."""
 
     def remaining() -> float | None:
         if limits.max_cost_usd is None:
             return None
-        with rt.store.connect(read_only=True) as con:
+        with ctx.store.connect(read_only=True) as con:
             return limits.max_cost_usd - costs.tree_cost(con, state["root_run_id"])
 
     return remaining
 
 
-def step_settings(rt: Runtime, requested: ModelConfig | None) -> LlmSettings | None:
+def step_settings(ctx: RunContext, requested: ModelConfig | None) -> LlmSettings | None:
     """The process's model settings with the runbook's ``model:`` block applied: its model (at
     the configured endpoint), temperature and output-token cap. None when no endpoint is
     configured: the step runs offline (the guard warned when the runbook asked for a model)."""
-    settings = rt.llm_settings
+    settings = ctx.llm_settings
     if settings is None or not settings.model:
         return None
     if requested is None:
@@ -55,14 +55,14 @@ def step_settings(rt: Runtime, requested: ModelConfig | None) -> LlmSettings | N
     return settings.model_copy(update=update)
 
 
-def model_allowed(rt: Runtime, tenant: str, model: str | None = None) -> bool:
+def model_allowed(ctx: RunContext, tenant: str, model: str | None = None) -> bool:
     """A model is configured and the policy lists it among the tenant's models."""
-    name = model or rt.llm_model
-    return bool(name) and name in rt.policy.tenant(tenant).models
+    name = model or ctx.llm_model
+    return bool(name) and name in ctx.policy.tenant(tenant).models
 
 
 def llm_session(
-    rt: Runtime,
+    ctx: RunContext,
     state: RunState,
     step_id: str,
     budget: Callable[[], float | None],
@@ -70,14 +70,14 @@ def llm_session(
 ) -> LlmSession | None:
     """A session for one step (with the runbook's ``model:`` block), or None when the tenant
     runs offline."""
-    settings = step_settings(rt, requested)
-    if settings is None or not model_allowed(rt, state["tenant"], settings.model):
+    settings = step_settings(ctx, requested)
+    if settings is None or not model_allowed(ctx, state["tenant"], settings.model):
         return None
     next_id = entry_ids(state, step_id)
 
     def record(call: CallRecord) -> None:
         call_id = next_id()
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             llm_calls.insert_call(
                 con,
                 call_id=call_id,
@@ -101,7 +101,7 @@ def llm_session(
                 )
 
     factory: Callable[[], Any] | None = None
-    if rt.chat_model is None:
+    if ctx.chat_model is None:
         from warden.llm.factory import chat_model
 
         def factory() -> Any:
@@ -109,9 +109,9 @@ def llm_session(
 
     return LlmSession(
         settings=settings,
-        model=rt.chat_model,
+        model=ctx.chat_model,
         factory=factory,
         budget=budget,
         recorder=record,
-        replaying=rt.replaying,
+        replaying=ctx.replaying,
     )

@@ -73,7 +73,7 @@ def open_store(where: str | Path | None = None) -> Source:
 
     Checked up front, so a wrong path says so instead of failing on the first query.
     """
-    from warden.graph.runtime import HOME_ENV, default_home
+    from warden.store.home import HOME_ENV, default_home
 
     base = Path(where) if where is not None else default_home()
     path = base / DB_NAME if base.is_dir() else base

@@ -10,7 +10,17 @@ from pydantic import Field, model_validator
 from warden.schemas._base import StrictModel
 from warden.schemas.runbook import RunbookDefinition
 
-__all__ = ["ApprovalDecision", "DecisionKind"]
+__all__ = ["ApprovalDecision", "AuthMethod", "DecisionKind"]
+
+AuthMethod = Literal["asserted", "password", "token", "oidc", "policy"]
+"""How the person behind an action proved who they are.
+
+- ``asserted``: named on the local command line (``--as`` / ``WARDEN_USER``): not proven.
+- ``password``: signed in to the server with a password.
+- ``token``: an API bearer token issued to the user.
+- ``oidc``: signed in through the policy's OpenID Connect provider.
+- ``policy``: no person; a written policy rule acted (auto-approval).
+"""
 
 DecisionKind = Literal["approve", "reject", "edit"]
 """What the approver decided.
@@ -32,6 +42,7 @@ class ApprovalDecision(StrictModel):
     edited_runbook: RunbookDefinition | None = None
     decided_at: datetime | None = None
     auto_rule: str | None = Field(default=None, description="Set when a policy rule approved it.")
+    auth: AuthMethod = Field(default="asserted", description="How the approver was authenticated.")
 
     @model_validator(mode="after")
     def _decision_is_complete(self) -> ApprovalDecision:

@@ -92,6 +92,11 @@ class ApprovalPolicy(StrictModel):
         description="A runbook's approval role must be one of these (empty: any role of the tenant).",
     )
     allow_self_approval: bool = False
+    require_authenticated: bool = Field(
+        default=False,
+        description="Refuse decisions from asserted identities (the local CLI's --as): only people "
+        "signed in to the server (password, token or OIDC) may decide.",
+    )
     auto_approve: list[AutoApprovalRule] = Field(default_factory=list)
 
 
@@ -106,12 +111,17 @@ class Tenant(StrictModel):
     allowed_roots: list[str] = Field(
         default_factory=list, description="Folders (relative to the policy file) steps may read."
     )
+    document_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders (relative to the policy file) documents may be analysed from; "
+        "uploads into the state directory are always allowed.",
+    )
     systems: list[System] = Field(default_factory=list)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     limits: Limits = Field(default_factory=Limits, description="Tenant caps, within the global ones.")
     kill_switch: KillSwitch = Field(default_factory=KillSwitch)
 
-    @field_validator("allowed_roots")
+    @field_validator("allowed_roots", "document_roots")
     @classmethod
     def _roots_are_paths(cls, value: list[str]) -> list[str]:
         return [_no_nul(root) for root in value]
@@ -144,6 +154,10 @@ class GovernancePolicy(StrictModel):
         description="Global caps; tenants and runbooks may only lower them.",
     )
     kill_switch: KillSwitch = Field(default_factory=KillSwitch)
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Users who may put a new policy in force and engage or release kill switches.",
+    )
     tenants: dict[str, Tenant] = Field(min_length=1)
 
     @model_validator(mode="after")

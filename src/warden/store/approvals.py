@@ -7,7 +7,14 @@ from typing import Any
 
 from warden.store._util import now, rows, to_json
 
-__all__ = ["approvals_of_tree", "last_approved", "publish_version", "record_approval"]
+__all__ = [
+    "approvals_of_tree",
+    "last_approved",
+    "latest_decision",
+    "publish_version",
+    "record_approval",
+    "version_definition",
+]
 
 
 def record_approval(con: Any, **row: Any) -> None:
@@ -70,3 +77,30 @@ def last_approved(con: Any, tenant: str, runbook: str) -> dict[str, Any] | None:
         return None
     found[0]["definition"] = json.loads(found[0]["definition_json"])
     return found[0]
+
+
+def version_definition(con: Any, tenant: str, runbook: str, sha256: str) -> dict[str, Any] | None:
+    """A published runbook version's definition, by content hash."""
+    found = con.execute(
+        "SELECT definition_json FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
+        [tenant, runbook, sha256],
+    ).fetchone()
+    return json.loads(found[0]) if found else None
+
+
+def latest_decision(con: Any, run_id: str) -> dict[str, Any] | None:
+    """The last decision recorded for a run, with the edited definition when it was an edit."""
+    found = rows(
+        con.execute(
+            """SELECT a.*, v.definition_json FROM approvals a LEFT JOIN runbook_versions v
+                 ON v.tenant = a.tenant AND v.runbook = a.runbook AND v.sha256 = a.runbook_sha256
+               WHERE a.run_id = ? ORDER BY a.decided_at DESC LIMIT 1""",
+            [run_id],
+        )
+    )
+    if not found:
+        return None
+    row = found[0]
+    definition = row.pop("definition_json")
+    row["definition"] = json.loads(definition) if definition else None
+    return row

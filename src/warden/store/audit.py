@@ -7,7 +7,7 @@ from typing import Any
 
 from warden.store._util import now, rows, to_json
 
-__all__ = ["audit", "audit_of_tree"]
+__all__ = ["audit", "audit_of_tree", "last_payload"]
 
 
 def audit(
@@ -34,3 +34,12 @@ def audit_of_tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:
     for row in found:
         row["payload"] = json.loads(row.pop("payload_json"))
     return found
+
+
+def last_payload(con: Any, run_id: str, event: str) -> dict[str, Any] | None:
+    """The payload of the newest `event` of a run (e.g. why a decision was refused)."""
+    found = con.execute(
+        "SELECT payload_json FROM audit_events WHERE run_id = ? AND event = ? ORDER BY seq DESC LIMIT 1",
+        [run_id, event],
+    ).fetchone()
+    return json.loads(found[0]) if found else None

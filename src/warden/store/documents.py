@@ -7,7 +7,7 @@ from typing import Any
 from warden.schemas.document import Document
 from warden.store._util import insert_rows, now, to_json
 
-__all__ = ["get_document", "passages_of", "store_document"]
+__all__ = ["document_ids_of_run", "get_document", "link_documents", "passages_of", "store_document"]
 
 _PASSAGE_COLUMNS = {
     "document_id": "VARCHAR",
@@ -62,3 +62,18 @@ def passages_of(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def document_ids_of_run(con: Any, run_id: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT document_id FROM run_documents WHERE run_id = ? ORDER BY document_id", [run_id]
+        ).fetchall()
+    ]
+
+
+def link_documents(con: Any, run_id: str, document_ids: list[str]) -> None:
+    """A run reads documents another run stored (a replay reads the original's)."""
+    for document_id in document_ids:
+        con.execute("INSERT INTO run_documents VALUES (?, ?) ON CONFLICT DO NOTHING", [run_id, document_id])

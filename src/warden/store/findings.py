@@ -8,7 +8,7 @@ from typing import Any
 from warden.schemas.finding import Finding
 from warden.store._util import insert_rows, now, rows, to_json
 
-__all__ = ["FINDING_COLUMNS", "findings_of", "upsert_findings"]
+__all__ = ["COMPARABLE_FIELDS", "FINDING_COLUMNS", "comparable_findings", "findings_of", "upsert_findings"]
 
 FINDING_COLUMNS = {
     "run_id": "VARCHAR",
@@ -94,3 +94,35 @@ def findings_of(con: Any, run_id: str) -> list[dict[str, Any]]:
         SELECT f.* FROM findings f JOIN subtree USING (run_id)
         ORDER BY {_SEVERITY_ORDER}, f.run_id, f.code, f.finding_id"""
     return _decode(rows(con.execute(sql, [run_id])))
+
+
+COMPARABLE_FIELDS = (
+    "step_id",
+    "finding_id",
+    "analyser",
+    "code",
+    "title",
+    "severity",
+    "category",
+    "message",
+    "article",
+    "data_category",
+    "system_id",
+    "evidence_json",
+    "details_json",
+)
+
+
+def comparable_findings(con: Any, root_run_id: str) -> str:
+    """The tree's findings as canonical JSON, each under its run's path below the root: two
+    trees (a run and its replay) compare byte for byte."""
+    found = con.execute(
+        f"""SELECT run_id, {", ".join(COMPARABLE_FIELDS)} FROM findings WHERE root_run_id = ?
+            ORDER BY run_id, finding_id""",
+        [root_run_id],
+    ).fetchall()
+    out = [
+        {"run": row[0][len(root_run_id) :], **dict(zip(COMPARABLE_FIELDS, row[1:], strict=True))}
+        for row in found
+    ]
+    return json.dumps(out, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from warden.store._util import now, rows
+from warden.schemas.status import TERMINAL, RunStatus
+from warden.store._util import now, rows, to_json
 
 __all__ = [
     "TERMINAL",
@@ -15,36 +16,14 @@ __all__ = [
     "create_run",
     "get_run",
     "list_runs",
+    "record_approved_runbook",
+    "record_drafted_runbook",
     "set_status",
+    "settle_duration",
+    "stop_subtree",
     "tree",
+    "visible_runs",
 ]
-
-RunStatus = Literal[
-    "running",
-    "waiting_approval",
-    "completed",
-    "rejected",
-    "failed",
-    "budget_exceeded",
-    "depth_exceeded",
-    "timed_out",
-    "cancelled",
-]
-"""Where a run stands.
-
-- ``running``: working, or resumable after a crash.
-- ``waiting_approval``: paused at the approval interrupt.
-- ``completed``: every step finished.
-- ``rejected``: a human rejected it, or the guard refused it.
-- ``failed``: a step failed after its retries, or the planner failed; or an internal error
-  stopped it (its reason says so, and `warden resume` retries it once the cause is fixed).
-- ``budget_exceeded`` / ``depth_exceeded`` / ``timed_out``: a cap of the run tree stopped it.
-- ``cancelled``: the kill switch stopped it.
-"""
-
-TERMINAL = frozenset(
-    {"completed", "rejected", "failed", "budget_exceeded", "depth_exceeded", "timed_out", "cancelled"}
-)
 
 
 @dataclass(frozen=True)
@@ -58,6 +37,9 @@ class RunRow:
     checkpoint_ns: str | None
     tenant: str
     requester: str
+    policy_sha256: str | None = None
+    request: dict[str, Any] | None = None
+    """What was asked for (documents, runbook): a run with no checkpoint restarts from it."""
 
 
 def create_run(con: Any, row: RunRow) -> None:
@@ -65,8 +47,8 @@ def create_run(con: Any, row: RunRow) -> None:
     t = now()
     con.execute(
         """INSERT INTO runs (run_id, root_run_id, parent_run_id, parent_step_id, depth, thread_id,
-               checkpoint_ns, tenant, requester, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING""",
+               checkpoint_ns, tenant, requester, policy_sha256, request_json, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING""",
         [
             row.run_id,
             row.root_run_id,
@@ -77,6 +59,8 @@ def create_run(con: Any, row: RunRow) -> None:
             row.checkpoint_ns,
             row.tenant,
             row.requester,
+            row.policy_sha256,
+            to_json(row.request) if row.request is not None else None,
             t,
             t,
         ],
@@ -112,15 +96,80 @@ def get_run(con: Any, run_id: str) -> dict[str, Any] | None:
 
 
 def list_runs(con: Any, *, status: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM runs WHERE 1=1"
+    """Runs oldest first (all tenants unless one is named): for benches and the investigator."""
+    return visible_runs(con, tenants=None if tenant is None else [tenant], status=status, newest_first=False)
+
+
+def visible_runs(
+    con: Any,
+    *,
+    tenants: list[str] | None,
+    status: str | None = None,
+    since: Any = None,
+    limit: int | None = None,
+    newest_first: bool = True,
+) -> list[dict[str, Any]]:
+    """Runs of these tenants (None: every tenant), with the name of their first document."""
+    sql = """SELECT r.*, (SELECT min(d.name) FROM run_documents rd JOIN documents d USING (document_id)
+                         WHERE rd.run_id = r.root_run_id) AS document
+             FROM runs r WHERE 1=1"""
     params: list[Any] = []
+    if tenants is not None:
+        if not tenants:
+            return []
+        sql += f" AND r.tenant IN ({', '.join('?' for _ in tenants)})"
+        params += list(tenants)
     if status:
-        sql += " AND status = ?"
+        sql += " AND r.status = ?"
         params.append(status)
-    if tenant:
-        sql += " AND tenant = ?"
-        params.append(tenant)
-    return rows(con.execute(sql + " ORDER BY created_at, run_id", params))
+    if since is not None:
+        sql += " AND r.created_at >= ?"
+        params.append(since)
+    order = "DESC" if newest_first else "ASC"
+    sql += f" ORDER BY r.created_at {order}, r.run_id {order}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return rows(con.execute(sql, params))
+
+
+def stop_subtree(con: Any, run_id: str, status: RunStatus, reason: str) -> list[str]:
+    """Give `run_id` and every run below it that has not ended `status`; returns their ids."""
+    marks = ", ".join("?" for _ in TERMINAL)
+    below = con.execute(
+        f"""WITH RECURSIVE sub(run_id) AS (
+               SELECT run_id FROM runs WHERE run_id = ?
+               UNION ALL SELECT r.run_id FROM runs r JOIN sub s ON r.parent_run_id = s.run_id)
+           SELECT run_id FROM runs JOIN sub USING (run_id) WHERE status NOT IN ({marks})""",
+        [run_id, *sorted(TERMINAL)],
+    ).fetchall()
+    for (found,) in below:
+        set_status(con, found, status, reason, claimed_by=None)
+    return [found for (found,) in below]
+
+
+def record_drafted_runbook(con: Any, run_id: str, *, runbook: str, version: int, sha256: str | None) -> None:
+    """The runbook a run will execute, as drafted (before approval)."""
+    con.execute(
+        "UPDATE runs SET runbook = ?, runbook_version = ?, runbook_sha256 = ? WHERE run_id = ?",
+        [runbook, version, sha256, run_id],
+    )
+
+
+def record_approved_runbook(con: Any, run_id: str, *, sha256: str, version: int) -> None:
+    """The version an approver published for this run (an edit changes the hash)."""
+    con.execute(
+        "UPDATE runs SET runbook_sha256 = ?, runbook_version = ? WHERE run_id = ?", [sha256, version, run_id]
+    )
+
+
+def settle_duration(con: Any, run_id: str) -> None:
+    """A finished run's duration: the time its analysers ran (waiting for approval not counted)."""
+    con.execute(
+        """UPDATE runs SET duration_s = (SELECT coalesce(sum(duration_s), 0) FROM steps
+               WHERE steps.run_id = runs.run_id AND kind = 'analyser') WHERE run_id = ?""",
+        [run_id],
+    )
 
 
 def tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:

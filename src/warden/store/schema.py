@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["DDL", "SCHEMA_VERSION"]
+__all__ = ["DDL", "MIGRATIONS", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -103,8 +103,8 @@ DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS audit_events (
         seq BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'),
         event_key VARCHAR UNIQUE,
-        run_id VARCHAR NOT NULL,
-        root_run_id VARCHAR NOT NULL,
+        run_id VARCHAR,
+        root_run_id VARCHAR,
         tenant VARCHAR NOT NULL,
         "at" TIMESTAMP NOT NULL,
         actor VARCHAR NOT NULL,
@@ -173,8 +173,41 @@ DDL: tuple[str, ...] = (
         document_id VARCHAR NOT NULL,
         PRIMARY KEY (run_id, document_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS policies (
+        sha256 VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        base_dir VARCHAR NOT NULL,
+        text VARCHAR NOT NULL,
+        stored_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE SEQUENCE IF NOT EXISTS policy_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS policy_applications (
+        seq BIGINT PRIMARY KEY DEFAULT nextval('policy_seq'),
+        sha256 VARCHAR NOT NULL,
+        applied_by VARCHAR NOT NULL,
+        auth VARCHAR NOT NULL,
+        reason VARCHAR,
+        applied_at TIMESTAMP NOT NULL
+    )""",
+    # version 2: a run is bound to the policy it was requested under
+    """ALTER TABLE runs ADD COLUMN IF NOT EXISTS policy_sha256 VARCHAR""",
+    """ALTER TABLE runs ADD COLUMN IF NOT EXISTS request_json VARCHAR""",
+    """ALTER TABLE approvals ADD COLUMN IF NOT EXISTS auth VARCHAR""",
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS llm_calls_root ON llm_calls (root_run_id)""",
 )
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # tenant-level audit events (a policy applied, a kill switch) belong to no run; DuckDB
+    # alters a column only with no index on its table
+    2: (
+        """DROP INDEX IF EXISTS audit_root""",
+        """ALTER TABLE audit_events ALTER COLUMN run_id DROP NOT NULL""",
+        """ALTER TABLE audit_events ALTER COLUMN root_run_id DROP NOT NULL""",
+        """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
+    ),
+}
+"""Statements that bring a file written at an older schema version up to date, by the version
+that needs them; run once, in order, when the file's recorded version is older."""

@@ -8,7 +8,17 @@ from typing import Any, NamedTuple
 from warden.store._util import now, rows, to_json
 from warden.store.costs import TREE_COST_SQL
 
-__all__ = ["StepGate", "fail_step", "finish_step", "get_step", "start_step", "step_gate", "steps_of"]
+__all__ = [
+    "StepGate",
+    "fail_step",
+    "finish_step",
+    "get_step",
+    "link_child",
+    "mark_rejected",
+    "start_step",
+    "step_gate",
+    "steps_of",
+]
 
 
 def start_step(
@@ -103,3 +113,15 @@ def steps_of(con: Any, run_id: str) -> list[dict[str, Any]]:
             [run_id],
         )
     )
+
+
+def link_child(con: Any, run_id: str, step_id: str, child_run_id: str) -> None:
+    """The child run an ``execute_workflow`` step started."""
+    con.execute(
+        "UPDATE steps SET child_run_id = ? WHERE run_id = ? AND step_id = ?", [child_run_id, run_id, step_id]
+    )
+
+
+def mark_rejected(con: Any, run_id: str, step_id: str) -> None:
+    """An ``execute_workflow`` step whose child was rejected: done, but nothing ran."""
+    con.execute("UPDATE steps SET status = 'rejected' WHERE run_id = ? AND step_id = ?", [run_id, step_id])

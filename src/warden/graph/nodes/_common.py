@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from warden.graph.runtime import Runtime
+from warden.graph.context import RunContext
 from warden.graph.state import RunState
+from warden.schemas.status import RunStatus
 from warden.store import audit, runs
 
 __all__ = ["record", "set_status"]
@@ -32,9 +33,9 @@ def record(
     )
 
 
-def set_status(rt: Runtime, state: RunState, status: runs.RunStatus, reason: str | None = None) -> dict:
+def set_status(ctx: RunContext, state: RunState, status: RunStatus, reason: str | None = None) -> dict:
     """Persist a status change with its audit event, and return the state update."""
-    with rt.store.connect() as con:
+    with ctx.store.connect() as con:
         runs.set_status(con, state["run_id"], status, reason)
         record(con, state, f"status:{status}", payload={"reason": reason})
     return {"status": status, "reason": reason}

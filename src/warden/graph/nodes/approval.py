@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.policy import LoadedPolicy
+from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.guard import validate
 from warden.llm_config import model_configuration
@@ -26,14 +26,14 @@ from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import approvals
+from warden.store import approvals, runs
 
 __all__ = ["approval", "approval_payload"]
 
 
-def approval_payload(state: RunState, rt: Runtime, runbook: RunbookDefinition) -> dict[str, Any]:
+def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
     """What the approver reviews: draft, report, cost estimate, diff, requester, required role."""
-    with rt.store.connect(read_only=True) as con:
+    with ctx.store.connect(read_only=True) as con:
         last = approvals.last_approved(con, state["tenant"], runbook.runbook)
     previous = RunbookDefinition.model_validate(last["definition"]) if last else None
     report = state.get("report") or {}
@@ -57,12 +57,12 @@ def approval_payload(state: RunState, rt: Runtime, runbook: RunbookDefinition) -
     }
 
 
-def approval(state: RunState, rt: Runtime) -> dict:
+def approval(state: RunState, ctx: RunContext) -> dict:
     runbook = RunbookDefinition.model_validate(state["runbook"])
-    policy = rt.current_policy()
+    policy = ctx.policy
     assert runbook.approval is not None  # the guard refuses runbooks without one
     required_role = runbook.approval.required_role
-    payload = approval_payload(state, rt, runbook)
+    payload = approval_payload(state, ctx, runbook)
     rule = matching_auto_rule(
         runbook,
         policy=policy,
@@ -78,8 +78,9 @@ def approval(state: RunState, rt: Runtime) -> dict:
             runbook_sha256=state["runbook_sha256"],
             auto_rule=rule.name,
             comment=f"approved by the policy's auto-approval rule '{rule.name}'",
+            auth="policy",
         )
-        return _apply(state, rt, runbook, decision, payload, state.get("report") or {}, policy)
+        return _apply(state, ctx, runbook, decision, payload, state.get("report") or {}, policy)
     attempt = 0
     while True:
         raw = interrupt(payload)
@@ -100,14 +101,14 @@ def approval(state: RunState, rt: Runtime) -> dict:
         if decision is not None and error is None and decision.decision == "edit":
             edited = decision.edited_runbook
             assert edited is not None
-            edited_report = validate(edited, guard_context(state, rt))
+            edited_report = validate(edited, guard_context(state, ctx))
             report = edited_report.model_dump(mode="json")
             if not edited_report.ok:
                 codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
                 error = f"the edited runbook fails the guard: {', '.join(codes)}"
         if error is None and decision is not None:
-            return _apply(state, rt, runbook, decision, payload, report, policy)
-        with rt.store.connect() as con:
+            return _apply(state, ctx, runbook, decision, payload, report, policy)
+        with ctx.store.connect() as con:
             record(
                 con,
                 state,
@@ -120,7 +121,7 @@ def approval(state: RunState, rt: Runtime) -> dict:
 
 def _apply(
     state: RunState,
-    rt: Runtime,
+    ctx: RunContext,
     draft: RunbookDefinition,
     decision: ApprovalDecision,
     payload: dict[str, Any],
@@ -139,7 +140,7 @@ def _apply(
         if decision.decision != "edit"
         else "edited by approver; " + change_summary(draft, final)
     )
-    with rt.store.connect() as con:
+    with ctx.store.connect() as con:
         version_no = None
         if decision.decision != "reject":
             version_no = approvals.publish_version(
@@ -162,6 +163,7 @@ def _apply(
             approver=decision.approver,
             role=decision.role,
             auto_rule=decision.auto_rule,
+            auth=decision.auth,
             runbook=final.runbook,
             runbook_version=version_no,
             runbook_sha256=sha,
@@ -179,6 +181,7 @@ def _apply(
             actor=decision.approver,
             payload={
                 "role": decision.role,
+                "auth": decision.auth,
                 "comment": decision.comment,
                 "runbook_sha256": sha,
                 "version": version_no,
@@ -190,7 +193,7 @@ def _apply(
                 "model": final.model.model_dump(mode="json") if final.model else None,
                 # this process executes the steps once approved: its model configuration applies
                 "executed_with": model_configuration(
-                    rt.llm_model, rt.llm_settings.base_url if rt.llm_settings else None
+                    ctx.llm_model, ctx.llm_settings.base_url if ctx.llm_settings else None
                 ),
                 "validation_ok": bool(report.get("ok", True)),
                 "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
@@ -201,12 +204,9 @@ def _apply(
             },
         )
         if decision.decision != "reject":
-            con.execute(
-                "UPDATE runs SET runbook_sha256 = ?, runbook_version = ? WHERE run_id = ?",
-                [sha, final.version, state["run_id"]],
-            )
+            runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
     if decision.decision == "reject":
-        return set_status(rt, state, "rejected", f"rejected by {decision.approver}: {decision.comment}")
+        return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}")
     update: dict[str, Any] = {
         "runbook": final.model_dump(mode="json"),
         "runbook_sha256": sha,
@@ -214,6 +214,6 @@ def _apply(
     }
     if decision.decision == "edit":
         update["order"] = execution_order(final)
-        update["limits"] = guard_context(state, rt).effective_limits(final).model_dump(mode="json")
+        update["limits"] = guard_context(state, ctx).effective_limits(final).model_dump(mode="json")
         update["cursor"] = 0
     return update

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
+from warden.store import runs
 
 __all__ = ["finish"]
 
 
-def finish(state: RunState, rt: Runtime) -> dict:
+def finish(state: RunState, ctx: RunContext) -> dict:
     status = state.get("status") or "running"
     update: dict = {}
     if status == "running":
-        update = set_status(rt, state, "completed")
+        update = set_status(ctx, state, "completed")
         status = "completed"
-    with rt.store.connect() as con:
-        con.execute(
-            """UPDATE runs SET duration_s = (SELECT coalesce(sum(duration_s), 0) FROM steps
-                   WHERE steps.run_id = runs.run_id AND kind = 'analyser') WHERE run_id = ?""",
-            [state["run_id"]],
-        )
+    with ctx.store.connect() as con:
+        runs.settle_duration(con, state["run_id"])
         record(con, state, "run_finished", payload={"status": status, "reason": state.get("reason")})
     return update

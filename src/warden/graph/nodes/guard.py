@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
 from warden.graph.order import execution_order
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.guard import GuardContext, validate_data
 from warden.safeload import Parsed
@@ -14,17 +14,17 @@ from warden.store import costs
 __all__ = ["guard", "guard_context", "refusal_status"]
 
 
-def guard_context(state: RunState, rt: Runtime) -> GuardContext:
-    with rt.store.connect(read_only=True) as con:
+def guard_context(state: RunState, ctx: RunContext) -> GuardContext:
+    with ctx.store.connect(read_only=True) as con:
         spent = costs.tree_cost(con, state["root_run_id"])
     parent = state.get("parent_limits")
     return GuardContext(
-        catalogue=rt.catalogue,
-        policy=rt.current_policy(),
+        catalogue=ctx.catalogue,
+        policy=ctx.policy,
         tenant=state["tenant"],
         depth=state.get("depth", 0),
         parent_limits=Limits.model_validate(parent) if parent else None,
-        llm_model=rt.llm_model,
+        llm_model=ctx.llm_model,
         spent_usd=spent,
     )
 
@@ -42,11 +42,11 @@ def refusal_status(codes: set[str]) -> str:
     return "rejected"
 
 
-def guard(state: RunState, rt: Runtime) -> dict:
-    ctx = guard_context(state, rt)
-    report = validate_data(Parsed(data=state.get("runbook"), source=f"run {state['run_id']}"), ctx)
+def guard(state: RunState, ctx: RunContext) -> dict:
+    gctx = guard_context(state, ctx)
+    report = validate_data(Parsed(data=state.get("runbook"), source=f"run {state['run_id']}"), gctx)
     report_json = report.model_dump(mode="json")
-    with rt.store.connect() as con:
+    with ctx.store.connect() as con:
         record(
             con,
             state,
@@ -62,11 +62,15 @@ def guard(state: RunState, rt: Runtime) -> dict:
     if not report.ok:
         codes = {i.code for i in report.issues if i.severity == "error"}
         update = set_status(
-            rt, state, refusal_status(codes), "guard refused the runbook: " + ", ".join(sorted(codes))
+            ctx, state, refusal_status(codes), "guard refused the runbook: " + ", ".join(sorted(codes))
         )  # type: ignore[arg-type]
         return {**update, "report": report_json}
+    switched_off = ctx.kill_switch_reason(state["tenant"])
+    if switched_off:
+        update = set_status(ctx, state, "cancelled", f"kill switch: {switched_off}")
+        return {**update, "report": report_json}
     runbook = RunbookDefinition.model_validate(state["runbook"])
-    limits = ctx.effective_limits(runbook)
+    limits = gctx.effective_limits(runbook)
     return {
         "report": report_json,
         "limits": limits.model_dump(mode="json"),

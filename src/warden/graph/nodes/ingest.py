@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from warden.errors import LoadError
+from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.store import documents
 
 __all__ = ["ingest"]
 
 
-def ingest(state: RunState, rt: Runtime) -> dict:
+def ingest(state: RunState, ctx: RunContext) -> dict:
     if state.get("document_ids") or not state.get("document_paths"):
         return {}
     from warden.documents import load_document
 
     loaded, failure = [], None
     # a 300-page PDF takes a while to read: past a second, let other processes at the store
-    with rt.store.release_after(1.0):
+    with ctx.store.release_after(1.0):
         for path in state["document_paths"]:
             try:
                 loaded.append(load_document(path))
@@ -26,8 +26,8 @@ def ingest(state: RunState, rt: Runtime) -> dict:
                 failure = exc
                 break
     if failure is not None:
-        return set_status(rt, state, "failed", f"document could not be read ({failure.code}): {failure}")
-    with rt.store.connect() as con:
+        return set_status(ctx, state, "failed", f"document could not be read ({failure.code}): {failure}")
+    with ctx.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])
         record(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from warden.graph.context import RunContext
 from warden.graph.nodes._common import record
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
+from warden.store import runs
 
 __all__ = ["plan"]
 
 
-def plan(state: RunState, rt: Runtime) -> dict:
+def plan(state: RunState, ctx: RunContext) -> dict:
     """The root run's runbook comes from the caller; a child's from its parent's planner step.
 
     A draft that does not even parse is passed on unchanged: the guard reports why.
@@ -24,10 +25,9 @@ def plan(state: RunState, rt: Runtime) -> dict:
     except ValidationError:
         return {"runbook_sha256": None}
     sha = sha256_of(runbook)
-    with rt.store.connect() as con:
-        con.execute(
-            "UPDATE runs SET runbook = ?, runbook_version = ?, runbook_sha256 = ? WHERE run_id = ?",
-            [runbook.runbook, runbook.version, sha, state["run_id"]],
+    with ctx.store.connect() as con:
+        runs.record_drafted_runbook(
+            con, state["run_id"], runbook=runbook.runbook, version=runbook.version, sha256=sha
         )
         record(con, state, "runbook_drafted", payload={"runbook": runbook.runbook, "sha256": sha})
     return {"runbook": runbook.model_dump(mode="json"), "runbook_sha256": sha}

@@ -13,37 +13,36 @@ from typing import Any
 from warden.analyser import AnalyserContext
 from warden.errors import WardenError
 from warden.governance.policy import tighter
+from warden.graph.context import RunContext
 from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
 from warden.graph.nodes._common import record, set_status
-from warden.graph.runtime import Runtime
 from warden.graph.state import RunState
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
 from warden.safeload import plain_data_problem
 from warden.schemas.outputs import OutputContractError, check_output
 from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDefinition, WorkflowStep
+from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, findings, runs, steps
 
 __all__ = ["step"]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
-CAP_STATUSES = frozenset({"budget_exceeded", "depth_exceeded", "timed_out", "cancelled"})
 
 
-def step(state: RunState, rt: Runtime) -> dict:
+def step(state: RunState, ctx: RunContext) -> dict:
     runbook = RunbookDefinition.model_validate(state["runbook"])
     cursor = state.get("cursor", 0)
     current = next(s for s in runbook.steps if s.id == state["order"][cursor])
-    policy = rt.current_policy()
-    reason = policy.kill_switch_reason(state["tenant"])
+    reason = ctx.kill_switch_reason(state["tenant"])
     if reason:
-        return _stop(rt, state, current, "cancelled", f"kill switch: {reason}")
+        return _stop(ctx, state, current, "cancelled", f"kill switch: {reason}")
     limits = Limits.model_validate(state.get("limits") or {})
     sha256 = sha256_of(runbook)
-    with rt.store.connect(read_only=True) as con:
+    with ctx.store.connect(read_only=True) as con:
         gate = steps.step_gate(
             con,
             tenant=state["tenant"],
@@ -55,15 +54,15 @@ def step(state: RunState, rt: Runtime) -> dict:
         )
     spent, elapsed = gate.spent_usd, gate.elapsed_s
     if not gate.approved or sha256 != state.get("runbook_sha256"):
-        return _stop(rt, state, current, "failed", "refusing to run: the runbook is not an approved version")
+        return _stop(ctx, state, current, "failed", "refusing to run: the runbook is not an approved version")
     if gate.status in ("completed", "rejected"):
         return {"cursor": cursor + 1}
     if isinstance(current, AnalyserStep):
-        manifest = rt.catalogue.get(current.analyser)
+        manifest = ctx.catalogue.get(current.analyser)
         estimate = manifest.cost_estimate_usd if manifest else 0.0
         if limits.max_cost_usd is not None and spent + estimate > limits.max_cost_usd:
             return _stop(
-                rt,
+                ctx,
                 state,
                 current,
                 "budget_exceeded",
@@ -72,34 +71,25 @@ def step(state: RunState, rt: Runtime) -> dict:
             )
     if limits.max_duration_s is not None and elapsed >= limits.max_duration_s:
         return _stop(
-            rt,
+            ctx,
             state,
             current,
             "timed_out",
             f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s",
         )
     if isinstance(current, AnalyserStep):
-        return _run_analyser(state, rt, runbook, current, limits, elapsed, cursor)
-    return _run_child(state, rt, runbook, current, limits, cursor, gate.status is not None)
+        return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor)
+    return _run_child(state, ctx, runbook, current, limits, cursor, gate.status is not None)
 
 
-def _stop(rt: Runtime, state: RunState, current: Any, status: runs.RunStatus, reason: str) -> dict:
+def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, reason: str) -> dict:
     """Stop this run before `current`; a child run it started (waiting for approval, or cut
     short by a crash) stops with it, so no run of the tree is left waiting or running."""
     if isinstance(current, WorkflowStep):
         child_id = child_run_id(state["run_id"], current.id)
-        with rt.store.connect() as con:
-            below = con.execute(
-                """WITH RECURSIVE sub(run_id) AS (
-                       SELECT run_id FROM runs WHERE run_id = ?
-                       UNION ALL SELECT r.run_id FROM runs r JOIN sub s ON r.parent_run_id = s.run_id)
-                   SELECT run_id FROM runs JOIN sub USING (run_id) WHERE status NOT IN ({})""".format(
-                    ", ".join("?" for _ in runs.TERMINAL)
-                ),
-                [child_id, *sorted(runs.TERMINAL)],
-            ).fetchall()
-            for (run_id,) in below:
-                runs.set_status(con, run_id, status, f"an enclosing run stopped: {reason}", claimed_by=None)
+        with ctx.store.connect() as con:
+            below = runs.stop_subtree(con, child_id, status, f"an enclosing run stopped: {reason}")
+            for run_id in below:
                 record(
                     con,
                     {"run_id": run_id, "root_run_id": state["root_run_id"], "tenant": state["tenant"]},
@@ -115,14 +105,14 @@ def _stop(rt: Runtime, state: RunState, current: Any, status: runs.RunStatus, re
                     duration_s=0.0,
                     status=status,
                 )
-    return set_status(rt, state, status, reason)
+    return set_status(ctx, state, status, reason)
 
 
 def _inputs(
-    rt: Runtime, state: RunState, runbook: RunbookDefinition, current: AnalyserStep
+    ctx: RunContext, state: RunState, runbook: RunbookDefinition, current: AnalyserStep
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with rt.store.connect(read_only=True) as con:
+    with ctx.store.connect(read_only=True) as con:
         for name in current.input:
             if name in runbook.inputs:
                 document = (
@@ -139,17 +129,17 @@ def _inputs(
 
 def _context(
     state: RunState,
-    rt: Runtime,
+    ctx: RunContext,
     step_id: str,
     system_id: str | None = None,
     limits: Limits | None = None,
     requested: ModelConfig | None = None,
 ) -> AnalyserContext:
     """What an analyser may see and use; ``requested`` is the runbook's ``model:`` block."""
-    policy = rt.policy
+    policy = ctx.policy
     tenant = policy.tenant(state["tenant"])
     next_id = entry_ids(state, step_id)
-    budget = remaining_budget(rt, state, limits or Limits())
+    budget = remaining_budget(ctx, state, limits or Limits())
 
     def record_cost(
         amount_usd: float,
@@ -159,7 +149,7 @@ def _context(
         tokens_out: int = 0,
         kind: str = "llm",
     ) -> None:
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             costs.add_cost(
                 con,
                 entry_id=next_id(),
@@ -173,7 +163,7 @@ def _context(
                 tokens_out=tokens_out,
             )
 
-    session = llm_session(rt, state, step_id, budget, requested)
+    session = llm_session(ctx, state, step_id, budget, requested)
     return AnalyserContext(
         tenant=state["tenant"],
         run_id=state["run_id"],
@@ -183,30 +173,30 @@ def _context(
         systems=tuple(tenant.systems),
         base_dir=policy.base_dir,
         allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
-        available_analysers=tuple(a for a in tenant.analysers if a in rt.catalogue),
-        llm_model=session.model_name if session is not None else rt.llm_model,
+        available_analysers=tuple(a for a in tenant.analysers if a in ctx.catalogue),
+        llm_model=session.model_name if session is not None else ctx.llm_model,
         record_cost=record_cost,
         approval_role=tenant.approval.required_roles[0] if tenant.approval.required_roles else None,
         llm=session,
         budget_usd=budget,
-        planner_mode=rt.llm_settings.planner if rt.llm_settings else "auto",
+        planner_mode=ctx.llm_settings.planner if ctx.llm_settings else "auto",
     )
 
 
 def _run_analyser(
     state: RunState,
-    rt: Runtime,
+    ctx: RunContext,
     runbook: RunbookDefinition,
     current: AnalyserStep,
     limits: Limits,
     elapsed: float,
     cursor: int,
 ) -> dict:
-    manifest = rt.catalogue.get(current.analyser)
+    manifest = ctx.catalogue.get(current.analyser)
     assert manifest is not None  # the guard refused unknown analysers
-    fn = rt.catalogue.load(current.analyser)
-    inputs = _inputs(rt, state, runbook, current)
-    ctx = _context(state, rt, current.id, current.system, limits, runbook.model)
+    fn = ctx.catalogue.load(current.analyser)
+    inputs = _inputs(ctx, state, runbook, current)
+    analyser_ctx = _context(state, ctx, current.id, current.system, limits, runbook.model)
     timeout = current.timeout_s or limits.step_timeout_s
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
     capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
@@ -214,7 +204,7 @@ def _run_analyser(
         timeout = remaining
 
     def attempt(n: int) -> Any:
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             steps.start_step(
                 con,
                 state["run_id"],
@@ -223,10 +213,10 @@ def _run_analyser(
                 analyser=current.analyser,
                 system_id=current.system,
             )
-        return fn(inputs, dict(current.config), ctx)
+        return fn(inputs, dict(current.config), analyser_ctx)
 
     def failed(n: int, exc: BaseException) -> None:
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             record(
                 con,
                 state,
@@ -238,12 +228,12 @@ def _run_analyser(
     started = time.perf_counter()
     try:
         # an analyser may take minutes: past a second, let other processes at the store
-        with rt.store.release_after(RELEASE_AFTER_S):
+        with ctx.store.release_after(RELEASE_AFTER_S):
             output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
     except Exception as exc:
         took = time.perf_counter() - started
         timed_out = isinstance(exc, StepTimeout)
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             steps.fail_step(
                 con,
                 state["run_id"],
@@ -253,19 +243,21 @@ def _run_analyser(
                 status="timed_out" if timed_out else "failed",
             )
         if timed_out and capped_by_tree:
-            return set_status(rt, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap")
+            return set_status(
+                ctx, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap"
+            )
         if isinstance(exc, WardenError) and exc.code == "budget_exceeded":
-            return set_status(rt, state, "budget_exceeded", f"step '{current.id}': {exc.message}")
+            return set_status(ctx, state, "budget_exceeded", f"step '{current.id}': {exc.message}")
         what = f"[{exc.code}] {exc}" if isinstance(exc, WardenError) else f"{type(exc).__name__}: {exc}"
-        return set_status(rt, state, "failed", f"step '{current.id}' failed: {what}")
+        return set_status(ctx, state, "failed", f"step '{current.id}' failed: {what}")
     took = time.perf_counter() - started
     try:
         found = check_output(manifest.output_schema, output)
     except OutputContractError as exc:
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             steps.fail_step(con, state["run_id"], current.id, error=f"bad_output: {exc}", duration_s=took)
-        return set_status(rt, state, "failed", f"step '{current.id}' failed: bad_output: {exc}")
-    with rt.store.connect() as con:
+        return set_status(ctx, state, "failed", f"step '{current.id}' failed: bad_output: {exc}")
+    with ctx.store.connect() as con:
         steps.finish_step(
             con,
             state["run_id"],
@@ -299,19 +291,19 @@ def _run_analyser(
     return {"cursor": cursor + 1}
 
 
-def _child_runbook(rt: Runtime, state: RunState, current: WorkflowStep) -> Any:
+def _child_runbook(ctx: RunContext, state: RunState, current: WorkflowStep) -> Any:
     if not isinstance(current.execute_workflow, str):
         return current.execute_workflow.model_dump(mode="json")
     ref = parse_reference(current.execute_workflow)
     assert ref is not None and ref.kind == "step"  # the guard refused anything else
-    with rt.store.connect(read_only=True) as con:
+    with ctx.store.connect(read_only=True) as con:
         produced = steps.get_step(con, state["run_id"], ref.name)
     return produced["output"] if produced else None
 
 
 def _run_child(
     state: RunState,
-    rt: Runtime,
+    ctx: RunContext,
     runbook: RunbookDefinition,
     current: WorkflowStep,
     limits: Limits,
@@ -319,7 +311,7 @@ def _run_child(
     started_before: bool,
 ) -> dict:
     child_id = child_run_id(state["run_id"], current.id)
-    draft = _child_runbook(rt, state, current)
+    draft = _child_runbook(ctx, state, current)
     problem = plain_data_problem(draft)
     if problem is not None:
         # the draft would enter the child's checkpoint, which cannot hold it (e.g. an integer
@@ -327,12 +319,12 @@ def _run_child(
         path, message, code = problem
         where = path or "the runbook"
         reason = f"step '{current.id}': the generated runbook cannot be run ({code}): {where}: {message}"
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
             steps.fail_step(con, state["run_id"], current.id, error=reason, duration_s=0.0)
-        return set_status(rt, state, "failed", reason)
+        return set_status(ctx, state, "failed", reason)
     if not started_before:
-        with rt.store.connect() as con:
+        with ctx.store.connect() as con:
             steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
             runs.create_run(
                 con,
@@ -348,10 +340,7 @@ def _run_child(
                     requester=state["requester"],
                 ),
             )
-            con.execute(
-                "UPDATE steps SET child_run_id = ? WHERE run_id = ? AND step_id = ?",
-                [child_id, state["run_id"], current.id],
-            )
+            steps.link_child(con, state["run_id"], current.id, child_id)
             record(con, state, "child_started", payload={"step": current.id, "child_run_id": child_id})
     child_state: RunState = {
         "run_id": child_id,
@@ -367,9 +356,9 @@ def _run_child(
         "status": "running",
     }
     started = time.perf_counter()
-    final = rt.graph(nested=True).invoke(child_state)  # a pending approval inside raises to the top
+    final = ctx.child_graph.invoke(child_state)  # a pending approval inside raises to the top
     child_status = final.get("status") or "failed"
-    with rt.store.connect() as con:
+    with ctx.store.connect() as con:
         if child_status in ("completed", "rejected"):
             steps.finish_step(
                 con,
@@ -381,10 +370,7 @@ def _run_child(
                 child_run_id=child_id,
             )
             if child_status == "rejected":
-                con.execute(
-                    "UPDATE steps SET status = 'rejected' WHERE run_id = ? AND step_id = ?",
-                    [state["run_id"], current.id],
-                )
+                steps.mark_rejected(con, state["run_id"], current.id)
         else:
             steps.fail_step(
                 con,
@@ -397,4 +383,4 @@ def _run_child(
     if child_status in ("completed", "rejected"):
         return {"cursor": cursor + 1}
     status = child_status if child_status in CAP_STATUSES else "failed"
-    return set_status(rt, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")  # type: ignore[arg-type]
+    return set_status(ctx, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")  # type: ignore[arg-type]

@@ -1,0 +1,55 @@
+"""The context LangGraph injects into every node of one invocation (``context_schema``).
+
+It replaces a per-process grab-bag: what a node may use is exactly this, built by the caller
+for the run tree it drives, with the policy the tree was requested under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.catalogue import Catalogue, default_catalogue
+from warden.governance.policy import LoadedPolicy
+from warden.llm.config import LlmSettings
+from warden.store import Store
+
+__all__ = ["RunContext"]
+
+
+@dataclass
+class RunContext:
+    """Store, bound policy, analysers and model settings of one run tree's invocation.
+
+    ``policy`` is the policy the tree was requested under: every guard run, decision and step
+    uses it. ``live_policy`` returns the policy in force now; only its kill switch is read, so
+    an operator can stop running trees whatever policy they are bound to. ``chat_model``
+    overrides the model the settings would build: a fake in tests, the replaying model in
+    ``warden replay`` (``replaying=True``: calls cost nothing).
+    """
+
+    store: Store
+    policy: LoadedPolicy
+    catalogue: Catalogue = field(default_factory=default_catalogue)
+    llm_settings: LlmSettings = field(default_factory=LlmSettings)
+    chat_model: Any = None
+    replaying: bool = False
+    live_policy: Callable[[], LoadedPolicy] | None = None
+    child_graph: Any = None
+    """The compiled graph a step runs a child runbook in (set by the engine that compiles both)."""
+
+    @property
+    def llm_model(self) -> str | None:
+        return self.llm_settings.model
+
+    def kill_switch_reason(self, tenant: str) -> str | None:
+        """Why runs of `tenant` must stop now: the bound policy's switch or the one in force."""
+        reason = self.policy.kill_switch_reason(tenant)
+        if reason is None and self.live_policy is not None:
+            live = self.live_policy()
+            if tenant in live.policy.tenants:
+                reason = live.kill_switch_reason(tenant)
+            elif live.policy.kill_switch.engaged:
+                reason = live.policy.kill_switch.reason or "kill switch engaged"
+        return reason

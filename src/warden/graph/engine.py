@@ -1,0 +1,152 @@
+"""The embedded engine: the graph runs in the calling process, checkpointed to a SQLite file.
+
+The engine compiles the graph once per checkpoint file and process, and drives one run tree
+per call; what the nodes use comes in with each call as a :class:`RunContext`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warden.errors import WardenError
+from warden.graph.context import RunContext
+from warden.schemas.status import RunStatus
+from warden.store import runs
+
+__all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Outcome"]
+
+INTERNAL_ERROR = "internal error"
+"""How the reason of a run failed by an exception out of the graph begins."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a run tree stopped: its root, the root's status, and any approval now awaited."""
+
+    root_run_id: str
+    status: RunStatus
+    waiting: list[dict[str, Any]]
+    reason: str | None = None
+    """Why the root stopped, when it failed or was refused (e.g. a document error's code)."""
+
+
+def config(root_run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": root_run_id}, "recursion_limit": 10_000}
+
+
+class EmbeddedEngine:
+    """Compiled graphs over one checkpoint file; thread-safe to share within a process."""
+
+    def __init__(self, checkpoint_path: Path) -> None:
+        self.checkpoint_path = Path(checkpoint_path)
+        self._lock = threading.Lock()
+        self._root: Any = None
+        self._child: Any = None
+
+    def _graphs(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._root is None:
+                from langgraph.checkpoint.sqlite import SqliteSaver
+
+                from warden.graph.builder import build_graph
+
+                conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False, timeout=60)
+                conn.execute("PRAGMA journal_mode=WAL")
+                saver = SqliteSaver(conn)
+                saver.setup()
+                self._child = build_graph().compile()
+                self._root = build_graph().compile(checkpointer=saver)
+            return self._root, self._child
+
+    def pending(self, root_run_id: str) -> Any:
+        """The tree's checkpointed state (``interrupts``, ``next``), as LangGraph reports it."""
+        root, _ = self._graphs()
+        return root.get_state(config(root_run_id))
+
+    def has_checkpoint(self, root_run_id: str) -> bool:
+        return self.pending(root_run_id).created_at is not None
+
+    def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        """Run the tree from `start` (a new state, a resume ``Command``, or None to continue)
+        until it finishes or waits; mark what waits, and report where it stopped."""
+        root, child = self._graphs()
+        ctx.child_graph = child
+        with _driving(ctx, root_run_id):
+            result = root.invoke(start, config(root_run_id), context=ctx, durability="sync")
+            return settle(ctx, root_run_id, result)
+
+
+@contextmanager
+def _driving(ctx: RunContext, root_run_id: str) -> Iterator[None]:
+    """Hold the store while the graph runs a tree.
+
+    An exception out of the graph that is not a Warden error is a bug (or a value the store
+    refused): the tree's running runs are marked failed with it, rather than left 'running'
+    for good, and it propagates. The checkpoint is untouched, so `warden resume` retries once
+    the cause is fixed. A killed process raises nothing: its runs stay 'running', to resume.
+    """
+    try:
+        with ctx.store.hold():
+            yield
+    except WardenError:
+        raise
+    except Exception as exc:
+        fail_tree(ctx, root_run_id, exc)
+        raise
+
+
+def fail_tree(ctx: RunContext, root_run_id: str, exc: Exception) -> None:
+    from warden.graph.nodes._common import record
+
+    reason = (
+        f"{INTERNAL_ERROR} ({type(exc).__name__}: {str(exc)[:500]}); once the cause is fixed, "
+        f"`warden resume {root_run_id}` retries from the last checkpoint"
+    )
+    try:
+        with ctx.store.connect() as con:
+            for run in runs.tree(con, root_run_id):
+                if run["status"] == "running":
+                    runs.set_status(con, run["run_id"], "failed", reason, claimed_by=None)
+                    record(
+                        con,
+                        {"run_id": run["run_id"], "root_run_id": root_run_id, "tenant": run["tenant"]},
+                        "status:failed",
+                        payload={"reason": reason, "error": type(exc).__name__},
+                    )
+    except Exception:  # the store may be what failed: the caller reports the first error
+        pass
+
+
+def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome:
+    """Mark every run with a pending approval as waiting, and report where the tree stopped."""
+    from warden.graph.nodes._common import record
+
+    waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
+    with ctx.store.connect() as con:
+        for payload in waiting:
+            runs.set_status(
+                con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
+            )
+            record(
+                con,
+                {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
+                "approval_requested",
+                payload={
+                    "required_role": payload["required_role"],
+                    "runbook_sha256": payload["runbook_sha256"],
+                },
+                key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
+            )
+        root = runs.get_run(con, root_run_id)
+    return Outcome(
+        root_run_id=root_run_id,
+        status=root["status"] if root else "failed",
+        waiting=waiting,
+        reason=root["status_reason"] if root else "the run is missing from the store",
+    )

@@ -1,0 +1,162 @@
+"""The policy in force, the versions runs are bound to, and the audited acts that change them.
+
+A policy file on the command line (or $WARDEN_POLICY) is never a way to change what is in
+force: it must be the policy in force (or, for a decision, the one the run is bound to), or
+the command is refused with ``policy_mismatch``. The one exception is an empty state
+directory, which the first writing command initialises with the file it was given (audited).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy, load_policy_text
+from warden.service.errors import PolicyMismatch
+from warden.service.principal import Principal
+from warden.store import Store, audit, policies
+
+__all__ = ["PolicyBook"]
+
+
+class PolicyBook:
+    """Reads and changes the policies the store keeps; parsed versions are cached by hash."""
+
+    def __init__(self, store: Store, presented: LoadedPolicy | None) -> None:
+        self.store = store
+        self.presented = presented
+        self._by_sha: dict[str, LoadedPolicy] = {}
+        if presented is not None:
+            self._by_sha[presented.sha256] = presented
+
+    def _loaded(self, row: dict[str, Any]) -> LoadedPolicy:
+        sha = row["sha256"]
+        if sha not in self._by_sha:
+            self._by_sha[sha] = load_policy_text(row["text"], Path(row["source"]))
+        return self._by_sha[sha]
+
+    def in_force(self, *, may_initialise: bool) -> LoadedPolicy:
+        """The policy in force; the presented file must be it. An empty store is initialised
+        with the presented file when `may_initialise` (a writing command)."""
+        if not may_initialise and not self.store.path.exists():
+            from warden.errors import WardenError
+
+            raise WardenError(
+                f"no Warden database at {self.store.path}",
+                fix="run `warden analyse` first, or set WARDEN_HOME to the state directory",
+                code="no_store",
+            )
+        with self.store.connect(read_only=not may_initialise) as con:
+            row = policies.policy_in_force(con)
+            if row is None:
+                if self.presented is None:
+                    raise UsageError(
+                        "no governance policy is in force in this state directory",
+                        fix="pass --policy FILE or set WARDEN_POLICY for the first run",
+                        code="no_policy",
+                    )
+                if not may_initialise:
+                    raise UsageError(
+                        "no governance policy is in force in this state directory yet",
+                        fix="start a run (`warden analyse`) or `warden policy apply FILE --as ADMIN` first",
+                        code="no_policy",
+                    )
+                self._record(
+                    con, self.presented, "bootstrap", "asserted", None, "initialised the state directory"
+                )
+                return self.presented
+        current = self._loaded(row)
+        self.check_presented(current, "the policy in force")
+        return current
+
+    def check_presented(self, expected: LoadedPolicy, what: str) -> None:
+        """Refuse a presented policy file other than `expected`."""
+        if self.presented is not None and self.presented.sha256 != expected.sha256:
+            raise PolicyMismatch(
+                f"{self.presented.path} (sha256 {self.presented.sha256[:12]}) is not {what} "
+                f"(sha256 {expected.sha256[:12]}, from {expected.path})",
+                fix="drop --policy / WARDEN_POLICY to use the policy in force; an administrator changes "
+                "it with `warden policy apply FILE --as ADMIN`",
+            )
+
+    def bound(self, sha256: str | None) -> LoadedPolicy:
+        """The policy version a run was requested under."""
+        if sha256 and sha256 in self._by_sha:
+            return self._by_sha[sha256]
+        with self.store.connect(read_only=True) as con:
+            row = policies.get_policy(con, sha256) if sha256 else None
+        if row is None:  # a run from before runs were bound: the policy in force governs it
+            return self.in_force(may_initialise=False)
+        return self._loaded(row)
+
+    def live(self) -> LoadedPolicy:
+        """The policy in force now, read again (for the kill switch of running trees)."""
+        with self.store.connect(read_only=True) as con:
+            row = policies.policy_in_force(con)
+        return self._loaded(row) if row is not None else self.in_force(may_initialise=False)
+
+    def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
+        """Put `new` in force: only an administrator of the policy in force may (or, in an
+        empty state directory, one the new policy names)."""
+        with self.store.connect() as con:
+            row = policies.policy_in_force(con)
+            current = self._loaded(row) if row is not None else None
+            admins = (current or new).policy.admins
+            if principal.user not in admins:
+                raise UsageError(
+                    f"'{principal.user}' may not change the policy in force",
+                    fix="ask one of the policy's admins: " + (", ".join(admins) or "(the policy names none)"),
+                    code="forbidden",
+                )
+            self._record(con, new, principal.user, principal.auth, current, reason)
+        self._by_sha[new.sha256] = new
+        return new
+
+    def with_kill_switch(
+        self, principal: Principal, tenant: str | None, engaged: bool, reason: str | None
+    ) -> LoadedPolicy:
+        """A copy of the policy in force with a kill switch set, put in force (audited)."""
+        current = self.in_force(may_initialise=False)
+        data = yaml.safe_load(current.text) if current.text else current.policy.model_dump(mode="json")
+        if tenant is not None:
+            current.tenant(tenant)  # a usage error naming the tenants when unknown
+        target = data if tenant is None else data["tenants"][tenant]
+        target["kill_switch"] = {"engaged": engaged, "reason": reason}
+        text = yaml.safe_dump(data, sort_keys=False)
+        changed = load_policy_text(text, current.path)
+        what = "engaged" if engaged else "released"
+        return self.apply(principal, changed, f"kill switch {what} for {tenant or 'every tenant'}: {reason}")
+
+    def _record(
+        self,
+        con: Any,
+        new: LoadedPolicy,
+        by: str,
+        auth: str,
+        previous: LoadedPolicy | None,
+        reason: str | None,
+    ) -> None:
+        policies.put_policy(
+            con, sha256=new.sha256, text=new.text, base_dir=str(new.base_dir), source=str(new.path)
+        )
+        policies.apply_policy(con, sha256=new.sha256, applied_by=by, auth=auth, reason=reason)
+        for tenant in sorted(set(new.policy.tenants) | set(previous.policy.tenants if previous else ())):
+            audit.audit(
+                con,
+                run_id=None,
+                root_run_id=None,
+                tenant=tenant,
+                actor=by,
+                event="policy_applied",
+                payload={
+                    "policy_sha256": new.sha256,
+                    "previous_sha256": previous.sha256 if previous else None,
+                    "source": str(new.path),
+                    "auth": auth,
+                    "reason": reason,
+                    "kill_switch": new.kill_switch_reason(tenant) if tenant in new.policy.tenants else None,
+                },
+            )

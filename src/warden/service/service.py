@@ -1,0 +1,545 @@
+"""The one door to the state: every entry point (CLI, server, worker) calls these operations
+with a :class:`Principal`; tenancy, roles, the bound policy and the kill switch are checked
+here, once, and nowhere above."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from warden.catalogue import Catalogue, default_catalogue
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy, load_policy
+from warden.graph.context import RunContext
+from warden.graph.engine import INTERNAL_ERROR, EmbeddedEngine, Outcome, settle
+from warden.graph.ids import new_run_id
+from warden.graph.state import RunState
+from warden.llm.config import LlmSettings
+from warden.llm_config import model_configuration
+from warden.schemas.approval import ApprovalDecision, AuthMethod, DecisionKind
+from warden.schemas.runbook import RunbookDefinition
+from warden.schemas.status import RUN_STATUSES, TERMINAL
+from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, RunRefused
+from warden.service.policies import PolicyBook
+from warden.service.principal import Principal, principal_for
+from warden.store import Store, approvals, audit, documents, findings, runs, steps
+
+__all__ = ["DEFAULT_RUNBOOK", "UPLOADS", "Service", "builtin_runbook"]
+
+DEFAULT_RUNBOOK = "privacy-policy-review"
+UPLOADS = "uploads"
+"""Folder of the state directory documents uploaded through the service are stored in."""
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+REOPENABLE = (INTERNAL_ERROR, "storage error")
+"""Reasons a failed run gives when `resume` may retry it (the cause was outside the run)."""
+
+
+def builtin_runbook(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("warden_runbooks"))) / f"{name}.yaml"
+
+
+class Service:
+    """Warden's operations over one state directory.
+
+    ``policy`` is the policy file the caller presented (``--policy`` / $WARDEN_POLICY), if any:
+    it must be the policy in force; an empty state directory is initialised with it.
+    """
+
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        policy: str | Path | LoadedPolicy | None = None,
+        catalogue: Catalogue | None = None,
+        llm_settings: LlmSettings | None = None,
+        chat_model: Any = None,
+        replaying: bool = False,
+    ) -> None:
+        self.home = Path(home)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. $WARDEN_HOME names a file
+            raise UsageError(
+                f"cannot use {self.home} as the state directory: {exc.strerror or exc}",
+                fix="set WARDEN_HOME to a directory Warden may create and write to",
+                code="bad_home",
+            ) from None
+        presented = load_policy(policy) if isinstance(policy, str | Path) else policy
+        self.store = Store(self.home / "warden.duckdb")
+        self.policies = PolicyBook(self.store, presented)
+        self.engine = EmbeddedEngine(self.home / "checkpoints.sqlite")
+        self.catalogue = catalogue or default_catalogue()
+        self.llm_settings = llm_settings or LlmSettings()
+        self.chat_model = chat_model
+        self.replaying = replaying
+
+    # --- who is asking -----------------------------------------------------------------------
+
+    def principal(
+        self, user: str | None, auth: AuthMethod = "asserted", *, writing: bool = False
+    ) -> Principal:
+        """The principal for `user` under the policy in force; nobody and strangers get nothing."""
+        if not user or not user.strip():
+            raise NoPrincipal(
+                "no identity given: Warden shows and does nothing for nobody",
+                fix="pass --as USER (a user of the policy) or set WARDEN_USER",
+            )
+        policy = self.policies.in_force(may_initialise=writing)
+        found = principal_for(policy, user, auth)
+        if found is None:
+            raise UsageError(
+                f"'{user}' is not a user of any tenant in the policy in force",
+                fix="pass --as with a user the policy names",
+                code="unknown_user",
+            )
+        return found
+
+    @contextmanager
+    def _one_connection(self) -> Iterator[None]:
+        """One DuckDB connection for a whole operation (opening one costs ~40 ms)."""
+        with self.store.hold():
+            yield
+
+    def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """The run, if `p` may see it; otherwise exactly what a missing run answers."""
+        with self.store.connect(read_only=True) as con:
+            row = runs.get_run(con, run_id)
+        if row is None or not p.member_of(row["tenant"]):
+            raise NotFound(run_id)
+        return row
+
+    def _context(self, policy: LoadedPolicy) -> RunContext:
+        return RunContext(
+            store=self.store,
+            policy=policy,
+            catalogue=self.catalogue,
+            llm_settings=self.llm_settings,
+            chat_model=self.chat_model,
+            replaying=self.replaying,
+            live_policy=self.policies.live,
+        )
+
+    # --- starting a run ----------------------------------------------------------------------
+
+    def check_document(self, policy: LoadedPolicy, tenant: str, path: str | Path) -> Path:
+        """The document's real path, if it lies under the tenant's document roots or its
+        uploads; a coded refusal otherwise (nothing of it is read or stored)."""
+        real = Path(path).expanduser().resolve()
+        roots = [*policy.document_roots(tenant), (self.home / UPLOADS / tenant).resolve()]
+        if not any(real == root or real.is_relative_to(root) for root in roots):
+            raise DocumentRefused(
+                f"{path}: not under a document root of tenant '{tenant}'",
+                fix="move it under one of: "
+                + ", ".join(str(r) for r in roots)
+                + " (or add its folder to the tenant's document_roots in the policy)",
+            )
+        return real
+
+    def start(
+        self,
+        p: Principal,
+        document: str | Path,
+        *,
+        tenant: str,
+        runbook: str | Path | None = None,
+    ) -> Outcome:
+        """Request an analysis of one document; runs until it finishes or waits for approval."""
+        from warden.runbooks.load import read_runbook
+
+        policy = self.policies.in_force(may_initialise=True)
+        policy.tenant(tenant)
+        if not p.member_of(tenant) or not policy.roles_of(tenant, p.user):
+            raise UsageError(
+                f"'{p.user}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
+            )
+        real = self.check_document(policy, tenant, document)
+        runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
+        parsed = read_runbook(runbook_path)
+        request = {"document": str(real), "runbook_path": str(runbook_path), "runbook": parsed.data}
+        return self.start_request(p.user, tenant, request, policy, auth=p.auth)
+
+    def start_request(
+        self,
+        requester: str,
+        tenant: str,
+        request: dict[str, Any],
+        policy: LoadedPolicy,
+        *,
+        auth: str = "asserted",
+    ) -> Outcome:
+        """Record a run for a checked request (a document path or stored document ids, and the
+        runbook's data) bound to `policy`, and drive it until it finishes or waits."""
+        run_id = new_run_id()
+        with self._one_connection():
+            with self.store.connect() as con:
+                runs.create_run(
+                    con,
+                    runs.RunRow(
+                        run_id, run_id, None, None, 0, run_id, "", tenant, requester, policy.sha256, request
+                    ),
+                )
+                if request.get("document_ids"):
+                    documents.link_documents(con, run_id, request["document_ids"])
+                audit.audit(
+                    con,
+                    run_id=run_id,
+                    root_run_id=run_id,
+                    tenant=tenant,
+                    actor=requester,
+                    event="run_requested",
+                    key=f"{run_id}:run_requested",
+                    payload={
+                        "document": request.get("document"),
+                        "documents": request.get("document_ids"),
+                        "runbook": request.get("runbook_path"),
+                        "replay_of": request.get("replay_of"),
+                        "policy_sha256": policy.sha256,
+                        "auth": auth,
+                        "llm_model": self.llm_settings.model,
+                        "llm_planner": self.llm_settings.planner,
+                        "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
+                    },
+                )
+            state = _initial_state(run_id, tenant, requester, request)
+            return self.engine.drive(self._context(policy), run_id, state)
+
+    # --- approvals ---------------------------------------------------------------------------
+
+    def pending(self, p: Principal, run_id: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """(run row, interrupt id, approval payload) of a run `p` may see that waits for approval."""
+        row = self._visible_run(p, run_id)
+        if row["status"] != "waiting_approval":
+            raise RunRefused(
+                f"run '{run_id}' is {row['status']}, not waiting for approval",
+                fix="see `warden runs --status waiting_approval`",
+            )
+        state = self.engine.pending(row["root_run_id"])
+        for interrupt in state.interrupts:
+            if isinstance(interrupt.value, dict) and interrupt.value.get("run_id") == run_id:
+                return row, interrupt.id, interrupt.value
+        with self.store.connect(read_only=True) as con:
+            now = runs.get_run(con, run_id)
+        if now is not None and now["status"] != "waiting_approval":  # decided meanwhile
+            raise RunRefused(
+                f"run '{run_id}' is {now['status']}, not waiting for approval (decided by another process)",
+                fix="see `warden runs --status waiting_approval`",
+            )
+        raise RunRefused(
+            f"run '{run_id}' has no pending approval in its checkpoint",
+            fix=f"resume the tree with `warden resume {row['root_run_id']}`",
+        )
+
+    def review(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """What an approver reviews: the pending draft and report, and the documents it is about."""
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                docs = [
+                    documents.get_document(con, d)
+                    for d in documents.document_ids_of_run(con, row["root_run_id"])
+                ]
+        return {
+            **payload,
+            "policy_sha256": row.get("policy_sha256"),
+            "documents": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "format": d.format,
+                    "pages": d.pages,
+                    "passages": len(d.passages),
+                    "title": d.title,
+                }
+                for d in docs
+                if d is not None
+            ],
+        }
+
+    def decide(
+        self,
+        p: Principal,
+        run_id: str,
+        kind: DecisionKind,
+        *,
+        role: str,
+        comment: str | None = None,
+        edited_runbook: RunbookDefinition | None = None,
+        reviewed_sha256: str | None = None,
+    ) -> Outcome:
+        """Approve, reject or approve an edit of a waiting run, under the policy it is bound to;
+        the run is claimed first so only one process carries a decision out."""
+        from langgraph.types import Command
+
+        from warden.governance.approval_rules import decision_error
+        from warden.graph.nodes.guard import guard_context
+        from warden.guard import validate
+
+        with self._one_connection():
+            row, interrupt_id, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            self.policies.check_presented(bound, f"the policy run '{run_id}' was requested under")
+            decision = ApprovalDecision(
+                decision="edit" if edited_runbook is not None else kind,
+                approver=p.user,
+                role=role,
+                runbook_sha256=reviewed_sha256 or payload["runbook_sha256"],
+                comment=comment,
+                edited_runbook=edited_runbook,
+                auth=p.auth,
+            )
+            error = decision_error(
+                decision,
+                policy=bound,
+                tenant=row["tenant"],
+                requester=row["requester"],
+                required_role=payload["required_role"],
+                draft_sha256=payload["runbook_sha256"],
+            )
+            if error:
+                code = "authentication_required" if "authenticated approver" in error else "refused"
+                raise RunRefused(error, code=code, fix=_decision_fix(code, run_id))
+            ctx = self._context(bound)
+            if decision.decision == "edit":
+                state = {
+                    "run_id": run_id,
+                    "root_run_id": row["root_run_id"],
+                    "tenant": row["tenant"],
+                    "depth": row["depth"],
+                    "parent_limits": payload.get("parent_limits"),
+                }
+                report = validate(decision.edited_runbook, guard_context(state, ctx))  # type: ignore[arg-type]
+                if not report.ok:
+                    codes = sorted({i.code for i in report.issues if i.severity == "error"})
+                    raise RunRefused(
+                        f"the edited runbook fails the guard: {', '.join(codes)}",
+                        fix="run `warden validate` on it and fix the issues",
+                        code="edit_refused",
+                    )
+            claimant = f"{socket.gethostname()}:{os.getpid()}"
+            with self.store.connect() as con:
+                if not runs.claim(con, run_id, claimant):
+                    raise RunRefused(f"run '{run_id}' was decided by another process just now")
+            resume = {interrupt_id: decision.model_dump(mode="json")}
+            outcome = self.engine.drive(ctx, row["root_run_id"], Command(resume=resume))
+            if any(w["run_id"] == run_id for w in outcome.waiting):
+                with self.store.connect(read_only=True) as con:
+                    refused = audit.last_payload(con, run_id, "approval_refused")
+                reason = (refused or {}).get("reason") or "the decision was not accepted"
+                raise RunRefused(
+                    f"run '{run_id}' is still waiting: {reason}", fix=f"see `warden review {run_id}`"
+                )
+            return outcome
+
+    def cancel(self, p: Principal, run_id: str, reason: str) -> Outcome:
+        """Withdraw a waiting run (its requester or an approver may): its whole tree stops."""
+        if not reason or not reason.strip():
+            raise UsageError("a cancellation needs a reason", fix="pass --reason TEXT")
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            may = p.user == row["requester"] or payload["required_role"] in bound.roles_of(
+                row["tenant"], p.user
+            )
+            if not may:
+                raise RunRefused(
+                    f"'{p.user}' neither requested run '{run_id}' nor may approve it",
+                    fix="ask its requester or a holder of role " + str(payload["required_role"]),
+                    code="forbidden",
+                )
+            root = row["root_run_id"]
+            with self.store.connect() as con:
+                why = f"withdrawn by {p.user}: {reason}"
+                for stopped in runs.stop_subtree(con, root, "cancelled", why):
+                    audit.audit(
+                        con,
+                        run_id=stopped,
+                        root_run_id=root,
+                        tenant=row["tenant"],
+                        actor=p.user,
+                        event="run_cancelled",
+                        payload={"reason": reason, "auth": p.auth, "requested_for": run_id},
+                        key=f"{stopped}:run_cancelled",
+                    )
+                top = runs.get_run(con, root)
+        assert top is not None
+        return Outcome(root_run_id=root, status=top["status"], waiting=[], reason=top["status_reason"])
+
+    # --- resuming ----------------------------------------------------------------------------
+
+    def resume(self, p: Principal, run_id: str) -> Outcome:
+        """Continue a tree whose process died, from its last checkpoint, under its bound policy;
+        a tree killed before its first checkpoint starts again from its recorded request."""
+        from langgraph.types import Command
+
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            root_id = row["root_run_id"]
+            with self.store.connect(read_only=True) as con:
+                root = runs.get_run(con, root_id)
+            assert root is not None
+            ctx = self._context(self.policies.bound(root.get("policy_sha256")))
+            state = self.engine.pending(root_id)
+            reopen = self._reopenable(root_id)
+            if root["status"] in TERMINAL and not reopen:
+                return Outcome(root_id, root["status"], [], root["status_reason"])
+            if state.created_at is None:  # killed before the first checkpoint
+                if not root.get("request_json"):
+                    raise RunRefused(
+                        f"run '{root_id}' has no checkpoint and no recorded request to restart from",
+                        fix="start the analysis again with `warden analyse`",
+                        code="not_resumable",
+                    )
+                import json
+
+                self._reopen(root_id)
+                request = json.loads(root["request_json"])
+                initial = _initial_state(root_id, root["tenant"], root["requester"], request)
+                return self.engine.drive(ctx, root_id, initial)
+            if state.interrupts or state.next:
+                self._reopen(root_id)
+            if state.interrupts:
+                recorded = self._recorded_decisions(state.interrupts)
+                if not recorded:
+                    with self.store.hold():
+                        return settle(ctx, root_id, {"__interrupt__": state.interrupts})
+                # the approver's process died after the decision was recorded, before the
+                # checkpoint: apply that decision (checked again by the approval node)
+                return self.engine.drive(ctx, root_id, Command(resume=recorded))
+            if not state.next:
+                return settle(ctx, root_id, {})
+            return self.engine.drive(ctx, root_id, None)
+
+    def _reopenable(self, root_id: str) -> bool:
+        with self.store.connect(read_only=True) as con:
+            return any(
+                r["status"] == "failed" and (r["status_reason"] or "").startswith(REOPENABLE)
+                for r in runs.tree(con, root_id)
+            )
+
+    def _reopen(self, root_id: str) -> None:
+        """Runs failed by an internal or storage error go back to running before a retry."""
+        with self.store.connect() as con:
+            for run in runs.tree(con, root_id):
+                if run["status"] == "failed" and (run["status_reason"] or "").startswith(REOPENABLE):
+                    runs.set_status(con, run["run_id"], "running", "resumed after an error", finished_at=None)
+
+    def _recorded_decisions(self, interrupts: Any) -> dict[str, dict[str, Any]]:
+        """Decisions already recorded for pending interrupts (only for runs claimed to run)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.store.connect(read_only=True) as con:
+            for pending in interrupts:
+                payload = pending.value if isinstance(pending.value, dict) else {}
+                run = runs.get_run(con, payload.get("run_id", "")) if payload.get("run_id") else None
+                if run is None or run["status"] != "running":
+                    continue
+                last = approvals.latest_decision(con, payload["run_id"])
+                if last is None:
+                    continue
+                found[pending.id] = ApprovalDecision(
+                    decision=last["decision"],
+                    approver=last["approver"],
+                    role=last["role"],
+                    runbook_sha256=payload["runbook_sha256"],
+                    comment=last["comment"],
+                    auto_rule=last["auto_rule"],
+                    edited_runbook=last["definition"] if last["decision"] == "edit" else None,
+                    auth=last.get("auth") or "asserted",
+                ).model_dump(mode="json")
+        return found
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def runs(
+        self,
+        p: Principal,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs of the principal's tenants, newest first."""
+        if status is not None and status not in RUN_STATUSES:
+            raise UsageError(f"unknown status '{status}'", fix="use one of: " + ", ".join(RUN_STATUSES))
+        if limit is not None and limit < 1:
+            raise UsageError(f"--limit {limit}: must be at least 1", fix="pass a positive number")
+        with self.store.connect(read_only=True) as con:
+            return runs.visible_runs(con, tenants=p.tenants, status=status, since=since, limit=limit)
+
+    def tree(self, p: Principal, run_id: str) -> list[dict[str, Any]]:
+        """Every run of the tree `run_id` belongs to, parents first, each with its steps."""
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                members = runs.tree(con, row["root_run_id"])
+                for m in members:
+                    m["steps"] = steps.steps_of(con, m["run_id"])
+        return members
+
+    def findings(
+        self, p: Principal, run_id: str, *, min_severity: str = "info", category: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Findings of a run and the runs below it, most severe first."""
+        if min_severity not in SEVERITIES:
+            raise UsageError(f"unknown severity '{min_severity}'", fix=f"use one of: {', '.join(SEVERITIES)}")
+        with self._one_connection():
+            self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                rows = findings.findings_of(con, run_id)
+        floor = SEVERITIES.index(min_severity)
+        return [
+            f
+            for f in rows
+            if SEVERITIES.index(f["severity"]) >= floor and (category is None or f["category"] == category)
+        ]
+
+    def visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """The run row, for entry points that read more of it (reports, exports)."""
+        return self._visible_run(p, run_id)
+
+    # --- policy ------------------------------------------------------------------------------
+
+    def apply_policy(self, p: Principal, file: str | Path, reason: str | None = None) -> LoadedPolicy:
+        """Put the policy in `file` in force (an administrator's audited act)."""
+        return self.policies.apply(p, load_policy(file), reason)
+
+    def kill_switch(
+        self, p: Principal, tenant: str | None, *, engage: bool, reason: str | None
+    ) -> LoadedPolicy:
+        """Engage or release a kill switch (an administrator's audited act); running trees of
+        the tenant stop before their next step, whatever policy they are bound to."""
+        if engage and not (reason and reason.strip()):
+            raise UsageError("engaging the kill switch needs a reason", fix="pass --reason TEXT")
+        if not p.admin:
+            raise UsageError(
+                f"'{p.user}' may not change the policy in force", fix="ask a policy admin", code="forbidden"
+            )
+        return self.policies.with_kill_switch(p, tenant, engage, reason)
+
+
+def _initial_state(run_id: str, tenant: str, requester: str, request: dict[str, Any]) -> RunState:
+    return {
+        "run_id": run_id,
+        "root_run_id": run_id,
+        "parent_run_id": None,
+        "parent_step_id": None,
+        "depth": 0,
+        "tenant": tenant,
+        "requester": requester,
+        "document_paths": [request["document"]] if request.get("document") else [],
+        "document_ids": list(request.get("document_ids") or []),
+        "runbook": request["runbook"],
+        "status": "running",
+    }
+
+
+def _decision_fix(code: str, run_id: str) -> str:
+    if code == "authentication_required":
+        return "sign in to the Warden server (or use an API token) and decide there"
+    return f"see `warden review {run_id}`"

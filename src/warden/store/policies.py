@@ -1,0 +1,44 @@
+"""Governance policies as the store keeps them: each version by content hash, and which one is
+in force. A run records the hash it was requested under; a later decision, resume or step
+reads that version back from here, never from a file that may have changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warden.store._util import now, rows
+
+__all__ = ["apply_policy", "get_policy", "policy_in_force", "put_policy"]
+
+
+def put_policy(con: Any, *, sha256: str, text: str, base_dir: str, source: str) -> None:
+    """Keep a policy version (once per hash): its text and the folder its relative paths name."""
+    con.execute(
+        "INSERT INTO policies VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [sha256, source, base_dir, text, now()],
+    )
+
+
+def apply_policy(con: Any, *, sha256: str, applied_by: str, auth: str, reason: str | None = None) -> None:
+    """Put a kept version in force (the newest application wins)."""
+    con.execute(
+        """INSERT INTO policy_applications (sha256, applied_by, auth, reason, applied_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        [sha256, applied_by, auth, reason, now()],
+    )
+
+
+def get_policy(con: Any, sha256: str) -> dict[str, Any] | None:
+    found = rows(con.execute("SELECT * FROM policies WHERE sha256 = ?", [sha256]))
+    return found[0] if found else None
+
+
+def policy_in_force(con: Any) -> dict[str, Any] | None:
+    """The version applied last, with who applied it and when; None before the first."""
+    found = rows(
+        con.execute(
+            """SELECT p.*, a.applied_by, a.auth, a.applied_at, a.reason FROM policy_applications a
+               JOIN policies p USING (sha256) ORDER BY a.seq DESC LIMIT 1"""
+        )
+    )
+    return found[0] if found else None
