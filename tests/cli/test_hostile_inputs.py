@@ -78,6 +78,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     tmp_roots = yaml.safe_load(POLICY.read_text())
     acme = tmp_roots["tenants"]["acme"]
     acme["allowed_roots"] = [str(tmp)]
+    acme["document_roots"] = [str(tmp)]
     acme["systems"] = [
         {**s, "location": str(REPO / "fixtures" / "acme" / s["location"])} for s in acme["systems"]
     ]
@@ -278,10 +279,10 @@ def decisions(tmp_path_factory) -> tuple[dict[str, Run], str]:
         "blank_reason": warden("reject", run_id, *dora, "--role", "dpo", "--reason", "   "),
         "empty_role": warden("approve", run_id, *dora, "--role", ""),
     }
-    [row] = json.loads(warden("runs", "--json").stdout)
+    [row] = json.loads(warden("runs", "--json", *dora).stdout)
     if Path("/dev/full").exists():  # writes fail with ENOSPC
-        out["report_full_disk"] = warden("report", run_id, "--out", "/dev/full")
-        out["audit_full_disk"] = warden("audit", run_id, "--out", "/dev/full")
+        out["report_full_disk"] = warden("report", run_id, "--out", "/dev/full", *dora)
+        out["audit_full_disk"] = warden("audit", run_id, "--out", "/dev/full", *dora)
     return out, row["status"]
 
 
