@@ -101,13 +101,14 @@ class Catalogue:
         manifest = self._manifests[name]
         module_name, _, attr = manifest.entrypoint.partition(":")
         try:
-            return getattr(importlib.import_module(module_name), attr)
+            entry: Analyser = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise LoadError(
                 f"analyser '{name}' cannot be loaded from '{manifest.entrypoint}': {exc}",
                 fix="reinstall the package that provides it",
                 code="analyser_unloadable",
             ) from None
+        return entry
 
 
 def extra_folders() -> list[Path]:

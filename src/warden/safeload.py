@@ -166,6 +166,11 @@ _COLLECTION_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, *_COLLECTION_STARTS)
 
 
+def _event_line(event: yaml.Event) -> int | None:
+    """The 1-based line an event starts on; parsed events always carry a mark."""
+    return event.start_mark.line + 1 if event.start_mark is not None else None
+
+
 def _compose(text: str, source: str | None, limits: Limits) -> yaml.Node | None:
     """The node graph of `text`, with libyaml when PyYAML has it.
 
@@ -192,7 +197,7 @@ def _compose(text: str, source: str | None, limits: Limits) -> yaml.Node | None:
                 raise LoadError(
                     f"has more than {limits.max_nodes:,} nodes",
                     source=source,
-                    line=event.start_mark.line + 1,
+                    line=_event_line(event),
                     code="too_many_nodes",
                     fix="runbooks and policies are small; split or shorten the file",
                 )
@@ -202,7 +207,7 @@ def _compose(text: str, source: str | None, limits: Limits) -> yaml.Node | None:
                     raise LoadError(
                         f"nesting is deeper than {limits.max_depth} levels",
                         source=source,
-                        line=event.start_mark.line + 1,
+                        line=_event_line(event),
                         code="too_deep",
                         fix="flatten the document; runbooks need only a few levels",
                     )

@@ -43,6 +43,24 @@ def looks_binary(data: bytes) -> bool:
     return len(_CONTROL.findall(text)) > MAX_CONTROL_RATIO * max(len(text), 1)
 
 
+def _meta_charset_text(data: bytes) -> str | None:
+    """`data` decoded with the charset its HTML meta tag declares; None without one Python can use."""
+    m = _META_CHARSET.search(data[:4096])
+    if m is None:
+        return None
+    try:
+        return data.decode(m.group(1).decode("ascii"), errors="replace")
+    except (LookupError, UnicodeError):  # unknown, or a codec like idna that cannot replace
+        return None
+
+
+def _utf8_or_cp1252(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 def decode_text(data: bytes, *, source: str, html: bool = False) -> str:
     """Decode by BOM, then an HTML meta charset, then UTF-8, then Windows-1252."""
     found = _bom(data)
@@ -50,17 +68,8 @@ def decode_text(data: bytes, *, source: str, html: bool = False) -> str:
         encoding, skip = found
         text = data[skip:].decode(encoding, errors="replace")
     else:
-        text = None
-        if html and (m := _META_CHARSET.search(data[:4096])):
-            try:
-                text = data.decode(m.group(1).decode("ascii"), errors="replace")
-            except (LookupError, UnicodeError):  # unknown, or a codec like idna that cannot replace
-                text = None
-        if text is None:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                text = data.decode("cp1252", errors="replace")
+        declared = _meta_charset_text(data) if html else None
+        text = declared if declared is not None else _utf8_or_cp1252(data)
     if len(_CONTROL.findall(text)) > MAX_CONTROL_RATIO * max(len(text), 1):
         raise DocumentUnsupported("the content is binary data, not text", source=source)
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -230,7 +230,7 @@ def _text_nodes(soup: Tag) -> Iterator[tuple[str, Tag | None, Tag | None]]:
     One iterative walk that skips dropped subtrees: bs4's parent lookups, decompose() and
     the `decomposed` check each rescan the tree, which is quadratic on big or deep pages.
     """
-    from bs4 import NavigableString, Tag
+    from bs4.element import NavigableString, Tag
 
     stack: list[tuple[object, _Context]] = [(child, _Context()) for child in reversed(soup.contents)]
     while stack:

@@ -72,7 +72,10 @@ def lines_to_blocks(lines: list[Line]) -> list[Block]:
     if not lines:
         return []
     body_size = _body_size(lines)
-    heading_sizes = sorted({round(ln.size * 2) / 2 for ln in lines if _is_big(ln, body_size)}, reverse=True)
+    heading_sizes = sorted(
+        {round(ln.size * 2) / 2 for ln in lines if ln.size is not None and _is_big(ln, body_size)},
+        reverse=True,
+    )
     width = _typical_width(lines)
     blocks: list[Block] = []
     para: list[str] = []

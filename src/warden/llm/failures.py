@@ -71,9 +71,7 @@ def classify(exc: BaseException) -> Failure:
             return Failure(kind, message, _retry_after(exc))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        kind: FailureKind = (
-            "server_error" if status >= 500 else "rate_limited" if status == 429 else "bad_request"
-        )
+        kind = "server_error" if status >= 500 else "rate_limited" if status == 429 else "bad_request"
         return Failure(kind, message, _retry_after(exc))
     return Failure("other", f"{type(exc).__name__}: {message}")
 

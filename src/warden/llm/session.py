@@ -57,7 +57,9 @@ class CallRecord:
 
 def usage_of(message: AIMessage) -> tuple[int, int]:
     """(input, output) tokens from the response's usage metadata; (0, 0) when it has none."""
-    usage = message.usage_metadata or {}
+    usage = message.usage_metadata
+    if usage is None:
+        return 0, 0
     return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
 
 

@@ -45,6 +45,10 @@ Reads = Literal["documents", "systems"]
 """What an analyser reads: only the documents given to the run, or systems of the inventory."""
 
 
+def _read_only() -> list[Literal["read_only"]]:
+    return ["read_only"]
+
+
 class AnalyserManifest(StrictModel):
     """Declared once per analyser in ``manifest.yaml`` beside its code."""
 
@@ -63,7 +67,7 @@ class AnalyserManifest(StrictModel):
     uses_llm: LlmUse = "never"
     cost_estimate_usd: float = Field(default=0.0, ge=0, description="Estimated cost of one run.")
     reads: Reads = "documents"
-    permissions: list[Literal["read_only"]] = Field(default_factory=lambda: ["read_only"])
+    permissions: list[Literal["read_only"]] = Field(default_factory=_read_only)
     config_schema: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "additionalProperties": False},
         description="JSON Schema that a step's `config` must satisfy.",

@@ -36,13 +36,20 @@ class Limits(StrictModel):
     step_timeout_s: float | None = Field(default=None, gt=0, description="Default per-step timeout.")
 
 
+RetryOn = Literal["error", "timeout"]
+
+
+def _retry_on_all() -> list[RetryOn]:
+    return ["error", "timeout"]
+
+
 class RetryPolicy(StrictModel):
     """How a failing step is retried before the run fails."""
 
     max_attempts: int = Field(default=1, ge=1, le=10, description="1 means no retry.")
     backoff_s: float = Field(default=0.0, ge=0, le=600, description="Wait before the 2nd attempt.")
     backoff_multiplier: float = Field(default=2.0, ge=1, le=10)
-    retry_on: list[Literal["error", "timeout"]] = Field(default_factory=lambda: ["error", "timeout"])
+    retry_on: list[RetryOn] = Field(default_factory=_retry_on_all)
 
 
 class ApprovalRequirement(StrictModel):

@@ -29,9 +29,9 @@ def estimate_cost(runbook: RunbookDefinition, catalogue: Catalogue) -> float:
     for _, step in analyser_steps(runbook):
         manifest = catalogue.get(step.analyser)
         total += manifest.cost_estimate_usd if manifest else 0.0
-    for _, step in workflow_steps(runbook):
-        if isinstance(step.execute_workflow, RunbookDefinition):
-            total += estimate_cost(step.execute_workflow, catalogue)
+    for _, wf_step in workflow_steps(runbook):
+        if isinstance(wf_step.execute_workflow, RunbookDefinition):
+            total += estimate_cost(wf_step.execute_workflow, catalogue)
     return round(total, 6)
 
 
@@ -93,8 +93,8 @@ def check_durations(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[G
     fields = ("max_duration_s", "step_timeout_s")
     yield from _raised(runbook.limits, ctx.caps(), "limits", fields)
     effective = ctx.effective_limits(runbook)
-    for i, step in workflow_steps(runbook):
-        yield from _raised(step.limits, effective, f"steps[{i}].limits", fields)
+    for i, wf_step in workflow_steps(runbook):
+        yield from _raised(wf_step.limits, effective, f"steps[{i}].limits", fields)
     cap = effective.step_timeout_s
     for i, step in enumerate(runbook.steps):
         if cap is not None and step.timeout_s is not None and step.timeout_s > cap:

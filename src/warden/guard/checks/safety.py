@@ -76,12 +76,15 @@ def check_paths(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[Guard
                     fix="use a path under: " + (", ".join(map(str, roots)) or "(no roots are allowed)"),
                 )
         found = ctx.policy.find_system(step.system) if step.system else None
-        own_file_system = found and found[0] == ctx.tenant and found[1].type in FILE_SYSTEM_TYPES
-        if own_file_system and not _inside(resolve(base, found[1].location), roots):
+        if found is None:
+            continue
+        owner, system = found
+        own_file_system = owner == ctx.tenant and system.type in FILE_SYSTEM_TYPES
+        if own_file_system and not _inside(resolve(base, system.location), roots):
             yield issue(
                 "unsafe_input",
                 f"steps[{i}].system",
-                f"system '{step.system}' lives at '{found[1].location}', outside the allowed roots",
+                f"system '{step.system}' lives at '{system.location}', outside the allowed roots",
                 fix="move the system under an allowed root, or add its folder to allowed_roots",
             )
 

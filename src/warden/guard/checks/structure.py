@@ -18,9 +18,9 @@ def dependencies(runbook: RunbookDefinition) -> dict[str, list[str]]:
     deps: dict[str, list[str]] = {s.id: [] for s in runbook.steps}
     for _, step in analyser_steps(runbook):
         deps[step.id] = [name for name in step.input if name in step_ids]
-    for _, step, ref in template_references(runbook):
+    for _, wf_step, ref in template_references(runbook):
         if ref.kind == "step" and ref.name in step_ids:
-            deps[step.id] = [ref.name]
+            deps[wf_step.id] = [ref.name]
     return deps
 
 
@@ -44,14 +44,14 @@ def check_references(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[
                 f"system '{step.system}' is not in any tenant's inventory",
                 fix="add it to the tenant's systems in the policy, or fix the id",
             )
-    for i, step, ref in template_references(runbook):
+    for i, wf_step, ref in template_references(runbook):
         if (ref.kind == "step" and ref.name not in step_ids) or (
             ref.kind == "input" and ref.name not in runbook.inputs
         ):
             yield issue(
                 "unknown_reference",
                 f"steps[{i}].execute_workflow",
-                f"'{step.execute_workflow}' refers to {ref.kind} '{ref.name}', which does not exist",
+                f"'{wf_step.execute_workflow}' refers to {ref.kind} '{ref.name}', which does not exist",
                 fix="refer to an earlier step that outputs a runbook_definition",
             )
 
