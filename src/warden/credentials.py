@@ -36,8 +36,11 @@ _VALUE = r"[^\s&\"'<>;,)}\]\\]+"
 _PATTERN = re.compile(
     # https://user:PASSWORD@host (any scheme): the password runs to the '@' of the authority
     r"://(?P<user>[^\s/@:?#\"'<>\\]*):(?P<url_pw>[^\s/?#\"'<>\\]+)@"
-    # OpenAI-style keys: sk-..., sk-proj-...
-    r"|(?<![A-Za-z0-9_-])(?P<sk>sk-[A-Za-z0-9_-]{16,})"
+    # OpenAI-style keys (sk-..., sk-proj-...) and other well-known token shapes (the forms
+    # warden.investigate.redact knows): GitHub, Slack, AWS key id, Google API key, JWT
+    r"|(?<![A-Za-z0-9_-])(?P<sk>sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}(?![A-Za-z0-9])|AIza[0-9A-Za-z_-]{35}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
     # Authorization: Basic|Bearer|Token|Digest VALUE, or a bare token-like value of 16+ characters
     r"|(?P<scheme_head>(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?i:basic|bearer|token|digest)\s+)"
     r"(?P<scheme>[^\s\"',;}\]]+)"
