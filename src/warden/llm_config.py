@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from warden.credentials import without_password  # one implementation, kept here for its callers
 from warden.llm.config import MODEL_ENV, load_settings
 
 __all__ = ["BASE_URL_ENV", "MODEL_ENV", "configured_model", "model_configuration", "without_password"]
@@ -31,21 +32,3 @@ def model_configuration(model: str | None, base_url: str | None = None) -> dict[
         return {"mode": "offline", "model": None, "base_url": None}
     endpoint = base_url or os.environ.get(BASE_URL_ENV)
     return {"mode": "llm", "model": model, "base_url": without_password(endpoint)}
-
-
-def without_password(url: str | None) -> str | None:
-    """The URL with any password replaced by ``***``: for the audit trail and `warden doctor`."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    if parts.password is None:
-        return urlunsplit(parts)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit(parts._replace(netloc=user + host))

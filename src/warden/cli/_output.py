@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from warden.credentials import scrub
 from warden.errors import UsageError, WardenError
 
 if TYPE_CHECKING:
@@ -64,12 +65,12 @@ def plain(text: object) -> str:
 
 
 def emit_error(error: WardenError) -> None:
-    """One clear message on stderr: what, where, and the fix."""
+    """One clear message on stderr: what, where, and the fix (credentials masked)."""
     err_console.print(
-        f"[bold red]error[/] [dim]({plain(error.code)})[/]: {plain(error.message)}", markup=True
+        f"[bold red]error[/] [dim]({plain(error.code)})[/]: {plain(scrub(error.message))}", markup=True
     )
     if error.fix:
-        err_console.print(f"  [bold]fix[/]: {plain(error.fix)}", markup=True)
+        err_console.print(f"  [bold]fix[/]: {plain(scrub(error.fix))}", markup=True)
 
 
 def friendly_errors(func: F) -> F:
@@ -91,7 +92,7 @@ def friendly_errors(func: F) -> F:
             if os.environ.get("WARDEN_DEBUG"):
                 raise
             err_console.print(
-                f"[bold red]internal error[/]: {type(exc).__name__}: {plain(exc)}\n"
+                f"[bold red]internal error[/]: {type(exc).__name__}: {plain(scrub(str(exc)))}\n"
                 "  this is a bug in Warden; rerun with WARDEN_DEBUG=1 for the traceback and report it",
                 markup=True,
             )

@@ -34,6 +34,7 @@ def doctor(
     """
     import os
 
+    from warden.credentials import scrub_data
     from warden.governance import POLICY_ENV, load_policy
     from warden.llm.config import load_settings
     from warden.llm.doctor import check_endpoint, describe
@@ -47,6 +48,8 @@ def doctor(
     result = check_endpoint(settings) if check and settings.model else None
     if result is not None:
         report["check"] = {"ok": result.ok, "detail": result.detail, "code": result.code, "fix": result.fix}
+    # masked once for both outputs; the key is already shown as `sk-…abcd` (redacted_key)
+    report = {k: v if k == "api_key" else scrub_data(v) for k, v in report.items()}
     if as_json:
         typer.echo(json.dumps(report))
     else:

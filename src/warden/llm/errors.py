@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from warden.credentials import scrub
 from warden.errors import WardenError
 
 __all__ = ["BudgetExceeded", "FailureKind", "LlmError", "ReplayMissing"]
@@ -57,7 +58,9 @@ class LlmError(WardenError):
         code: str | None = None,
         attempts: int = 0,
     ) -> None:
-        super().__init__(message, fix=fix, code=code or f"llm_{kind}")
+        # the message names the endpoint and quotes the client: masked here, so the error (and the
+        # run reason and checkpoint made from it) never carries a password or key
+        super().__init__(scrub(message), fix=scrub(fix) if fix else fix, code=code or f"llm_{kind}")
         self.kind = kind
         self.attempts = attempts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from warden.credentials import scrub
 from warden.llm.errors import TRANSIENT, FailureKind
 
 __all__ = ["Failure", "ReplayedFailure", "backoff_s", "classify"]
@@ -41,14 +42,16 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The message's first line, credentials masked: the client quotes URLs and servers echo
+    headers, and this text becomes step errors, run reasons and `warden doctor` output."""
     text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
-    return text.strip().splitlines()[0][:500]
+    return scrub(text.strip().splitlines()[0])[:500]
 
 
 def classify(exc: BaseException) -> Failure:
     """Map an exception from openai, langchain-core or the replayer to a failure kind."""
     if isinstance(exc, ReplayedFailure):
-        return Failure(exc.kind, str(exc))
+        return Failure(exc.kind, scrub(str(exc)))
     import openai
     from langchain_core import exceptions as lc
 

@@ -6,7 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["insert_rows", "now", "rows", "to_json"]
+from warden.credentials import scrub, scrub_data
+
+__all__ = ["insert_rows", "now", "rows", "scrub", "to_json"]
 
 
 def now() -> datetime:
@@ -15,7 +17,9 @@ def now() -> datetime:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    """`value` as JSON, credentials masked (:func:`warden.credentials.scrub_data`): audit payloads,
+    step outputs and model calls quote error messages and URLs, and no secret is stored."""
+    return json.dumps(scrub_data(value), sort_keys=True, default=lambda v: scrub(str(v)), ensure_ascii=False)
 
 
 def rows(cursor: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, rows, scrub, to_json
 
 __all__ = ["calls_of_tree", "insert_call"]
 
@@ -19,7 +19,8 @@ def insert_call(
     step_id: str | None,
     record: Any,
 ) -> None:
-    """Store one :class:`~warden.llm.session.CallRecord` (idempotent by ``call_id``)."""
+    """Store one :class:`~warden.llm.session.CallRecord` (idempotent by ``call_id``). Credentials
+    are masked in the error and, through ``to_json``, in the messages, parameters and response."""
     con.execute(
         """INSERT INTO llm_calls (call_id, run_id, root_run_id, step_id, seq, attempt, request_hash, model,
                purpose, messages_json, params_json, max_tokens, temperature, response_json, outcome, error,
@@ -42,7 +43,7 @@ def insert_call(
             record.temperature,
             to_json(record.response) if record.response is not None else None,
             record.outcome,
-            record.error,
+            scrub(record.error) if record.error else record.error,
             record.tokens_in,
             record.tokens_out,
             record.cost_usd,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.schemas.status import TERMINAL, RunStatus
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, rows, scrub, to_json
 
 __all__ = [
     "TERMINAL",
@@ -68,15 +68,16 @@ def create_run(con: Any, row: RunRow) -> None:
 
 
 def set_status(con: Any, run_id: str, status: RunStatus, reason: str | None = None, **fields: Any) -> None:
-    """Move a run to `status`; terminal statuses also stamp finished_at."""
+    """Move a run to `status`; terminal statuses also stamp finished_at. The reason quotes error
+    messages, so credentials in it are masked."""
     sets = ["status = ?", "status_reason = ?", "updated_at = ?"]
-    params: list[Any] = [status, reason, now()]
+    params: list[Any] = [status, scrub(reason) if reason else reason, now()]
     if status in TERMINAL:
         sets.append("finished_at = coalesce(finished_at, ?)")
         params.append(now())
     for name, value in fields.items():
         sets.append(f"{name} = ?")
-        params.append(value)
+        params.append(scrub(value) if isinstance(value, str) else value)
     con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id])
 
 

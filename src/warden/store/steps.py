@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, rows, scrub, to_json
 from warden.store.costs import TREE_COST_SQL
 
 __all__ = [
@@ -58,10 +58,12 @@ def finish_step(
 def fail_step(
     con: Any, run_id: str, step_id: str, *, error: str, duration_s: float, status: str = "failed"
 ) -> None:
+    """Record a failed attempt; the error quotes exception messages, so credentials are masked
+    (before the cut at 4,000 characters, which could split one)."""
     con.execute(
         """UPDATE steps SET status = ?, finished_at = ?, duration_s = ?, error = ?
            WHERE run_id = ? AND step_id = ?""",
-        [status, now(), duration_s, error[:4000], run_id, step_id],
+        [status, now(), duration_s, scrub(error)[:4000], run_id, step_id],
     )
 
 

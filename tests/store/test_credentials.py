@@ -1,0 +1,207 @@
+"""warden.credentials: what counts as a credential, what does not, and the store's use of it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from warden import credentials
+from warden.credentials import MASK, SECRET_ENV_VARS, scrub, scrub_data, without_password
+from warden.llm.config import ENV_FIELDS
+from warden.store import Store, audit, llm_calls, runs, steps
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:pass@host/v1", "https://user:***@host/v1"),
+        ("http://user:S3cretPassw0rd@127.0.0.1:8080/v1", "http://user:***@127.0.0.1:8080/v1"),
+        ("postgresql://svc:p4ss@db.internal:5432/hr", "postgresql://svc:***@db.internal:5432/hr"),
+        ("redis://:onlypass@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("https://u:p@ss:w0rd@host/x", "https://u:***@host/x"),  # the last '@' ends the userinfo
+        ("call to 'm' at http://a:b@h:1/v1 failed", "call to 'm' at http://a:***@h:1/v1 failed"),
+        ("key sk-abcdefghijklmnopqrstuvwxyz0123 given", "key *** given"),
+        ("sk-proj-AbCdEf0123456789_xyz-QRST", MASK),
+        ("push with ghp_" + "a1" * 18 + " now", "push with *** now"),
+        ("slack xoxb-1234567890-abcdef", "slack ***"),
+        ("aws AKIAIOSFODNN7EXAMPLE.", "aws ***."),
+        ("jwt eyJhbGciOiJIUzI1.eyJzdWIiOiIx.SflKxwRJSMeKKF2Q", "jwt ***"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "Authorization: Bearer ***"),
+        ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"),
+        ("authorization=0123456789abcdefXYZ", "authorization=***"),
+        ("{'Authorization': 'Token abc'}", "{'Authorization': 'Token ***'}"),
+        ("sent bearer 9f8e7d6c5b4a3210", "sent bearer ***"),
+        ("https://api.example/v1?api_key=abc123&model=m", "https://api.example/v1?api_key=***&model=m"),
+        (
+            "token=xyz; password = hunter2, secret=s, apiKey=k",
+            "token=***; password = ***, secret=***, apiKey=***",
+        ),
+        ("access_token=aaa&client_secret=bbb", "access_token=***&client_secret=***"),
+        (
+            '{"api_key": "abc", "password": "p w", "x": "y"}',
+            '{"api_key": "***", "password": "***", "x": "y"}',
+        ),
+    ],
+)
+def test_each_credential_form_is_masked(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Contact our DPO at dpo@acme.example or privacy@acme.example.",
+        "See https://acme.example/privacy and http://127.0.0.1:8080/v1 (mail: ana@acme).",
+        "https://user@host/x: a user name alone is not a password",
+        "mailto:dpo@acme.example",
+        "Authorization: the controller must obtain consent before processing.",
+        "Bearer bonds and the bearer of this notice are not tokens.",
+        "We retain data for a risk-assessment-procedure-documentation period.",
+        "max_tokens=4096 tokens_in=12 temperature=0.0",
+        "Your password must be changed every 90 days; keep secrets secret.",
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "",
+    ],
+)
+def test_ordinary_notice_text_is_left_alone(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_the_values_of_secret_environment_variables_are_masked_when_long_enough(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "local-key-7Hq2")
+    assert scrub("the server said: bad key local-key-7Hq2!") == "the server said: bad key ***!"
+    monkeypatch.setenv("OPENAI_API_KEY", "short")  # under 8 characters: masking it would mangle text
+    assert scrub("a short answer") == "a short answer"
+
+
+def test_every_variable_the_config_reads_a_key_from_is_a_secret_variable() -> None:
+    assert {var for var, field in ENV_FIELDS.items() if field == "api_key"} <= set(SECRET_ENV_VARS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://user:S3cret@h/v1 Authorization: Bearer abcdef123456 sk-abcdefghijklmnopqrstu",
+        "token=a password=b {'secret': 'c'} Authorization: Basic xyz",
+        "http://u:***@h ***",
+    ],
+)
+def test_scrubbing_is_idempotent(text: str) -> None:
+    once = scrub(text)
+    assert scrub(once) == once
+
+
+def test_scrub_data_masks_every_string_and_whole_values_under_secret_keys() -> None:
+    data = {
+        "reason": "at http://u:pw@h/v1",
+        "headers": {"Authorization": "Basic abc", "X-Api-Key": "k", "accept": "json"},
+        "nested": [("token=t", 3), {"password": "p", "max_tokens": 5, "tokens_in": 2}],
+        7: None,
+    }
+    assert scrub_data(data) == {
+        "reason": "at http://u:***@h/v1",
+        "headers": {"Authorization": MASK, "X-Api-Key": MASK, "accept": "json"},
+        "nested": [("token=***", 3), {"password": MASK, "max_tokens": 5, "tokens_in": 2}],
+        7: None,
+    }
+
+
+def test_without_password_keeps_its_contract_for_its_callers() -> None:
+    from warden.llm_config import without_password as kept
+
+    assert kept is without_password
+    assert without_password(None) is None and without_password("") is None
+    assert without_password(" http://u:p@h:1/v1 ") == "http://u:***@h:1/v1"
+    assert without_password("http://h/v1") == "http://h/v1"
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "a",
+        "://",
+        "'",
+        "bearer ",
+        "Bearer 1",
+        "token=",
+        "://a:",
+        "a:@",
+        "Authorization: ",
+        '"password": \'',
+        "sk-",
+        "eyJaaaaaaaaa.",
+        "x" * 999 + " ",
+    ],
+)
+def test_scrub_takes_linear_time_on_a_megabyte(unit: str) -> None:
+    def took(size: int) -> float:
+        text = unit * (size // len(unit))
+        started = time.perf_counter()
+        scrub(text)
+        return time.perf_counter() - started
+
+    one, two = took(1_000_000), took(2_000_000)
+    assert one < 5.0, f"{unit!r}: {one:.2f} s for 1 MB"
+    assert two < 4 * one + 0.2, f"{unit!r}: 1 MB {one:.2f} s, 2 MB {two:.2f} s (not linear)"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "warden.duckdb", lock_timeout_s=5)
+    with s.connect() as con:
+        runs.create_run(con, runs.RunRow("root", "root", None, None, 0, "root", None, "acme", "ana@acme"))
+    return s
+
+
+def test_the_store_masks_reasons_step_errors_audit_payloads_and_call_records(store: Store) -> None:
+    leak = "at http://u:hunter22@h/v1 with sk-abcdefghijklmnopqrstu"
+    record = SimpleNamespace(
+        seq=1,
+        attempt=1,
+        request_hash="h",
+        model="m",
+        purpose="plan",
+        messages=[{"type": "human", "data": {"content": "password=hunter22"}}],
+        params={"api_key": "hunter22"},
+        max_tokens=10,
+        temperature=0.0,
+        response=None,
+        outcome="server_error",
+        error=leak,
+        tokens_in=0,
+        tokens_out=0,
+        cost_usd=0.0,
+        latency_s=0.1,
+        replayed=False,
+    )
+    with store.connect() as con:
+        runs.set_status(con, "root", "failed", leak)
+        steps.start_step(con, "root", "plan", kind="analyser", analyser="a", system_id=None)
+        steps.fail_step(con, "root", "plan", error="x" * 3990 + leak, duration_s=0.1)
+        audit.audit(
+            con, run_id="root", root_run_id="root", tenant="acme", actor="a", event="e", payload={"r": leak}
+        )
+        llm_calls.insert_call(
+            con, call_id="c", run_id="root", root_run_id="root", step_id="plan", record=record
+        )
+    dumped = json.dumps(
+        store.query(
+            "SELECT (SELECT status_reason FROM runs) AS a, (SELECT error FROM steps) AS b, "
+            "(SELECT payload_json FROM audit_events) AS c, "
+            "(SELECT concat_ws(' ', error, messages_json, params_json) FROM llm_calls) AS d",
+            [],
+        ),
+        default=str,
+    )
+    assert "hunter22" not in dumped and "abcdefghijklmnopqrstu" not in dumped
+    assert "http://u:***@h/v1" in dumped
+
+
+def test_the_module_says_what_it_exports() -> None:
+    assert set(credentials.__all__) == {"MASK", "SECRET_ENV_VARS", "scrub", "scrub_data", "without_password"}
