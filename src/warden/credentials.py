@@ -80,8 +80,19 @@ def _env_secrets() -> list[str]:
     return sorted({v for v in values if len(v) >= _MIN_ENV_SECRET and v != MASK}, key=len, reverse=True)
 
 
-_ANCHORS = ("sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "akia", "aiza", "eyj")
-_ANCHORS += ("authorization", "bearer")
+_ANCHORS: tuple[str, ...] = (
+    "sk-",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "akia",
+    "aiza",
+)
+_ANCHORS += ("eyj", "authorization", "bearer")
 _NAMED = ("key", "token", "password", "passwd", "pwd", "secret")
 
 

@@ -157,13 +157,14 @@ def test_run_commands_answer_each_identity_as_the_service_decides(
     if identity == "other_tenant":
         # exactly what a run that does not exist answers
         ghost = _invoke(home, RUN_COMMANDS[command](GHOST), IDENTITIES[identity])
-        assert (ghost.code, ghost.err.replace(GHOST, "RUN")) == (result.code, result.err.replace(run_id, "RUN"))
+        assert (ghost.code, ghost.err.replace(GHOST, "RUN")) == (
+            result.code,
+            result.err.replace(run_id, "RUN"),
+        )
 
 
 @pytest.mark.parametrize("identity", list(IDENTITIES))
-def test_runs_lists_only_the_callers_tenants(
-    prepared: tuple[Path, dict[str, str]], identity: str
-) -> None:
+def test_runs_lists_only_the_callers_tenants(prepared: tuple[Path, dict[str, str]], identity: str) -> None:
     home, runs = prepared
     result = _invoke(home, ["runs", "--json"], IDENTITIES[identity])
     if identity in ("nobody", "unknown"):

@@ -63,7 +63,8 @@ def review(
         pages = f", {doc['pages']} pages" if doc.get("pages") else ""
         console.print(
             plain(
-                f"document: {doc['name']} ({doc['format']}{pages}, {doc['passages']} passages, id {doc['id'][:12]})"
+                f"document: {doc['name']} ({doc['format']}{pages}, {doc['passages']} passages, "
+                f"id {doc['id'][:12]})"
             )
         )
     console.print(Syntax(draft_yaml, "yaml", word_wrap=True))

@@ -13,8 +13,8 @@ __all__ = ["audit", "audit_of_tree", "last_payload"]
 def audit(
     con: Any,
     *,
-    run_id: str,
-    root_run_id: str,
+    run_id: str | None,
+    root_run_id: str | None,
     tenant: str,
     actor: str,
     event: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warden.credentials import scrub
 from warden.graph.context import RunContext
 from warden.graph.state import RunState
 from warden.schemas.status import RunStatus
@@ -38,4 +39,5 @@ def set_status(ctx: RunContext, state: RunState, status: RunStatus, reason: str 
     with ctx.store.connect() as con:
         runs.set_status(con, state["run_id"], status, reason)
         record(con, state, f"status:{status}", payload={"reason": reason})
-    return {"status": status, "reason": reason}
+    # the reason also lands in the checkpoint: no credential may ride along
+    return {"status": status, "reason": scrub(reason) if reason else reason}
