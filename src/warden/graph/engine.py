@@ -6,7 +6,6 @@ per call; what the nodes use comes in with each call as a :class:`RunContext`.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +51,10 @@ class EmbeddedEngine:
     def _graphs(self) -> tuple[Any, Any]:
         with self._lock:
             if self._root is None:
-                from langgraph.checkpoint.sqlite import SqliteSaver
-
                 from warden.graph.builder import build_graph
+                from warden.store.checkpoints import open_checkpointer
 
-                conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False, timeout=60)
-                conn.execute("PRAGMA journal_mode=WAL")
-                saver = SqliteSaver(conn)
-                saver.setup()
+                saver = open_checkpointer(self.checkpoint_path)
                 self._child = build_graph().compile()
                 self._root = build_graph().compile(checkpointer=saver)
             return self._root, self._child
