@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from warden_analysers.gdpr_transparency.catalogue import ItemSpec, load_catalogue
+from warden_analysers.policy_practices.quotes import clean_quote, sentence_span
 
 from warden.errors import LoadError
 from warden.schemas.finding import Evidence, Finding, Severity
@@ -29,8 +30,9 @@ def finding_id(document_id: str, item: str) -> str:
     return f"gdpr-{digest[:20]}"
 
 
-def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, str | None]:
-    """A conditional item's gap matters more once the notice shows the condition holds."""
+def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, Evidence | None]:
+    """A conditional item's gap matters more once the notice shows the condition holds; the
+    evidence is the sentence that shows it."""
     rule = spec.raise_when
     if rule is None:
         return spec.severity, None
@@ -39,7 +41,13 @@ def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, str
         if rule.label in passage.label_names():
             match = pattern.search(passage.text)
             if match:
-                return rule.severity, passage.id
+                start, end = sentence_span(passage.text, *match.span())
+                return rule.severity, Evidence(
+                    document_id=labelled.document_id,
+                    passage_id=passage.id,
+                    page=passage.page,
+                    quote=clean_quote(passage.text[start:end], 600),
+                )
     return spec.severity, None
 
 
@@ -48,16 +56,8 @@ def _finding(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages) ->
     message = f"The notice does not disclose: {spec.title.lower()}. {spec.why}"
     evidence: list[Evidence] = []
     if trigger is not None:
-        message += f" The condition holds: passage {trigger} shows the processing it covers."
-        trigger_passage = next(p for p in labelled.passages if p.id == trigger)
-        evidence.append(
-            Evidence(
-                document_id=labelled.document_id,
-                passage_id=trigger,
-                page=trigger_passage.page,
-                quote=trigger_passage.text[:2000],
-            )
-        )
+        message += f" The condition holds: passage {trigger.passage_id} shows the processing it covers."
+        evidence.append(trigger)
     return Finding(
         id=finding_id(labelled.document_id, spec.item),
         analyser=ANALYSER,
