@@ -25,6 +25,8 @@ from warden.schemas.practices import GDPR_ITEMS, DocumentReference, GdprItem, La
 __all__ = ["REFERENCES_FILE", "Reference", "find_references", "load_reference_rules", "reference_key"]
 
 REFERENCES_FILE = Path(__file__).parent / "references.yaml"
+_OF_OTHERS = re.compile(r"\s+(?:of|from|by)\b", re.IGNORECASE)
+"""'the privacy policy of these websites', 'the policies of our partners': someone else's."""
 _URL = re.compile(r"\bhttps?://[^\s)\]>\"']+|\bwww\.[^\s)\]>\"']+", re.IGNORECASE)
 
 
@@ -155,6 +157,18 @@ def _title(labelled: LabelledPassages) -> str:
     return labelled.document_name
 
 
+def _third_party(lead: str, name: str, rules: _Compiled, own: str) -> bool:
+    """A policy of someone else ("Google's Privacy Policy", "the Stripe Privacy Notice"): its
+    owner is not named in the notice's title. Only the controller's own documents take items
+    over; a vendor's policy says what the vendor does, not what the controller discloses."""
+    owner = lead.strip() if lead.strip().lower() not in ("our", "the") else ""
+    kind_at = min((m.start() for _, p, _ in rules.kinds if (m := p.search(name))), default=len(name))
+    words = (owner + " " + name[:kind_at]).lower()
+    words = re.sub(r"['’]s\b", "", words)
+    owners = [w for w in re.findall(r"[\w&]+", words) if not rules.other.fullmatch(w)]
+    return bool(owners) and not all(w in own.split() for w in owners)
+
+
 def find_references(labelled: LabelledPassages) -> list[Reference]:
     """Every reference to another document, in reading order, one per name and passage.
 
@@ -169,7 +183,9 @@ def find_references(labelled: LabelledPassages) -> list[Reference]:
         text = passage.text
         for match in rules.pattern.finditer(text):
             lead, name = match.group("lead"), match.group("name")
-            if lead.strip().lower() in ("this", "these", "that"):
+            if lead.strip().lower() in ("this", "these", "that", "its", "their"):
+                continue  # the notice itself, or a third party's own policy ("its privacy policy")
+            if _third_party(lead, name, rules, own) or _OF_OTHERS.match(text, match.end()):
                 continue
             start, end = sentence_span(text, match.start(), match.end())
             sentence = text[start:end]

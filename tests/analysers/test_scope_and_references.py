@@ -160,3 +160,17 @@ def test_a_document_set_resolves_a_deferral_with_the_referenced_documents_passag
     assert items["dpo_contact"].status == "missing"
     assert any(f.code == "gdpr.missing.dpo_contact" for f in resolved.findings)
     assert not any(f.code == "gdpr.deferred.right_access" for f in resolved.findings)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "We advise you to review the Privacy Policy of these websites.",
+        "Ads are served by Google; see Google's Privacy Policy.",
+        "Please read the privacy policies of our partners.",
+        "The payment provider handles your card; see its privacy policy.",
+    ],
+)
+def test_other_parties_policies_take_no_items_over(tmp_path: Path, sentence: str) -> None:
+    labelled = _notice(tmp_path, f"# Orbit Maps notice\n\n## About\n\nOrbit Ltd makes maps.\n\n{sentence}\n")
+    assert find_references(labelled) == []
