@@ -9,6 +9,7 @@ from typing import Any
 
 from warden_analysers.disclosure_gap.notice import Disclosures, covers
 from warden_analysers.disclosure_gap.rules_model import GapRules
+from warden_analysers.policy_practices.quotes import clean_quote
 
 from warden.schemas.finding import Evidence, Finding
 from warden.schemas.scan import CategoryHit, RecipientHit, SystemScan
@@ -46,7 +47,7 @@ def _passage_evidence(disclosures: Disclosures, passage_ids: Iterable[str]) -> l
             document_id=disclosures.document_id,
             passage_id=pid,
             page=by_id[pid].page,
-            quote=by_id[pid].text[:300],
+            quote=clean_quote(by_id[pid].text, 300),  # no table pipes, no word cut in two
         )
         for pid in passage_ids
         if pid in by_id

@@ -8,17 +8,21 @@ from typing import Any
 
 from pydantic import ValidationError
 from warden_analysers.gdpr_transparency.catalogue import ItemSpec, load_catalogue
+from warden_analysers.gdpr_transparency.references import Reference, find_references
+from warden_analysers.gdpr_transparency.scope import decide_scope, parse_scope
+from warden_analysers.policy_practices.quotes import clean_quote, sentence_span
 
 from warden.errors import LoadError
 from warden.schemas.finding import Evidence, Finding, Severity
 from warden.schemas.practices import (
     ArticleScope,
+    DocumentReference,
     LabelledPassages,
     TransparencyItem,
     TransparencyReport,
 )
 
-__all__ = ["ANALYSER", "check", "finding_id", "run"]
+__all__ = ["ANALYSER", "check", "finding_id", "resolve_reference", "run"]
 
 ANALYSER = "gdpr_transparency"
 
@@ -29,8 +33,9 @@ def finding_id(document_id: str, item: str) -> str:
     return f"gdpr-{digest[:20]}"
 
 
-def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, str | None]:
-    """A conditional item's gap matters more once the notice shows the condition holds."""
+def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, Evidence | None]:
+    """A conditional item's gap matters more once the notice shows the condition holds; the
+    evidence is the sentence that shows it."""
     rule = spec.raise_when
     if rule is None:
         return spec.severity, None
@@ -39,7 +44,13 @@ def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, str
         if rule.label in passage.label_names():
             match = pattern.search(passage.text)
             if match:
-                return rule.severity, passage.id
+                start, end = sentence_span(passage.text, *match.span())
+                return rule.severity, Evidence(
+                    document_id=labelled.document_id,
+                    passage_id=passage.id,
+                    page=passage.page,
+                    quote=clean_quote(passage.text[start:end], 600),
+                )
     return spec.severity, None
 
 
@@ -48,16 +59,8 @@ def _finding(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages) ->
     message = f"The notice does not disclose: {spec.title.lower()}. {spec.why}"
     evidence: list[Evidence] = []
     if trigger is not None:
-        message += f" The condition holds: passage {trigger} shows the processing it covers."
-        trigger_passage = next(p for p in labelled.passages if p.id == trigger)
-        evidence.append(
-            Evidence(
-                document_id=labelled.document_id,
-                passage_id=trigger,
-                page=trigger_passage.page,
-                quote=trigger_passage.text[:2000],
-            )
-        )
+        message += f" The condition holds: passage {trigger.passage_id} shows the processing it covers."
+        evidence.append(trigger)
     return Finding(
         id=finding_id(labelled.document_id, spec.item),
         analyser=ANALYSER,
@@ -72,21 +75,89 @@ def _finding(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages) ->
     )
 
 
-def check(labelled: LabelledPassages, scope: ArticleScope = "both") -> TransparencyReport:
-    """Every item present (with its passages), missing (with a finding) or not applicable."""
+def _deferred(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages, ref: Reference) -> Finding:
+    return Finding(
+        id=finding_id(labelled.document_id, spec.item),
+        analyser=ANALYSER,
+        code=f"gdpr.deferred.{spec.item}",
+        title=f"Deferred to {ref.name}: {spec.title}",
+        severity="info",
+        category="transparency",
+        message=(
+            f"The notice does not disclose {spec.title.lower()} itself; it refers the reader to "
+            f"{ref.name}. Check that document (or run it with this one as a set)."
+        ),
+        article=spec.article(scope),
+        evidence=[
+            Evidence(
+                document_id=labelled.document_id,
+                passage_id=ref.passage_id,
+                page=next((p.page for p in labelled.passages if p.id == ref.passage_id), None),
+                quote=ref.quote,
+            )
+        ],
+        details={
+            "item": spec.item,
+            "conditional": spec.conditional,
+            "document": labelled.document_name,
+            "deferred_to": ref.name,
+            "reference_key": ref.key,
+        },
+    )
+
+
+def _not_applicable_reason(spec: ItemSpec, scope: ArticleScope, decided_by: str) -> str:
+    only = "Art. 14" if spec.art13 is None else "Art. 13"
+    source = "collected from the person" if scope == "13" else "obtained elsewhere"
+    why = {
+        "notice": f"the notice only describes data {source}",
+        "override": f"the scope was set to Art. {scope}",
+    }.get(decided_by, f"scope Art. {scope}")
+    return f"{only} item; {why}"
+
+
+def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> TransparencyReport:
+    """Every item present (with its passages), missing (with a finding), not applicable
+    (outside the scope) or deferred to a referenced document (an info finding).
+
+    ``scope`` None decides the scope from the notice (``scope.decide_scope``); a scope given is
+    an override, and the decision (with the notice's evidence) is reported either way."""
+    decision = decide_scope(labelled, scope)
+    scope = decision.scope
+    references = find_references(labelled)
     shown: dict[str, list[str]] = {}
     for passage in labelled.passages:
         for name in passage.label_names():
             shown.setdefault(name, []).append(passage.id)
     items, findings = [], []
+    deferred: dict[int, list[str]] = {}
     for spec in load_catalogue().items:
+        reason = deferred_to = None
         if not spec.applies(scope):
             status, ids = "not_applicable", []
+            reason = _not_applicable_reason(spec, scope, decision.decided_by)
         elif spec.item in shown:
             status, ids = "present", shown[spec.item]
         else:
-            status, ids = "missing", []
-            findings.append(_finding(spec, scope, labelled))
+            ids = []
+            # a reference that names the item's topic before one that sends the reader away for all
+            at = next(
+                (
+                    i
+                    for i, ref in sorted(enumerate(references), key=lambda r: not r[1].specific)
+                    if spec.item in ref.covers
+                ),
+                None,
+            )
+            if at is None:
+                status = "missing"
+                findings.append(_finding(spec, scope, labelled))
+            else:
+                ref = references[at]
+                status, deferred_to = "deferred", ref.name
+                reason = f"the notice refers to {ref.name} for it"
+                deferred.setdefault(at, []).append(spec.item)
+                findings.append(_deferred(spec, scope, labelled, ref))
         items.append(
             TransparencyItem(
                 item=spec.item,
@@ -95,15 +166,66 @@ def check(labelled: LabelledPassages, scope: ArticleScope = "both") -> Transpare
                 status=status,  # type: ignore[arg-type]
                 conditional=spec.conditional,
                 passage_ids=ids,
+                reason=reason,
+                deferred_to=deferred_to,
             )
         )
     return TransparencyReport(
         document_id=labelled.document_id,
         document_name=labelled.document_name,
         scope=scope,
+        scope_decision=decision,
+        references=[ref.as_model(deferred.get(i, [])) for i, ref in enumerate(references)],
         items=items,
         findings=findings,
     )
+
+
+def resolve_reference(
+    report: TransparencyReport, reference: DocumentReference, other: LabelledPassages
+) -> TransparencyReport:
+    """The hook a document set calls when ``reference`` names a document it holds (``other``):
+    each item deferred to it that ``other`` discloses becomes present, citing ``other``'s
+    passages (whose ids name their document), and its info finding goes; an item ``other`` does
+    not disclose either becomes missing again, with its finding. Returns a new report."""
+    shown: dict[str, list[str]] = {}
+    for passage in other.passages:
+        for name in passage.label_names():
+            shown.setdefault(name, []).append(passage.id)
+    specs = {spec.item: spec for spec in load_catalogue().items}
+    resolved = set(reference.items)
+    findings = [
+        f for f in report.findings if not (f.details.get("item") in resolved and f.severity == "info")
+    ]
+    items = []
+    for item in report.items:
+        if item.item in resolved and item.status == "deferred":
+            if item.item in shown:
+                item = item.model_copy(
+                    update={
+                        "status": "present",
+                        "passage_ids": shown[item.item],
+                        "reason": None,
+                        "deferred_to": None,
+                    }
+                )
+            else:
+                item = item.model_copy(update={"status": "missing", "reason": None, "deferred_to": None})
+                stand_in = LabelledPassages(
+                    document_id=report.document_id,
+                    document_name=report.document_name,
+                    labeller="set",
+                    passages=[],
+                )
+                findings.append(_finding(specs[item.item], report.scope, stand_in))
+        items.append(item)
+    references = [
+        r.model_copy(update={"items": []})
+        if r.passage_id == reference.passage_id and r.key == reference.key
+        else r
+        for r in report.references
+    ]
+    return report.model_copy(update={"items": items, "findings": findings, "references": references})
 
 
 def run(inputs: dict[str, Any], config: dict[str, Any], ctx: object | None = None) -> dict[str, Any]:
@@ -115,10 +237,14 @@ def run(inputs: dict[str, Any], config: dict[str, Any], ctx: object | None = Non
         labelled = LabelledPassages.model_validate(candidates[0])
     except ValidationError as exc:
         raise LoadError(f"not labelled passages:\n{exc}", source="inputs") from exc
-    unknown = set(config) - {"article"}
+    unknown = set(config) - {"article", "scope"}
     if unknown:
         raise LoadError(f"unknown config keys {sorted(unknown)}", source="config")
-    scope = str(config.get("article", "both"))
-    if scope not in ("13", "14", "both"):
+    if "article" in config and "scope" in config:
+        raise LoadError("give scope or its older name article, not both", source="config")
+    if "article" in config and config["article"] not in ("13", "14", "both"):
         raise LoadError("article must be '13', '14' or 'both'", source="config")
-    return check(labelled, scope).model_dump(mode="json")  # type: ignore[arg-type]
+    value = config.get("scope", config.get("article", "auto"))
+    if value not in ("auto", "art13", "art14", "both", "13", "14"):
+        raise LoadError("scope must be 'auto', 'art13', 'art14' or 'both'", source="config")
+    return check(labelled, parse_scope(str(value))).model_dump(mode="json")

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from warden_analysers.policy_practices.categories import default_matcher
 from warden_analysers.policy_practices.engine import Hit, default_labeller
+from warden_analysers.policy_practices.quotes import sentence_span
 from warden_analysers.policy_practices.sequence import LeadInTracker
 
 from warden.errors import LoadError
@@ -25,16 +26,27 @@ LABELLER = "rules@0.1.0"
 """Name and version recorded in every output, so stored results say what produced them."""
 
 
-def _label(hit: Hit, lead_in: str | None) -> PassageLabel:
+def _label(hit: Hit, text: str, headings: list[str], lead_in: str | None) -> PassageLabel:
+    """The evidence is the whole sentence that holds the rule's match (in the passage, its
+    heading or its lead-in), not the match alone: "be processed for" says nothing to a reviewer."""
     ev = hit.evidence
+    if ev.source == "text":
+        where = text
+    elif ev.source == "lead_in":
+        where = lead_in or ""
+    else:
+        where = headings[ev.heading_index or 0]
+    start, end = ev.start, ev.end
+    if where[start:end] == ev.quote:  # always, unless a caller built the hit by hand
+        start, end = sentence_span(where, start, end)
     evidence = LabelEvidence(
         rule=ev.rule,
         source=ev.source,  # type: ignore[arg-type]
         heading_index=ev.heading_index,
         lead_in=lead_in if ev.source == "lead_in" else None,
-        start=ev.start,
-        end=ev.end,
-        quote=ev.quote,
+        start=start,
+        end=end,
+        quote=where[start:end] if where[ev.start : ev.end] == ev.quote else ev.quote,
     )
     return PassageLabel(label=hit.label, confidence=hit.confidence, evidence=[evidence])  # type: ignore[arg-type]
 
@@ -53,7 +65,7 @@ def label_document(document: Document, min_confidence: float = 0.0) -> LabelledP
                 text=passage.text,
                 headings=passage.headings,
                 page=passage.page,
-                labels=[_label(hit, lead_in) for hit in hits],
+                labels=[_label(hit, passage.text, passage.headings, lead_in) for hit in hits],
                 data_categories=[
                     DataCategoryMention(key=m.key, start=m.start, end=m.end, quote=m.quote)
                     for m in matcher.find(passage.text)

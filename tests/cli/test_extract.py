@@ -97,3 +97,32 @@ def test_document_mode_prints_the_transparency_table() -> None:
     result = _warden("extract", str(NOTICE))
     assert result.returncode == 0, result.stderr
     assert "GDPR transparency" in result.stdout and "missing item(s)" in result.stdout
+
+
+TRANSPARENCY = REPO / "fixtures" / "transparency"
+
+
+def test_scope_override_is_applied_and_reported() -> None:
+    notice = TRANSPARENCY / "quayside_bakery_art13.md"
+    detected = json.loads(_warden("extract", str(notice), "--json").stdout)["transparency_report"]
+    assert detected["scope"] == "13" and detected["scope_decision"]["decided_by"] == "notice"
+    result = _warden("extract", str(notice), "--json", "--scope", "both")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["transparency_report"]
+    assert report["scope"] == "both" and report["scope_decision"]["decided_by"] == "override"
+    assert {i["item"]: i["status"] for i in report["items"]}["data_source"] == "missing"
+
+
+def test_the_table_shows_the_scope_its_evidence_and_deferred_items() -> None:
+    result = _warden("extract", str(TRANSPARENCY / "lumen_notes_product_notice.md"))
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "Scope: Art. 13 (notice:" in out and "Art. 13 evidence" in out
+    assert "Refers to Lumen Privacy Statement" in out
+    assert "0 missing item(s), 15 deferred to a referenced document" in out
+
+
+@pytest.mark.parametrize("args", [["--scope", "13"], ["--scope", "art13", "--article", "13"]])
+def test_a_bad_scope_is_a_usage_error(args: list[str]) -> None:
+    result = _warden("extract", str(TRANSPARENCY / "quayside_bakery_art13.md"), *args)
+    assert result.returncode == 2

@@ -38,7 +38,13 @@ def extract(
         help='JSONL of {"id", "text", "context": [headings]} rows; prints {"id", "labels"} rows.',
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the document result as JSON."),
-    article: str = typer.Option("both", "--article", help="Check against Art. 13, 14 or both."),
+    scope: str | None = typer.Option(
+        None,
+        "--scope",
+        help="art13, art14 or both: override the scope decided from what the notice says "
+        "(data collected from the person, obtained elsewhere, or both).",
+    ),
+    article: str | None = typer.Option(None, "--article", help="Older form of --scope: 13, 14 or both."),
     min_confidence: float = typer.Option(
         0.0, "--min-confidence", min=0.0, max=1.0, help="Drop labels from weaker rules."
     ),
@@ -66,10 +72,14 @@ def extract(
     if passages is not None:
         _extract_passages(passages, min_confidence, session)
         return
-    if article not in ("13", "14", "both"):
+    if scope is not None and scope not in ("art13", "art14", "both"):
+        raise UsageError(f"--scope must be art13, art14 or both, not '{scope}'")
+    if article is not None and article not in ("13", "14", "both"):
         raise UsageError(f"--article must be 13, 14 or both, not '{article}'")
+    if scope is not None and article is not None:
+        raise UsageError("give --scope or --article, not both", fix="--scope art13|art14|both")
     assert document is not None
-    _extract_document(document, as_json, article, min_confidence, session)
+    _extract_document(document, as_json, scope or article, min_confidence, session)
 
 
 def _refine_session(max_cost_usd: float | None) -> Any:
@@ -161,9 +171,10 @@ def _extract_passages(path: Path, min_confidence: float, session: Any = None) ->
 
 
 def _extract_document(
-    path: Path, as_json: bool, article: str, min_confidence: float, session: Any = None
+    path: Path, as_json: bool, scope: str | None, min_confidence: float, session: Any = None
 ) -> None:
     from warden_analysers.gdpr_transparency.analyser import check
+    from warden_analysers.gdpr_transparency.scope import parse_scope
     from warden_analysers.policy_practices.analyser import label_document
 
     from warden.documents import load_document
@@ -174,7 +185,7 @@ def _extract_document(
         from warden_analysers.policy_practices.llm_refine import refine_labelled
 
         labelled = refine_labelled(labelled, session)
-    report = check(labelled, article)  # type: ignore[arg-type]
+    report = check(labelled, parse_scope(scope))
     if as_json:
         payload: dict[str, Any] = {
             "labelled_passages": labelled.model_dump(mode="json"),
@@ -215,19 +226,47 @@ def _print_passages(labelled: LabelledPassages) -> None:
 def _print_report(report: TransparencyReport) -> None:
     from rich.table import Table
 
-    colour = {"present": "green", "missing": "red", "not_applicable": "dim"}
+    colour = {"present": "green", "missing": "red", "not_applicable": "dim", "deferred": "yellow"}
     severity = {f.details.get("item"): f.severity for f in report.findings}
+    decision = report.scope_decision
+    if decision is not None:
+        console.print(
+            f"[bold]Scope[/]: Art. {decision.scope} ({plain(decision.decided_by)}: {plain(decision.reason)})",
+            markup=True,
+        )
+        for ev in decision.evidence:
+            console.print(
+                f"  Art. {ev.article} evidence, passage {plain(ev.passage_id.rsplit('#', 1)[-1])}: "
+                f"“{plain(ev.quote)}”",
+                markup=True,
+            )
+    for ref in report.references:
+        console.print(
+            f"[bold]Refers to[/] {plain(ref.name)}, passage {plain(ref.passage_id.rsplit('#', 1)[-1])}: "
+            f"“{plain(ref.quote)}”" + (f" (deferred: {', '.join(ref.items)})" if ref.items else ""),
+            markup=True,
+        )
     table = Table(title=f"GDPR transparency (Art. {report.scope}): {plain(report.document_name)}")
     for column in ("item", "article", "status", "severity", "passages"):
         table.add_column(column)
     for item in report.items:
+        status = item.status.replace("_", " ")
+        if item.status == "deferred":
+            status = f"deferred to {item.deferred_to}"
+        where = plain(", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8])) + (
+            " …" if len(item.passage_ids) > 8 else ""
+        )
         table.add_row(
             item.item + (" (conditional)" if item.conditional else ""),
             item.article,
-            f"[{colour[item.status]}]{item.status}[/]",
+            f"[{colour[item.status]}]{plain(status)}[/]",
             severity.get(item.item, ""),
-            plain(", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8]))
-            + (" …" if len(item.passage_ids) > 8 else ""),
+            where or plain(item.reason or ""),
         )
     console.print(table)
-    console.print(f"{len(report.findings)} missing item(s).")
+    deferred = sum(1 for item in report.items if item.status == "deferred")
+    console.print(
+        f"{len(report.missing())} missing item(s)"
+        + (f", {deferred} deferred to a referenced document" if deferred else "")
+        + "."
+    )

@@ -19,6 +19,7 @@ __all__ = [
     "PRACTICES",
     "ArticleScope",
     "DataCategoryMention",
+    "DocumentReference",
     "EvidenceSource",
     "GdprItem",
     "ItemStatus",
@@ -28,6 +29,8 @@ __all__ = [
     "LabelledPassages",
     "PassageLabel",
     "Practice",
+    "ScopeDecision",
+    "ScopeEvidence",
     "TransparencyItem",
     "TransparencyReport",
 ]
@@ -195,13 +198,54 @@ ArticleScope = Literal["13", "14", "both"]
 - ``both``: every item of either article (the default; most notices cover both).
 """
 
-ItemStatus = Literal["present", "missing", "not_applicable"]
+ItemStatus = Literal["present", "missing", "not_applicable", "deferred"]
 """What the check concluded about one transparency item.
 
 - ``present``: at least one passage discloses it (``passage_ids`` lists them).
 - ``missing``: no passage discloses it; a finding is raised.
-- ``not_applicable``: the item is outside the chosen article scope.
+- ``not_applicable``: the item is outside the article scope (``reason`` says why).
+- ``deferred``: the notice sends the reader to another document for it (``deferred_to`` names
+  it); an info finding cites the reference instead of a missing-item finding.
 """
+
+ScopeSource = Literal["notice", "override", "default"]
+"""Who chose the article scope: what the notice says, the user (``--scope``/config), or
+nobody (the notice says nothing either way, so every item of both articles is checked)."""
+
+
+class ScopeEvidence(StrictModel):
+    """A passage that shows where the notice's data comes from."""
+
+    article: Literal["13", "14"] = Field(
+        description="13: collected from the person; 14: obtained from someone else."
+    )
+    passage_id: str
+    rule: str = Field(description="The scope cue (or passage label) that matched.")
+    quote: str = Field(description="The sentence that shows it.")
+
+
+class ScopeDecision(StrictModel):
+    """Which article(s) the notice is checked against, and why."""
+
+    scope: ArticleScope
+    decided_by: ScopeSource
+    reason: str
+    evidence: list[ScopeEvidence] = Field(default_factory=list)
+
+
+class DocumentReference(StrictModel):
+    """A reference to another document ("see our Privacy Policy") and what is deferred to it.
+
+    ``key`` is the normalised name a document set matches against its documents' names and
+    titles; ``items`` are the items reported ``deferred`` to this document."""
+
+    name: str = Field(description="As written, e.g. 'Acme Privacy Statement'.")
+    key: str = Field(description="Lower-case name without the owner, e.g. 'privacy statement'.")
+    kind: str = Field(description="What kind of document: privacy, cookie, terms, ...")
+    url: str | None = None
+    passage_id: str
+    quote: str = Field(description="The sentence that makes the reference.")
+    items: list[GdprItem] = Field(default_factory=list)
 
 
 class TransparencyItem(StrictModel):
@@ -213,6 +257,8 @@ class TransparencyItem(StrictModel):
     status: ItemStatus
     conditional: bool = Field(description="Required only when the processing it covers happens.")
     passage_ids: list[str] = Field(default_factory=list)
+    reason: str | None = Field(default=None, description="Why the item is not applicable or deferred.")
+    deferred_to: str | None = Field(default=None, description="The referenced document's name.")
 
 
 class TransparencyReport(StrictModel):
@@ -221,9 +267,19 @@ class TransparencyReport(StrictModel):
     document_id: str
     document_name: str
     scope: ArticleScope
+    scope_decision: ScopeDecision | None = None
+    references: list[DocumentReference] = Field(default_factory=list)
     items: list[TransparencyItem]
     findings: list[Finding] = Field(default_factory=list)
 
     def missing(self) -> list[str]:
         """Names of the items the notice does not disclose."""
         return [item.item for item in self.items if item.status == "missing"]
+
+    def deferred(self) -> dict[str, list[str]]:
+        """Referenced document name -> the items deferred to it (what a document set resolves)."""
+        out: dict[str, list[str]] = {}
+        for item in self.items:
+            if item.status == "deferred" and item.deferred_to:
+                out.setdefault(item.deferred_to, []).append(item.item)
+        return out
