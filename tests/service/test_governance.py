@@ -187,3 +187,24 @@ def test_the_policy_can_demand_authenticated_approvers(tmp_path: Path) -> None:
     after = Service(home).decide(signed_in, outcome.root_run_id, "approve", role="dpo")
     assert [w["run_id"] for w in after.waiting] == [f"{outcome.root_run_id}.checks"]
     assert _rows(home, "SELECT auth FROM approvals") == [{"auth": "token"}]
+
+
+def test_identifiers_in_document_text_are_masked_before_they_are_stored(tmp_path: Path) -> None:
+    notice = ACME / "systems" / "tmp-notice-with-iban.md"
+    body = (
+        NOTICE.read_text()
+        + "\n\nRefunds go to IBAN DE89 3704 0044 0532 0130 00 or card 4111 1111 1111 1111.\n"
+    )
+    home = tmp_path / "home"
+    try:
+        notice.write_text(body)
+        svc = Service(home, policy=POLICY)
+        svc.start(svc.principal("ana@acme", writing=True), notice, tenant="acme")
+    finally:
+        notice.unlink(missing_ok=True)
+    stored = " ".join(r["text"] for r in _rows(home, "SELECT text FROM passages"))
+    assert "DE89" not in stored and "4111" not in stored
+    assert "•••• •••• •••• ••••" in stored  # masked in place: offsets still hold
+    assert "privacy@acme" in stored or "@" in stored  # contact points are kept
+    raw = (home / "warden.duckdb").read_bytes()
+    assert b"DE89 3704" not in raw and b"4111 1111" not in raw

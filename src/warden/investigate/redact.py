@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from warden.personal_data import CARD, IBAN, is_card, is_iban
+
 __all__ = ["SECRET_KEY", "redact", "redact_text"]
 
 SECRET_KEY = re.compile(
@@ -41,22 +43,15 @@ _ASSIGNED = re.compile(
     r"\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s\"',;]+)"
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
-_IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
-_CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w.-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00|0)\d(?:[ ().-]{0,2}\d){7,14}(?![\w])")
 
 
 def _iban(match: re.Match[str]) -> str:
-    from stdnum import iban
-
-    return _MARK.format("iban") if iban.is_valid(match.group(0)) else match.group(0)
+    return _MARK.format("iban") if is_iban(match.group(0)) else match.group(0)
 
 
 def _card(match: re.Match[str]) -> str:
-    from stdnum import luhn
-
-    digits = re.sub(r"\D", "", match.group(0))
-    return _MARK.format("card") if 13 <= len(digits) <= 19 and luhn.is_valid(digits) else match.group(0)
+    return _MARK.format("card") if is_card(match.group(0)) else match.group(0)
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -78,8 +73,8 @@ def redact_text(text: str) -> str:
     text = _BEARER.sub(lambda m: m["head"] + _MARK.format("secret"), text)
     text = _ASSIGNED.sub(lambda m: m["head"] + _MARK.format("secret"), text)
     text = _EMAIL.sub(_MARK.format("email"), text)
-    text = _IBAN.sub(_iban, text)
-    text = _CARD.sub(_card, text)
+    text = IBAN.sub(_iban, text)
+    text = CARD.sub(_card, text)
     return _PHONE.sub(_phone, text)
 
 

@@ -15,6 +15,7 @@ def ingest(state: RunState, ctx: RunContext) -> dict:
     if state.get("document_ids") or not state.get("document_paths"):
         return {}
     from warden.documents import load_document
+    from warden.documents.masking import masked
 
     loaded, failure = [], None
     # a 300-page PDF takes a while to read: past a second, let other processes at the store
@@ -27,6 +28,8 @@ def ingest(state: RunState, ctx: RunContext) -> dict:
                 break
     if failure is not None:
         return set_status(ctx, state, "failed", f"document could not be read ({failure.code}): {failure}")
+    # identifiers a notice never needs (IBANs, card numbers) are masked before anything is kept
+    loaded = [masked(d) for d in loaded]
     with ctx.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])
