@@ -60,13 +60,17 @@ def warden(args: list[str], environ: dict[str, str], *, check: bool = True) -> t
 
 def auto_policy(path: Path) -> Path:
     """The acme policy with absolute paths and an auto-approval rule for everything acme may
-    run, so one `warden analyse` goes from plan to findings without a human."""
+    run, so one `warden analyse` goes from plan to findings without a human. Acme's documents
+    may also come from the folder the policy is written to."""
     data: dict[str, Any] = yaml.safe_load((ACME / "policy.yaml").read_text())
     acme = data["tenants"]["acme"]
     acme["allowed_roots"] = [str(ACME / r) for r in acme["allowed_roots"]]
     acme["systems"] = [{**s, "location": str(ACME / s["location"])} for s in acme["systems"]]
+    # the fixtures, and the documents a bench writes beside the policy
+    acme["document_roots"] = [str((ACME / r).resolve()) for r in acme["document_roots"]] + [str(path.parent)]
     globex = data["tenants"]["globex"]
     globex["allowed_roots"] = [str((ACME / r).resolve()) for r in globex["allowed_roots"]]
+    globex["document_roots"] = [str((ACME / r).resolve()) for r in globex["document_roots"]]
     for system in globex["systems"]:
         system["location"] = str((ACME / system["location"]).resolve())
     acme["approval"]["auto_approve"] = [

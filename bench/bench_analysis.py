@@ -45,23 +45,21 @@ def _count_opens() -> list[int]:
 
 def _in_process(tmp: Path, runs: int, batch: int) -> dict:
     opened = _count_opens()
-    from warden.governance import load_policy
-    from warden.graph.runtime import Runtime
-    from warden.graph.service import start_run
+    from warden.service import Service
 
-    policy = load_policy(auto_policy(tmp / "auto.yaml"))
-    rt = Runtime(home=tmp / "warm", policy=policy)
-    start_run(rt, NOTICE, tenant="acme", requester="ana@acme")  # warm-up: imports, rules, schema
+    svc = Service(tmp / "warm", policy=auto_policy(tmp / "auto.yaml"))
+    ana = svc.principal("ana@acme", "asserted", writing=True)
+    svc.start(ana, NOTICE, tenant="acme")  # warm-up: imports, rules, schema
     walls, cpus, opens, shares = [], [], [], []
     for _ in range(runs):
         before = opened[0]
         cpu0, started = time.process_time(), time.perf_counter()
-        outcome = start_run(rt, NOTICE, tenant="acme", requester="ana@acme")
+        outcome = svc.start(ana, NOTICE, tenant="acme")
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu0)
         opens.append(opened[0] - before)
         assert outcome.status == "completed", outcome
-        own = rt.store.query(
+        own = svc.store.query(
             "SELECT coalesce(sum(s.duration_s), 0) AS t FROM steps s JOIN runs r USING (run_id) "
             "WHERE r.root_run_id = ? AND s.kind = 'analyser'",
             [outcome.root_run_id],
@@ -69,7 +67,7 @@ def _in_process(tmp: Path, runs: int, batch: int) -> dict:
         shares.append((walls[-1] - own) / own)
     started = time.perf_counter()
     for _ in range(batch):
-        start_run(rt, NOTICE, tenant="acme", requester="ana@acme")
+        svc.start(ana, NOTICE, tenant="acme")
     batch_s = time.perf_counter() - started
     return {
         "warm_analysis_s": round(median(walls), 3),
@@ -120,7 +118,8 @@ def _resume(tmp: Path, runs: int) -> dict:
             r["run_id"]
             for r in Store(home / "warden.duckdb").query("SELECT run_id FROM runs WHERE depth = 0")
         ]
-        wall, _, out = warden(["resume", root, "--policy", str(policy), "--json"], env(home))
+        argv = ["resume", root, "--as", "ana@acme", "--policy", str(policy), "--json"]
+        wall, _, out = warden(argv, env(home))
         assert json.loads(out)["status"] == "completed", out
         walls.append(wall)
         cpus.append(LAST_CPU[0])

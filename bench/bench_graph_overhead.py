@@ -83,16 +83,15 @@ def _bare(tmp: Path, steps: int, runs: int) -> tuple[float, float]:
 
 def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float, float]:
     os.environ["WARDEN_ANALYSER_PATH"] = str(PLUGINS)
-    from warden.governance import load_policy
-    from warden.graph.runtime import Runtime
-    from warden.graph.service import start_run
+    from warden.service import Service
 
     data = yaml.safe_load(auto_policy(tmp / "policy.yaml").read_text())
     acme = data["tenants"]["acme"]
     acme["analysers"].append("wtest_slow")
     acme["approval"]["auto_approve"][0]["analysers"].append("wtest_slow")
     (tmp / "policy.yaml").write_text(yaml.safe_dump(data))
-    rt = Runtime(home=tmp / "home", policy=load_policy(tmp / "policy.yaml"))
+    svc = Service(tmp / "home", policy=tmp / "policy.yaml")
+    ana = svc.principal("ana@acme", "asserted", writing=True)
     books = {}
     for total in (1, steps):
         book = {
@@ -108,17 +107,15 @@ def _warden(tmp: Path, steps: int, runs: int) -> tuple[float, float, float]:
         books[total] = tmp / f"noop-{total}.yaml"
         books[total].write_text(yaml.safe_dump(book))
     notice = REPO / "fixtures" / "acme" / "notice.md"
-    start_run(rt, notice, tenant="acme", requester="ana@acme", runbook=books[1])  # warm-up
+    svc.start(ana, notice, tenant="acme", runbook=books[1])  # warm-up
     times, own = [], []
     for _ in range(runs):
         for total in (1, steps):
-            wall, cpu, outcome = _timed(
-                start_run, rt, notice, tenant="acme", requester="ana@acme", runbook=books[total]
-            )
+            wall, cpu, outcome = _timed(svc.start, ana, notice, tenant="acme", runbook=books[total])
             times.append((total, wall, cpu))
             if total == steps:
                 own.append(
-                    rt.store.query(
+                    svc.store.query(
                         "SELECT sum(duration_s) AS t FROM steps WHERE run_id = ?", [outcome.root_run_id]
                     )[0]["t"]
                 )

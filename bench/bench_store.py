@@ -78,7 +78,7 @@ def _fill(store: Store, total: int) -> dict:
                    'root-' || lpad(CAST(i % 1000 AS VARCHAR), 6, '0'), 'acme',
                    CASE WHEN i % 10 = 0 THEN 'reject' ELSE 'approve' END, 'dora@acme', 'dpo', NULL,
                    'privacy-policy-review', 1, repeat('0', 64), repeat('0', 64), NULL, NULL, true, '{}', NULL,
-                   ?::TIMESTAMP + to_hours(i) FROM range(2000) t(i)""",
+                   ?::TIMESTAMP + to_hours(i), 'asserted' FROM range(2000) t(i)""",
             [start],
         )
     inserted, started = 0, time.perf_counter()

@@ -1,5 +1,5 @@
 """Helpers of tests/llm: a policy whose acme tenant may use the test model, a root runbook
-whose plan step uses the LLM planner, in-process runtimes on a real state directory (SQLite
+whose plan step uses the LLM planner, in-process services on a real state directory (SQLite
 checkpointer, DuckDB), and the plans the scripted model answers with."""
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from typing import Any
 import yaml
 
 from warden.catalogue import Catalogue
-from warden.governance import load_policy
-from warden.graph import Outcome, decide, start_run
-from warden.graph.runtime import Runtime
 from warden.llm import LlmSettings
-from warden.schemas.approval import ApprovalDecision
+from warden.service import Outcome, Service
 from warden.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -25,14 +22,20 @@ ACME = REPO / "fixtures" / "acme"
 ACME_NOTICE = ACME / "notice.md"
 MODEL = "test-model"
 ROOT = "llm-review"
+ADMIN = "adam@acme"
 
 
 def policy_data(**acme_changes: Any) -> dict[str, Any]:
-    """The bundled policy with absolute paths; acme may use MODEL and auto-approves the root."""
+    """The bundled policy with absolute paths; acme may use MODEL and auto-approves the root.
+
+    Acme's documents may come from the fixtures and from the folder the policy is written to
+    (``.``: the test's tmp_path, where tests write the notices they make up)."""
     data = yaml.safe_load((ACME / "policy.yaml").read_text())
+    data["admins"] = [ADMIN]
     acme = data["tenants"]["acme"]
     acme["models"] = [MODEL]
     acme["allowed_roots"] = [str(ACME / r) for r in acme["allowed_roots"]]
+    acme["document_roots"] = [str(ACME), "."]
     acme["systems"] = [{**s, "location": str(ACME / s["location"])} for s in acme["systems"]]
     acme["approval"]["auto_approve"] = [
         {
@@ -45,6 +48,7 @@ def policy_data(**acme_changes: Any) -> dict[str, Any]:
     ]
     globex = data["tenants"]["globex"]
     globex["allowed_roots"] = [str(REPO / "fixtures" / "globex" / "systems")]
+    globex["document_roots"] = [str(REPO / "fixtures" / "globex")]
     for system in globex["systems"]:
         system["location"] = str(REPO / "fixtures" / "globex" / "systems" / Path(system["location"]).name)
     acme.update(copy.deepcopy(acme_changes))
@@ -101,47 +105,49 @@ def settings(endpoint_url: str | None = None, **changes: Any) -> LlmSettings:
     return LlmSettings.model_validate(base)
 
 
-def runtime(
+def service(
     tmp_path: Path,
     policy: Path,
     llm: LlmSettings | None,
     *,
     chat_model: Any = None,
     home: str = "home",
-) -> Runtime:
-    return Runtime(
-        home=tmp_path / home,
-        policy=load_policy(policy),
+) -> Service:
+    """The service over `tmp_path/home`, presenting `policy` (the first run puts it in force)."""
+    return Service(
+        tmp_path / home,
+        policy=policy,
         catalogue=Catalogue.discover(),
         llm_settings=llm,
         chat_model=chat_model,
     )
 
 
-def analyse(rt: Runtime, runbook: Path, document: Path = ACME_NOTICE) -> Outcome:
-    return start_run(rt, document, tenant="acme", requester="ana@acme", runbook=runbook)
+def analyse(svc: Service, runbook: Path, document: Path = ACME_NOTICE) -> Outcome:
+    """ana@acme asks for an analysis of `document` on `runbook`."""
+    ana = svc.principal("ana@acme", "asserted", writing=True)
+    return svc.start(ana, document, tenant="acme", runbook=runbook)
 
 
-def approve(rt: Runtime, outcome: Outcome, run_id: str) -> Outcome:
+def approve(svc: Service, outcome: Outcome, run_id: str) -> Outcome:
+    """dora@acme approves the draft `outcome` shows waiting at `run_id`."""
     (payload,) = [w for w in outcome.waiting if w["run_id"] == run_id]
-    decision = ApprovalDecision(
-        decision="approve", approver="dora@acme", role="dpo", runbook_sha256=payload["runbook_sha256"]
-    )
-    return decide(rt, run_id, decision)
+    dora = svc.principal("dora@acme", "asserted", writing=True)
+    return svc.decide(dora, run_id, "approve", role="dpo", reviewed_sha256=payload["runbook_sha256"])
 
 
-def query(rt: Runtime | Path, sql: str, *params: Any) -> list[dict[str, Any]]:
-    store = rt.store if isinstance(rt, Runtime) else Store(rt / "warden.duckdb")
+def query(svc: Service | Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    store = svc.store if isinstance(svc, Service) else Store(svc / "warden.duckdb")
     return store.query(sql, list(params))
 
 
-def run_row(rt: Runtime, run_id: str) -> dict[str, Any]:
-    (row,) = query(rt, "SELECT * FROM runs WHERE run_id = ?", run_id)
+def run_row(svc: Service, run_id: str) -> dict[str, Any]:
+    (row,) = query(svc, "SELECT * FROM runs WHERE run_id = ?", run_id)
     return row
 
 
-def step_rows(rt: Runtime, run_id: str) -> dict[str, dict[str, Any]]:
-    return {s["step_id"]: s for s in query(rt, "SELECT * FROM steps WHERE run_id = ?", run_id)}
+def step_rows(svc: Service, run_id: str) -> dict[str, dict[str, Any]]:
+    return {s["step_id"]: s for s in query(svc, "SELECT * FROM steps WHERE run_id = ?", run_id)}
 
 
 def plan(*steps: dict[str, Any], tenant: str = "acme", name: str = "acme-system-checks") -> dict[str, Any]:

@@ -18,7 +18,7 @@ from _support import (
     query,
     root_runbook,
     run_row,
-    runtime,
+    service,
     settings,
     write_policy,
 )
@@ -39,8 +39,8 @@ def _answer(plan: dict, tokens_in: int = 2000, tokens_out: int = 400) -> AIMessa
 
 def test_the_models_plan_becomes_the_child_runbook_and_waits_for_its_own_approval(tmp_path: Path) -> None:
     fake = GenericFakeChatModel(messages=iter([_answer(GOOD_PLAN)]))
-    rt = runtime(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
-    outcome = analyse(rt, root_runbook(tmp_path))
+    svc = service(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
+    outcome = analyse(svc, root_runbook(tmp_path))
     root = outcome.root_run_id
     assert outcome.status == "running"
     (waiting,) = outcome.waiting
@@ -53,25 +53,25 @@ def test_the_models_plan_becomes_the_child_runbook_and_waits_for_its_own_approva
     ]
     assert waiting["report"]["ok"] is True
 
-    done = approve(rt, outcome, f"{root}.checks")
+    done = approve(svc, outcome, f"{root}.checks")
     assert done.status == "completed"
-    assert run_row(rt, f"{root}.checks")["status"] == "completed"
+    assert run_row(svc, f"{root}.checks")["status"] == "completed"
     child_codes = [
-        f["code"] for f in query(rt, "SELECT code FROM findings WHERE run_id = ?", f"{root}.checks")
+        f["code"] for f in query(svc, "SELECT code FROM findings WHERE run_id = ?", f"{root}.checks")
     ]
     assert child_codes == ["gdpr.missing.retention"]
 
 
 def test_usage_of_the_fake_models_answer_is_priced_into_the_ledger(tmp_path: Path) -> None:
     fake = GenericFakeChatModel(messages=iter([_answer(GOOD_PLAN, tokens_in=3000, tokens_out=500)]))
-    rt = runtime(
+    svc = service(
         tmp_path,
         write_policy(tmp_path),
         settings(prices={MODEL: {"input": 2.0, "output": 8.0}}),
         chat_model=fake,
     )
-    root = analyse(rt, root_runbook(tmp_path)).root_run_id
-    (entry,) = query(rt, "SELECT * FROM cost_ledger WHERE run_id = ? AND kind = 'llm'", root)
+    root = analyse(svc, root_runbook(tmp_path)).root_run_id
+    (entry,) = query(svc, "SELECT * FROM cost_ledger WHERE run_id = ? AND kind = 'llm'", root)
     assert (entry["step_id"], entry["model"], entry["tokens_in"], entry["tokens_out"]) == (
         "plan",
         MODEL,
@@ -79,17 +79,17 @@ def test_usage_of_the_fake_models_answer_is_priced_into_the_ledger(tmp_path: Pat
         500,
     )
     assert entry["amount_usd"] == (3000 * 2.0 + 500 * 8.0) / 1_000_000
-    assert run_row(rt, root)["cost_usd"] == entry["amount_usd"]
-    (call,) = query(rt, "SELECT * FROM llm_calls WHERE run_id = ?", root)
+    assert run_row(svc, root)["cost_usd"] == entry["amount_usd"]
+    (call,) = query(svc, "SELECT * FROM llm_calls WHERE run_id = ?", root)
     assert (call["outcome"], call["attempt"], call["purpose"]) == ("ok", 1, "policy_to_runbook.plan")
     assert call["cost_usd"] == entry["amount_usd"]
 
 
 def test_the_prompt_fences_the_notice_as_data_and_lists_only_the_tenants_own_systems(tmp_path: Path) -> None:
     fake = GenericFakeChatModel(messages=iter([_answer(GOOD_PLAN)]))
-    rt = runtime(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
-    root = analyse(rt, root_runbook(tmp_path)).root_run_id
-    (call,) = query(rt, "SELECT messages_json FROM llm_calls WHERE run_id = ?", root)
+    svc = service(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
+    root = analyse(svc, root_runbook(tmp_path)).root_run_id
+    (call,) = query(svc, "SELECT messages_json FROM llm_calls WHERE run_id = ?", root)
     system, human = json.loads(call["messages_json"])
     assert (
         system["role"] == "system"
@@ -117,17 +117,17 @@ def test_the_prompt_fences_the_notice_as_data_and_lists_only_the_tenants_own_sys
 
 def test_auto_plans_offline_when_the_tenant_may_not_use_the_model(tmp_path: Path) -> None:
     fake = GenericFakeChatModel(messages=iter([]))  # any call would raise StopIteration
-    rt = runtime(tmp_path, write_policy(tmp_path, models=[]), settings(), chat_model=fake)
-    outcome = analyse(rt, root_runbook(tmp_path, planner="auto"))
+    svc = service(tmp_path, write_policy(tmp_path, models=[]), settings(), chat_model=fake)
+    outcome = analyse(svc, root_runbook(tmp_path, planner="auto"))
     (waiting,) = outcome.waiting
     assert "offline planner" in waiting["runbook"]["description"]
-    assert query(rt, "SELECT count(*) AS n FROM llm_calls")[0]["n"] == 0
+    assert query(svc, "SELECT count(*) AS n FROM llm_calls")[0]["n"] == 0
 
 
 def test_planner_llm_without_an_allowed_model_fails_with_a_coded_error_naming_offline(tmp_path: Path) -> None:
-    rt = runtime(tmp_path, write_policy(tmp_path, models=[]), settings())
-    outcome = analyse(rt, root_runbook(tmp_path, planner="llm"))
-    row = run_row(rt, outcome.root_run_id)
+    svc = service(tmp_path, write_policy(tmp_path, models=[]), settings())
+    outcome = analyse(svc, root_runbook(tmp_path, planner="llm"))
+    row = run_row(svc, outcome.root_run_id)
     assert row["status"] == "failed"
     assert "[model_unavailable]" in row["status_reason"]
     assert "may not use model 'test-model'" in row["status_reason"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from _cli import warden
 from _loopback import Endpoint, Reply, completion
-from _support import MODEL, analyse, query, runtime, settings, write_policy
+from _support import MODEL, analyse, query, service, settings, write_policy
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from warden_analysers.policy_practices.llm_refine import (
@@ -136,24 +136,24 @@ def test_refine_llm_in_a_runbook_runs_through_the_steps_session_and_the_ledger(t
         usage_metadata={"input_tokens": 100, "output_tokens": 10, "total_tokens": 110},
     )
     fake = GenericFakeChatModel(messages=itertools.repeat(always))
-    rt = runtime(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
-    outcome = analyse(rt, runbook)
+    svc = service(tmp_path, write_policy(tmp_path), settings(), chat_model=fake)
+    outcome = analyse(svc, runbook)
     assert outcome.status == "completed"
-    (step,) = query(rt, "SELECT output_json FROM steps WHERE run_id = ?", outcome.root_run_id)
+    (step,) = query(svc, "SELECT output_json FROM steps WHERE run_id = ?", outcome.root_run_id)
     assert json.loads(step["output_json"])["labeller"].endswith(f"+llm:{MODEL}")
-    calls = query(rt, "SELECT purpose, tokens_in FROM llm_calls WHERE run_id = ?", outcome.root_run_id)
+    calls = query(svc, "SELECT purpose, tokens_in FROM llm_calls WHERE run_id = ?", outcome.root_run_id)
     assert calls and {c["purpose"] for c in calls} == {"policy_practices.refine"}
     ledger = query(
-        rt, "SELECT count(*) AS n FROM cost_ledger WHERE run_id = ? AND kind = 'llm'", outcome.root_run_id
+        svc, "SELECT count(*) AS n FROM cost_ledger WHERE run_id = ? AND kind = 'llm'", outcome.root_run_id
     )
     assert ledger[0]["n"] == len(calls)
 
 
 def test_refine_llm_without_a_model_for_the_tenant_fails_the_step_with_a_coded_error(tmp_path: Path) -> None:
     runbook = _refine_runbook(tmp_path)
-    rt = runtime(tmp_path, write_policy(tmp_path, models=[]), settings())
-    outcome = analyse(rt, runbook)
-    (row,) = query(rt, "SELECT status, status_reason FROM runs WHERE run_id = ?", outcome.root_run_id)
+    svc = service(tmp_path, write_policy(tmp_path, models=[]), settings())
+    outcome = analyse(svc, runbook)
+    (row,) = query(svc, "SELECT status, status_reason FROM runs WHERE run_id = ?", outcome.root_run_id)
     assert row["status"] == "failed" and "[model_unavailable]" in row["status_reason"]
 
 

@@ -1,7 +1,7 @@
 """`warden replay RUN`: re-execute a recorded run tree from its recorded model responses.
 
 No network: every model call is answered from the ``llm_calls`` table. Approvals are decided
-as they were recorded (see :mod:`warden.graph.replay`). Exit 0 when the replay ends like the
+as they were recorded (see :mod:`warden.service.replay`). Exit 0 when the replay ends like the
 original with byte-identical findings; 1 when it differs or cannot finish.
 """
 
