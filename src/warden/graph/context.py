@@ -15,7 +15,20 @@ from warden.governance.policy import LoadedPolicy
 from warden.llm.config import LlmSettings
 from warden.store import Store
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "StepProgress"]
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """A step about to run: which, of how many, in which run, and how long the tree has run."""
+
+    run_id: str
+    depth: int
+    number: int
+    total: int
+    step_id: str
+    analyser: str | None
+    elapsed_s: float
 
 
 @dataclass
@@ -38,6 +51,8 @@ class RunContext:
     live_policy: Callable[[], LoadedPolicy] | None = None
     child_graph: Any = None
     """The compiled graph a step runs a child runbook in (set by the engine that compiles both)."""
+    on_step: Callable[[StepProgress], None] | None = None
+    """Told as each step starts: the entry point shows progress with it (or nothing, piped)."""
 
     @property
     def llm_model(self) -> str | None:

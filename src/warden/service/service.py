@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
-from warden.graph.context import RunContext
+from warden.graph.context import RunContext, StepProgress
 from warden.graph.engine import INTERNAL_ERROR, EmbeddedEngine, Outcome, settle
 from warden.graph.ids import new_run_id
 from warden.graph.state import RunState
@@ -79,6 +79,8 @@ class Service:
         self.llm_settings = llm_settings or LlmSettings()
         self.chat_model = chat_model
         self.replaying = replaying
+        self.on_step: Callable[[StepProgress], None] | None = None
+        """Called as each step starts (an entry point's progress display)."""
 
     # --- who is asking -----------------------------------------------------------------------
 
@@ -124,6 +126,7 @@ class Service:
             chat_model=self.chat_model,
             replaying=self.replaying,
             live_policy=self.policies.live,
+            on_step=self.on_step,
         )
 
     # --- starting a run ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from warden.analyser import AnalyserContext
 from warden.errors import WardenError
 from warden.governance.policy import tighter
-from warden.graph.context import RunContext
+from warden.graph.context import RunContext, StepProgress
 from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
@@ -76,6 +76,18 @@ def step(state: RunState, ctx: RunContext) -> dict:
             current,
             "timed_out",
             f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s",
+        )
+    if ctx.on_step is not None:
+        ctx.on_step(
+            StepProgress(
+                run_id=state["run_id"],
+                depth=state.get("depth", 0),
+                number=cursor + 1,
+                total=len(state["order"]),
+                step_id=current.id,
+                analyser=current.analyser if isinstance(current, AnalyserStep) else None,
+                elapsed_s=elapsed,
+            )
         )
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor)
@@ -338,6 +350,7 @@ def _run_child(
                     checkpoint_ns=f"{state['run_id']}/{current.id}",
                     tenant=state["tenant"],
                     requester=state["requester"],
+                    policy_sha256=ctx.policy.sha256,  # the tree's bound policy governs its decisions
                 ),
             )
             steps.link_child(con, state["run_id"], current.id, child_id)
