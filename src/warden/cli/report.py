@@ -51,11 +51,14 @@ def report(
 
     Exit 0: written. 1: the store could not be read. 2: usage error (unknown run, bad format).
     """
-    from warden.cli._runtime import home_dir, open_service, principal
-    from warden.investigate import build_report, open_store, render
+    from warden.cli._runtime import open_service, principal
+    from warden.investigate import Source, build_report, render
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format '{fmt}'", fix=f"use one of: {', '.join(FORMATS)}")
     service = open_service(policy, llm=False)
     service.visible_run(principal(service, user), run_id)
-    write_output(render(build_report(open_store(home_dir()), run_id), fmt), out)  # type: ignore[arg-type]
+    # visible_run has just read the run from this file, so open_store()'s checks (a DuckDB file
+    # holding Warden's tables) would only cost another connection; the report reads over one
+    source = Source(service.store.path)
+    write_output(render(build_report(source, run_id), fmt), out)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """Investigating runs after the fact: read-only helpers for notebooks, reports and audit exports.
 
 Everything here reads the DuckDB store through ``open_store()`` (read-only, one short
-connection per question, so `warden approve` is never blocked) and returns plain Python data.
+connection per helper call, so `warden approve` is never blocked; the SQL lives in
+``warden.store.reads``) and returns plain Python data.
 
     from warden.investigate import open_store, latest_root_run, findings_by
     source = open_store()                  # $WARDEN_HOME, or pass the state directory

@@ -6,16 +6,16 @@ import json
 from typing import Any
 
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["approvals", "approvals_timeline"]
 
 
 def approvals(source: Source, run_id: str) -> list[dict[str, Any]]:
     """The approval records of the tree (the publishing record), oldest first."""
-    rows = source.subtree_query(
-        run_id,
-        """SELECT a.* FROM approvals a JOIN subtree USING (run_id) ORDER BY a.decided_at, a.approval_id""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        rows = reads.approvals_of_tree(con, run_id)
     for row in rows:
         row["validation"] = json.loads(row.pop("validation_json"))
         model = row.pop("model_json")
@@ -29,18 +29,11 @@ def approvals_timeline(source: Source, run_id: str) -> list[dict[str, Any]]:
     Each entry: at, run_id, event (requested / refused / approve / edit / reject), actor, role,
     runbook, version, sha256, comment, change_summary, waited_s (request to decision).
     """
-    events = source.subtree_query(
-        run_id,
-        """SELECT e.run_id, e."at", e.actor, e.event, e.payload_json FROM audit_events e
-           JOIN subtree USING (run_id)
-           WHERE e.event IN ('approval_requested', 'approval_refused') ORDER BY e.seq""",
-    )
-    runbooks = {
-        r["run_id"]: r["runbook"]
-        for r in source.subtree_query(
-            run_id, "SELECT r.run_id, r.runbook FROM runs r JOIN subtree USING (run_id)"
-        )
-    }
+    with source.connect() as con:
+        source.run(run_id)
+        events = reads.approval_requests_of_tree(con, run_id)
+        runbooks = {r["run_id"]: r["runbook"] for r in reads.runbooks_of_tree(con, run_id)}
+        decided = approvals(source, run_id)
     out: list[dict[str, Any]] = []
     requested_at: dict[str, Any] = {}
     for e in events:
@@ -63,7 +56,7 @@ def approvals_timeline(source: Source, run_id: str) -> list[dict[str, Any]]:
                 **entry,
             }
         )
-    for a in approvals(source, run_id):
+    for a in decided:
         asked = requested_at.get(a["run_id"])
         out.append(
             {

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from warden.investigate.redact import redact
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["CSV_COLUMNS", "audit_events", "export_records", "write_csv", "write_jsonl"]
 
@@ -26,11 +27,9 @@ CSV_COLUMNS = ("seq", "at", "run_id", "root_run_id", "tenant", "actor", "event",
 
 def audit_events(source: Source, run_id: str) -> list[dict[str, Any]]:
     """Raw events of `run_id` and every run below it, in the order they were written."""
-    rows = source.subtree_query(
-        run_id,
-        """SELECT e.seq, e."at", e.run_id, e.root_run_id, e.tenant, e.actor, e.event, e.payload_json
-           FROM audit_events e JOIN subtree USING (run_id) ORDER BY e.seq""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        rows = reads.audit_events_of_tree(con, run_id)
     for row in rows:
         row["payload"] = json.loads(row.pop("payload_json"))
     return rows

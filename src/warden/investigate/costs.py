@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["cost_entries", "cost_summary"]
 
 
 def cost_entries(source: Source, run_id: str) -> list[dict[str, Any]]:
     """Every ledger entry of the tree, oldest first."""
-    return source.subtree_query(
-        run_id,
-        """SELECT c.run_id, c.step_id, c.kind, c.model, c.tokens_in, c.tokens_out, c.amount_usd, c."at"
-           FROM cost_ledger c JOIN subtree USING (run_id) ORDER BY c."at", c.entry_id""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        return reads.costs_of_tree(con, run_id)
 
 
 def cost_summary(source: Source, run_id: str) -> dict[str, Any]:

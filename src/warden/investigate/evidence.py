@@ -12,6 +12,7 @@ from typing import Any
 
 from warden.errors import UsageError
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["Citation", "evidence_of", "passages", "transparency"]
 
@@ -51,12 +52,8 @@ def passages(source: Source, passage_ids: list[str]) -> list[dict[str, Any]]:
     """Stored passages by id, with their document's name and their headings decoded."""
     if not passage_ids:
         return []
-    marks = ", ".join("?" for _ in passage_ids)
-    rows = source.query(
-        f"""SELECT p.*, d.name AS document_name FROM passages p JOIN documents d USING (document_id)
-            WHERE p.passage_id IN ({marks}) ORDER BY p.document_id, p.idx""",
-        list(passage_ids),
-    )
+    with source.connect() as con:
+        rows = reads.passages_by_id(con, list(passage_ids))
     for row in rows:
         row["headings"] = json.loads(row.pop("headings_json"))
     return rows
@@ -64,22 +61,20 @@ def passages(source: Source, passage_ids: list[str]) -> list[dict[str, Any]]:
 
 def evidence_of(source: Source, run_id: str, finding_id: str) -> list[Citation]:
     """The citations behind one finding of the tree; [] when it cites nothing (a missing item)."""
-    found = source.subtree_query(
-        run_id,
-        "SELECT f.evidence_json FROM findings f JOIN subtree USING (run_id) WHERE f.finding_id = ?",
-        [finding_id],
-    )
-    if not found:
-        raise UsageError(
-            f"no finding '{finding_id}' in run {run_id}",
-            fix="list the run's findings with findings(source, run_id)",
-            code="unknown_finding",
-        )
-    evidence = json.loads(found[0]["evidence_json"])
-    stored = {
-        p["passage_id"]: p
-        for p in passages(source, [e["passage_id"] for e in evidence if e.get("passage_id")])
-    }
+    with source.connect() as con:
+        source.run(run_id)
+        found = reads.evidence_of_finding(con, run_id, finding_id)
+        if not found:
+            raise UsageError(
+                f"no finding '{finding_id}' in run {run_id}",
+                fix="list the run's findings with findings(source, run_id)",
+                code="unknown_finding",
+            )
+        evidence = json.loads(found[0]["evidence_json"])
+        stored = {
+            p["passage_id"]: p
+            for p in passages(source, [e["passage_id"] for e in evidence if e.get("passage_id")])
+        }
     out = []
     for e in evidence:
         p = stored.get(e.get("passage_id") or "", {})
@@ -107,33 +102,29 @@ def transparency(source: Source, run_id: str) -> list[dict[str, Any]]:
     Each row: document, item, title, article, status, conditional, severity (of its finding,
     if missing), and the passages that disclose it (id, headings, text).
     """
-    reports = source.subtree_query(
-        run_id,
-        """SELECT s.run_id, s.step_id, s.output_json FROM steps s JOIN subtree USING (run_id)
-           WHERE s.output_schema = 'transparency_report' AND s.status = 'completed'
-           ORDER BY s.started_at""",
-    )
     rows: list[dict[str, Any]] = []
-    for report in reports:
-        data = json.loads(report["output_json"])
-        severity = {f["details"].get("item"): f["severity"] for f in data.get("findings", [])}
-        cited = {
-            p["passage_id"]: p
-            for p in passages(source, sorted({i for it in data["items"] for i in it["passage_ids"]}))
-        }
-        for item in data["items"]:
-            rows.append(
-                {
-                    "run_id": report["run_id"],
-                    "step_id": report["step_id"],
-                    "document": data.get("document_name"),
-                    "item": item["item"],
-                    "title": item["title"],
-                    "article": item["article"],
-                    "status": item["status"],
-                    "conditional": item["conditional"],
-                    "severity": severity.get(item["item"]),
-                    "passages": [cited[i] for i in item["passage_ids"] if i in cited],
-                }
-            )
+    with source.connect() as con:
+        source.run(run_id)
+        for report in reads.transparency_reports_of_tree(con, run_id):
+            data = json.loads(report["output_json"])
+            severity = {f["details"].get("item"): f["severity"] for f in data.get("findings", [])}
+            cited = {
+                p["passage_id"]: p
+                for p in passages(source, sorted({i for it in data["items"] for i in it["passage_ids"]}))
+            }
+            for item in data["items"]:
+                rows.append(
+                    {
+                        "run_id": report["run_id"],
+                        "step_id": report["step_id"],
+                        "document": data.get("document_name"),
+                        "item": item["item"],
+                        "title": item["title"],
+                        "article": item["article"],
+                        "status": item["status"],
+                        "conditional": item["conditional"],
+                        "severity": severity.get(item["item"]),
+                        "passages": [cited[i] for i in item["passage_ids"] if i in cited],
+                    }
+                )
     return rows

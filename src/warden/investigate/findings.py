@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from warden.errors import UsageError
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["DOCUMENT", "SEVERITIES", "GroupBy", "findings", "findings_by", "severity_by_system"]
 
@@ -27,12 +28,9 @@ GroupBy = Literal["severity", "category", "system"]
 
 def findings(source: Source, run_id: str) -> list[dict[str, Any]]:
     """Findings of `run_id` and every run below it, most severe first, evidence decoded."""
-    rows = source.subtree_query(
-        run_id,
-        """SELECT f.*, coalesce(f.system_id, s.system_id) AS system
-           FROM findings f JOIN subtree USING (run_id)
-           LEFT JOIN steps s ON s.run_id = f.run_id AND s.step_id = f.step_id""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        rows = reads.findings_of_tree(con, run_id)
     for row in rows:
         row["evidence"] = json.loads(row.pop("evidence_json"))
         row["details"] = json.loads(row.pop("details_json"))

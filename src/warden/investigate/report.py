@@ -18,6 +18,7 @@ from warden.investigate.findings import SEVERITIES, findings, severity_by_system
 from warden.investigate.redact import redact_text
 from warden.investigate.source import Source
 from warden.investigate.tree import RunNode, execution_tree, step_timings, walk
+from warden.store import reads
 
 __all__ = ["Format", "build_report", "render"]
 
@@ -40,56 +41,53 @@ def _node(node: RunNode) -> dict[str, Any]:
 
 def build_report(source: Source, run_id: str) -> dict[str, Any]:
     """Everything the report shows, as plain data (datetimes left as datetimes)."""
-    run = source.run(run_id)
-    tree = execution_tree(source, run_id)
-    found = findings(source, run_id)
-    for f in found:
-        f["citations"] = [
-            {**asdict(c), "where": c.where} for c in evidence_of(source, run_id, f["finding_id"])
-        ]
-    documents = source.query(
-        """SELECT d.document_id, d.name, d.format, d.pages, d.passages FROM documents d
-           JOIN run_documents rd USING (document_id) WHERE rd.run_id = ? ORDER BY d.name""",
-        [run["root_run_id"]],
-    )
-    timeline = approvals_timeline(source, run_id)
-    for entry in timeline:
-        entry["comment"] = _clean(entry["comment"])
-    runs = list(walk(tree))
-    by_severity = {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES}
-    return {
-        "title": f"Warden report: {tree.runbook or 'run'} {run_id}",
-        "generated_at": datetime.now(UTC).replace(tzinfo=None),
-        "summary": {
-            "run_id": run_id,
-            "root_run_id": run["root_run_id"],
-            "tenant": tree.tenant,
-            "requester": tree.requester,
-            "runbook": tree.runbook,
-            "version": tree.approved_version,
-            "declared_version": tree.runbook_version,
-            "sha256": tree.runbook_sha256,
-            "status": tree.status,
-            "status_reason": _clean(tree.status_reason),
-            "created_at": tree.created_at,
-            "finished_at": tree.finished_at,
-            "runs": len(runs),
-            "steps": sum(len(r.steps) for r in runs),
-            "duration_s": sum(r.duration_s for r in runs),
-            "cost_usd": tree.tree_cost_usd,
-            "findings": len(found),
-            "by_severity": {s: n for s, n in by_severity.items() if n},
-            "approvers": sorted({e["actor"] for e in timeline if e["event"] in ("approve", "edit")}),
-            "documents": documents,
-        },
-        "findings": found,
-        "severity_by_system": severity_by_system(source, run_id),
-        "transparency": transparency(source, run_id),
-        "tree": _node(tree),
-        "step_timings": step_timings(source, run_id),
-        "approvals": timeline,
-        "costs": cost_summary(source, run_id),
-    }
+    with source.connect() as con:  # one read-only connection for every question below
+        run = source.run(run_id)
+        tree = execution_tree(source, run_id)
+        found = findings(source, run_id)
+        for f in found:
+            f["citations"] = [
+                {**asdict(c), "where": c.where} for c in evidence_of(source, run_id, f["finding_id"])
+            ]
+        documents = reads.documents_of_run(con, run["root_run_id"])
+        timeline = approvals_timeline(source, run_id)
+        for entry in timeline:
+            entry["comment"] = _clean(entry["comment"])
+        runs = list(walk(tree))
+        by_severity = {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES}
+        return {
+            "title": f"Warden report: {tree.runbook or 'run'} {run_id}",
+            "generated_at": datetime.now(UTC).replace(tzinfo=None),
+            "summary": {
+                "run_id": run_id,
+                "root_run_id": run["root_run_id"],
+                "tenant": tree.tenant,
+                "requester": tree.requester,
+                "runbook": tree.runbook,
+                "version": tree.approved_version,
+                "declared_version": tree.runbook_version,
+                "sha256": tree.runbook_sha256,
+                "status": tree.status,
+                "status_reason": _clean(tree.status_reason),
+                "created_at": tree.created_at,
+                "finished_at": tree.finished_at,
+                "runs": len(runs),
+                "steps": sum(len(r.steps) for r in runs),
+                "duration_s": sum(r.duration_s for r in runs),
+                "cost_usd": tree.tree_cost_usd,
+                "findings": len(found),
+                "by_severity": {s: n for s, n in by_severity.items() if n},
+                "approvers": sorted({e["actor"] for e in timeline if e["event"] in ("approve", "edit")}),
+                "documents": documents,
+            },
+            "findings": found,
+            "severity_by_system": severity_by_system(source, run_id),
+            "transparency": transparency(source, run_id),
+            "tree": _node(tree),
+            "step_timings": step_timings(source, run_id),
+            "approvals": timeline,
+            "costs": cost_summary(source, run_id),
+        }
 
 
 def _jsonable(value: Any) -> Any:

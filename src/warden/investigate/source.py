@@ -2,30 +2,27 @@
 
 DuckDB lets a writer and a reader share a file only one at a time, so a notebook that held a
 connection open would block `warden approve`. Every question opens a short read-only
-connection (waiting for writers like the CLI does) and closes it again.
+connection (waiting for writers like the CLI does) and closes it again; the questions a helper
+asks inside one ``with source.connect():`` (a whole report, say) share that one connection.
+The SQL itself lives in :mod:`warden.store.reads`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from warden.errors import UsageError, WardenError
+from warden.store import reads
 
 __all__ = ["DB_NAME", "Source", "latest_root_run", "open_store"]
 
 DB_NAME = "warden.duckdb"
 _DUCKDB_MAGIC = b"DUCK"
-
-_SUBTREE = """
-    WITH RECURSIVE subtree(run_id) AS (
-        SELECT run_id FROM runs WHERE run_id = ?
-        UNION ALL
-        SELECT r.run_id FROM runs r JOIN subtree s ON r.parent_run_id = s.run_id
-    )"""
 
 
 @dataclass(frozen=True)
@@ -33,39 +30,39 @@ class Source:
     """The DuckDB file of a state directory; never written through this object."""
 
     path: Path
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+    """This thread's open connection while inside connect(), so nested questions reuse it."""
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
-        """A read-only connection for one question (the file stays free for writers between)."""
+        """A read-only connection, closed on leaving; inside another connect() (of this thread),
+        that same connection: a helper asks all its questions over one."""
+        held = getattr(self._local, "con", None)
+        if held is not None:
+            yield held
+            return
         from warden.store import Store
 
         with Store(self.path).connect(read_only=True) as con:
-            yield con
-
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        """Rows as dicts."""
-        with self.connect() as con:
-            cur = con.execute(sql, params or [])
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            self._local.con = con
+            try:
+                yield con
+            finally:
+                self._local.con = None
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The run's row; a clear error (not an empty result) when there is no such run."""
-        found = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if not found:
+        from warden.store.runs import get_run
+
+        with self.connect() as con:
+            found = get_run(con, run_id)
+        if found is None:
             raise UsageError(
                 f"no run '{run_id}' in {self.path}",
                 fix="list runs with `warden runs`, or use latest_root_run()",
                 code="unknown_run",
             )
-        return found[0]
-
-    def subtree_query(
-        self, run_id: str, select: str, params: list[Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Run `select` with a `subtree(run_id)` CTE holding `run_id` and every run below it."""
-        self.run(run_id)
-        return self.query(_SUBTREE + "\n" + select, [run_id, *(params or [])])
+        return found
 
 
 def open_store(where: str | Path | None = None) -> Source:
@@ -94,7 +91,8 @@ def open_store(where: str | Path | None = None) -> Source:
         )
     source = Source(path)
     try:
-        source.query("SELECT value FROM meta WHERE key = 'schema_version'")
+        with source.connect() as con:
+            reads.schema_version(con)
     except WardenError:
         raise
     except Exception as exc:  # duckdb.CatalogException: a DuckDB file, but not Warden's
@@ -108,16 +106,12 @@ def open_store(where: str | Path | None = None) -> Source:
 
 def latest_root_run(source: Source, tenant: str | None = None) -> str:
     """The most recently started root run (of `tenant`, when given): a notebook's default."""
-    sql = "SELECT run_id FROM runs WHERE parent_run_id IS NULL"
-    params: list[Any] = []
-    if tenant is not None:
-        sql += " AND tenant = ?"
-        params.append(tenant)
-    found = source.query(sql + " ORDER BY created_at DESC, run_id DESC LIMIT 1", params)
-    if not found:
+    with source.connect() as con:
+        found = reads.latest_root_run(con, tenant)
+    if found is None:
         raise UsageError(
             f"no runs{f' of tenant {tenant!r}' if tenant else ''} in {source.path}",
             fix="start one with `warden analyse`",
             code="unknown_run",
         )
-    return str(found[0]["run_id"])
+    return found

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["RunNode", "StepNode", "execution_tree", "format_tree", "step_timings", "walk"]
 
@@ -81,21 +82,10 @@ _RUN_FIELDS = (
 
 def execution_tree(source: Source, run_id: str) -> RunNode:
     """`run_id` as the root of a tree of RunNodes (children in the order they started)."""
-    runs = source.subtree_query(
-        run_id,
-        """SELECT r.*, v.version_no AS approved_version FROM runs r JOIN subtree USING (run_id)
-           LEFT JOIN runbook_versions v
-               ON v.tenant = r.tenant AND v.runbook = r.runbook AND v.sha256 = r.runbook_sha256
-           ORDER BY r.depth, r.created_at""",
-    )
-    steps = source.subtree_query(
-        run_id,
-        """SELECT s.run_id, s.step_id, s.kind, s.analyser, s.system_id, s.status, s.attempts,
-                  s.started_at, s.finished_at, s.duration_s, s.error, s.child_run_id,
-                  coalesce((SELECT sum(c.amount_usd) FROM cost_ledger c
-                            WHERE c.run_id = s.run_id AND c.step_id = s.step_id), 0) AS cost_usd
-           FROM steps s JOIN subtree USING (run_id) ORDER BY s.started_at NULLS LAST, s.step_id""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        runs = reads.runs_of_tree(con, run_id)
+        steps = reads.steps_of_tree(con, run_id)
     nodes = {r["run_id"]: RunNode(**{k: r[k] for k in _RUN_FIELDS}) for r in runs}
     for s in steps:
         nodes[s["run_id"]].steps.append(StepNode(**s))

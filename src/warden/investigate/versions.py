@@ -9,6 +9,7 @@ from typing import Any
 
 from warden.errors import UsageError
 from warden.investigate.source import Source
+from warden.store import reads
 
 __all__ = ["VersionDiff", "runbook_versions", "version_diff", "versions_of_run"]
 
@@ -27,10 +28,8 @@ class VersionDiff:
 
 def runbook_versions(source: Source, tenant: str, runbook: str) -> list[dict[str, Any]]:
     """Every approved version of a tenant's runbook, oldest first, definitions decoded."""
-    rows = source.query(
-        "SELECT * FROM runbook_versions WHERE tenant = ? AND runbook = ? ORDER BY version_no",
-        [tenant, runbook],
-    )
+    with source.connect() as con:
+        rows = reads.runbook_versions(con, tenant, runbook)
     for row in rows:
         row["definition"] = json.loads(row.pop("definition_json"))
     return rows
@@ -38,16 +37,9 @@ def runbook_versions(source: Source, tenant: str, runbook: str) -> list[dict[str
 
 def versions_of_run(source: Source, run_id: str) -> list[dict[str, Any]]:
     """The runbook version each run of the tree executed: run, runbook, version, sha256."""
-    return source.subtree_query(
-        run_id,
-        """SELECT r.run_id, r.depth, r.tenant, r.runbook, v.version_no AS version,
-                  r.runbook_version AS declared_version, r.runbook_sha256 AS sha256,
-                  v.approved_by, v.approved_at
-           FROM runs r JOIN subtree USING (run_id)
-           LEFT JOIN runbook_versions v
-               ON v.tenant = r.tenant AND v.runbook = r.runbook AND v.sha256 = r.runbook_sha256
-           ORDER BY r.depth, r.created_at""",
-    )
+    with source.connect() as con:
+        source.run(run_id)
+        return reads.versions_of_tree(con, run_id)
 
 
 def version_diff(
