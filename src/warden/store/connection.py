@@ -127,13 +127,15 @@ class Store:
         self.opened += 1
         if not read_only and not self._schema_ready:
             try:
-                from warden.store.schema import DDL, SCHEMA_VERSION
+                from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
 
                 for statement in DDL:
                     con.execute(statement)
+                upgrade(con)
                 con.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-                    [str(SCHEMA_VERSION)],
+                    """INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO UPDATE
+                       SET value = excluded.value WHERE TRY_CAST(meta.value AS INTEGER) < ?""",
+                    [str(SCHEMA_VERSION), SCHEMA_VERSION],
                 )
             except BaseException:
                 con.close()
