@@ -149,7 +149,7 @@ def _report_text(report: Any) -> str:
             "  keep the head outside this machine; `--head` checks it later"
         )
     p = report.problem
-    where = f"seq {p.seq if p.seq is not None else '-'}, chain_no {p.chain_no}"
+    where = f"seq {_or_dash(p.seq)}, chain_no {_or_dash(p.chain_no)}"
     what = f"event {p.event or '-'}, run {p.run_id or '-'}"
     touches = {True: "it is an event of", False: "it is not an event of", None: "it may concern"}
     tree_note = (
@@ -160,3 +160,7 @@ def _report_text(report: Any) -> str:
         f"  {p.detail}{tree_note}\n"
         f"  {report.checked} event(s) checked{legacy}; stored head {report.head}"
     )
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
