@@ -130,6 +130,8 @@ def test_an_untouched_chain_verifies_and_every_event_links_to_the_one_before(cha
         assert row["prev_hash"] == prev and row["hash"] == event_hash(row)
         prev = row["hash"]
     assert report.head_hash == prev and report.head == f"{len(ACME)}:{prev}"
+    hashes = {chains.row("acme", no)["hash"] for no in range(1, len(ACME) + 1)}
+    assert len(hashes) == len(ACME) and all(re.fullmatch("[0-9a-f]{64}", h) for h in hashes)
 
 
 def test_a_tenant_level_event_has_no_run_and_is_a_link_like_any_other(chains: Chains) -> None:
