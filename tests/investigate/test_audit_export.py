@@ -47,7 +47,10 @@ def test_every_event_of_the_tree_comes_in_order_with_actor_time_and_payload(
     assert {r["run_id"] for r in records} == {investigated.second, f"{investigated.second}.checks"}
     assert [r["at"] for r in records] == sorted(r["at"] for r in records)
     for r in records:
-        assert set(r) == {"seq", "at", "run_id", "root_run_id", "tenant", "actor", "event", "payload"}
+        assert set(r) == {
+            *("seq", "at", "run_id", "root_run_id", "tenant", "actor", "event", "payload"),
+            *("event_key", "chain_no", "prev_hash", "hash", "payload_sha256"),
+        }
         assert r["at"].endswith("Z") and r["actor"] and isinstance(r["payload"], dict)
     assert records[0]["event"] == "run_requested" and records[-1]["event"] == "run_finished"
 

@@ -6,6 +6,12 @@ From the events alone an auditor can tell which runbook version ran (``runbook_d
 actor and role), which checks passed (``guard_report``) and what changed since the previous
 version (``approval:*`` change summary and diff). Payloads are redacted; the actor column is
 not, because it holds the policy's user ids and "who approved" must survive the export.
+
+Every record also carries its link in the tenant's hash chain (``event_key``, ``chain_no``,
+``prev_hash``, ``hash``) and ``payload_sha256``, the digest of the stored, unredacted payload
+JSON that the hash covers: an auditor recomputes each hash and link from the export alone
+(docs/AUDIT.md), while the redacted ``payload`` shown next to it is a view the chain does not
+cover (``warden audit verify`` checks the stored payloads themselves).
 """
 
 from __future__ import annotations
@@ -19,10 +25,26 @@ from typing import Any, TextIO
 from warden.investigate.redact import redact
 from warden.investigate.source import Source
 from warden.store import reads
+from warden.store.audit import iso_at, payload_digest
 
 __all__ = ["CSV_COLUMNS", "audit_events", "export_records", "write_csv", "write_jsonl"]
 
-CSV_COLUMNS = ("seq", "at", "run_id", "root_run_id", "tenant", "actor", "event", "payload")
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "run_id",
+    "root_run_id",
+    "tenant",
+    "actor",
+    "event",
+    "event_key",
+    "chain_no",
+    "prev_hash",
+    "hash",
+    "payload_sha256",
+    "payload",
+)
+"""The CSV header; ``payload`` (last) holds the redacted payload as JSON, empty cells are nulls."""
 
 
 def audit_events(source: Source, run_id: str) -> list[dict[str, Any]]:
@@ -31,12 +53,13 @@ def audit_events(source: Source, run_id: str) -> list[dict[str, Any]]:
         source.run(run_id)
         rows = reads.audit_events_of_tree(con, run_id)
     for row in rows:
+        row["payload_sha256"] = payload_digest(row["payload_json"])
         row["payload"] = json.loads(row.pop("payload_json"))
     return rows
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds") + "Z"  # stored as naive UTC
+    return iso_at(value)  # stored as naive UTC; the exact text the chain hashes
 
 
 def export_records(source: Source, run_id: str) -> list[dict[str, Any]]:
@@ -50,6 +73,11 @@ def export_records(source: Source, run_id: str) -> list[dict[str, Any]]:
             "tenant": e["tenant"],
             "actor": e["actor"],
             "event": e["event"],
+            "event_key": e["event_key"],
+            "chain_no": e["chain_no"],
+            "prev_hash": e["prev_hash"],
+            "hash": e["hash"],
+            "payload_sha256": e["payload_sha256"],
             "payload": redact(e["payload"]),
         }
         for e in audit_events(source, run_id)
@@ -66,11 +94,12 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """One row per event; the payload column holds the payload as JSON."""
+    """One row per event; the payload column holds the payload as JSON; nulls are empty cells."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     n = 0
     for r in records:
-        writer.writerow([*(r[c] for c in CSV_COLUMNS[:-1]), json.dumps(r["payload"], sort_keys=True)])
+        cells = ["" if r[c] is None else r[c] for c in CSV_COLUMNS[:-1]]
+        writer.writerow([*cells, json.dumps(r["payload"], sort_keys=True)])
         n += 1
     return n

@@ -506,6 +506,21 @@ class Service:
         """The run row, for entry points that read more of it (reports, exports)."""
         return self._visible_run(p, run_id)
 
+    def verify_audit(self, p: Principal, run_id: str | None = None, *, head: str | None = None) -> list[Any]:
+        """Recompute the audit hash chain of the run's tenant (without a run: of every tenant of
+        `p`); each report names the first edited, deleted, inserted or reordered event."""
+        from warden.store.audit import verify_chain
+
+        if run_id is not None:
+            row = self._visible_run(p, run_id)
+            chains: list[tuple[str, str | None]] = [(row["tenant"], row["root_run_id"])]
+        else:
+            chains = [(tenant, None) for tenant in p.tenants]
+        if head is not None and len(chains) != 1:
+            raise UsageError("--head anchors one tenant's chain", fix="pass a RUN of that tenant")
+        with self.store.connect(read_only=True) as con:
+            return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
+
     # --- policy ------------------------------------------------------------------------------
 
     def apply_policy(self, p: Principal, file: str | Path, reason: str | None = None) -> LoadedPolicy:

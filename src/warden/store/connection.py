@@ -38,15 +38,6 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text.lower() or "different configuration" in text
 
 
-def _schema_version(con: Any) -> int | None:
-    """The schema version a file was written at; None for a new file."""
-    try:
-        found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except Exception:  # no meta table: a new file
-        return None
-    return int(found[0]) if found else None
-
-
 class Store:
     """The DuckDB file under the state directory."""
 
@@ -136,19 +127,15 @@ class Store:
         self.opened += 1
         if not read_only and not self._schema_ready:
             try:
-                from warden.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
+                from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
 
-                found = _schema_version(con)
                 for statement in DDL:
                     con.execute(statement)
-                if found is not None and found < SCHEMA_VERSION:
-                    for version in sorted(v for v in MIGRATIONS if v > found):
-                        for statement in MIGRATIONS[version]:
-                            con.execute(statement)
+                upgrade(con)
                 con.execute(
-                    """INSERT INTO meta VALUES ('schema_version', ?)
-                       ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
-                    [str(SCHEMA_VERSION)],
+                    """INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO UPDATE
+                       SET value = excluded.value WHERE TRY_CAST(meta.value AS INTEGER) < ?""",
+                    [str(SCHEMA_VERSION), SCHEMA_VERSION],
                 )
             except BaseException:
                 con.close()

@@ -175,7 +175,8 @@ def audit_events_of_tree(con: Any, run_id: str) -> list[dict[str, Any]]:
     return _of_tree(
         con,
         run_id,
-        """SELECT e.seq, e."at", e.run_id, e.root_run_id, e.tenant, e.actor, e.event, e.payload_json
+        """SELECT e.seq, e."at", e.run_id, e.root_run_id, e.tenant, e.actor, e.event, e.payload_json,
+                  e.event_key, e.chain_no, e.prev_hash, e.hash
            FROM audit_events e JOIN subtree USING (run_id) ORDER BY e.seq""",
     )
 

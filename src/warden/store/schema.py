@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["DDL", "MIGRATIONS", "SCHEMA_VERSION"]
+from typing import Any
+
+__all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
 SCHEMA_VERSION = 2
+"""1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
+hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -109,8 +113,15 @@ DDL: tuple[str, ...] = (
         "at" TIMESTAMP NOT NULL,
         actor VARCHAR NOT NULL,
         event VARCHAR NOT NULL,
-        payload_json VARCHAR NOT NULL
+        payload_json VARCHAR NOT NULL,
+        chain_no BIGINT,
+        prev_hash VARCHAR,
+        hash VARCHAR
     )""",
+    # schema 1 files: the chain columns arrive empty (their rows are unchained legacy events)
+    """ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS chain_no BIGINT""",
+    """ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS prev_hash VARCHAR""",
+    """ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS hash VARCHAR""",
     """CREATE TABLE IF NOT EXISTS cost_ledger (
         entry_id VARCHAR PRIMARY KEY,
         run_id VARCHAR NOT NULL,
@@ -196,18 +207,28 @@ DDL: tuple[str, ...] = (
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit_events (tenant, chain_no)""",
     """CREATE INDEX IF NOT EXISTS llm_calls_root ON llm_calls (root_run_id)""",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # tenant-level audit events (a policy applied, a kill switch) belong to no run; DuckDB
-    # alters a column only with no index on its table
-    2: (
-        """DROP INDEX IF EXISTS audit_root""",
-        """ALTER TABLE audit_events ALTER COLUMN run_id DROP NOT NULL""",
-        """ALTER TABLE audit_events ALTER COLUMN root_run_id DROP NOT NULL""",
-        """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
-    ),
-}
-"""Statements that bring a file written at an older schema version up to date, by the version
-that needs them; run once, in order, when the file's recorded version is older."""
+
+def upgrade(con: Any) -> None:
+    """Changes DDL cannot make idempotently, run after it on every read-write open (cheap when done).
+
+    Schema 1 declared ``audit_events.run_id`` and ``root_run_id`` NOT NULL; tenant-level events
+    (a policy applied, the kill switch engaged) have no run. DuckDB refuses to alter a column
+    of a table that has indexes, so the two indexes are dropped and rebuilt around the change,
+    once: the check reads the catalogue and finds nothing to do afterwards.
+    """
+    nullable = con.execute(
+        """SELECT is_nullable FROM information_schema.columns
+           WHERE table_name = 'audit_events' AND column_name = 'run_id'"""
+    ).fetchone()
+    if nullable is None or nullable[0] == "YES":
+        return
+    con.execute("DROP INDEX IF EXISTS audit_root")
+    con.execute("DROP INDEX IF EXISTS audit_chain")
+    con.execute("ALTER TABLE audit_events ALTER COLUMN run_id DROP NOT NULL")
+    con.execute("ALTER TABLE audit_events ALTER COLUMN root_run_id DROP NOT NULL")
+    con.execute("CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)")
+    con.execute("CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit_events (tenant, chain_no)")
