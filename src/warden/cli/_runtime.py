@@ -41,8 +41,19 @@ def open_runtime(policy: Path | None):  # type: ignore[no-untyped-def]
 
     loaded = load_policy(resolve_policy_path(policy))
     rt = Runtime(home=home_dir(), policy=loaded, llm_settings=load_settings())
-    (rt.home / _LAST_POLICY).write_text(str(loaded.path))
+    _remember_policy(rt.home / _LAST_POLICY, str(loaded.path))
     return rt
+
+
+def _remember_policy(where: Path, policy_path: str) -> None:
+    """Remember the policy for the next command: only when it changed, and never fatally (a
+    read-only state directory or a full disk must not stop a command that reads)."""
+    try:
+        if where.is_file() and where.read_text().strip() == policy_path:
+            return
+        where.write_text(policy_path)
+    except OSError:
+        pass
 
 
 def user_tenants(policy: Path | None, user: str) -> set[str]:

@@ -93,13 +93,8 @@ class Runtime:
             if nested:
                 self._graphs[key] = build_graph(self).compile()
             else:
-                import sqlite3
+                from warden.store.checkpoints import open_checkpointer
 
-                from langgraph.checkpoint.sqlite import SqliteSaver
-
-                conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False, timeout=60)
-                conn.execute("PRAGMA journal_mode=WAL")
-                saver = SqliteSaver(conn)
-                saver.setup()
+                saver = open_checkpointer(self.checkpoint_path)
                 self._graphs[key] = build_graph(self).compile(checkpointer=saver)
         return self._graphs[key]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.errors import UsageError, WardenError
+from warden.graph import recovery
 from warden.graph.ids import new_run_id
 from warden.graph.nodes._common import record
 from warden.graph.runtime import Runtime
@@ -25,6 +26,7 @@ from warden.llm_config import model_configuration
 from warden.runbooks.load import read_runbook
 from warden.schemas.approval import ApprovalDecision
 from warden.store import runs
+from warden.store.faults import StorageFault
 
 __all__ = ["Outcome", "RunRefused", "decide", "pending_approval", "resume_run", "start_run"]
 
@@ -72,6 +74,7 @@ def start_run(
         )
     runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
     parsed = read_runbook(runbook_path)
+    rt.graph()  # open the checkpoint file first: a faulty one must not leave a run row behind
     run_id = new_run_id()
     with rt.store.connect() as con:
         runs.create_run(con, runs.RunRow(run_id, run_id, None, None, 0, run_id, "", tenant, requester))
@@ -121,6 +124,10 @@ def _driving(rt: Runtime, root_run_id: str) -> Iterator[None]:
     try:
         with rt.store.hold():
             yield
+    except StorageFault as exc:  # a full disk, a read-only directory: coded, resumable once fixed
+        if exc.resumable:
+            _fail_tree(rt, root_run_id, exc, recovery.fault_reason(exc, root_run_id))
+        raise
     except WardenError:
         raise
     except Exception as exc:
@@ -128,8 +135,8 @@ def _driving(rt: Runtime, root_run_id: str) -> Iterator[None]:
         raise
 
 
-def _fail_tree(rt: Runtime, root_run_id: str, exc: Exception) -> None:
-    reason = (
+def _fail_tree(rt: Runtime, root_run_id: str, exc: Exception, reason: str | None = None) -> None:
+    reason = reason or (
         f"{INTERNAL_ERROR} ({type(exc).__name__}: {str(exc)[:500]}); once the cause is fixed, "
         f"`warden resume {root_run_id}` retries from the last checkpoint"
     )
@@ -149,10 +156,11 @@ def _fail_tree(rt: Runtime, root_run_id: str, exc: Exception) -> None:
 
 
 def _reopen_after_internal_error(rt: Runtime, root_run_id: str) -> None:
-    """Runs failed by an internal error go back to running before their tree is resumed."""
+    """Runs failed by an internal error or a fixable storage fault go back to running before
+    their tree is resumed."""
     with rt.store.connect() as con:
         for run in runs.tree(con, root_run_id):
-            if run["status"] == "failed" and (run["status_reason"] or "").startswith(INTERNAL_ERROR):
+            if run["status"] == "failed" and recovery.is_resumable_reason(run["status_reason"]):
                 runs.set_status(
                     con, run["run_id"], "running", "resumed after an internal error", finished_at=None
                 )
@@ -277,6 +285,15 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
         raise UsageError(f"no run '{run_id}'", fix="list runs with `warden runs`")
     root = row["root_run_id"]
     state = rt.graph().get_state(_config(root))
+    if recovery.never_checkpointed(state):
+        # killed (or out of disk) between creating the run and its first checkpoint: start it
+        # again from its recorded request, or say why not (see warden.graph.recovery)
+        initial = recovery.restart_state(rt, root)
+        if initial is not None:
+            _reopen_after_internal_error(rt, root)
+            with _driving(rt, root):
+                result = rt.graph().invoke(initial, _config(root), durability="sync")
+                return _settle(rt, root, result)
     if state.interrupts or state.next:
         _reopen_after_internal_error(rt, root)
     if state.interrupts:

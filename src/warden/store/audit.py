@@ -7,7 +7,7 @@ from typing import Any
 
 from warden.store._util import now, rows, to_json
 
-__all__ = ["audit", "audit_of_tree"]
+__all__ = ["audit", "audit_of_tree", "first_event"]
 
 
 def audit(
@@ -34,3 +34,17 @@ def audit_of_tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:
     for row in found:
         row["payload"] = json.loads(row.pop("payload_json"))
     return found
+
+
+def first_event(con: Any, run_id: str, event: str) -> dict[str, Any] | None:
+    """The run's first `event` (e.g. ``run_requested``) with its payload decoded, or None."""
+    found = rows(
+        con.execute(
+            "SELECT * FROM audit_events WHERE run_id = ? AND event = ? ORDER BY seq LIMIT 1", [run_id, event]
+        )
+    )
+    if not found:
+        return None
+    row = found[0]
+    row["payload"] = json.loads(row.pop("payload_json"))
+    return row
