@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,8 @@ GUARDED: dict[str, tuple[str, ...]] = {
 
 _CODE = re.compile(r"error \(([a-z_]+)\)")
 TIMEOUT_S = 180
+WORKERS = 3
+"""Cases run at once (each a `python -m warden` process on its own copy)."""
 
 
 def _replay_takes_as() -> bool:
@@ -259,21 +262,32 @@ def _fill(folder: Path) -> None:
             pass
 
 
+@dataclass
+class Case:
+    """One command under one fault: its exit, output, and the guarded files before and after."""
+
+    code: int = 0
+    out: str = ""
+    err: str = ""
+    before: dict[str, str] | None = None
+    after: dict[str, str] | None = None
+    skipped: str | None = None
+
+
 @contextmanager
-def faulted(fault: str, prepared: Prepared, mounts: dict[str, Path | str], where: Path) -> Iterator[Path]:
+def faulted(fault: str, prepared: Prepared, where: Path) -> Iterator[Path]:
     """A copy of the prepared state directory with `fault` applied; mounts undone afterwards."""
-    if fault == "full_disk":
-        tmpfs = mounts["tmpfs"]
-        if isinstance(tmpfs, str):
-            pytest.skip(tmpfs)
-        home = tmpfs / where.name
-        shutil.copytree(prepared.home, home)
-        _fill(tmpfs)
+    if fault == "full_disk":  # a tmpfs just big enough for the copy, then filled to the last byte
+        where.mkdir()
+        size_mb = sum(f.stat().st_size for f in prepared.home.iterdir()) // (1 << 20) + 4
+        _mount("-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(where))
         try:
+            home = where / "state"
+            shutil.copytree(prepared.home, home)
+            _fill(where)
             yield home
         finally:
-            (tmpfs / "filler").unlink(missing_ok=True)
-            shutil.rmtree(home, ignore_errors=True)
+            _umount(where)
         return
     home = where / "state"
     shutil.copytree(prepared.home, home)
@@ -281,10 +295,7 @@ def faulted(fault: str, prepared: Prepared, mounts: dict[str, Path | str], where
     if fault != "read_only_state":
         yield home
         return
-    try:
-        _mount("--bind", str(home), str(home))
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        pytest.skip(f"cannot bind-mount here ({exc}); the read-only case needs it")
+    _mount("--bind", str(home), str(home))  # root ignores file modes: a read-only bind mount
     try:
         _mount("-o", "remount,ro,bind", str(home))
         yield home
@@ -292,35 +303,47 @@ def faulted(fault: str, prepared: Prepared, mounts: dict[str, Path | str], where
         _umount(home)
 
 
-_FIGURES: dict[tuple[str, str], tuple[int, str]] = {}
+def _one_case(fault: str, command: str, prepared: Prepared, where: Path) -> Case:
+    try:
+        with faulted(fault, prepared, where) as home:
+            before = _fingerprint(home, GUARDED[fault])
+            done = _run(home, prepared.policy, _args(command, prepared))
+            after = _fingerprint(home, GUARDED[fault])
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:  # no mount(2) here
+        what = "a tmpfs (full disk)" if fault == "full_disk" else "a read-only bind mount"
+        return Case(skipped=f"cannot mount {what} here: {exc}")
+    return Case(done.returncode, done.stdout, done.stderr, before, after)
+
+
+@pytest.fixture(scope="module")
+def matrix(prepared: Prepared, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Case]:
+    """Every fault x command, WORKERS processes at a time (each case on its own copy)."""
+    base = tmp_path_factory.mktemp("store-fault-cases")
+    cases = [(fault, command) for fault in FAULTS for command in COMMANDS]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = pool.map(lambda fc: _one_case(*fc, prepared, base / f"{fc[0]}-{fc[1]}"), cases)
+        return dict(zip(cases, done, strict=True))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_storage_fault_gives_its_code_and_loses_nothing(
-    fault: str, command: str, prepared: Prepared, mounts: dict[str, Path | str], tmp_path: Path, figures
+    fault: str, command: str, matrix: dict[tuple[str, str], Case], figures
 ) -> None:
-    with faulted(fault, prepared, mounts, tmp_path) as home:
-        before = _fingerprint(home, GUARDED[fault])
-        done = _run(home, prepared.policy, _args(command, prepared))
-        after = _fingerprint(home, GUARDED[fault])
-    codes = _CODE.findall(done.stderr)
-    shown = (
-        f"warden {command} under {fault} -> {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    )
-    figures.add(exit=done.returncode, code=codes[0] if codes else None)
-    assert done.returncode != 70, shown
-    assert "internal error" not in done.stderr, shown
+    case = matrix[(fault, command)]
+    if case.skipped:
+        pytest.skip(case.skipped)
+    codes = _CODE.findall(case.err)
+    shown = f"warden {command} under {fault} -> {case.code}\nstdout:\n{case.out}\nstderr:\n{case.err}"
+    figures.add(exit=case.code, code=codes[0] if codes else None)
+    assert case.code != 70, shown
+    assert "internal error" not in case.err, shown
     if command in MUST_FAIL[fault]:
-        assert done.returncode != 0, shown
-    if done.returncode != 0:
+        assert case.code != 0, shown
+    if case.code != 0:
         assert codes and codes[0] in EXPECTED[fault], shown
-        assert before == after, f"{shown}\nchanged: {before} -> {after}"
-    elif fault == "missing_duckdb" and command == "analyse":
-        pass  # a new store was created; the checkpoints of the earlier runs are still there (below)
-    else:
-        assert before == after or command not in MUST_FAIL[fault], shown
+        assert case.before == case.after, f"{shown}\nchanged: {case.before} -> {case.after}"
 
 
 def test_a_run_killed_before_its_first_checkpoint_is_restarted_by_resume(

@@ -32,6 +32,7 @@ __all__ = [
     "is_resumable_reason",
     "never_checkpointed",
     "restart_state",
+    "work_left",
 ]
 
 INTERNAL_ERROR = "internal error"  # as warden.graph.service.INTERNAL_ERROR (kept in step)
@@ -68,6 +69,12 @@ def is_resumable_reason(reason: str | None) -> bool:
 def never_checkpointed(snapshot: Any) -> bool:
     """The thread has no checkpoint at all (LangGraph's empty StateSnapshot)."""
     return snapshot.created_at is None and not snapshot.values and not snapshot.next
+
+
+def work_left(snapshot: Any) -> bool:
+    """The graph has something to run: next nodes, or a task whose writes were saved although
+    the checkpoint after it was not (a full disk between the two): ``next`` alone misses it."""
+    return bool(snapshot.next or snapshot.tasks)
 
 
 def restart_state(rt: Runtime, root_run_id: str) -> RunState | None:

@@ -165,6 +165,7 @@ def _replay_runtime(
 
 
 def _start(rt: Runtime, root: dict[str, Any], runbook: RunbookDefinition, documents: list[str]) -> Outcome:
+    rt.graph()  # open the checkpoint file first: a faulty one must not leave a run row behind
     run_id = new_run_id()
     with rt.store.connect() as con:
         runs.create_run(

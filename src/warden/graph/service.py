@@ -294,7 +294,8 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
             with _driving(rt, root):
                 result = rt.graph().invoke(initial, _config(root), durability="sync")
                 return _settle(rt, root, result)
-    if state.interrupts or state.next:
+    left = recovery.work_left(state)  # next nodes, or a task whose writes outlived its checkpoint
+    if state.interrupts or left:
         _reopen_after_internal_error(rt, root)
     if state.interrupts:
         recorded = _recorded_decisions(rt, state.interrupts)
@@ -307,7 +308,7 @@ def resume_run(rt: Runtime, run_id: str) -> Outcome:
         with _driving(rt, root):
             result = rt.graph().invoke(Command(resume=recorded), _config(root), durability="sync")
             return _settle(rt, root, result)
-    if not state.next:
+    if not left:
         return _settle(rt, root, {})
     with _driving(rt, root):
         result = rt.graph().invoke(None, _config(root), durability="sync")
