@@ -171,7 +171,7 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_from_its_recorded_req
     ]
     # a row with nothing to restart from says so, with a code, and changes nothing
     done = _warden(home, "resume", "run-killed00002", "--as", "ana@acme")
-    assert done.returncode == 1 and "(not_resumable)" in done.stderr, done.stderr
+    assert done.returncode == 1 and "(run_not_restartable)" in done.stderr, done.stderr
     assert ana.user == "ana@acme"
 
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from warden.errors import WardenError
 from warden.graph.context import RunContext
+from warden.graph.recovery import INTERNAL_ERROR, fault_reason
 from warden.schemas.status import RunStatus
 from warden.store import runs
+from warden.store.faults import StorageFault
 
 __all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Outcome"]
-
-INTERNAL_ERROR = "internal error"
-"""How the reason of a run failed by an exception out of the graph begins."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,9 @@ class EmbeddedEngine:
         root, _ = self._graphs()
         return root.get_state(config(root_run_id))
 
-    def has_checkpoint(self, root_run_id: str) -> bool:
-        return self.pending(root_run_id).created_at is not None
+    def open(self) -> None:
+        """Open the checkpoint file now: a faulty one is refused before a run is recorded."""
+        self._graphs()
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         """Run the tree from `start` (a new state, a resume ``Command``, or None to continue)
@@ -89,6 +89,10 @@ def _driving(ctx: RunContext, root_run_id: str) -> Iterator[None]:
     try:
         with ctx.store.hold():
             yield
+    except StorageFault as exc:  # a full disk, a read-only directory: resumable once fixed
+        if exc.resumable:
+            fail_tree(ctx, root_run_id, exc, fault_reason(exc, root_run_id))
+        raise
     except WardenError:
         raise
     except Exception as exc:
@@ -96,10 +100,11 @@ def _driving(ctx: RunContext, root_run_id: str) -> Iterator[None]:
         raise
 
 
-def fail_tree(ctx: RunContext, root_run_id: str, exc: Exception) -> None:
+def fail_tree(ctx: RunContext, root_run_id: str, exc: Exception, reason: str | None = None) -> None:
+    """Fail the tree's running runs with `reason` (default: an internal error's, naming `exc`)."""
     from warden.graph.nodes._common import record
 
-    reason = (
+    reason = reason or (
         f"{INTERNAL_ERROR} ({type(exc).__name__}: {str(exc)[:500]}); once the cause is fixed, "
         f"`warden resume {root_run_id}` retries from the last checkpoint"
     )

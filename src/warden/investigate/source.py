@@ -81,8 +81,19 @@ def open_store(where: str | Path | None = None) -> Source:
             fix=f"run `warden analyse` first, or {hint}",
             code="no_store",
         )
-    with path.open("rb") as handle:
-        header = handle.read(12)
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+    except OSError as exc:  # a directory where the file should be, no read permission
+        from warden.store.faults import StoreNotAFile, os_fault
+
+        if path.is_dir():
+            raise StoreNotAFile(
+                f"the Warden database {path} is a directory, not a file",
+                path=path,
+                fix=f"move {path} aside, or point at the right state directory",
+            ) from None
+        raise (os_fault(exc, path) or exc) from None
     if header[8:12] != _DUCKDB_MAGIC:
         raise WardenError(
             f"{path} is not a DuckDB database",

@@ -15,8 +15,9 @@ from typing import Any
 from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
+from warden.graph import recovery
 from warden.graph.context import RunContext, StepProgress
-from warden.graph.engine import INTERNAL_ERROR, EmbeddedEngine, Outcome, settle
+from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.graph.ids import new_run_id
 from warden.graph.state import RunState
 from warden.llm.config import LlmSettings
@@ -35,8 +36,6 @@ DEFAULT_RUNBOOK = "privacy-policy-review"
 UPLOADS = "uploads"
 """Folder of the state directory documents uploaded through the service are stored in."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-REOPENABLE = (INTERNAL_ERROR, "storage error")
-"""Reasons a failed run gives when `resume` may retry it (the cause was outside the run)."""
 
 
 def builtin_runbook(name: str) -> Path:
@@ -179,6 +178,7 @@ class Service:
     ) -> Outcome:
         """Record a run for a checked request (a document path or stored document ids, and the
         runbook's data) bound to `policy`, and drive it until it finishes or waits."""
+        self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
         run_id = new_run_id()
         with self._one_connection():
             with self.store.connect() as con:
@@ -392,20 +392,18 @@ class Service:
             reopen = self._reopenable(root_id)
             if root["status"] in TERMINAL and not reopen:
                 return Outcome(root_id, root["status"], [], root["status_reason"])
-            if state.created_at is None:  # killed before the first checkpoint
-                if not root.get("request_json"):
-                    raise RunRefused(
-                        f"run '{root_id}' has no checkpoint and no recorded request to restart from",
-                        fix="start the analysis again with `warden analyse`",
-                        code="not_resumable",
-                    )
+            if recovery.never_checkpointed(state):  # killed before the first checkpoint
                 import json
 
+                with self.store.connect(read_only=True) as con:
+                    members = runs.tree(con, root_id)
+                recovery.check_restartable(root, members, self.engine.checkpoint_path)
                 self._reopen(root_id)
                 request = json.loads(root["request_json"])
                 initial = _initial_state(root_id, root["tenant"], root["requester"], request)
                 return self.engine.drive(ctx, root_id, initial)
-            if state.interrupts or state.next:
+            left = recovery.work_left(state)
+            if state.interrupts or left:
                 self._reopen(root_id)
             if state.interrupts:
                 recorded = self._recorded_decisions(state.interrupts)
@@ -415,14 +413,14 @@ class Service:
                 # the approver's process died after the decision was recorded, before the
                 # checkpoint: apply that decision (checked again by the approval node)
                 return self.engine.drive(ctx, root_id, Command(resume=recorded))
-            if not state.next:
+            if not left:
                 return settle(ctx, root_id, {})
             return self.engine.drive(ctx, root_id, None)
 
     def _reopenable(self, root_id: str) -> bool:
         with self.store.connect(read_only=True) as con:
             return any(
-                r["status"] == "failed" and (r["status_reason"] or "").startswith(REOPENABLE)
+                r["status"] == "failed" and recovery.is_resumable_reason(r["status_reason"])
                 for r in runs.tree(con, root_id)
             )
 
@@ -430,7 +428,7 @@ class Service:
         """Runs failed by an internal or storage error go back to running before a retry."""
         with self.store.connect() as con:
             for run in runs.tree(con, root_id):
-                if run["status"] == "failed" and (run["status_reason"] or "").startswith(REOPENABLE):
+                if run["status"] == "failed" and recovery.is_resumable_reason(run["status_reason"]):
                     runs.set_status(con, run["run_id"], "running", "resumed after an error", finished_at=None)
 
     def _recorded_decisions(self, interrupts: Any) -> dict[str, dict[str, Any]]:

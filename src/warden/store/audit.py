@@ -30,6 +30,7 @@ __all__ = [
     "audit_of_tree",
     "canonical",
     "event_hash",
+    "first_event",
     "iso_at",
     "last_payload",
     "payload_digest",
@@ -439,3 +440,17 @@ def _check_anchor(
         "the events after it were deleted (or the chain was rewritten)",
         chain_no=head_no + 1,
     )
+
+
+def first_event(con: Any, run_id: str, event: str) -> dict[str, Any] | None:
+    """The run's first `event` (e.g. ``run_requested``) with its payload decoded, or None."""
+    found = rows(
+        con.execute(
+            "SELECT * FROM audit_events WHERE run_id = ? AND event = ? ORDER BY seq LIMIT 1", [run_id, event]
+        )
+    )
+    if not found:
+        return None
+    row = found[0]
+    row["payload"] = json.loads(row.pop("payload_json"))
+    return row

@@ -10,6 +10,11 @@ units of work (each then a ~1 ms cursor), and ``Store.release_after()`` closes i
 that does not touch the store (an analyser, a document load) runs longer than a second, so
 other processes get their turn. A hold never outlives the invocation, so no connection is
 held across an interrupt.
+
+A file that cannot be used (corrupt, truncated, a directory, read-only, a full disk) raises the
+coded :class:`~warden.store.faults.StorageFault` that :func:`~warden.store.faults.store_fault`
+names, whether it shows on opening or on a later statement or commit; only a real lock error is
+waited for and, past the timeout, reported as ``store_busy``. The file itself is never touched.
 """
 
 from __future__ import annotations
@@ -18,24 +23,16 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from warden.errors import WardenError
+from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 
 __all__ = ["Store", "StoreBusy"]
 
-
-class StoreBusy(WardenError):
-    """Another process held the database lock for longer than we were willing to wait."""
-
-    code = "store_busy"
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    text = str(exc)
-    return "lock" in text.lower() or "different configuration" in text
+_is_lock_error = is_lock_error  # the name older code and tests import
 
 
 class Store:
@@ -113,17 +110,27 @@ class Store:
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.01
         while True:
+            existed = self.path.exists()
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)
                 break
-            except (duckdb.IOException, duckdb.ConnectionException) as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
-                    raise StoreBusy(
-                        f"the Warden database {self.path} is busy: {str(exc).splitlines()[0]}",
-                        fix="retry in a moment; another warden process is writing",
-                    ) from None
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
+            except duckdb.Error as exc:
+                if is_lock_error(exc):
+                    if time.monotonic() > deadline:
+                        raise StoreBusy(
+                            f"the Warden database {self.path} is busy: {str(exc).splitlines()[0]}",
+                            path=self.path,
+                            fix="retry in a moment; another warden process is writing",
+                        ) from None
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if not existed:
+                    self._forget_failed_creation()
+                fault = store_fault(exc, self.path, writing=not read_only)
+                if fault is None:
+                    raise
+                raise fault from exc
         self.opened += 1
         if not read_only and not self._schema_ready:
             try:
@@ -137,11 +144,25 @@ class Store:
                        SET value = excluded.value WHERE TRY_CAST(meta.value AS INTEGER) < ?""",
                     [str(SCHEMA_VERSION), SCHEMA_VERSION],
                 )
-            except BaseException:
+            except BaseException as exc:
                 con.close()
-                raise
+                fault = store_fault(exc, self.path) if isinstance(exc, Exception) else None
+                if fault is None:
+                    raise
+                raise fault from exc
             self._schema_ready = True
         return con
+
+    def _forget_failed_creation(self) -> None:
+        """DuckDB may leave an empty file behind when creating the store failed (a full disk):
+        remove it only when it is empty, so the next attempt is not told the store is corrupt.
+        A file with any byte in it is never removed."""
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                if leftover.is_file() and leftover.stat().st_size == 0:
+                    leftover.unlink()
+            except OSError:
+                pass
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator:  # type: ignore[type-arg]
@@ -153,7 +174,13 @@ class Store:
                 code="no_store",
             )
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                fault = store_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from None
         # inside a hold: a cursor of the open file (read-only work just skips the transaction;
         # DuckDB refuses a read-only and a read-write connection to one file in one process)
         held = self._holds > 0
@@ -166,9 +193,19 @@ class Store:
                 try:
                     yield con
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    with suppress(Exception):  # the transaction may be gone already (a failed write)
+                        con.execute("ROLLBACK")
                     raise
                 con.execute("COMMIT")
+        except StorageFault:
+            raise
+        except Exception as exc:
+            # a statement or the commit failed on the file itself (full disk, corruption met
+            # mid-query): the coded error; anything else (a bug, a constraint) as it was
+            fault = store_fault(exc, self.path, writing=not read_only) if _is_duckdb_error(exc) else None
+            if fault is None:
+                raise
+            raise fault from exc
         finally:
             self._done_with(con, held)
 
@@ -178,3 +215,8 @@ class Store:
             cur = con.execute(sql, params or [])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _is_duckdb_error(exc: BaseException) -> bool:
+    """Raised by DuckDB itself (not by the caller's code between two statements)."""
+    return type(exc).__module__.startswith("duckdb") or type(exc).__module__ == "_duckdb"
