@@ -3,6 +3,12 @@
 Each test (or module fixture) gets its own WARDEN_HOME under tmp_path, so the SQLite
 checkpointer and the DuckDB file are real files that nothing else touches. The test-only
 analysers in ``plugins/`` are found through WARDEN_ANALYSER_PATH.
+
+The state directory holds the policy in force: the first `warden analyse` initialises it from
+the Warden's policy file (the helper passes ``--policy`` to `analyse` only); changing it later
+is `warden policy apply` / `warden policy kill-switch` by an admin (``ADMIN``). Reading
+commands need an identity: the helper sets WARDEN_USER to acme's DPO unless a test says
+otherwise (an explicit ``--as`` always wins).
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ PLUGINS = HERE / "plugins"
 ACME_NOTICE = REPO / "fixtures" / "acme" / "notice.md"
 ACME_POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
 TIMEOUT_S = 120
+DEFAULT_USER = "dora@acme"
+"""Who reading commands run as when a test passes no ``--as``."""
+ADMIN = "adam@acme"
+"""The admin the bundled policy names: the one who may apply policies and kill switches."""
+TMP_DOCUMENT_ROOTS: list[str] = []
+"""Folders the tests write documents to (pytest's base temp folder, set by the conftests):
+`acme_policy_data` lists them among acme's document roots."""
 
 TEST_ANALYSERS = ["wtest_slow", "wtest_scan", "wtest_costly", "wtest_emit"]
 
@@ -53,22 +66,25 @@ class Warden:
 
     home: Path
     policy: Path | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str | None] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
         env.update(
             WARDEN_HOME=str(self.home),
             WARDEN_ANALYSER_PATH=str(PLUGINS),
+            WARDEN_USER=DEFAULT_USER,
             COLUMNS="200",
             NO_COLOR="1",
         )
         env.update(self.extra_env)  # may override the defaults above (e.g. WARDEN_ANALYSER_PATH)
-        return env
+        return {k: v for k, v in env.items() if v is not None}  # None in extra_env: unset
 
     def _argv(self, args: tuple[str, ...]) -> list[str]:
         argv = [sys.executable, "-m", "warden", *args]
-        if self.policy is not None and args and args[0] in ("analyse", "approve", "reject", "resume"):
+        # the first analysis initialises the state directory with this policy; later ones
+        # present the same file (refused with policy_mismatch once another is in force)
+        if self.policy is not None and args and args[0] == "analyse":
             argv += ["--policy", str(self.policy)]
         return argv
 
@@ -106,6 +122,15 @@ class Warden:
     def approve(self, run_id: str, *extra: str, ok: bool | None = True) -> Done:
         return self.run("approve", run_id, "--as", "dora@acme", "--role", "dpo", *extra, ok=ok)
 
+    def kill_switch(self, action: str, reason: str, *extra: str, ok: bool | None = True) -> Done:
+        """`warden policy kill-switch engage|release --reason R --as ADMIN` (every tenant unless
+        `extra` names one with --tenant)."""
+        return self.run("policy", "kill-switch", action, "--reason", reason, "--as", ADMIN, *extra, ok=ok)
+
+    def apply_policy(self, path: Path, reason: str = "tests", ok: bool | None = True) -> Done:
+        """`warden policy apply PATH --as ADMIN`: put another policy in force."""
+        return self.run("policy", "apply", str(path), "--reason", reason, "--as", ADMIN, ok=ok)
+
     # Reads go straight to the DuckDB file (read-only, waiting for writers like the CLI does).
     def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         return Store(self.home / "warden.duckdb").query(sql, list(params))
@@ -141,11 +166,21 @@ class Warden:
 
 
 def acme_policy_data(**tenant_changes: Any) -> dict[str, Any]:
-    """The bundled policy, with the test analysers allowed for acme and `tenant_changes` applied."""
+    """The bundled policy, with the test analysers allowed for acme and `tenant_changes` applied.
+
+    Its paths are absolute (the file is written elsewhere); acme's documents may come from the
+    acme fixtures, the bundled notices and the tests' temp folders; adam@acme is its admin."""
     data = yaml.safe_load(ACME_POLICY.read_text())
+    data["admins"] = [ADMIN]
     acme = data["tenants"]["acme"]
     acme["analysers"] = [*acme["analysers"], *TEST_ANALYSERS]
     acme["allowed_roots"] = [str(REPO / "fixtures" / "acme" / r) for r in acme["allowed_roots"]]
+    acme["document_roots"] = [
+        *(str((REPO / "fixtures" / "acme" / r).resolve()) for r in acme["document_roots"]),
+        str(REPO / "fixtures" / "notices"),
+        *TMP_DOCUMENT_ROOTS,
+    ]
+    data["tenants"]["globex"]["document_roots"] = [str(REPO / "fixtures" / "globex")]
     acme["systems"] = [
         {**s, "location": str(REPO / "fixtures" / "acme" / s["location"])} for s in acme["systems"]
     ]

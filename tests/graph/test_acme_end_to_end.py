@@ -8,6 +8,7 @@ other while a second analysis starts and read-only queries poll the same state d
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,16 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> AcmeTree:
     w = Warden(home=tmp_path_factory.mktemp("acme") / "home", policy=ACME_POLICY)
     first = w.analyse()
     root = first[0]["run_id"]
+    # the bundled policy's document roots are acme's fixtures: the second notice is uploaded
+    # into the state directory (uploads/<tenant>), which every tenant may analyse from
+    second_notice = w.home / "uploads" / "acme" / SECOND_NOTICE.name
+    second_notice.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SECOND_NOTICE, second_notice)
 
     # Two approvers at once, a second analyst, and read-only queries in a loop, all together.
     racer_args = ("approve", root, "--as", "dora@acme", "--role", "dpo")
     racers = [w.popen(*racer_args), w.popen(*racer_args)]
-    second_args = ("analyse", str(SECOND_NOTICE), "--tenant", "acme", "--as", "ana@acme", "--json")
+    second_args = ("analyse", str(second_notice), "--tenant", "acme", "--as", "ana@acme", "--json")
     second = w.popen(*second_args)
     queries: list[Done] = []
     while any(p.poll() is None for p in [*racers, second]) or len(queries) < 3:

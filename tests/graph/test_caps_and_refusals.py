@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from _wardencli import (
     ACME_NOTICE,
     Done,
@@ -231,9 +230,9 @@ def test_a_kill_switch_engaged_while_waiting_cancels_before_the_next_step_and_ke
     s = scenarios["kill_between"]
     child = f"{s.root}.child"
     assert s.outcome["waiting"] == [{"run_id": child, "required_role": "dpo", "depth": 1}], str(s.done)
-    policy = yaml.safe_load(s.policy_path.read_text())
-    policy["tenants"]["acme"]["kill_switch"] = {"engaged": True, "reason": "regulator asked us to stop"}
-    write_yaml(s.policy_path, policy)
+    bound = s.w.run_row(s.root)["policy_sha256"]
+    engaged = s.w.kill_switch("engage", "regulator asked us to stop", "--tenant", "acme")
+    assert "kill switch engaged for acme" in engaged.out, str(engaged)
 
     done = s.w.approve(child, ok=None)
     assert done.code == 1 and f"run {s.root}: cancelled" in done.out, str(done)
@@ -241,6 +240,7 @@ def test_a_kill_switch_engaged_while_waiting_cancels_before_the_next_step_and_ke
         row = s.w.run_row(run)
         assert row["status"] == "cancelled"
         assert "regulator asked us to stop" in row["status_reason"]
+        assert row["policy_sha256"] == bound, "the tree keeps the policy it was requested under"
     assert s.w.steps(child) == {}
     assert [f["finding_id"] for f in s.w.findings(s.root)] == ["wtest_slow-first"]
 

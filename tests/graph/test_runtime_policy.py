@@ -1,36 +1,142 @@
-"""Runtime.current_policy(): parsed again only when the file changed, so a kill switch set
-mid-run still takes effect while unchanged files cost a byte comparison per step."""
+"""The policy a tree runs under, and the kill switch that stops it.
+
+A tree is bound to the policy it was requested under; the state directory holds the policy in
+force, changed only by an admin's audited `warden policy apply` / `warden policy kill-switch`.
+An engaged kill switch stops running and waiting trees of the tenant before their next step,
+whatever policy they are bound to. A policy file edited on disk changes nothing until applied.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import yaml
+from _wardencli import (
+    ACME_NOTICE,
+    ADMIN,
+    Warden,
+    acme_policy_data,
+    auto_rule,
+    runbook,
+    slow,
+    write_yaml,
+)
 
 from warden.governance import load_policy
-from warden.graph.runtime import Runtime
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def test_an_unchanged_policy_is_not_parsed_again_and_a_changed_one_is(tmp_path: Path) -> None:
-    data = yaml.safe_load((REPO / "fixtures" / "acme" / "policy.yaml").read_text())
-    policy_path = tmp_path / "policy.yaml"
-    policy_path.write_text(yaml.safe_dump(data))
-    rt = Runtime(home=tmp_path / "home", policy=load_policy(policy_path))
-    first = rt.current_policy()
-    assert rt.current_policy() is first
-    data["kill_switch"] = {"engaged": True, "reason": "incident 42"}
-    policy_path.write_text(yaml.safe_dump(data))
-    changed = rt.current_policy()
-    assert changed is not first
-    assert changed.kill_switch_reason("acme") == "incident 42"
+LONG = runbook("long-review", [slow("first"), slow("sleepy", seconds=10), slow("after")])
+SHORT = runbook("short-review", [slow("only")])
 
 
-def test_a_policy_broken_mid_run_keeps_the_last_good_one(tmp_path: Path) -> None:
-    policy_path = tmp_path / "policy.yaml"
-    policy_path.write_text((REPO / "fixtures" / "acme" / "policy.yaml").read_text())
-    rt = Runtime(home=tmp_path / "home", policy=load_policy(policy_path))
-    good = rt.current_policy()
-    policy_path.write_text("tenants: [unclosed")
-    assert rt.current_policy() is good
+def _analyse(w: Warden, book: dict, tmp_path, *, wait: bool = True):
+    path = write_yaml(tmp_path / f"{book['runbook']}.yaml", book)
+    args = ("analyse", str(ACME_NOTICE), "--tenant", "acme", "--as", "ana@acme", "--json", "--runbook", str(path))
+    return args, w.popen(*args) if not wait else w.run(*args, ok=None)
+
+
+def _outcome(done) -> dict:
+    (line,) = [line for line in done.out.splitlines() if line.startswith("{")]
+    return json.loads(line)
+
+
+def _in_force(w: Warden) -> dict:
+    return w.run("policy", "show", "--json", "--as", ADMIN).json()
+
+
+def _policy_events(w: Warden) -> list[dict]:
+    return w.query("SELECT actor, payload_json FROM audit_events WHERE event = 'policy_applied' ORDER BY seq")
+
+
+def test_a_kill_switch_engaged_through_the_cli_stops_a_running_tree_bound_to_another_policy(
+    make_warden, tmp_path
+) -> None:
+    data = acme_policy_data(approval={"auto_approve": [auto_rule("tests", ["long-review"])]})
+    w = make_warden(data)
+    bound_sha = load_policy(w.policy).sha256
+    args, proc = _analyse(w, LONG, tmp_path, wait=False)
+    w.wait_for("SELECT * FROM steps WHERE step_id = 'sleepy' AND status = 'running'")
+
+    # while the step runs, an admin puts another policy in force, then engages acme's switch
+    data["tenants"]["acme"]["limits"]["max_cost_usd"] = 4.0
+    w.apply_policy(write_yaml(tmp_path / "newer.yaml", data), reason="lower acme's cap")
+    engaged = w.kill_switch("engage", "incident 7", "--tenant", "acme")
+    assert "kill switch engaged for acme" in engaged.out, str(engaged)
+
+    done = w.wait(proc, args)
+    assert done.code == 1, str(done)
+    root = _outcome(done)["run_id"]
+    assert _outcome(done)["status"] == "cancelled"
+    row = w.run_row(root)
+    assert row["status"] == "cancelled" and "kill switch: incident 7" in row["status_reason"]
+    assert row["policy_sha256"] == bound_sha, "the tree stays bound to the policy it was requested under"
+    steps = w.steps(root)
+    assert (steps["first"]["status"], steps["sleepy"]["status"]) == ("completed", "completed")
+    assert "after" not in steps, "stopped before its next step"
+    assert [f["finding_id"] for f in w.findings(root)] == ["wtest_slow-first", "wtest_slow-sleepy"]
+    events = _policy_events(w)
+    assert [e["actor"] for e in events][-2:] == [ADMIN, ADMIN]
+    assert "incident 7" in json.loads(events[-1]["payload_json"])["reason"]
+    assert _in_force(w)["kill_switch"]["acme"] == "incident 7"
+
+
+def test_a_kill_switch_engaged_through_the_cli_cancels_a_waiting_tree_when_it_is_approved(
+    make_warden, tmp_path
+) -> None:
+    w = make_warden(acme_policy_data())
+    (waiting,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    root = waiting["run_id"]
+    assert waiting["status"] == "waiting_approval"
+    bound_sha = w.run_row(root)["policy_sha256"]
+
+    # a non-admin may not touch the switch; the refusal changes nothing
+    refused = w.run("policy", "kill-switch", "engage", "--reason", "x", "--as", "dora@acme", ok=None)
+    assert refused.code == 2 and "may not change the policy" in refused.err, str(refused)
+    assert _in_force(w)["sha256"] == bound_sha
+
+    w.kill_switch("engage", "regulator asked us to stop")  # every tenant
+    assert _in_force(w)["sha256"] != bound_sha
+    done = w.approve(root, ok=None)
+    assert done.code == 1 and f"run {root}: cancelled" in done.out, str(done)
+    row = w.run_row(root)
+    assert row["status"] == "cancelled" and "regulator asked us to stop" in row["status_reason"]
+    assert row["policy_sha256"] == bound_sha
+    assert w.steps(root) == {}
+
+    # released: new runs go ahead again (under the policy in force: the original file no
+    # longer is, so it is not presented)
+    w.kill_switch("release", "all clear")
+    assert _in_force(w)["kill_switch"]["acme"] is None
+    w.policy = None
+    (again,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    assert again["status"] == "waiting_approval"
+    assert f"run {again['run_id']}: completed" in w.approve(again["run_id"]).out
+
+
+def test_a_policy_file_edited_on_disk_changes_nothing_until_it_is_applied(make_warden, tmp_path) -> None:
+    w = make_warden(acme_policy_data())
+    (first,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    (second,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    original = _in_force(w)["sha256"]
+
+    edited = yaml.safe_load(w.policy.read_text())
+    edited["tenants"]["acme"]["kill_switch"] = {"engaged": True, "reason": "edited on disk"}
+    write_yaml(w.policy, edited)
+
+    # the edit is not in force: a waiting run goes ahead when approved
+    assert f"run {first['run_id']}: completed" in w.approve(first["run_id"]).out
+    assert _in_force(w)["sha256"] == original
+    # presenting the edited file is refused, and starts nothing
+    mismatch = w.run("analyse", str(ACME_NOTICE), "--tenant", "acme", "--as", "ana@acme", ok=None)
+    assert mismatch.code != 0 and "policy_mismatch" in mismatch.err, str(mismatch)
+    assert len(w.query("SELECT * FROM runs WHERE parent_run_id IS NULL")) == 2
+    # a file that does not parse is refused too; the policy in force stays
+    broken = write_yaml(tmp_path / "broken.yaml", {"tenants": "[unclosed"})
+    assert w.apply_policy(broken, ok=None).code != 0
+    assert _in_force(w)["sha256"] == original
+
+    # applied by an admin, the edit governs: the other waiting run is cancelled
+    w.apply_policy(w.policy, reason="engage by file")
+    assert _in_force(w)["kill_switch"]["acme"] == "edited on disk"
+    done = w.approve(second["run_id"], ok=None)
+    assert done.code == 1 and f"run {second['run_id']}: cancelled" in done.out, str(done)
+    assert "edited on disk" in w.run_row(second["run_id"])["status_reason"]

@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "graph"))
 sys.path.insert(0, str(HERE))
 
+import _wardencli  # noqa: E402
 from _wardencli import ACME_POLICY, Warden, write_yaml  # noqa: E402
 
 _FIGURES: dict[str, dict[str, Any]] = {}
@@ -32,6 +33,14 @@ class Figures:
 
     def add(self, **values: Any) -> None:
         self._row.update(values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tmp_document_roots(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Documents the tests write under pytest's temp folder lie under acme's document roots."""
+    root = str(tmp_path_factory.getbasetemp().resolve())
+    if root not in _wardencli.TMP_DOCUMENT_ROOTS:
+        _wardencli.TMP_DOCUMENT_ROOTS.append(root)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from _reliability import run_warden_measured
-from _wardencli import ACME_POLICY, REPO, Warden
+from _wardencli import REPO, Warden, acme_policy_data, write_yaml
 
 NOTICE_PDF = REPO / "fixtures" / "notices" / "northwind_health.pdf"
 PEAK_RSS_LIMIT_MB = 600
@@ -125,8 +125,11 @@ def test_a_hostile_document_fails_its_analysis_run_with_the_code(
 ) -> None:
     """Through the graph: the run fails at ingest, says why with the code, and nothing runs."""
     path, code = hostile_files[case], HOSTILE[case][2]
-    w = Warden(home=tmp_path / "home", policy=ACME_POLICY)
-    args = ["analyse", str(path), "--tenant", "acme", "--as", "ana@acme", "--policy", str(ACME_POLICY)]
+    # acme's document roots (in the tests' policy) include pytest's temp folder, so the
+    # hostile file is read, rather than refused before reading as outside the roots
+    policy = write_yaml(tmp_path / "policy.yaml", acme_policy_data())
+    w = Warden(home=tmp_path / "home", policy=policy)
+    args = ["analyse", str(path), "--tenant", "acme", "--as", "ana@acme", "--policy", str(policy)]
     done = run_warden_measured(args, _env(w.home))
     assert done.code == 1, f"{case}: exit {done.code}\n{done.out}\n{done.err}"
     assert ": failed" in done.out and f"({code})" in done.out, done.out

@@ -42,7 +42,10 @@ COMMANDS: tuple[str, ...] = (
     "tree",
     "report",
     "audit",
+    "audit-verify",
     "replay",
+    "cancel",
+    "policy-show",
 )
 """Every command that touches the state directory; add a new one here and to `_args`."""
 
@@ -74,7 +77,7 @@ EXPECTED: dict[str, set[str]] = {
 """The codes a failing command may give under each fault."""
 
 # Commands that must fail under a fault (the others may succeed: they never touch that file).
-_CHECKPOINT_COMMANDS = {"analyse", "review", "approve", "reject", "resume", "replay"}
+_CHECKPOINT_COMMANDS = {"analyse", "review", "approve", "reject", "resume", "replay", "cancel"}
 MUST_FAIL: dict[str, set[str]] = {
     "corrupt_duckdb": set(COMMANDS),
     "truncated_duckdb": set(COMMANDS),
@@ -106,16 +109,6 @@ WORKERS = 3
 """Cases run at once (each a `python -m warden` process on its own copy)."""
 
 
-def _replay_takes_as() -> bool:
-    """`--as` is passed to every command that takes it (identity will be required everywhere)."""
-    from typer.main import get_command
-
-    from warden.cli import app
-
-    replay = get_command(app).commands["replay"]  # type: ignore[attr-defined]
-    return any("--as" in getattr(p, "opts", ()) for p in replay.params)
-
-
 @dataclass(frozen=True)
 class Prepared:
     home: Path
@@ -137,7 +130,10 @@ def _args(command: str, p: Prepared) -> list[str]:
         "tree": ["tree", p.completed, *ana, "--json"],
         "report": ["report", p.completed, *ana, "--format", "json"],
         "audit": ["audit", p.completed, *ana],
-        "replay": ["replay", p.completed, "--json", *(ana if _replay_takes_as() else [])],
+        "audit-verify": ["audit", "verify", p.completed, *ana],
+        "replay": ["replay", p.completed, "--json", *ana],
+        "cancel": ["cancel", p.waiting, *ana, "--reason", "fault matrix"],
+        "policy-show": ["policy", "show", *ana, "--json"],
     }[command]
 
 
@@ -346,44 +342,6 @@ def test_a_storage_fault_gives_its_code_and_loses_nothing(
         assert case.before == case.after, f"{shown}\nchanged: {case.before} -> {case.after}"
 
 
-def test_a_run_killed_before_its_first_checkpoint_is_restarted_by_resume(
-    prepared: Prepared, tmp_path: Path
-) -> None:
-    """The run row and its run_requested event exist, the checkpoint file knows nothing of it:
-    `warden resume` starts it again from the recorded request (it used to print `running`)."""
-    home = tmp_path / "state"
-    shutil.copytree(prepared.home, home)
-    w = Warden(home=home, policy=prepared.policy)
-    # what start_run records before the graph's first checkpoint, then the process dies
-    code = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from warden.governance import load_policy\n"
-        "from warden.graph.runtime import Runtime\n"
-        "from warden.graph.nodes._common import record\n"
-        "from warden.graph.service import builtin_runbook, DEFAULT_RUNBOOK\n"
-        "from warden.store import runs\n"
-        "rt = Runtime(home=Path(sys.argv[1]), policy=load_policy(sys.argv[2]))\n"
-        "rid = 'killed-before-checkpoint'\n"
-        "with rt.store.connect() as con:\n"
-        "    runs.create_run(con, runs.RunRow(rid, rid, None, None, 0, rid, '', 'acme', 'ana@acme'))\n"
-        "    record(con, {'run_id': rid, 'root_run_id': rid, 'tenant': 'acme'}, 'run_requested',\n"
-        "           actor='ana@acme', payload={'document': sys.argv[3],\n"
-        "           'runbook': str(builtin_runbook(DEFAULT_RUNBOOK)), 'policy_sha256': rt.policy.sha256})\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(home), str(prepared.policy), str(ACME_NOTICE)],
-        check=True,
-        env=_env(home, prepared.policy),
-        timeout=TIMEOUT_S,
-    )
-    assert w.run_row("killed-before-checkpoint")["status"] == "running"
-    done = w.run("resume", "killed-before-checkpoint", "--as", "ana@acme", "--json")
-    outcome = json.loads(done.out)
-    assert outcome["status"] == "waiting_approval", str(done)
-    assert w.run_row("killed-before-checkpoint")["status"] == "waiting_approval"
-
-
 def test_a_run_stopped_by_a_full_disk_resumes_once_there_is_room(
     prepared: Prepared, mounts: dict[str, Path | str], tmp_path: Path, figures
 ) -> None:
@@ -400,6 +358,8 @@ def test_a_run_stopped_by_a_full_disk_resumes_once_there_is_room(
     for room_kb in (600, 300, 150):
         home = tmpfs / f"room-{room_kb}"
         shutil.copytree(prepared.home, home)
+        w = Warden(home=home, policy=None)
+        w.run("policy", "apply", str(policy), "--as", "adam@acme", "--reason", "auto-approving policy")
         w = Warden(home=home, policy=policy)
         ballast = tmpfs / "ballast"
         _fill(tmpfs)
