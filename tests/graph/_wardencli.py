@@ -38,6 +38,13 @@ DEFAULT_USER = "dora@acme"
 ADMIN = "adam@acme"
 """The admin the bundled policy names: the one who may apply policies and kill switches."""
 TMP_DOCUMENT_ROOTS: list[str] = []
+
+
+def allow_documents_under(root: Path) -> None:
+    """Let acme_policy_data's acme read documents the tests write under `root` (pytest's temp)."""
+    resolved = str(root.resolve())
+    if resolved not in TMP_DOCUMENT_ROOTS:
+        TMP_DOCUMENT_ROOTS.append(resolved)
 """Folders the tests write documents to (pytest's base temp folder, set by the conftests):
 `acme_policy_data` lists them among acme's document roots."""
 

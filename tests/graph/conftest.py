@@ -17,9 +17,7 @@ from _wardencli import ACME_POLICY, Warden, write_yaml
 @pytest.fixture(scope="session", autouse=True)
 def _tmp_document_roots(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Documents the tests write under pytest's temp folder lie under acme's document roots."""
-    root = str(tmp_path_factory.getbasetemp().resolve())
-    if root not in _wardencli.TMP_DOCUMENT_ROOTS:
-        _wardencli.TMP_DOCUMENT_ROOTS.append(root)
+    _wardencli.allow_documents_under(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture

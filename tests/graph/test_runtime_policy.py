@@ -30,7 +30,17 @@ SHORT = runbook("short-review", [slow("only")])
 
 def _analyse(w: Warden, book: dict, tmp_path, *, wait: bool = True):
     path = write_yaml(tmp_path / f"{book['runbook']}.yaml", book)
-    args = ("analyse", str(ACME_NOTICE), "--tenant", "acme", "--as", "ana@acme", "--json", "--runbook", str(path))
+    args = (
+        "analyse",
+        str(ACME_NOTICE),
+        "--tenant",
+        "acme",
+        "--as",
+        "ana@acme",
+        "--json",
+        "--runbook",
+        str(path),
+    )
     return args, w.popen(*args) if not wait else w.run(*args, ok=None)
 
 

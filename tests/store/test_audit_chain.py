@@ -107,7 +107,11 @@ def _make_runs(store: Store) -> None:
         # the policy in force, as `warden policy apply` leaves it (without its audit events,
         # so the chains hold exactly the events listed above)
         policies.put_policy(
-            con, sha256=loaded.sha256, text=loaded.text, base_dir=str(loaded.base_dir), source=str(loaded.path)
+            con,
+            sha256=loaded.sha256,
+            text=loaded.text,
+            base_dir=str(loaded.base_dir),
+            source=str(loaded.path),
         )
         policies.apply_policy(con, sha256=loaded.sha256, applied_by="test", auth="asserted")
         for run_id, tenant in (("a1", "acme"), ("a2", "acme"), ("g1", "globex")):
