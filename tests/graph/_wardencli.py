@@ -45,6 +45,8 @@ def allow_documents_under(root: Path) -> None:
     resolved = str(root.resolve())
     if resolved not in TMP_DOCUMENT_ROOTS:
         TMP_DOCUMENT_ROOTS.append(resolved)
+
+
 """Folders the tests write documents to (pytest's base temp folder, set by the conftests):
 `acme_policy_data` lists them among acme's document roots."""
 
