@@ -104,16 +104,15 @@ def _refine_session(max_cost_usd: float | None) -> Any:
 
     import atexit
 
-    atexit.register(
-        lambda: (
-            spent["calls"]
-            and err_console.print(
+    def summary() -> None:
+        if spent["calls"]:
+            err_console.print(
                 f"[dim]refined with {settings.model}: {spent['calls']} call(s), {spent['in']} tokens in, "
                 f"{spent['out']} out, ${spent['usd']:.4f}[/]",
                 markup=True,
             )
-        )
-    )
+
+    atexit.register(summary)
     return LlmSession(
         settings,
         factory=lambda: chat_model(settings),

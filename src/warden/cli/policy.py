@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -62,17 +63,18 @@ def show(
     service = open_service(None, llm=False)
     who = principal(service, user)
     current = service.policies.in_force(may_initialise=False)
-    info = {
+    switches: dict[str, str | None] = {t: current.kill_switch_reason(t) for t in who.tenants}
+    info: dict[str, Any] = {
         "sha256": current.sha256,
         "source": str(current.path),
         "admins": current.policy.admins,
-        "kill_switch": {t: current.kill_switch_reason(t) for t in who.tenants},
+        "kill_switch": switches,
     }
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
     console.print(plain(f"policy {info['sha256']} from {info['source']}"))
-    for tenant, why in info["kill_switch"].items():
+    for tenant, why in switches.items():
         console.print(plain(f"  {tenant}: " + (f"KILL SWITCH ENGAGED ({why})" if why else "running allowed")))
 
 

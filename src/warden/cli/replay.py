@@ -65,7 +65,7 @@ def replay(
             console.print(f"  reason: {plain(reason)}")
         for d in result.decisions:
             console.print(plain(f"  {d['decision']} {d['run_id']} as {d['approver']} (as recorded)"))
-        for w in summary["waiting"]:
+        for w in (w["run_id"] for w in result.outcome.waiting):
             console.print(f"  waiting for approval: {w} (the recording has no decision for it)")
         verdict = "identical to" if summary["findings_identical"] else "DIFFERENT from"
         console.print(f"  {summary['findings']} finding(s), byte for byte {verdict} the recorded run")

@@ -83,7 +83,7 @@ def tighter(*limits: Limits) -> Limits:
     for name in Limits.model_fields:
         values = [getattr(lim, name) for lim in limits if getattr(lim, name) is not None]
         out[name] = min(values) if values else None
-    return Limits(**out)
+    return Limits.model_validate(out)
 
 
 def resolve(base: Path, path: str) -> Path:

@@ -63,19 +63,19 @@ def bar_chart_svg(
     for i, (label, values) in enumerate(rows):
         y = top + i * (bar_h + gap)
         out.append(f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end">{escape(label)}</text>')
-        x = float(label_w)
+        bar_x = float(label_w)
         for name in series:
             value = float(values.get(name, 0))
             if value <= 0:
                 continue
             w = max(1.0, plot_w * value / biggest)
             out.append(
-                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[name]}">'
+                f'<rect x="{bar_x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[name]}">'
                 f"<title>{escape(label)}: {escape(name)} {_fmt(value)}{escape(unit)}</title></rect>"
             )
-            x += w
+            bar_x += w
         total = sum(float(v) for v in values.values())
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 14}">{_fmt(total)}{escape(unit)}</text>')
+        out.append(f'<text x="{bar_x + 6:.1f}" y="{y + 14}">{_fmt(total)}{escape(unit)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 

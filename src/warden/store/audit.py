@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -415,7 +416,10 @@ def verify_chain(
 
 
 def _check_anchor(
-    anchor: str, accepted: list[dict[str, Any]], hashes: dict[str, dict[str, Any]], at: Any
+    anchor: str,
+    accepted: list[dict[str, Any]],
+    hashes: dict[str, dict[str, Any]],
+    at: Callable[..., ChainProblem],
 ) -> ChainProblem | None:
     """The anchored head must still be a link of the (otherwise intact) chain."""
     no_text, _, want = anchor.strip().rpartition(":")
