@@ -7,6 +7,7 @@ one is). Work that runs the graph goes to the background workers.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -111,9 +112,13 @@ def list_runs(
     p: ApiPrincipal,
     status: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    since: Annotated[datetime | None, Query(description="Only runs created since (UTC)")] = None,
 ) -> list[RunSummary]:
     """Runs of your tenants, newest first (the fields of `warden runs --json`)."""
-    return [_summary(r) for r in service_of(request).runs(p, status=status, limit=limit)]
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(UTC).replace(tzinfo=None)
+    rows = service_of(request).runs(p, status=status, limit=limit, since=since)
+    return [_summary(r) for r in rows]
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, responses=RUN)
