@@ -51,12 +51,14 @@ class Live:
         return self.service.accounts.issue_token(user, expires)
 
     def settle(self, user: str, run_id: str, timeout_s: float = 60) -> list[dict[str, Any]]:
-        """Wait until no run of the tree is running; the tree's nodes."""
+        """Wait until the tree finished or waits for an approval (a parent stays `running` while
+        its child waits); the tree's nodes."""
         deadline = time.monotonic() + timeout_s
         with self.client(user) as c:
             while True:
                 nodes = c.get(f"/api/runs/{run_id}/tree").json()
-                if not any(n["status"] == "running" for n in nodes):
+                statuses = {n["status"] for n in nodes}
+                if "waiting_approval" in statuses or "running" not in statuses:
                     return nodes
                 assert time.monotonic() < deadline, nodes
                 time.sleep(0.1)

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-
 from tests.server.conftest import PASSWORD, Live
 
 CSP = "default-src 'self'; script-src 'self'"
@@ -119,7 +118,9 @@ def test_credential_events_are_audited_without_secrets(live: Live) -> None:
     assert {e["actor"] for e in events if e["event"] == "token_revoked"} == {"operator@host"}
 
 
-@pytest.mark.parametrize("path", ["/sign-in", "/api/runs", "/api/runs/run-0123456789ab", "/nowhere", "/healthz"])
+@pytest.mark.parametrize(
+    "path", ["/sign-in", "/api/runs", "/api/runs/run-0123456789ab", "/nowhere", "/healthz"]
+)
 def test_security_headers_on_every_response(live: Live, path: str) -> None:
     with live.client("ana@acme") as c:
         r = c.get(path)

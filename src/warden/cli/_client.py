@@ -93,12 +93,14 @@ class Client:
         raise kind(message, fix=fix, code=code)
 
     def settle(self, run_id: str, *, timeout_s: float = 3600.0) -> RemoteOutcome:
-        """Wait until no run of the tree is running (it finished or waits for approval)."""
+        """Wait until the tree finished or waits for approval (a parent stays `running` while a
+        child waits)."""
         deadline = time.monotonic() + timeout_s
         delay = 0.1
         while True:
             nodes = self.call("GET", f"/api/runs/{run_id}/tree")
-            if not any(n["status"] == "running" for n in nodes) or time.monotonic() > deadline:
+            statuses = {n["status"] for n in nodes}
+            if "waiting_approval" in statuses or "running" not in statuses or time.monotonic() > deadline:
                 break
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)

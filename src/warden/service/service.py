@@ -302,10 +302,16 @@ class Service:
         from warden.documents.errors import DocumentError
 
         policy = self.policies.in_force(may_initialise=True)
-        policy.tenant(tenant)
-        if not p.member_of(tenant) or not policy.roles_of(tenant, p.user):
+        # membership first: an unknown tenant answers like another tenant (names leak nothing)
+        if (
+            not p.member_of(tenant)
+            or tenant not in policy.policy.tenants
+            or not policy.roles_of(tenant, p.user)
+        ):
             raise UsageError(
-                f"'{p.user}' is not a user of tenant '{tenant}'", fix="upload for one of your tenants"
+                f"'{p.user}' is not a user of tenant '{tenant}'",
+                fix="upload for one of your tenants",
+                code="forbidden",
             )
         if len(data) > MAX_UPLOAD_BYTES:
             raise UploadRefused(
