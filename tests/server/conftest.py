@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
 NOTICE = REPO / "fixtures" / "acme" / "notice.md"
 GLOBEX_NOTICE = REPO / "fixtures" / "globex" / "notice.md"
+GLOBEX_RUNBOOK = REPO / "fixtures" / "globex" / "review.yaml"
 PASSWORD = "correct horse battery"
 USERS = {
     "ana@acme": "acme",
@@ -67,9 +68,10 @@ class Live:
         """A fresh root run of `tenant` waiting for approval (requested by its analyst)."""
         user, notice = ("ana@acme", NOTICE) if tenant == "acme" else ("gil@globex", GLOBEX_NOTICE)
         with self.client(user) as c:
-            r = c.post(
-                "/api/runs", data={"tenant": tenant}, files={"file": ("notice.md", notice.read_bytes())}
-            )
+            data = {"tenant": tenant}
+            if tenant == "globex":
+                data["runbook_yaml"] = GLOBEX_RUNBOOK.read_text()
+            r = c.post("/api/runs", data=data, files={"file": ("notice.md", notice.read_bytes())})
             assert r.status_code == 202, r.text
             run_id = r.json()["run_id"]
         nodes = self.settle(user, run_id)

@@ -97,7 +97,9 @@ def _analyse_remote(client, paths, tenant, runbook, as_json):  # type: ignore[no
     for path in paths:
         if not as_json:
             console.print(f"[dim]{plain(f'uploading {path} for {tenant} to {client.base_url} ...')}[/]")
-        data = {"tenant": tenant, **({"runbook": Path(runbook).stem} if runbook else {})}
+        from warden.safeload import read_text
+
+        data = {"tenant": tenant, **({"runbook_yaml": read_text(runbook)} if runbook else {})}
         with open(path, "rb") as fh:
             started = client.call("POST", "/api/runs", data=data, files={"file": (Path(path).name, fh)})
         code = max(code, print_outcome(client.settle(started["run_id"]), as_json))

@@ -80,6 +80,9 @@ def start_run(
     file: Annotated[UploadFile, File(description="The notice: PDF, HTML, DOCX, Markdown or text")],
     tenant: Annotated[str, Form(min_length=1, max_length=200)],
     runbook: Annotated[str | None, Form(max_length=200, description="A built-in runbook's name")] = None,
+    runbook_yaml: Annotated[
+        str | None, Form(max_length=1_000_000, description="Or the root runbook itself, as YAML text")
+    ] = None,
     wait: WAIT = 0,
 ) -> RunStarted:
     """Upload a document for one of your tenants and start its analysis in the background."""
@@ -96,7 +99,7 @@ def start_run(
             raise UsageError(f"no built-in runbook '{runbook}'", fix="name a runbook under runbooks/")
     stored = service.upload(p, tenant, file.filename or "", data)
     try:
-        submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path)
+        submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path, runbook_text=runbook_yaml)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise

@@ -219,6 +219,7 @@ class Service:
         *,
         tenant: str,
         runbook: str | Path | None = None,
+        runbook_text: str | None = None,
     ) -> Submitted:
         """Check and record a request (the run is `running`, bound to the policy in force) without
         driving it: an entry point with background workers answers with the run id at once and
@@ -233,8 +234,14 @@ class Service:
                 f"'{p.user}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
             )
         real = self.check_document(policy, tenant, document)
-        runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
-        parsed = read_runbook(runbook_path)
+        if runbook_text is not None:  # a runbook sent with the request (the server's upload)
+            from warden.safeload import parse_text
+
+            parsed = parse_text(runbook_text, source="uploaded runbook")
+            runbook_path: Path | str = "uploaded runbook"
+        else:
+            runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
+            parsed = read_runbook(runbook_path)
         request = {"document": str(real), "runbook_path": str(runbook_path), "runbook": parsed.data}
         return self._record(p.user, tenant, request, policy, auth=p.auth)
 
