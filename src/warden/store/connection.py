@@ -79,8 +79,8 @@ class Store:
             if self._in_use:
                 return
             anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            anchor.close()
+            if anchor is not None:
+                anchor.close()
 
     @contextmanager
     def release_after(self, seconds: float) -> Iterator[None]:
@@ -99,8 +99,8 @@ class Store:
             if self._in_use:
                 return  # a unit of work is under way (e.g. an analyser recording a cost)
             anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            anchor.close()
+            if anchor is not None:
+                anchor.close()
 
     def _held_cursor(self) -> Any:
         with self._mutex:
@@ -117,8 +117,8 @@ class Store:
                 self._in_use -= 1
                 if self._in_use == 0 and self._holds == 0:  # the hold ended while this ran
                     anchor, self._anchor = self._anchor, None
-            if anchor is not None:
-                anchor.close()
+                    if anchor is not None:
+                        anchor.close()
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
@@ -170,7 +170,10 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # inside a hold: a cursor of the open file (read-only work just skips the transaction;
         # DuckDB refuses a read-only and a read-write connection to one file in one process)
-        held = self._holds > 0
+        # threaded: every unit of work is a cursor of one anchor connection, opened and closed
+        # under the mutex (two threads opening the file at once make DuckDB refuse the second
+        # attach); it closes when no unit of work or hold uses it, so other processes get turns
+        held = self._holds > 0 or self.threaded
         if self.threaded and not read_only:
             self._writer.acquire()
         try:
