@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "policy",
     "doctor",
+    "users",
+    "serve",
 )
 """Modules under ``warden.cli`` whose ``register(app)`` adds their commands, in help order."""
 

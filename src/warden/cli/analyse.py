@@ -4,10 +4,14 @@ crash, or withdraw one that waits."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
+
+if TYPE_CHECKING:
+    from warden.cli._client import Client
 
 
 def register(app: typer.Typer) -> None:
@@ -74,8 +78,12 @@ def analyse(
 
     Exit 0: finished or waiting for approval. 1: a run failed or was refused. 2: usage error.
     """
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
+    client = remote(user, policy)
+    if client is not None:
+        raise typer.Exit(_analyse_remote(client, paths, tenant, runbook, as_json))
     service = open_service(policy)
     who = principal(service, user, writing=True)
     code = EXIT_OK
@@ -85,6 +93,23 @@ def analyse(
         outcome = service.start(who, path, tenant=tenant, runbook=runbook)
         code = max(code, print_outcome(outcome, as_json))
     raise typer.Exit(code)
+
+
+def _analyse_remote(
+    client: Client, paths: list[Path], tenant: str, runbook: Path | None, as_json: bool
+) -> int:
+    """Upload each document to the server and wait until its tree finishes or waits."""
+    code = EXIT_OK
+    for path in paths:
+        if not as_json:
+            console.print(f"[dim]{plain(f'uploading {path} for {tenant} to {client.base_url} ...')}[/]")
+        from warden.safeload import read_text
+
+        data = {"tenant": tenant, **({"runbook_yaml": read_text(runbook)} if runbook else {})}
+        with open(path, "rb") as fh:
+            started = client.call("POST", "/api/runs", data=data, files={"file": (Path(path).name, fh)})
+        code = max(code, print_outcome(client.settle(started["run_id"]), as_json))
+    return code
 
 
 @friendly_errors
@@ -111,8 +136,14 @@ def cancel(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Withdraw a run that waits for approval (its requester or an approver may); audited."""
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
+    client = remote(user, policy)
+    if client is not None:
+        client.call("POST", f"/api/runs/{run_id}/cancel", json={"reason": reason})
+        print_outcome(client.settle(run_id), as_json)
+        raise typer.Exit(EXIT_OK)
     service = open_service(policy, llm=False)
     outcome = service.cancel(principal(service, user), run_id, reason)
     print_outcome(outcome, as_json)

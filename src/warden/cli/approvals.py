@@ -31,12 +31,25 @@ def review(
     estimate and diff against the last approved version."""
     from rich.syntax import Syntax
 
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
     from warden.cli.report import write_output
     from warden.runbooks.load import dump_runbook, runbook_from_data
 
-    service = open_service(policy, llm=False)
-    payload = service.review(principal(service, user), run_id)
+    client = remote(user, policy)
+    if client is not None:
+        detail = client.call("GET", f"/api/runs/{run_id}")
+        if not detail.get("approval"):
+            from warden.service.errors import RunRefused
+
+            raise RunRefused(
+                f"run '{run_id}' is {detail['run']['status']}, not waiting for approval",
+                fix="see `warden runs --status waiting_approval`",
+            )
+        payload = detail["approval"]
+    else:
+        service = open_service(policy, llm=False)
+        payload = service.review(principal(service, user), run_id)
     draft_yaml = dump_runbook(runbook_from_data(payload["runbook"]))
     if yaml_out is not None:
         write_output(draft_yaml, yaml_out)
@@ -82,10 +95,15 @@ def _decide(
     edited: Path | None,
     policy: Path | None,
 ) -> None:
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
     from warden.cli.analyse import print_outcome
     from warden.runbooks.load import read_runbook, runbook_from_data
 
+    client = remote(user, policy)
+    if client is not None:
+        _decide_remote(client, run_id, role, kind, comment, edited)
+        return
     service = open_service(policy)
     who = principal(service, user)
     edited_runbook = None
@@ -98,6 +116,24 @@ def _decide(
     console.print(
         plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {who.user} ({role})")
     )
+    raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
+
+
+def _decide_remote(
+    client: Any, run_id: str, role: str, kind: str, comment: str | None, edited: Path | None
+) -> None:
+    """Decide through the server (the token says who decides), then wait for the tree."""
+    from warden.cli.analyse import print_outcome
+    from warden.safeload import read_text
+
+    body: dict[str, Any] = {"decision": kind, "role": role}
+    body["reason" if kind == "reject" else "comment"] = comment
+    if edited is not None:
+        body["decision"], body["runbook"] = "edit", read_text(edited)
+    done = client.call("POST", f"/api/runs/{run_id}/decision", json=body)
+    me = client.call("GET", "/api/me")["user"]
+    console.print(plain(f"{'rejected' if kind == 'reject' else 'approved'} run {run_id} as {me} ({role})"))
+    outcome = client.settle(done["run_id"])
     raise typer.Exit(print_outcome(outcome) if kind != "reject" else EXIT_OK)
 
 

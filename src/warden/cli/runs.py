@@ -38,6 +38,12 @@ def _since(value: str | None) -> Any:
         ) from None
 
 
+def _parse_time(value: Any) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _age(created: Any) -> str:
     from datetime import UTC, datetime
 
@@ -66,10 +72,19 @@ def list_runs(
     """List the runs of your tenants, newest first."""
     from rich.table import Table
 
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
-    service = open_service(policy, llm=False)
-    rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
+    client = remote(user, policy)
+    if client is not None:
+        params = {"status": status, "limit": limit, "since": _since(since)}
+        rows = client.call("GET", "/api/runs", params={k: str(v) for k, v in params.items() if v is not None})
+        for r in rows:
+            for key in ("created_at", "finished_at"):
+                r[key] = _parse_time(r[key])
+    else:
+        service = open_service(policy, llm=False)
+        rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
     keys = (
         "run_id",
         "status",
@@ -119,10 +134,18 @@ def show_findings(
     """Findings of a run and every run below it, most severe first."""
     from rich.table import Table
 
+    from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
-    service = open_service(policy, llm=False)
-    rows = service.findings(principal(service, user), run_id, min_severity=min_severity, category=category)
+    client = remote(user, policy)
+    if client is not None:
+        params = {"min_severity": min_severity, **({"category": category} if category else {})}
+        rows = client.call("GET", f"/api/runs/{run_id}/findings", params=params)
+    else:
+        service = open_service(policy, llm=False)
+        rows = service.findings(
+            principal(service, user), run_id, min_severity=min_severity, category=category
+        )
     if as_json:
         typer.echo(_jsonable(rows))
         return

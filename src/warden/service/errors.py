@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from warden.errors import UsageError, WardenError
 
-__all__ = ["DocumentRefused", "NoPrincipal", "NotFound", "PolicyMismatch", "RunRefused"]
+__all__ = [
+    "BadCredentials",
+    "DocumentRefused",
+    "NoPrincipal",
+    "NotFound",
+    "PolicyMismatch",
+    "RunRefused",
+    "SignInThrottled",
+    "UploadRefused",
+]
 
 
 class RunRefused(WardenError):
@@ -38,3 +47,29 @@ class DocumentRefused(WardenError):
     """A document outside the tenant's document roots (or of a kind Warden does not read)."""
 
     code = "document_outside_roots"
+
+
+class BadCredentials(WardenError):
+    """A password, token or session that does not authenticate anyone: one answer for an unknown
+    user, a wrong password, an expired, revoked or unknown token, so none of them is told apart."""
+
+    code = "bad_credentials"
+
+    def __init__(
+        self, message: str = "the credentials do not authenticate a user of the policy in force"
+    ) -> None:
+        super().__init__(
+            message, fix="sign in again, or ask the operator for a new token (`warden users token`)"
+        )
+
+
+class SignInThrottled(WardenError):
+    """Too many failed sign-ins for one user from one client: wait, whatever the password."""
+
+    code = "sign_in_throttled"
+
+
+class UploadRefused(UsageError):
+    """An upload that is too large, empty, or not a document Warden reads; nothing was stored."""
+
+    code = "upload_refused"

@@ -8,9 +8,10 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
@@ -25,16 +26,39 @@ from warden.llm_config import model_configuration
 from warden.schemas.approval import ApprovalDecision, AuthMethod, DecisionKind
 from warden.schemas.runbook import RunbookDefinition
 from warden.schemas.status import RUN_STATUSES, TERMINAL
-from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, RunRefused
+from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, RunRefused, UploadRefused
 from warden.service.policies import PolicyBook
 from warden.service.principal import Principal, principal_for
 from warden.store import Store, approvals, audit, documents, findings, runs, steps
 
-__all__ = ["DEFAULT_RUNBOOK", "UPLOADS", "Service", "builtin_runbook"]
+if TYPE_CHECKING:
+    from warden.service.accounts import Accounts
+
+__all__ = [
+    "DEFAULT_RUNBOOK",
+    "MAX_UPLOAD_BYTES",
+    "UPLOADS",
+    "ClaimedDecision",
+    "Service",
+    "Submitted",
+    "builtin_runbook",
+]
 
 DEFAULT_RUNBOOK = "privacy-policy-review"
 UPLOADS = "uploads"
 """Folder of the state directory documents uploaded through the service are stored in."""
+MAX_UPLOAD_BYTES = 20 * 2**20
+"""The largest document `upload` stores (20 MiB; a notice is rarely over 2)."""
+UPLOAD_SUFFIXES = {
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+}
+"""File name endings an upload may have, and the format each claims."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
@@ -42,6 +66,28 @@ def builtin_runbook(name: str) -> Path:
     from importlib import resources
 
     return Path(str(resources.files("warden_runbooks"))) / f"{name}.yaml"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run recorded and bound to its policy but not yet driven (see :meth:`Service.submit`)."""
+
+    run_id: str
+    tenant: str
+    requester: str
+    request: dict[str, Any]
+    policy: LoadedPolicy
+
+
+@dataclass(frozen=True)
+class ClaimedDecision:
+    """A decision checked and its run claimed (only one claimant wins); carried out by
+    :meth:`Service.carry_out`."""
+
+    run_id: str
+    root_run_id: str
+    resume: dict[str, Any]
+    policy: LoadedPolicy
 
 
 class Service:
@@ -80,6 +126,16 @@ class Service:
         self.replaying = replaying
         self.on_step: Callable[[StepProgress], None] | None = None
         """Called as each step starts (an entry point's progress display)."""
+        self._accounts: Accounts | None = None
+
+    @property
+    def accounts(self) -> Accounts:
+        """Local accounts and credentials (the server's identities; the operator manages them)."""
+        if self._accounts is None:
+            from warden.service.accounts import Accounts
+
+            self._accounts = Accounts(self)
+        return self._accounts
 
     # --- who is asking -----------------------------------------------------------------------
 
@@ -153,6 +209,21 @@ class Service:
         runbook: str | Path | None = None,
     ) -> Outcome:
         """Request an analysis of one document; runs until it finishes or waits for approval."""
+        return self.proceed(self.submit(p, document, tenant=tenant, runbook=runbook))
+
+    def submit(
+        self,
+        p: Principal,
+        document: str | Path,
+        *,
+        tenant: str,
+        runbook: str | Path | None = None,
+        runbook_text: str | None = None,
+    ) -> Submitted:
+        """Check and record a request (the run is `running`, bound to the policy in force) without
+        driving it: an entry point with background workers answers with the run id at once and
+        hands the :class:`Submitted` to :meth:`proceed` (a run whose process dies in between
+        restarts from its recorded request on `resume`)."""
         from warden.runbooks.load import read_runbook
 
         policy = self.policies.in_force(may_initialise=True)
@@ -162,10 +233,22 @@ class Service:
                 f"'{p.user}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
             )
         real = self.check_document(policy, tenant, document)
-        runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
-        parsed = read_runbook(runbook_path)
+        if runbook_text is not None:  # a runbook sent with the request (the server's upload)
+            from warden.safeload import parse_text
+
+            parsed = parse_text(runbook_text, source="uploaded runbook")
+            runbook_path: Path | str = "uploaded runbook"
+        else:
+            runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
+            parsed = read_runbook(runbook_path)
         request = {"document": str(real), "runbook_path": str(runbook_path), "runbook": parsed.data}
-        return self.start_request(p.user, tenant, request, policy, auth=p.auth)
+        return self._record(p.user, tenant, request, policy, auth=p.auth)
+
+    def proceed(self, submitted: Submitted) -> Outcome:
+        """Drive a submitted run until it finishes or waits for approval."""
+        state = _initial_state(submitted.run_id, submitted.tenant, submitted.requester, submitted.request)
+        with self._one_connection():
+            return self.engine.drive(self._context(submitted.policy), submitted.run_id, state)
 
     def start_request(
         self,
@@ -178,40 +261,95 @@ class Service:
     ) -> Outcome:
         """Record a run for a checked request (a document path or stored document ids, and the
         runbook's data) bound to `policy`, and drive it until it finishes or waits."""
+        return self.proceed(self._record(requester, tenant, request, policy, auth=auth))
+
+    def _record(
+        self, requester: str, tenant: str, request: dict[str, Any], policy: LoadedPolicy, *, auth: str
+    ) -> Submitted:
         self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
         run_id = new_run_id()
-        with self._one_connection():
-            with self.store.connect() as con:
-                runs.create_run(
-                    con,
-                    runs.RunRow(
-                        run_id, run_id, None, None, 0, run_id, "", tenant, requester, policy.sha256, request
-                    ),
-                )
-                if request.get("document_ids"):
-                    documents.link_documents(con, run_id, request["document_ids"])
-                audit.audit(
-                    con,
-                    run_id=run_id,
-                    root_run_id=run_id,
-                    tenant=tenant,
-                    actor=requester,
-                    event="run_requested",
-                    key=f"{run_id}:run_requested",
-                    payload={
-                        "document": request.get("document"),
-                        "documents": request.get("document_ids"),
-                        "runbook": request.get("runbook_path"),
-                        "replay_of": request.get("replay_of"),
-                        "policy_sha256": policy.sha256,
-                        "auth": auth,
-                        "llm_model": self.llm_settings.model,
-                        "llm_planner": self.llm_settings.planner,
-                        "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
-                    },
-                )
-            state = _initial_state(run_id, tenant, requester, request)
-            return self.engine.drive(self._context(policy), run_id, state)
+        with self._one_connection(), self.store.connect() as con:
+            runs.create_run(
+                con,
+                runs.RunRow(
+                    run_id, run_id, None, None, 0, run_id, "", tenant, requester, policy.sha256, request
+                ),
+            )
+            if request.get("document_ids"):
+                documents.link_documents(con, run_id, request["document_ids"])
+            audit.audit(
+                con,
+                run_id=run_id,
+                root_run_id=run_id,
+                tenant=tenant,
+                actor=requester,
+                event="run_requested",
+                key=f"{run_id}:run_requested",
+                payload={
+                    "document": request.get("document"),
+                    "documents": request.get("document_ids"),
+                    "runbook": request.get("runbook_path"),
+                    "replay_of": request.get("replay_of"),
+                    "policy_sha256": policy.sha256,
+                    "auth": auth,
+                    "llm_model": self.llm_settings.model,
+                    "llm_planner": self.llm_settings.planner,
+                    "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
+                },
+            )
+        return Submitted(run_id, tenant, requester, request, policy)
+
+    def upload(self, p: Principal, tenant: str, filename: str, data: bytes) -> Path:
+        """Store an uploaded document for `tenant` (of which `p` must be a user) under the state
+        directory with a generated name; its type is taken from its content, and must agree with
+        its name's ending. Refusals are coded and store nothing."""
+        import uuid
+
+        from warden.documents.detect import detect_format
+        from warden.documents.errors import DocumentError
+
+        policy = self.policies.in_force(may_initialise=True)
+        # membership first: an unknown tenant answers like another tenant (names leak nothing)
+        if (
+            not p.member_of(tenant)
+            or tenant not in policy.policy.tenants
+            or not policy.roles_of(tenant, p.user)
+        ):
+            raise UsageError(
+                f"'{p.user}' is not a user of tenant '{tenant}'",
+                fix="upload for one of your tenants",
+                code="forbidden",
+            )
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadRefused(
+                f"the upload is {len(data)} bytes, over the limit of {MAX_UPLOAD_BYTES}",
+                fix="upload the notice itself, or split it",
+                code="upload_too_large",
+            )
+        suffix = Path(filename or "").suffix.lower()
+        claimed = UPLOAD_SUFFIXES.get(suffix)
+        if claimed is None:
+            raise UploadRefused(
+                f"'{filename}': uploads must end in one of {', '.join(sorted(UPLOAD_SUFFIXES))}",
+                fix="upload a PDF, HTML, DOCX, Markdown or text document",
+                code="upload_type",
+            )
+        try:
+            found = detect_format(data, source=Path(filename).name)
+        except DocumentError as exc:
+            raise UploadRefused(exc.message, fix=exc.fix, code="upload_type") from None
+        if found != claimed and {found, claimed} != {"markdown", "text"}:
+            raise UploadRefused(
+                f"'{filename}' is named as {claimed} but its content is {found}",
+                fix="upload the file under its real type",
+                code="upload_type",
+            )
+        folder = self.home / UPLOADS / tenant
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{uuid.uuid4().hex}{suffix}"
+        with open(target, "xb") as fh:
+            fh.write(data)
+        return target
 
     # --- approvals ---------------------------------------------------------------------------
 
@@ -278,8 +416,31 @@ class Service:
     ) -> Outcome:
         """Approve, reject or approve an edit of a waiting run, under the policy it is bound to;
         the run is claimed first so only one process carries a decision out."""
-        from langgraph.types import Command
+        return self.carry_out(
+            self.claim_decision(
+                p,
+                run_id,
+                kind,
+                role=role,
+                comment=comment,
+                edited_runbook=edited_runbook,
+                reviewed_sha256=reviewed_sha256,
+            )
+        )
 
+    def claim_decision(
+        self,
+        p: Principal,
+        run_id: str,
+        kind: DecisionKind,
+        *,
+        role: str,
+        comment: str | None = None,
+        edited_runbook: RunbookDefinition | None = None,
+        reviewed_sha256: str | None = None,
+    ) -> ClaimedDecision:
+        """Check a decision under the run's bound policy and claim the run (compare-and-set: of
+        concurrent deciders exactly one wins, the others are refused); nothing executes yet."""
         from warden.governance.approval_rules import decision_error
         from warden.graph.nodes.guard import guard_context
         from warden.guard import validate
@@ -330,7 +491,16 @@ class Service:
                 if not runs.claim(con, run_id, claimant):
                     raise RunRefused(f"run '{run_id}' was decided by another process just now")
             resume = {interrupt_id: decision.model_dump(mode="json")}
-            outcome = self.engine.drive(ctx, row["root_run_id"], Command(resume=resume))
+        return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
+
+    def carry_out(self, claimed: ClaimedDecision) -> Outcome:
+        """Resume the tree with a claimed decision until it finishes or waits again."""
+        from langgraph.types import Command
+
+        run_id = claimed.run_id
+        with self._one_connection():
+            ctx = self._context(claimed.policy)
+            outcome = self.engine.drive(ctx, claimed.root_run_id, Command(resume=claimed.resume))
             if any(w["run_id"] == run_id for w in outcome.waiting):
                 with self.store.connect(read_only=True) as con:
                     refused = audit.last_payload(con, run_id, "approval_refused")

@@ -46,6 +46,12 @@ class Store:
         self._anchor: Any = None  # the connection a hold keeps open, opened on first use
         self._mutex = threading.RLock()
         self._in_use = 0  # cursors of the held file now in use
+        self._writer = threading.RLock()
+        self.threaded = False
+        """Set by a multi-threaded entry point (the server): write units of work of this process
+        take turns (as DuckDB's file lock makes processes do: the audit chain and the claim of a
+        decision rely on one writer at a time), and reads open read-write connections, since
+        DuckDB refuses a read-only and a read-write connection to one file in one process."""
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
 
@@ -64,11 +70,14 @@ class Store:
 
     def release(self) -> None:
         """Close the held file now (before long work that does not touch the store); the next
-        unit of work inside the hold opens it again."""
+        unit of work inside the hold opens it again. While another thread's unit of work uses
+        a cursor of it, the last such unit closes it instead."""
         with self._mutex:
+            if self._in_use:
+                return
             anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            anchor.close()
+            if anchor is not None:
+                anchor.close()
 
     @contextmanager
     def release_after(self, seconds: float) -> Iterator[None]:
@@ -87,8 +96,8 @@ class Store:
             if self._in_use:
                 return  # a unit of work is under way (e.g. an analyser recording a cost)
             anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            anchor.close()
+            if anchor is not None:
+                anchor.close()
 
     def _held_cursor(self) -> Any:
         with self._mutex:
@@ -100,8 +109,13 @@ class Store:
     def _done_with(self, con: Any, held: bool) -> None:
         con.close()
         if held:
+            anchor = None
             with self._mutex:
                 self._in_use -= 1
+                if self._in_use == 0 and self._holds == 0:  # the hold ended while this ran
+                    anchor, self._anchor = self._anchor, None
+                    if anchor is not None:
+                        anchor.close()
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
@@ -183,31 +197,45 @@ class Store:
                 raise fault from None
         # inside a hold: a cursor of the open file (read-only work just skips the transaction;
         # DuckDB refuses a read-only and a read-write connection to one file in one process)
-        held = self._holds > 0
-        con = self._held_cursor() if held else self._open(read_only=read_only)
+        # threaded: every unit of work is a cursor of one anchor connection, opened and closed
+        # under the mutex (two threads opening the file at once make DuckDB refuse the second
+        # attach); it closes when no unit of work or hold uses it, so other processes get turns
+        held = self._holds > 0 or self.threaded
+        if self.threaded and not read_only:
+            self._writer.acquire()
         try:
-            if read_only:
-                yield con
-            else:
-                con.execute("BEGIN TRANSACTION")
-                try:
+            con = self._held_cursor() if held else self._open(read_only=read_only and not self.threaded)
+            try:
+                if read_only:
                     yield con
-                except BaseException:
-                    with suppress(Exception):  # the transaction may be gone already (a failed write)
-                        con.execute("ROLLBACK")
-                    raise
-                con.execute("COMMIT")
-        except StorageFault:
-            raise
-        except Exception as exc:
-            # a statement or the commit failed on the file itself (full disk, corruption met
-            # mid-query): the coded error; anything else (a bug, a constraint) as it was
-            fault = store_fault(exc, self.path, writing=not read_only) if _is_duckdb_error(exc) else None
-            if fault is None:
+                else:
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        yield con
+                    except BaseException:
+                        with suppress(Exception):  # the transaction may be gone already (a failed write)
+                            con.execute("ROLLBACK")
+                        raise
+                    con.execute("COMMIT")
+            except StorageFault:
                 raise
-            raise fault from exc
+            except Exception as exc:
+                # a statement or the commit failed on the file itself (full disk, corruption met
+                # mid-query): the coded error; anything else (a bug, a constraint) as it was
+                fault = store_fault(exc, self.path, writing=not read_only) if _is_duckdb_error(exc) else None
+                if fault is None:
+                    raise
+                raise fault from exc
+            finally:
+                self._done_with(con, held)
         finally:
-            self._done_with(con, held)
+            if self.threaded and not read_only:
+                self._writer.release()
+
+    def ping(self) -> bool:
+        """The file opens and answers (a health probe); an error says why not."""
+        with self.connect(read_only=True) as con:
+            return bool(con.execute("SELECT 1").fetchone()[0] == 1)
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:  # type: ignore[type-arg]
         """Rows as dicts, from a read-only connection (waits for writers)."""

@@ -209,6 +209,41 @@ DDL: tuple[str, ...] = (
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
     """CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit_events (tenant, chain_no)""",
     """CREATE INDEX IF NOT EXISTS llm_calls_root ON llm_calls (root_run_id)""",
+    # the server's local accounts and credentials (new tables only: no upgrade step needed);
+    # secrets are stored as argon2 hashes (passwords) or SHA-256 digests (tokens, session ids)
+    """CREATE TABLE IF NOT EXISTS accounts (
+        "user" VARCHAR PRIMARY KEY,
+        tenant VARCHAR,
+        password_hash VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        disabled BOOLEAN NOT NULL DEFAULT FALSE
+    )""",
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        token_id VARCHAR PRIMARY KEY,
+        "user" VARCHAR NOT NULL,
+        secret_sha256 VARCHAR NOT NULL UNIQUE,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP,
+        revoked_at TIMESTAMP,
+        last_used_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        session_sha256 VARCHAR PRIMARY KEY,
+        "user" VARCHAR NOT NULL,
+        csrf VARCHAR NOT NULL,
+        auth VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL,
+        ended_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS sign_in_attempts (
+        "user" VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        ok BOOLEAN NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS sign_in_attempts_user ON sign_in_attempts ("user", client)""",
 )
 
 

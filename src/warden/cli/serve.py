@@ -1,0 +1,45 @@
+"""`warden serve`: the server (API, sign-in pages, background workers) over the state directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from warden.cli._output import err_console, friendly_errors, plain
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+@friendly_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8321, "--port"),
+    policy: Path | None = typer.Option(
+        None, "--policy", "-p", help="Must be the policy in force (default: $WARDEN_POLICY)."
+    ),
+    workers: int = typer.Option(2, "--workers", min=1, max=16, help="Background threads running analyses."),
+    secure_cookies: bool = typer.Option(
+        False, "--secure-cookies", help="Mark cookies Secure: set when browsers reach Warden over HTTPS."
+    ),
+) -> None:
+    """Serve the JSON API (/api, /openapi.json), sign-in pages and /healthz; analyses and decisions
+    run in background workers on the state directory ($WARDEN_HOME), which the CLI may share."""
+    import uvicorn
+
+    from warden.cli._runtime import home_dir, presented_policy
+    from warden.server import create_app
+
+    app = create_app(
+        home_dir(), policy=presented_policy(policy), secure_cookies=secure_cookies, workers=workers
+    )
+    if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
+        err_console.print(
+            "[yellow]warning[/]: listening beyond loopback without --secure-cookies; put Warden behind "
+            "TLS and pass --secure-cookies",
+            markup=True,
+        )
+    err_console.print(plain(f"warden serving {home_dir()} on http://{host}:{port}"))
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

@@ -1,0 +1,101 @@
+"""Service errors as HTTP answers: a status code and ``{"error": {"code", "message", "fix"}}``.
+
+A run another tenant owns answers exactly like a run that does not exist (the service raises
+the same NotFound for both); nothing unexpected answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from warden.credentials import scrub
+from warden.errors import LoadError, UsageError, WardenError
+
+__all__ = ["ErrorBody", "ErrorDetail", "error_responses", "install_error_handlers", "status_of"]
+
+log = logging.getLogger("warden.server")
+
+STATUS_BY_CODE = {
+    "unknown_run": 404,
+    "unknown_token": 404,
+    "no_principal": 401,
+    "bad_credentials": 401,
+    "sign_in_throttled": 429,
+    "upload_too_large": 413,
+    "upload_type": 415,
+    "forbidden": 403,
+    "authentication_required": 403,
+    "unknown_user": 403,
+    "not_a_member": 403,
+    "refused": 409,
+    "edit_refused": 409,
+    "not_resumable": 409,
+    "policy_mismatch": 409,
+    "document_outside_roots": 403,
+    "store_busy": 503,
+    "csrf": 403,
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fix: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route may answer with."""
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def status_of(error: WardenError) -> int:
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    if isinstance(error, LoadError):
+        return 422
+    if isinstance(error, UsageError):
+        return 400
+    return 409
+
+
+def body(error: WardenError) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": error.code,
+            "message": scrub(error.message),
+            "fix": scrub(error.fix) if error.fix else None,
+        }
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def warden_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, WardenError)
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body(exc), status_code=status, headers=headers)
+
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "internal",
+                    "message": "internal error: this is a bug in Warden; the server log has the details",
+                    "fix": None,
+                }
+            },
+            status_code=500,
+        )
+
+    app.add_exception_handler(WardenError, warden_error)
+    app.add_exception_handler(Exception, internal_error)

@@ -1,0 +1,114 @@
+"""The minimal pages: sign in, sign out, and a landing page (the pages helper extends these).
+
+Sessions: the cookie holds a random id (stored only as its SHA-256), HttpOnly, SameSite=Strict,
+Secure when the server runs behind TLS; a new id at every sign-in (the old one ends), ended at
+sign-out. Every form POST carries a CSRF token: the session's, or before sign-in a random value
+also set as a short-lived cookie (double submit).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from warden.errors import WardenError
+from warden.server.errors import status_of
+from warden.server.identity import CSRF_FIELD, SESSION_COOKIE, client_of, page_session, service_of
+from warden.service.accounts import SESSION_TTL
+
+__all__ = ["PRE_SESSION_COOKIE", "router", "templates"]
+
+PRE_SESSION_COOKIE = "warden_presession"
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.settings.secure_cookies) or request.url.scheme == "https"
+
+
+def _sign_in_form(
+    request: Request, *, error: str | None = None, status: int = 200, user: str = ""
+) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request,
+        "sign_in.html",
+        {"csrf_token": token, "csrf_field": CSRF_FIELD, "error": error, "user": user},
+        status_code=status,
+    )
+    response.set_cookie(
+        PRE_SESSION_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request) -> Response:
+    return _sign_in_form(request)
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    user: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    expected = request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+        return _sign_in_form(request, error="The form expired; please sign in again.", status=403, user=user)
+    try:
+        session = service_of(request).accounts.sign_in(
+            user, password, client=client_of(request), previous=request.cookies.get(SESSION_COOKIE)
+        )
+    except WardenError as exc:
+        message = exc.message if exc.code == "sign_in_throttled" else "Wrong user or password."
+        return _sign_in_form(request, error=message, status=status_of(exc), user=user)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.session_id,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
+    response.delete_cookie(PRE_SESSION_COOKIE)
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    session = page_session(request)
+    if session is None:
+        return RedirectResponse("/sign-in", status_code=303)
+    if not service_of(request).accounts.check_csrf(session, csrf_token):
+        return HTMLResponse("CSRF token missing or wrong: nothing was done.", status_code=403)
+    service_of(request).accounts.end_session(session.session_id)
+    response = RedirectResponse("/sign-in", status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    session = page_session(request)
+    if session is None:
+        return RedirectResponse("/sign-in", status_code=303)
+    p = session.principal
+    context: dict[str, Any] = {
+        "user": p.user,
+        "tenants": {t: list(p.roles_in(t)) for t in p.tenants},
+        "csrf_token": session.csrf,
+        "csrf_field": CSRF_FIELD,
+    }
+    return templates.TemplateResponse(request, "home.html", context)

@@ -1,0 +1,309 @@
+"""Local accounts and credentials for the server: passwords (argon2), API tokens, sessions.
+
+The operator manages accounts on the host (`warden users ...`): being on the host with the state
+directory is that credential, and those acts are audited as :data:`OPERATOR`. An account is only
+a way to prove who you are: what a user may see and do still comes from the policy in force
+(:func:`principal_for`), so a user the policy no longer names authenticates as nobody.
+
+Only hashes are stored (argon2 for passwords, SHA-256 for token secrets and session ids); no
+secret is ever audited. Every credential event is audited on the chain of the account's tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from warden.errors import UsageError
+from warden.service.errors import BadCredentials, SignInThrottled
+from warden.service.principal import AuthMethod, Principal, principal_for
+from warden.store import accounts as rows
+from warden.store import audit
+from warden.store._util import now
+
+if TYPE_CHECKING:
+    from warden.service.service import Service
+
+__all__ = [
+    "OPERATOR",
+    "SESSION_TTL",
+    "THROTTLE_FAILURES",
+    "THROTTLE_WINDOW",
+    "Accounts",
+    "IssuedToken",
+    "Session",
+    "parse_expiry",
+]
+
+OPERATOR = "operator@host"
+"""The actor of account management on the host (no principal: the state directory is the key)."""
+SESSION_TTL = timedelta(hours=12)
+THROTTLE_FAILURES = 5
+THROTTLE_WINDOW = timedelta(minutes=15)
+MIN_PASSWORD = 8
+TOKEN_PREFIX = "wdn"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: str
+    secret: str
+    """The whole bearer token; shown once, never stored."""
+    user: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    """The cookie's value; shown once to the browser, stored as its SHA-256."""
+    csrf: str
+    principal: Principal
+    expires_at: datetime
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse_expiry(text: str | None) -> timedelta | None:
+    """`30d`, `12h`, `90m` (or `never`/None: no expiry) as a duration; a usage error otherwise."""
+    if text is None or text.strip().lower() == "never":
+        return None
+    found = re.fullmatch(r"\s*(\d{1,5})\s*([mhdw])\s*", text)
+    if not found or int(found[1]) == 0:
+        raise UsageError(f"--expires {text!r}: not a duration", fix="use e.g. 90m, 12h, 30d, 8w or never")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[found[2]]
+    return timedelta(**{unit: int(found[1])})
+
+
+class Accounts:
+    """Account management (the operator's) and authentication (the server's) over one service."""
+
+    def __init__(self, service: Service) -> None:
+        from argon2 import PasswordHasher
+
+        self.service = service
+        self.store = service.store
+        self.hasher = PasswordHasher()
+        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # --- the operator's acts -----------------------------------------------------------------
+
+    def _policy_tenant_of(self, user: str, tenant: str) -> None:
+        policy = self.service.policies.in_force(may_initialise=True)
+        policy.tenant(tenant)  # a coded error for an unknown tenant
+        if not policy.roles_of(tenant, user):
+            raise UsageError(
+                f"'{user}' is not a user of tenant '{tenant}' in the policy in force",
+                fix="add the user to the tenant in the policy and `warden policy apply` it first",
+                code="unknown_user",
+            )
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise UsageError(
+                f"the password is shorter than {MIN_PASSWORD} characters", fix="choose a longer one"
+            )
+
+    def add_user(self, user: str, tenant: str, password: str) -> None:
+        """Create `user`'s account (a user of `tenant` in the policy in force) with a password."""
+        self._policy_tenant_of(user, tenant)
+        self._check_password(password)
+        digest = self.hasher.hash(password)
+        with self.store.connect() as con:
+            if rows.get_account(con, user) is not None:
+                raise UsageError(
+                    f"'{user}' already has an account",
+                    fix=f"change the password with `warden users passwd {user}`",
+                )
+            rows.upsert_account(con, user, tenant, digest)
+            self._audit(con, tenant, OPERATOR, "account_added", {"user": user})
+            self._audit(con, tenant, OPERATOR, "password_set", {"user": user})
+
+    def set_password(self, user: str, password: str) -> None:
+        """Set a new password; the user's sessions end."""
+        self._check_password(password)
+        digest = self.hasher.hash(password)
+        with self.store.connect() as con:
+            account = self._account(con, user)
+            rows.upsert_account(con, user, account["tenant"], digest)
+            ended = rows.end_sessions_of(con, user)
+            self._audit(
+                con, account["tenant"], OPERATOR, "password_set", {"user": user, "sessions_ended": ended}
+            )
+
+    def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
+        """A new API token for `user`; its secret is returned here once and stored only hashed."""
+        token_id = secrets.token_hex(6)
+        secret = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
+        expires_at = now() + expires if expires is not None else None
+        with self.store.connect() as con:
+            account = self._account(con, user)
+            rows.add_token(con, token_id, user, _sha256(secret), expires_at)
+            self._audit(
+                con,
+                account["tenant"],
+                actor,
+                "token_issued",
+                {
+                    "user": user,
+                    "token_id": token_id,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+        return IssuedToken(token_id, secret, user, expires_at)
+
+    def revoke_token(self, token_id: str, *, actor: str = OPERATOR) -> dict[str, Any]:
+        with self.store.connect() as con:
+            row = rows.revoke_token(con, token_id.strip())
+            if row is None:
+                raise UsageError(
+                    f"no token '{token_id}'", fix="list tokens with `warden users list`", code="unknown_token"
+                )
+            account = rows.get_account(con, row["user"])
+            self._audit(
+                con,
+                (account or {}).get("tenant") or "-",
+                actor,
+                "token_revoked",
+                {"user": row["user"], "token_id": row["token_id"]},
+            )
+        return row
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.store.connect() as con:
+            found = rows.list_accounts(con)
+            for account in found:
+                account["tokens"] = rows.list_tokens(con, account["user"])
+        return found
+
+    # --- authentication ----------------------------------------------------------------------
+
+    def _principal(self, user: str, auth: AuthMethod) -> Principal:
+        found = principal_for(self.service.policies.in_force(may_initialise=False), user, auth)
+        if found is None:
+            raise BadCredentials()
+        return found
+
+    def authenticate_password(self, user: str, password: str, *, client: str) -> Principal:
+        """The principal `user` is, if `password` is theirs; throttled per user and client."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        user = user.strip()
+        with self.store.connect() as con:
+            account = rows.get_account(con, user)
+            failures = rows.count_failures(con, user, client, now() - THROTTLE_WINDOW)
+        if failures >= THROTTLE_FAILURES:
+            if account is not None:
+                with self.store.connect() as con:
+                    self._audit(
+                        con, account["tenant"], user, "sign_in_throttled", {"user": user, "client": client}
+                    )
+            raise SignInThrottled(
+                f"too many failed sign-ins for '{user}' from this client",
+                fix=f"wait {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes, or ask the operator "
+                "to set a new password (`warden users passwd`)",
+            )
+        ok = False
+        try:
+            ok = self.hasher.verify((account or {}).get("password_hash") or self._dummy, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        ok = ok and account is not None and not account["disabled"]
+        principal = None
+        if ok:
+            try:
+                principal = self._principal(user, "password")
+            except BadCredentials:
+                ok = False
+        with self.store.connect() as con:
+            rows.record_attempt(con, user, client, ok)
+            if account is not None:
+                event = "sign_in_succeeded" if ok else "sign_in_failed"
+                self._audit(
+                    con, account["tenant"], user, event, {"user": user, "client": client, "auth": "password"}
+                )
+        if principal is None:
+            raise BadCredentials()
+        return principal
+
+    def authenticate_token(self, secret: str) -> Principal:
+        """The principal a bearer token stands for; expired, revoked and unknown tokens alike fail."""
+        if not secret.startswith(f"{TOKEN_PREFIX}_") or len(secret) > 200:
+            raise BadCredentials()
+        with self.store.connect(read_only=True) as con:
+            row = rows.get_token(con, _sha256(secret))
+            account = rows.get_account(con, row["user"]) if row else None
+        if (
+            row is None
+            or account is None
+            or account["disabled"]
+            or row["revoked_at"] is not None
+            or (row["expires_at"] is not None and row["expires_at"] <= now())
+            or not hmac.compare_digest(row["secret_sha256"], _sha256(secret))
+        ):
+            raise BadCredentials()
+        return self._principal(row["user"], "token")
+
+    def sign_in(self, user: str, password: str, *, client: str, previous: str | None = None) -> Session:
+        """Check the password and start a new session (a new id every time: the id a browser held
+        before signing in, if any, is ended, so a planted session id is worthless)."""
+        principal = self.authenticate_password(user, password, client=client)
+        session_id = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        expires_at = now() + SESSION_TTL
+        with self.store.connect() as con:
+            if previous:
+                rows.end_session(con, _sha256(previous))
+            rows.start_session(con, _sha256(session_id), principal.user, csrf, "password", expires_at)
+        return Session(session_id, csrf, principal, expires_at)
+
+    def session(self, session_id: str) -> Session:
+        """The live session `session_id` names, with the principal it stands for."""
+        if not session_id or len(session_id) > 200:
+            raise BadCredentials()
+        with self.store.connect(read_only=True) as con:
+            row = rows.get_session(con, _sha256(session_id))
+            account = rows.get_account(con, row["user"]) if row else None
+        if row is None or account is None or account["disabled"] or row["ended_at"] is not None:
+            raise BadCredentials()
+        if row["expires_at"] <= now():
+            raise BadCredentials()
+        return Session(session_id, row["csrf"], self._principal(row["user"], "password"), row["expires_at"])
+
+    def check_csrf(self, session: Session, presented: str | None) -> bool:
+        return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
+
+    def end_session(self, session_id: str) -> None:
+        """Sign out: the session id stops working at once (audited)."""
+        with self.store.connect() as con:
+            row = rows.get_session(con, _sha256(session_id))
+            if row is None or not rows.end_session(con, _sha256(session_id)):
+                return
+            account = rows.get_account(con, row["user"])
+            if account is not None:
+                self._audit(con, account["tenant"], row["user"], "session_ended", {"user": row["user"]})
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _account(self, con: Any, user: str) -> dict[str, Any]:
+        account = rows.get_account(con, user)
+        if account is None:
+            raise UsageError(
+                f"'{user}' has no account",
+                fix=f"add one with `warden users add {user} --tenant TENANT`",
+                code="unknown_account",
+            )
+        return account
+
+    @staticmethod
+    def _audit(con: Any, tenant: str, actor: str, event: str, payload: dict[str, Any]) -> None:
+        audit.audit(
+            con, run_id=None, root_run_id=None, tenant=tenant, actor=actor, event=event, payload=payload
+        )

@@ -1,0 +1,153 @@
+"""Local accounts and their credentials: password hashes, API tokens, sessions, sign-in attempts.
+
+Only hashes are stored: an argon2 hash of each password, the SHA-256 of each API token's
+secret and of each session id. What a hash is checked against, and who may do what, is the
+service's business (service/accounts.py); these functions only read and write rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from warden.store._util import now, rows
+
+__all__ = [
+    "add_token",
+    "count_failures",
+    "end_session",
+    "end_sessions_of",
+    "get_account",
+    "get_session",
+    "get_token",
+    "list_accounts",
+    "list_tokens",
+    "record_attempt",
+    "revoke_token",
+    "start_session",
+    "token_used",
+    "upsert_account",
+]
+
+
+def get_account(con: Any, user: str) -> dict[str, Any] | None:
+    found = rows(con.execute('SELECT * FROM accounts WHERE "user" = ?', [user]))
+    return found[0] if found else None
+
+
+def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str | None) -> bool:
+    """Create the account or set its password hash; True when it was created."""
+    at = now()
+    existed = get_account(con, user) is not None
+    if existed:
+        con.execute(
+            'UPDATE accounts SET password_hash = ?, updated_at = ? WHERE "user" = ?',
+            [password_hash, at, user],
+        )
+    else:
+        con.execute(
+            """INSERT INTO accounts ("user", tenant, password_hash, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [user, tenant, password_hash, at, at],
+        )
+    return not existed
+
+
+def list_accounts(con: Any) -> list[dict[str, Any]]:
+    return rows(
+        con.execute(
+            """SELECT a."user", a.tenant, a.created_at, a.updated_at, a.disabled,
+                      a.password_hash IS NOT NULL AS has_password,
+                      (SELECT count(*) FROM api_tokens t
+                        WHERE t."user" = a."user" AND t.revoked_at IS NULL
+                          AND (t.expires_at IS NULL OR t.expires_at > ?)) AS live_tokens
+               FROM accounts a ORDER BY a."user\"""",
+            [now()],
+        )
+    )
+
+
+def add_token(con: Any, token_id: str, user: str, secret_sha256: str, expires_at: datetime | None) -> None:
+    con.execute(
+        """INSERT INTO api_tokens (token_id, "user", secret_sha256, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        [token_id, user, secret_sha256, now(), expires_at],
+    )
+
+
+def get_token(con: Any, secret_sha256: str) -> dict[str, Any] | None:
+    found = rows(con.execute("SELECT * FROM api_tokens WHERE secret_sha256 = ?", [secret_sha256]))
+    return found[0] if found else None
+
+
+def list_tokens(con: Any, user: str | None = None) -> list[dict[str, Any]]:
+    where, params = ('WHERE "user" = ?', [user]) if user else ("", [])
+    return rows(
+        con.execute(
+            f"""SELECT token_id, "user", created_at, expires_at, revoked_at, last_used_at
+                FROM api_tokens {where} ORDER BY created_at""",
+            params,
+        )
+    )
+
+
+def token_used(con: Any, token_id: str) -> None:
+    con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [now(), token_id])
+
+
+def revoke_token(con: Any, token_id: str) -> dict[str, Any] | None:
+    """Revoke a token (idempotent); its row, or None when there is no such token."""
+    con.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", [now(), token_id]
+    )
+    found = rows(con.execute("SELECT * FROM api_tokens WHERE token_id = ?", [token_id]))
+    return found[0] if found else None
+
+
+def start_session(
+    con: Any, session_sha256: str, user: str, csrf: str, auth: str, expires_at: datetime
+) -> None:
+    con.execute(
+        """INSERT INTO sessions (session_sha256, "user", csrf, auth, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [session_sha256, user, csrf, auth, now(), expires_at],
+    )
+
+
+def get_session(con: Any, session_sha256: str) -> dict[str, Any] | None:
+    found = rows(con.execute("SELECT * FROM sessions WHERE session_sha256 = ?", [session_sha256]))
+    return found[0] if found else None
+
+
+def end_session(con: Any, session_sha256: str) -> bool:
+    """End a live session; True when there was one."""
+    cur = con.execute(
+        "UPDATE sessions SET ended_at = ? WHERE session_sha256 = ? AND ended_at IS NULL",
+        [now(), session_sha256],
+    )
+    return bool(cur.fetchone()[0])
+
+
+def end_sessions_of(con: Any, user: str) -> int:
+    """End every live session of `user` (a password change); how many ended."""
+    cur = con.execute('UPDATE sessions SET ended_at = ? WHERE "user" = ? AND ended_at IS NULL', [now(), user])
+    return int(cur.fetchone()[0])
+
+
+def record_attempt(con: Any, user: str, client: str, ok: bool) -> None:
+    con.execute(
+        'INSERT INTO sign_in_attempts ("user", client, "at", ok) VALUES (?, ?, ?, ?)',
+        [user, client, now(), ok],
+    )
+
+
+def count_failures(con: Any, user: str, client: str, since: datetime) -> int:
+    """Failed sign-ins of `user` from `client` since `since`, after the last success."""
+    found = con.execute(
+        """SELECT count(*) FROM sign_in_attempts
+           WHERE "user" = ? AND client = ? AND NOT ok AND "at" >= ?
+             AND "at" > coalesce((SELECT max("at") FROM sign_in_attempts
+                                   WHERE "user" = ? AND client = ? AND ok), TIMESTAMP '1970-01-01')""",
+        [user, client, since, user, client],
+    ).fetchone()
+    return int(found[0])

@@ -1,0 +1,136 @@
+"""Sign-in, sessions, CSRF, throttling and API tokens, over real HTTP."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+from tests.server.conftest import PASSWORD, Live
+
+CSP = "default-src 'self'; script-src 'self'"
+
+
+def _form_token(client: httpx.Client) -> str:
+    page = client.get("/sign-in")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    return found[1]
+
+
+def _sign_in(client: httpx.Client, user: str, password: str = PASSWORD) -> httpx.Response:
+    token = _form_token(client)
+    return client.post("/sign-in", data={"user": user, "password": password, "csrf_token": token})
+
+
+def test_sign_in_sets_a_strict_http_only_session_cookie(live: Live) -> None:
+    with live.client() as c:
+        r = _sign_in(c, "dora@acme")
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("warden_session="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "Secure" not in cookie  # plain loopback HTTP, no --secure-cookies
+        home = c.get("/")
+        assert home.status_code == 200 and "Signed in as dora@acme" in home.text
+
+
+def test_session_rotates_at_sign_in_and_ends_at_sign_out(live: Live) -> None:
+    with live.client() as c:
+        _sign_in(c, "dora@acme")
+        first = c.cookies["warden_session"]
+        _sign_in(c, "dora@acme")  # signing in again (e.g. on a shared browser) rotates the id
+        second = c.cookies["warden_session"]
+        assert first != second
+    with live.client(cookies={"warden_session": first}) as old:
+        assert old.get("/").status_code == 303  # the planted / previous id is dead
+    with live.client(cookies={"warden_session": second}) as c:
+        page = c.get("/")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf
+        out = c.post("/sign-out", data={"csrf_token": csrf[1]})
+        assert out.status_code == 303 and out.headers["location"] == "/sign-in"
+    with live.client(cookies={"warden_session": second}) as after:
+        assert after.get("/").status_code == 303
+
+
+def test_form_posts_without_the_csrf_token_are_refused(live: Live) -> None:
+    with live.client() as c:
+        c.get("/sign-in")
+        refused = c.post("/sign-in", data={"user": "dora@acme", "password": PASSWORD, "csrf_token": "forged"})
+        assert refused.status_code == 403 and "warden_session" not in c.cookies
+        _sign_in(c, "dora@acme")
+        session = c.cookies["warden_session"]
+        assert c.post("/sign-out", data={"csrf_token": "forged"}).status_code == 403
+        assert c.post("/sign-out", data={}).status_code == 403
+    with live.client(cookies={"warden_session": session}) as c:
+        assert c.get("/").status_code == 200  # the forged sign-out ended nothing
+
+
+def test_sign_in_is_throttled_after_five_failures(live: Live) -> None:
+    with live.client() as c:
+        for _ in range(5):
+            assert _sign_in(c, "adam@acme", "wrong password").status_code == 401
+        throttled = _sign_in(c, "adam@acme")  # even the right password, while throttled
+        assert throttled.status_code == 429 and "too many failed sign-ins" in throttled.text
+        api = c.post("/api/tokens", json={"user": "adam@acme", "password": PASSWORD})
+        assert api.status_code == 429 and api.json()["error"]["code"] == "sign_in_throttled"
+
+
+def test_unknown_users_and_wrong_passwords_answer_alike(live: Live) -> None:
+    with live.client() as c:
+        wrong = c.post("/api/tokens", json={"user": "ana@acme", "password": "not it"})
+        ghost = c.post("/api/tokens", json={"user": "mallory@acme", "password": "not it"})
+        assert wrong.status_code == ghost.status_code == 401
+        assert wrong.content == ghost.content
+
+
+def test_token_issue_use_expiry_and_revocation(live: Live) -> None:
+    with live.client() as c:
+        issued = c.post("/api/tokens", json={"user": "ana@acme", "password": PASSWORD})
+        assert issued.status_code == 200
+        token = issued.json()["token"]
+        me = c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["user"] == "ana@acme" and me.json()["auth"] == "token"
+        expired = live.token("ana@acme", timedelta(seconds=-1))
+        r = c.get("/api/me", headers={"Authorization": f"Bearer {expired.secret}"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+        live.service.accounts.revoke_token(issued.json()["token_id"])
+        r = c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_credential_events_are_audited_without_secrets(live: Live) -> None:
+    from warden.store import audit
+
+    issued = live.token("gil@globex")
+    live.service.accounts.revoke_token(issued.token_id)
+    with live.service.store.connect(read_only=True) as con:
+        report = audit.verify_chain(con, "globex")
+        events = live.service.store.query(
+            "SELECT event, actor, payload_json FROM audit_events WHERE tenant = 'globex' AND run_id IS NULL"
+        )
+    assert report.ok
+    names = {e["event"] for e in events}
+    assert {"account_added", "password_set", "token_issued", "token_revoked"} <= names
+    assert all(issued.secret not in e["payload_json"] and PASSWORD not in e["payload_json"] for e in events)
+    assert {e["actor"] for e in events if e["event"] == "token_revoked"} == {"operator@host"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/sign-in", "/api/runs", "/api/runs/run-0123456789ab", "/nowhere", "/healthz"]
+)
+def test_security_headers_on_every_response(live: Live, path: str) -> None:
+    with live.client("ana@acme") as c:
+        r = c.get(path)
+    assert r.headers["content-security-policy"].startswith(CSP)
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_healthz_checks_store_and_engine(live: Live) -> None:
+    with live.client() as c:
+        r = c.get("/healthz")
+    assert r.status_code == 200 and r.json()["store"] == "ok" and r.json()["engine"] == "ok"
