@@ -480,10 +480,17 @@ class Service:
                 }
                 report = validate(decision.edited_runbook, guard_context(state, ctx))  # type: ignore[arg-type]
                 if not report.ok:
-                    codes = sorted({i.code for i in report.issues if i.severity == "error"})
+                    errors = [i for i in report.issues if i.severity == "error"]
+                    listed = "; ".join(
+                        f"{i.code} at {i.path or 'the runbook'}"
+                        + (f" (line {i.line})" if i.line else "")
+                        + f": {i.message}"
+                        for i in errors
+                    )
                     raise RunRefused(
-                        f"the edited runbook fails the guard: {', '.join(codes)}",
-                        fix="run `warden validate` on it and fix the issues",
+                        f"the edited runbook fails the guard ({len(errors)} issue(s)): {listed}",
+                        fix="run `warden validate FILE --policy POLICY` for the line-pointing report, fix "
+                        "the issues and approve the edit again; the run still waits",
                         code="edit_refused",
                     )
             claimant = f"{socket.gethostname()}:{os.getpid()}"
