@@ -19,6 +19,7 @@ import pytest
 
 from warden.store import Store, audit, runs
 from warden.store.audit import GENESIS, event_hash, verify_chain
+from warden.store.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
@@ -107,7 +108,11 @@ def _make_runs(store: Store) -> None:
         # the policy in force, as `warden policy apply` leaves it (without its audit events,
         # so the chains hold exactly the events listed above)
         policies.put_policy(
-            con, sha256=loaded.sha256, text=loaded.text, base_dir=str(loaded.base_dir), source=str(loaded.path)
+            con,
+            sha256=loaded.sha256,
+            text=loaded.text,
+            base_dir=str(loaded.base_dir),
+            source=str(loaded.path),
         )
         policies.apply_policy(con, sha256=loaded.sha256, applied_by="test", auth="asserted")
         for run_id, tenant in (("a1", "acme"), ("a2", "acme"), ("g1", "globex")):
@@ -542,7 +547,7 @@ def test_a_schema_1_file_gains_the_chain_and_its_old_rows_count_as_legacy(tmp_pa
         )
         indexes = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     assert report.ok and (report.legacy, report.checked, report.head_no) == (2, 2, 2)
-    assert version == ("2",)
+    assert version == (str(SCHEMA_VERSION),)  # upgraded to the current schema
     assert nullable["run_id"] == nullable["root_run_id"] == "YES"
     assert {"audit_root", "audit_chain"} <= indexes
     # a reopen finds nothing left to migrate, and the legacy rows are still only legacy

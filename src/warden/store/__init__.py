@@ -5,18 +5,34 @@ Modules hold one table family each; every function takes an open connection so a
 group its writes into one short transaction (``with store.connect() as con: ...``).
 """
 
-from warden.store import approvals, audit, costs, documents, findings, llm_calls, reads, runs, steps
+from warden.store import (
+    approval_queue,
+    approvals,
+    audit,
+    comments,
+    costs,
+    documents,
+    findings,
+    llm_calls,
+    notifications,
+    reads,
+    runs,
+    steps,
+)
 from warden.store.connection import Store, StoreBusy
 
 __all__ = [
     "Store",
     "StoreBusy",
+    "approval_queue",
     "approvals",
     "audit",
+    "comments",
     "costs",
     "documents",
     "findings",
     "llm_calls",
+    "notifications",
     "reads",
     "runs",
     "steps",
