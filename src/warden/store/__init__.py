@@ -19,7 +19,7 @@ from warden.store import (
     runs,
     steps,
 )
-from warden.store.connection import Store, StoreBusy
+from warden.store.connection import Store, StoreBusy, is_write_conflict
 
 __all__ = [
     "Store",
@@ -31,6 +31,7 @@ __all__ = [
     "costs",
     "documents",
     "findings",
+    "is_write_conflict",
     "llm_calls",
     "notifications",
     "reads",

@@ -24,13 +24,21 @@ from typing import Any
 
 from warden.errors import WardenError
 
-__all__ = ["Store", "StoreBusy"]
+__all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
 
 class StoreBusy(WardenError):
     """Another process held the database lock for longer than we were willing to wait."""
 
     code = "store_busy"
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """True when a transaction lost a race to another one writing the same rows (DuckDB's
+    optimistic concurrency): the caller may skip or retry the work."""
+    import duckdb
+
+    return isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower()
 
 
 def _is_lock_error(exc: Exception) -> bool:
