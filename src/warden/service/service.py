@@ -657,7 +657,6 @@ class Service:
                                 root_run_id=row["root_run_id"],
                                 payload={**notice_payload(row), "escalate_to": role},
                             ),
-                            at=at,
                         )
                 except Exception as exc:
                     if is_write_conflict(exc):

@@ -238,7 +238,7 @@ def health(con: Any, tenants: list[str], at: datetime) -> list[dict[str, Any]]:
             cond += f" AND {age} < ?"
             params += [at, upper]
             lower = upper
-        bucket_sql.append(f"count(*) FILTER (WHERE {cond}) AS {name}")
+        bucket_sql.append(f'count(*) FILTER (WHERE {cond}) AS "{name}"')
     decided = ", ".join(f"'{d}'" for d in DECISIONS)
     sql = f"""
         SELECT tenant,
