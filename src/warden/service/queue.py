@@ -25,7 +25,6 @@ __all__ = [
     "RunbookVersion",
     "SlaState",
     "run_escalation_loop",
-    "sla_state",
     "utc_naive",
 ]
 
@@ -61,22 +60,10 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) if isinstance(v, datetime) else v for k, v in data.items()}
 
 
-def sla_state(row: dict[str, Any], at: datetime) -> SlaState:
-    """The SLA state of a queue row at `at`."""
-    if row.get("escalated_at") is not None:
-        return "escalated"
-    due, sla_s = row.get("due_at"), row.get("sla_s")
-    if due is None or not sla_s:
-        return "ok"
-    left = (due - at).total_seconds()
-    if left <= 0:
-        return "overdue"
-    return "due_soon" if left < DUE_SOON_FRACTION * sla_s else "ok"
-
-
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InboxItem:
-    """One approval the principal may decide, as the inbox lists it."""
+    """One approval the principal may decide, as the inbox lists it (fields in the order of
+    ``store.approval_queue.INBOX_COLUMNS``; a plain slotted class: an inbox builds thousands)."""
 
     run_id: str
     root_run_id: str
@@ -96,29 +83,6 @@ class InboxItem:
     guard_warnings: int
     guard_errors: int
     cost_estimate_usd: float
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any], at: datetime) -> InboxItem:
-        return cls(
-            run_id=row["run_id"],
-            root_run_id=row["root_run_id"],
-            tenant=row["tenant"],
-            document=row["document"],
-            requester=row["requester"],
-            required_role=row["required_role"],
-            runbook=row["runbook"],
-            runbook_sha256=row["runbook_sha256"],
-            depth=row["depth"],
-            requested_at=row["requested_at"],
-            age_s=max(0.0, (at - row["requested_at"]).total_seconds()),
-            sla_state=sla_state(row, at),
-            due_at=row["due_at"],
-            escalated_at=row["escalated_at"],
-            guard_ok=row["guard_ok"],
-            guard_warnings=row["guard_warnings"],
-            guard_errors=row["guard_errors"],
-            cost_estimate_usd=row["cost_estimate_usd"],
-        )
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

@@ -29,6 +29,7 @@ from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, RunRef
 from warden.service.policies import PolicyBook
 from warden.service.principal import Principal, principal_for
 from warden.service.queue import (
+    DUE_SOON_FRACTION,
     Comment,
     DeliveryReport,
     Escalation,
@@ -580,8 +581,10 @@ class Service:
                 mine = None if rules.allow_self_approval else p.user
                 filters.append(approval_queue.InboxFilter(name, sha, tuple(held), mine))
             with self.store.connect(read_only=True) as con:
-                found = approval_queue.inbox(con, filters, limit=limit, offset=offset)
-        return [InboxItem.from_row(row, at) for row in found]
+                found = approval_queue.inbox(
+                    con, filters, at=at, due_soon_fraction=DUE_SOON_FRACTION, limit=limit, offset=offset
+                )
+        return [InboxItem(*row) for row in found]
 
     def queue_health(
         self, p: Principal, tenant: str | None = None, *, now: datetime | None = None

@@ -19,9 +19,11 @@ from warden.store._util import insert_rows, now, rows
 __all__ = [
     "AGE_BUCKETS",
     "DECISIONS",
+    "INBOX_COLUMNS",
     "InboxFilter",
     "QueueRow",
     "close",
+    "close_many",
     "first_document",
     "get",
     "health",
@@ -128,6 +130,17 @@ def close(con: Any, run_id: str, outcome: str, *, by: str | None = None, at: dat
     return bool(cur.fetchone()[0])
 
 
+def close_many(
+    con: Any, run_ids: list[str], outcome: str, *, by: str | None = None, at: datetime | None = None
+) -> None:
+    """Close many open rows at once (benchmarks and fixtures)."""
+    con.execute(
+        """UPDATE approval_queue SET decided_at = ?, outcome = ?, decided_by = ?
+           WHERE decided_at IS NULL AND run_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [at or now(), outcome, by, run_ids],
+    )
+
+
 def get(con: Any, run_id: str) -> dict[str, Any] | None:
     found = rows(con.execute("SELECT * FROM approval_queue WHERE run_id = ?", [run_id]))
     return found[0] if found else None
@@ -158,12 +171,43 @@ def pending_policies(con: Any, tenants: list[str]) -> list[tuple[str, str | None
     ]
 
 
+INBOX_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "root_run_id",
+    "tenant",
+    "document",
+    "requester",
+    "required_role",
+    "runbook",
+    "runbook_sha256",
+    "depth",
+    "requested_at",
+    "age_s",
+    "sla_state",
+    "due_at",
+    "escalated_at",
+    "guard_ok",
+    "guard_warnings",
+    "guard_errors",
+    "cost_estimate_usd",
+)
+"""The order of the values :func:`inbox` returns per row (the fields of an inbox item)."""
+
+
 def inbox(
-    con: Any, filters: list[InboxFilter], *, limit: int | None = None, offset: int = 0
-) -> list[dict[str, Any]]:
-    """Pending approvals matching any filter, oldest first."""
+    con: Any,
+    filters: list[InboxFilter],
+    *,
+    at: datetime,
+    due_soon_fraction: float,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[Any, ...]]:
+    """Pending approvals matching any filter, oldest first, as tuples in :data:`INBOX_COLUMNS`
+    order; the age and SLA state (``escalated``, ``overdue``, ``due_soon`` when less than
+    `due_soon_fraction` of the SLA is left, else ``ok``) are computed here, at `at`."""
     clauses: list[str] = []
-    params: list[Any] = []
+    params: list[Any] = [at, at, at, due_soon_fraction]
     for f in filters:
         if not f.roles:
             continue
@@ -178,15 +222,21 @@ def inbox(
         clauses.append(clause + ")")
     if not clauses:
         return []
-    sql = (
-        "SELECT * FROM approval_queue WHERE decided_at IS NULL AND ("
-        + " OR ".join(clauses)
-        + ") ORDER BY requested_at, run_id"
-    )
+    sql = f"""SELECT run_id, root_run_id, tenant, document, requester, required_role, runbook,
+                     runbook_sha256, depth, requested_at,
+                     greatest(epoch(CAST(? AS TIMESTAMP) - requested_at), 0) AS age_s,
+                     CASE WHEN escalated_at IS NOT NULL THEN 'escalated'
+                          WHEN due_at IS NULL OR coalesce(sla_s, 0) <= 0 THEN 'ok'
+                          WHEN due_at <= CAST(? AS TIMESTAMP) THEN 'overdue'
+                          WHEN epoch(due_at - CAST(? AS TIMESTAMP)) < ? * sla_s THEN 'due_soon'
+                          ELSE 'ok' END AS sla_state,
+                     due_at, escalated_at, guard_ok, guard_warnings, guard_errors, cost_estimate_usd
+              FROM approval_queue WHERE decided_at IS NULL AND ({" OR ".join(clauses)})
+              ORDER BY requested_at, run_id"""
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
-    return rows(con.execute(sql, params))
+    return list(con.execute(sql, params).fetchall())
 
 
 def overdue(con: Any, at: datetime) -> list[dict[str, Any]]:
