@@ -618,6 +618,8 @@ class Service:
 
         at = utc_naive(now)
         done: list[Escalation] = []
+        if not self.store.path.exists():  # a fresh state directory: nothing waits yet
+            return done
         with self._one_connection():
             with self.store.connect(read_only=True) as con:
                 due = approval_queue.overdue(con, at)
@@ -684,6 +686,8 @@ class Service:
         backoff, failures recorded; a server's loop calls this every few seconds."""
         from warden.service.notify import deliver
 
+        if not self.store.path.exists():  # a fresh state directory: nothing to send
+            return DeliveryReport()
         live: list[LoadedPolicy] = []
 
         def channels_for(tenant: str, sha: str | None) -> list[Notifications]:
