@@ -30,9 +30,21 @@ from typing import Any
 from warden.errors import WardenError
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 
-__all__ = ["Store", "StoreBusy"]
+__all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
 _is_lock_error = is_lock_error  # the name older code and tests import
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """True when a transaction lost a race to another one (DuckDB's optimistic concurrency on
+    the same rows, or two appends to one tenant's audit chain taking the same ``chain_no``):
+    nothing of it was committed, and the caller may retry the work."""
+    import duckdb
+
+    if isinstance(exc, duckdb.TransactionException):
+        return True
+    text = str(exc)
+    return (isinstance(exc, duckdb.ConstraintException) and "chain_no" in text) or "conflict" in text.lower()
 
 
 class Store:
