@@ -710,6 +710,7 @@ def test_an_approved_runbook_step_scans_its_system_and_stores_masked_findings(tm
     policy = yaml.safe_load((REPO / "fixtures" / "acme" / "policy.yaml").read_text())
     acme = policy["tenants"]["acme"]
     acme["allowed_roots"] = ["systems", str(REPO / "fixtures")]
+    acme["document_roots"] = [str(REPO / "fixtures" / "acme")]
     acme["systems"] = [
         {"id": "crm", "type": "sqlite", "location": "systems/crm.sqlite", "owner": "sales@acme"}
     ]
@@ -735,7 +736,7 @@ def test_an_approved_runbook_step_scans_its_system_and_stores_masked_findings(tm
     run_id = json.loads(started.stdout.splitlines()[0])["run_id"]
     approved = _warden(home, "approve", run_id, "--as", "dora@acme", "--role", "dpo", "--policy", pol)
     assert approved.returncode == 0, approved.stderr + approved.stdout
-    shown = _warden(home, "findings", run_id, "--json", "--policy", pol)
+    shown = _warden(home, "findings", run_id, "--json", "--policy", pol, "--as", "dora@acme")
     assert shown.returncode == 0, shown.stderr
     findings = json.loads(shown.stdout)
     assert {f["data_category"] for f in findings} >= {"user.contact.email", "user.financial.bank_account"}
