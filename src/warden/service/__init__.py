@@ -2,7 +2,14 @@
 is bound to and the kill switch are enforced here, never in the CLI or the server."""
 
 from warden.graph.engine import Outcome
-from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, PolicyMismatch, RunRefused
+from warden.service.errors import (
+    DocumentRefused,
+    NoPrincipal,
+    NotFound,
+    PolicyMismatch,
+    RunRefused,
+    UnknownFinding,
+)
 from warden.service.principal import AuthMethod, Principal
 from warden.service.service import DEFAULT_RUNBOOK, UPLOADS, Service, builtin_runbook
 
@@ -18,5 +25,6 @@ __all__ = [
     "Principal",
     "RunRefused",
     "Service",
+    "UnknownFinding",
     "builtin_runbook",
 ]

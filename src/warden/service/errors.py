@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from warden.errors import UsageError, WardenError
 
-__all__ = ["DocumentRefused", "NoPrincipal", "NotFound", "PolicyMismatch", "RunRefused"]
+__all__ = ["DocumentRefused", "NoPrincipal", "NotFound", "PolicyMismatch", "RunRefused", "UnknownFinding"]
 
 
 class RunRefused(WardenError):
@@ -20,6 +20,17 @@ class NotFound(UsageError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run '{run_id}'", fix="list the runs you can see with `warden runs`")
+
+
+class UnknownFinding(UsageError):
+    """No such finding in any run the caller may see: another tenant's finding answers alike."""
+
+    code = "unknown_finding"
+
+    def __init__(self, finding_id: str) -> None:
+        super().__init__(
+            f"no finding '{finding_id}'", fix="list a run's findings with `warden findings RUN --json`"
+        )
 
 
 class NoPrincipal(UsageError):

@@ -5,7 +5,7 @@ Modules hold one table family each; every function takes an open connection so a
 group its writes into one short transaction (``with store.connect() as con: ...``).
 """
 
-from warden.store import approvals, audit, costs, documents, findings, llm_calls, reads, runs, steps
+from warden.store import approvals, audit, costs, documents, findings, llm_calls, reads, runs, steps, triage
 from warden.store.connection import Store, StoreBusy
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "reads",
     "runs",
     "steps",
+    "triage",
 ]

@@ -6,9 +6,11 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
-hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events)."""
+hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
+3: findings carry a fingerprint and an evidence hash (computed on upsert; older rows are
+computed when read), and the triage table holds each tenant's triage by fingerprint."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -204,6 +206,22 @@ DDL: tuple[str, ...] = (
     """ALTER TABLE runs ADD COLUMN IF NOT EXISTS policy_sha256 VARCHAR""",
     """ALTER TABLE runs ADD COLUMN IF NOT EXISTS request_json VARCHAR""",
     """ALTER TABLE approvals ADD COLUMN IF NOT EXISTS auth VARCHAR""",
+    # version 3: triage that sticks across runs (store/triage.py, store/fingerprints.py)
+    """ALTER TABLE findings ADD COLUMN IF NOT EXISTS fingerprint VARCHAR""",
+    """ALTER TABLE findings ADD COLUMN IF NOT EXISTS evidence_hash VARCHAR""",
+    """CREATE TABLE IF NOT EXISTS triage (
+        tenant VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        who VARCHAR NOT NULL,
+        auth VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        evidence_hash VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        finding_id VARCHAR NOT NULL,
+        PRIMARY KEY (tenant, fingerprint)
+    )""",
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",
