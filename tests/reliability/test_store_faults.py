@@ -48,6 +48,7 @@ COMMANDS: tuple[str, ...] = (
     "policy-show",
     "triage",
     "diff",
+    "ropa",
 )
 """Every command that touches the state directory; add a new one here and to `_args`."""
 
@@ -149,6 +150,7 @@ def _args(command: str, p: Prepared) -> list[str]:
             *dora,
         ],
         "diff": ["diff", p.completed, p.completed, *ana, "--json"],
+        "ropa": ["ropa", p.completed, *ana, "--format", "json"],
     }[command]
 
 

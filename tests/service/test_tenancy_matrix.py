@@ -110,6 +110,7 @@ RUN_COMMANDS: dict[str, Callable[[str], list[str]]] = {
     "cancel": lambda r: ["cancel", r, "--reason", "withdrawn"],
     "triage": lambda r: ["triage", RETENTION_GAP, "--run", r, "--mark", "accepted_risk", "--reason", "m"],
     "diff": lambda r: ["diff", r, r, "--json"],
+    "ropa": lambda r: ["ropa", r, "--format", "json"],
 }
 
 
@@ -122,7 +123,7 @@ def _expected(command: str, identity: str, state: str) -> tuple[int, str | None]
     if identity == "other_tenant":
         return 2, "unknown_run"
     waiting = state == "waiting_approval"
-    if command in ("findings", "tree", "report", "audit", "diff"):
+    if command in ("findings", "tree", "report", "audit", "diff", "ropa"):
         return 0, None
     if command == "triage":
         if state != "completed":  # nothing ran before approval: the run holds no finding

@@ -642,6 +642,25 @@ class Service:
         out["resolved"] = [_diff_entry(f) for fp, f in earlier.items() if fp not in later]
         return out
 
+    def ropa(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """The record of processing activities (Art. 30(1)) the run tree's notice and scans
+        support, per system (the inventory of the policy the run is bound to) and purpose; each
+        field cites its passages or findings, and a field neither supplies is a gap."""
+        from warden.investigate.ropa import SystemInfo, build_ropa
+        from warden.investigate.source import Source
+
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                root = runs.get_run(con, row["root_run_id"])
+            bound = self.policies.bound((root or row).get("policy_sha256"))
+            systems = [
+                SystemInfo(s.id, s.type, s.description, s.owner, tuple(s.tags))
+                for s in bound.tenant(row["tenant"]).systems
+            ]
+        # the investigation helpers open their own read-only connection: after ours is closed
+        return build_ropa(Source(self.store.path), run_id, systems)
+
     def visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
         """The run row, for entry points that read more of it (reports, exports)."""
         return self._visible_run(p, run_id)

@@ -26,6 +26,7 @@ __all__ = [
     "runbooks_of_tree",
     "runs_of_tree",
     "schema_version",
+    "step_outputs_of_tree",
     "steps_of_tree",
     "transparency_reports_of_tree",
     "versions_of_tree",
@@ -125,6 +126,19 @@ def passages_by_id(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:
                 WHERE p.passage_id IN ({marks}) ORDER BY p.document_id, p.idx""",
             list(passage_ids),
         )
+    )
+
+
+def step_outputs_of_tree(con: Any, run_id: str, output_schema: str) -> list[dict[str, Any]]:
+    """run_id, step_id and output_json of every completed step of the tree whose output has
+    `output_schema` (e.g. ``labelled_passages``), oldest first."""
+    return _of_tree(
+        con,
+        run_id,
+        """SELECT s.run_id, s.step_id, s.output_json FROM steps s JOIN subtree USING (run_id)
+           WHERE s.output_schema = ? AND s.status = 'completed'
+           ORDER BY s.started_at, s.run_id, s.step_id""",
+        [output_schema],
     )
 
 
