@@ -52,13 +52,17 @@ def schema_version(con: Any) -> str | None:
     return str(found[0]) if found else None
 
 
-def latest_root_run(con: Any, tenant: str | None = None) -> str | None:
-    """The most recently started root run (of `tenant`, when given); None when there is none."""
+def latest_root_run(con: Any, tenant: str | None = None, status: str | None = None) -> str | None:
+    """The most recently started root run (of `tenant`, with `status`, when given); None when
+    there is none."""
     sql = "SELECT run_id FROM runs WHERE parent_run_id IS NULL"
     params: list[Any] = []
     if tenant is not None:
         sql += " AND tenant = ?"
         params.append(tenant)
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
     found = con.execute(sql + " ORDER BY created_at DESC, run_id DESC LIMIT 1", params).fetchone()
     return str(found[0]) if found else None
 
