@@ -66,7 +66,7 @@ def test_open_store_explains_a_missing_or_foreign_file(tmp_path: Path) -> None:
 def test_latest_root_run_is_the_most_recent_analysis(investigated: Investigated, source: Source) -> None:
     assert latest_root_run(source) == investigated.second
     assert latest_root_run(source, tenant="acme") == investigated.second
-    with pytest.raises(UsageError, match="no runs of tenant 'globex'"):
+    with pytest.raises(UsageError, match="no completed runs of tenant 'globex'"):
         latest_root_run(source, tenant="globex")
 
 
@@ -177,9 +177,9 @@ def test_approvals_timeline_shows_each_request_before_its_decision(
     timeline = approvals_timeline(source, investigated.second)
     root, child = investigated.second, f"{investigated.second}.checks"
     assert [(e["run_id"], e["event"], e["actor"]) for e in timeline] == [
-        (root, "requested", "warden"),
+        (root, "requested", "ana@acme"),  # the run's requester, not the engine that asked
         (root, "approve", "dora@acme"),
-        (child, "requested", "warden"),
+        (child, "requested", "ana@acme"),
         (child, "approve", "dora@acme"),
     ]
     decision = timeline[1]

@@ -79,3 +79,29 @@ def test_the_notebook_fails_with_a_clear_error_on_a_wrong_home(tmp_path: Path) -
 
     with pytest.raises(CellExecutionError, match="no Warden database at"):
         _execute(tmp_path / "nowhere", tmp_path)
+
+
+def test_the_notebook_defaults_to_the_latest_completed_run_and_shows_every_quote(
+    investigated: Investigated, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from _wardencli import Warden
+
+    home = tmp_path / "home"
+    shutil.copytree(investigated.home, home)
+    w = Warden(home=home, policy=investigated.policy)
+    (waiting,) = w.analyse()  # newer than every completed run, and still waiting for approval
+    assert waiting["status"] == "waiting_approval"
+    nb = _execute(home, tmp_path)
+    text = _text(nb)
+    assert f"run {investigated.second}: privacy-policy-review v2 for acme, completed" in text
+    rows = w.query("SELECT code, evidence_json FROM findings WHERE root_run_id = ?", investigated.second)
+    quotes = [e["quote"] for r in rows for e in json.loads(r["evidence_json"]) if e.get("quote")]
+    assert quotes
+    for quote in quotes:
+        assert quote in text
+    for r in rows:
+        assert r["code"] in text
+    assert "\u201cNone\u201d" not in text

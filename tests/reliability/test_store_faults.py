@@ -46,6 +46,9 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "cancel",
     "policy-show",
+    "triage",
+    "diff",
+    "ropa",
 )
 """Every command that touches the state directory; add a new one here and to `_args`."""
 
@@ -88,8 +91,8 @@ MUST_FAIL: dict[str, set[str]] = {
     "missing_duckdb": set(COMMANDS) - {"analyse"},
     "corrupt_checkpoint": _CHECKPOINT_COMMANDS,
     "truncated_checkpoint": _CHECKPOINT_COMMANDS,
-    "read_only_state": {"analyse", "approve", "reject"},
-    "full_disk": {"analyse", "approve", "reject"},
+    "read_only_state": {"analyse", "approve", "reject", "triage"},
+    "full_disk": {"analyse", "approve", "reject", "triage"},
 }
 
 # The files whose bytes a fault case must leave unchanged.
@@ -136,7 +139,27 @@ def _args(command: str, p: Prepared) -> list[str]:
         "replay": ["replay", p.completed, "--json", *ana],
         "cancel": ["cancel", p.waiting, *ana, "--reason", "fault matrix"],
         "policy-show": ["policy", "show", *ana, "--json"],
+        "triage": [
+            "triage",
+            _retention_gap(),
+            "--run",
+            p.completed,
+            "--mark",
+            "fixed",
+            "--reason",
+            "f",
+            *dora,
+        ],
+        "diff": ["diff", p.completed, p.completed, *ana, "--json"],
+        "ropa": ["ropa", p.completed, *ana, "--format", "json"],
     }[command]
+
+
+def _retention_gap() -> str:
+    """The acme notice's missing-retention finding: a triage that writes when nothing is wrong."""
+    from warden_analysers.gdpr_transparency.analyser import finding_id
+
+    return finding_id(hashlib.sha256(ACME_NOTICE.read_bytes()).hexdigest(), "retention")
 
 
 def _env(home: Path, policy: Path) -> dict[str, str]:

@@ -30,6 +30,20 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "reject": ("reject", "{run}", "--as", "{user}", "--role", "dpo", "--reason", "x", "--policy", "{policy}"),
     "resume": ("resume", "{run}", "--as", "{user}", "--policy", "{policy}"),
     "cancel": ("cancel", "{run}", "--as", "{user}", "--reason", "x"),
+    "triage": (
+        "triage",
+        "gdpr-00000000000000000000",
+        "--run",
+        "{run}",
+        "--mark",
+        "fixed",
+        "--reason",
+        "x",
+        "--as",
+        "{user}",
+    ),
+    "diff": ("diff", "{run}", "{run}", "--json", "--as", "{user}"),
+    "ropa": ("ropa", "{run}", "--as", "{user}"),
 }
 LISTS = {"runs", "runs-waiting"}
 """Commands that list: they succeed, showing none of the other tenant's runs."""
@@ -56,6 +70,7 @@ def _snapshot(w: Warden) -> dict[str, list]:
         "approvals": w.query("SELECT approval_id FROM approvals ORDER BY approval_id"),
         "steps": w.query("SELECT run_id, step_id, status, attempts FROM steps ORDER BY run_id, step_id"),
         "audit": w.query("SELECT count(*) AS n FROM audit_events"),
+        "triage": w.query("SELECT count(*) AS n FROM triage"),
     }
 
 

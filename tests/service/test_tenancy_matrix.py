@@ -18,6 +18,7 @@ the next case.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -34,6 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
 NOTICE = REPO / "fixtures" / "acme" / "notice.md"
 GHOST = "run-0123456789ab"
+RETENTION_GAP = (
+    "gdpr-"
+    + hashlib.sha256(
+        f"gdpr_transparency\x1f{hashlib.sha256(NOTICE.read_bytes()).hexdigest()}\x1fretention".encode()
+    ).hexdigest()[:20]
+)
+"""The notice's missing-retention finding (ids are deterministic: analysers/gdpr_transparency)."""
 
 IDENTITIES = {
     "approver": "dora@acme",  # acme, holds dpo (the approval role)
@@ -100,6 +108,9 @@ RUN_COMMANDS: dict[str, Callable[[str], list[str]]] = {
     "approve": lambda r: ["approve", r, "--role", "dpo"],
     "reject": lambda r: ["reject", r, "--role", "dpo", "--reason", "no"],
     "cancel": lambda r: ["cancel", r, "--reason", "withdrawn"],
+    "triage": lambda r: ["triage", RETENTION_GAP, "--run", r, "--mark", "accepted_risk", "--reason", "m"],
+    "diff": lambda r: ["diff", r, r, "--json"],
+    "ropa": lambda r: ["ropa", r, "--format", "json"],
 }
 
 
@@ -112,8 +123,13 @@ def _expected(command: str, identity: str, state: str) -> tuple[int, str | None]
     if identity == "other_tenant":
         return 2, "unknown_run"
     waiting = state == "waiting_approval"
-    if command in ("findings", "tree", "report", "audit"):
+    if command in ("findings", "tree", "report", "audit", "diff", "ropa"):
         return 0, None
+    if command == "triage":
+        if state != "completed":  # nothing ran before approval: the run holds no finding
+            return 2, "unknown_finding"
+        # the tenant's triage roles default to its approval roles: dora (dpo) may, ana may not
+        return (0, None) if identity == "approver" else (1, "forbidden")
     if command == "replay":
         # the replay (in a scratch directory) waits where the original waits; a withdrawn
         # original ends otherwise than its replay: exit 1, "different"

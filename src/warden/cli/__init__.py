@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analyse",
     "approvals",
     "runs",
+    "triage",
+    "ropa",
     "report",
     "audit",
     "replay",

@@ -46,8 +46,11 @@ def report(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
     user: str | None = typer.Option(None, "--as", help="Reader; must belong to the run's tenant."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
+    hide_suppressed: bool = typer.Option(
+        False, "--hide-suppressed", help="Leave out findings a triage that still applies suppresses."
+    ),
 ) -> None:
-    """Summary, findings with citations, transparency table, execution tree, approvals and costs.
+    """Summary, findings with citations and triage, transparency table, execution tree, approvals and costs.
 
     Exit 0: written. 1: the store could not be read. 2: usage error (unknown run, bad format).
     """
@@ -61,4 +64,5 @@ def report(
     # visible_run has just read the run from this file, so open_store()'s checks (a DuckDB file
     # holding Warden's tables) would only cost another connection; the report reads over one
     source = Source(service.store.path)
-    write_output(render(build_report(source, run_id), fmt), out)  # type: ignore[arg-type]
+    built = build_report(source, run_id, hide_suppressed=hide_suppressed)
+    write_output(render(built, fmt), out)  # type: ignore[arg-type]

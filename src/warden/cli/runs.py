@@ -129,9 +129,12 @@ def show_findings(
     category: str | None = typer.Option(
         None, "--category", help="Only this category, e.g. transparency, disclosure, inventory."
     ),
+    hide_suppressed: bool = typer.Option(
+        False, "--hide-suppressed", help="Leave out findings a triage that still applies suppresses."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Findings of a run and every run below it, most severe first."""
+    """Findings of a run and every run below it, most severe first, with their triage."""
     from rich.table import Table
 
     from warden.cli._client import remote
@@ -140,25 +143,59 @@ def show_findings(
     client = remote(user, policy)
     if client is not None:
         params = {"min_severity": min_severity, **({"category": category} if category else {})}
+        if hide_suppressed:
+            params["hide_suppressed"] = "true"
         rows = client.call("GET", f"/api/runs/{run_id}/findings", params=params)
     else:
         service = open_service(policy, llm=False)
         rows = service.findings(
-            principal(service, user), run_id, min_severity=min_severity, category=category
+            principal(service, user),
+            run_id,
+            min_severity=min_severity,
+            category=category,
+            hide_suppressed=hide_suppressed,
         )
     if as_json:
         typer.echo(_jsonable(rows))
         return
     table = Table(title=f"findings of {plain(run_id)}", show_lines=True)
-    for col in ("severity", "code", "title", "where", "evidence"):
+    for col in ("severity", "code", "title", "where", "evidence", "triage"):
         table.add_column(col, overflow="fold")
     for f in rows:
         ev = f["evidence"][0] if f["evidence"] else {}
-        where = f["system_id"] or (f"page {ev['page']}" if ev.get("page") else ev.get("passage_id", ""))
-        cells = (f["severity"], f["code"], f["title"], str(where or ""), (ev.get("quote") or "")[:160])
+        where = (
+            f["system_id"]
+            or ev.get("location")
+            or (f"page {ev['page']}" if ev.get("page") else ev.get("passage_id", ""))
+        )
+        cells = (f["severity"], f["code"], f["title"], str(where or ""), _quote(f)[:160], triage_label(f))
         table.add_row(*(plain(c) for c in cells))
     console.print(table)
-    console.print(f"{len(rows)} finding(s)")
+    hidden = " (suppressed ones hidden)" if hide_suppressed else ""
+    console.print(f"{len(rows)} finding(s){hidden}")
+
+
+def triage_label(f: dict[str, Any]) -> str:
+    """ "false_positive by dora@acme", "stale", "reopened" or "" for a finding row."""
+    t = f.get("triage")
+    if not t:
+        return ""
+    if t["status"] == "stale":
+        return f"triage: stale (was {t['state']})"
+    if t["status"] == "reopened":
+        return f"reopened (was fixed by {t['who']})"
+    return f"{t['state']} by {t['who']}: {t['why']}"
+
+
+def _quote(f: dict[str, Any]) -> str:
+    """The first quote of the evidence, else its location, else the finding's message."""
+    for ev in f["evidence"]:
+        if ev.get("quote"):
+            return str(ev["quote"])
+    for ev in f["evidence"]:
+        if ev.get("location"):
+            return str(ev["location"])
+    return str(f["message"])
 
 
 @friendly_errors

@@ -49,6 +49,14 @@ class LoadedPolicy:
         found = member.users.get(user) if member else None
         return list(found.roles) if found else []
 
+    def triage_roles(self, tenant: str) -> list[str]:
+        """Roles that may triage the tenant's findings: ``approval.triage_roles``, else the
+        approval roles (``required_roles``; every role of the tenant when those are empty)."""
+        member = self.tenant(tenant)
+        if member.approval.triage_roles is not None:
+            return list(member.approval.triage_roles)
+        return list(member.approval.required_roles or member.roles)
+
     def find_system(self, system_id: str) -> tuple[str, System] | None:
         """(tenant, system) for a system id in any tenant's inventory."""
         for name, tenant in self.policy.tenants.items():

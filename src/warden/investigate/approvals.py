@@ -26,13 +26,15 @@ def approvals(source: Source, run_id: str) -> list[dict[str, Any]]:
 def approvals_timeline(source: Source, run_id: str) -> list[dict[str, Any]]:
     """Requests, refusals and decisions of the tree in the order they happened.
 
-    Each entry: at, run_id, event (requested / refused / approve / edit / reject), actor, role,
+    Each entry: at, run_id, event (requested / refused / approve / edit / reject), actor (for a
+    request, the person who requested the run, not the engine that asked on their behalf), role,
     runbook, version, sha256, comment, change_summary, waited_s (request to decision).
     """
     with source.connect() as con:
         source.run(run_id)
         events = reads.approval_requests_of_tree(con, run_id)
         runbooks = {r["run_id"]: r["runbook"] for r in reads.runbooks_of_tree(con, run_id)}
+        requesters = {r["run_id"]: r["requester"] for r in reads.runs_of_tree(con, run_id)}
         decided = approvals(source, run_id)
     out: list[dict[str, Any]] = []
     requested_at: dict[str, Any] = {}
@@ -51,7 +53,10 @@ def approvals_timeline(source: Source, run_id: str) -> list[dict[str, Any]]:
             {
                 "at": e["at"],
                 "run_id": e["run_id"],
-                "actor": e["actor"],
+                # the engine writes the request event; who asked is the run's requester
+                "actor": requesters.get(e["run_id"]) or e["actor"]
+                if entry["event"] == "requested"
+                else e["actor"],
                 "runbook": runbooks.get(e["run_id"]),
                 **entry,
             }

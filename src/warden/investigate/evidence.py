@@ -34,6 +34,18 @@ class Citation:
     location: str | None = None
 
     @property
+    def text(self) -> str:
+        """What to show as the quote: the quote, else the whole passage, else (a column found
+        by its name, no value sampled) what was found where."""
+        if self.quote:
+            return self.quote
+        if self.passage_text:
+            return self.passage_text
+        if self.location:
+            return f"{self.location} (found by its name; no value was quoted)"
+        return "(no quote stored)"
+
+    @property
     def where(self) -> str:
         """Where to look: the system location, or the document, section and page."""
         if self.system_id or self.location:

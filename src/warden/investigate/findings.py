@@ -14,6 +14,8 @@ from typing import Any, Literal
 from warden.errors import UsageError
 from warden.investigate.source import Source
 from warden.store import reads
+from warden.store.findings import fill_identity
+from warden.store.triage import attach_triage
 
 __all__ = ["DOCUMENT", "SEVERITIES", "GroupBy", "findings", "findings_by", "severity_by_system"]
 
@@ -27,14 +29,17 @@ GroupBy = Literal["severity", "category", "system"]
 
 
 def findings(source: Source, run_id: str) -> list[dict[str, Any]]:
-    """Findings of `run_id` and every run below it, most severe first, evidence decoded."""
+    """Findings of `run_id` and every run below it, most severe first, evidence decoded, each
+    with its ``fingerprint``, the tenant's ``triage`` of it (or None) and ``suppressed``."""
     with source.connect() as con:
         source.run(run_id)
         rows = reads.findings_of_tree(con, run_id)
-    for row in rows:
-        row["evidence"] = json.loads(row.pop("evidence_json"))
-        row["details"] = json.loads(row.pop("details_json"))
-        row["system"] = row["system"] or DOCUMENT
+        for row in rows:
+            row["evidence"] = json.loads(row.pop("evidence_json"))
+            row["details"] = json.loads(row.pop("details_json"))
+            fill_identity(row)
+            row["system"] = row["system"] or DOCUMENT
+        attach_triage(con, rows)
     rank = {name: i for i, name in enumerate(SEVERITIES)}
     rows.sort(key=lambda r: (rank.get(r["severity"], len(rank)), r["run_id"], r["code"], r["finding_id"]))
     return rows

@@ -31,7 +31,22 @@ th{background:#f9fafb}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 .present{color:#15803d}.missing{color:#b91c1c;font-weight:600}.not_applicable{color:#6b7280}
 .muted{color:#6b7280}ul.tree{list-style:none;padding-left:1.2rem}ul.tree>li{margin:.4rem 0}
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem}
+nav.toc{border:1px solid #e5e7eb;border-radius:.4rem;padding:.4rem 1rem;background:#f9fafb}
+nav.toc ol{margin:.2rem 0;padding-left:1.4rem}nav.toc ol ol{font-size:.88rem}
+.filter{position:absolute;opacity:0}
+.filter+label{display:inline-block;border:1px solid #d1d5db;border-radius:.8rem;padding:0 .6rem;
+ margin:.2rem .3rem .6rem 0;cursor:pointer;font-size:.85rem}
+.filter:checked+label{background:#111827;color:#fff}.filter:focus-visible+label{outline:2px solid #2563eb}
+.triage{display:inline-block;margin-left:.5rem;font-size:.8rem;color:#374151;border:1px dashed #9ca3af;
+ border-radius:.6rem;padding:0 .45rem}.triage.stale,.triage.reopened{color:#b45309;border-color:#b45309}
+.finding:target{outline:3px solid #2563eb}
 """
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+# The severity filter is CSS only (the page's CSP allows no script): one radio per severity,
+# placed before the list as its siblings; a checked radio hides every other severity's findings.
+_CSS += "".join(
+    f"#sev-{s}:checked~.findings-list .finding:not(.sev-{s}){{display:none}}" for s in SEVERITY_ORDER
+)
 
 
 def _t(value: Any) -> str:
@@ -77,13 +92,53 @@ def _summary(s: dict[str, Any]) -> str:
         ["Runs / steps", f"{s['runs']} / {s['steps']}"],
         ["Step time", f"{s['duration_s']:.2f} s"],
         ["Cost", f"${s['cost_usd']:.4f}"],
-        ["Findings", f"{s['findings']}: {sev}"],
+        ["Findings", f"{s['findings']}: {sev}" + _suppressed(s)],
     ]
     return (
         '<table class="summary"><tbody>'
         + "".join(f'<tr><th scope="row">{escape(k)}</th><td>{v}</td></tr>' for k, v in rows)
         + "</tbody></table>"
     )
+
+
+def _triage(f: dict[str, Any]) -> str:
+    t = f.get("triage")
+    if not t:
+        return ""
+    if t["status"] == "stale":
+        text = f"triage: stale (was {t['state']}; the evidence changed)"
+    elif t["status"] == "reopened":
+        text = f"reopened: marked fixed by {t['who']}, found again"
+    else:
+        text = f"{t['state'].replace('_', ' ')}: {t['who']}, {t['why']}"
+    return f'<span class="triage {escape(t["status"])}">{_t(text)}</span>'
+
+
+def finding_anchor(f: dict[str, Any]) -> str:
+    """The page-unique id of a finding's article (ids repeat across the runs of a tree)."""
+    return f"finding-{f['run_id']}-{f['finding_id']}".replace(".", "-")
+
+
+def _filter(found: list[dict[str, Any]]) -> str:
+    """Radios (all, then each severity present): siblings of the list they filter."""
+    counts = {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITY_ORDER}
+    radios = [
+        '<input class="filter" type="radio" name="sev" id="sev-all" checked><label for="sev-all">all</label>'
+    ]
+    radios += [
+        f'<input class="filter" type="radio" name="sev" id="sev-{s}"><label for="sev-{s}">{s} ({n})</label>'
+        for s, n in counts.items()
+        if n
+    ]
+    return '<span class="muted">Show: </span>' + "".join(radios)
+
+
+def _suppressed(s: dict[str, Any]) -> str:
+    n = s.get("suppressed") or 0
+    if not n:
+        return ""
+    how = "hidden" if s.get("suppressed_hidden") else "shown, marked"
+    return f" ({n} suppressed by triage: {how})"
 
 
 def _findings(found: list[dict[str, Any]]) -> str:
@@ -93,7 +148,8 @@ def _findings(found: list[dict[str, Any]]) -> str:
     for f in found:
         cites = (
             "".join(
-                f"<blockquote>{_t(c['quote'] or c['passage_text'])}<cite>{_t(c['where'])}</cite></blockquote>"
+                f"<blockquote>{_t(c.get('text') or c['quote'] or c['passage_text'])}"
+                f"<cite>{_t(c['where'])}</cite></blockquote>"
                 for c in f["citations"]
             )
             or _NO_CITATION
@@ -105,11 +161,36 @@ def _findings(found: list[dict[str, Any]]) -> str:
             f"run <code>{_t(f['run_id'])}</code> step {_t(f['step_id'])}",
         ]
         parts.append(
-            f'<article class="finding" id="finding-{escape(f["finding_id"])}">{_sev(f["severity"])}'
+            f'<article class="finding sev-{escape(f["severity"])}" id="{escape(finding_anchor(f))}">'
+            f"{_sev(f['severity'])}{_triage(f)}"
             f'<h3>{_t(f["title"])}</h3><p class="muted">{" · ".join(meta)}</p>'
             f"<p>{_t(f['message'])}</p>{cites}</article>"
         )
-    return "".join(parts)
+    return _filter(found) + '<div class="findings-list">' + "".join(parts) + "</div>"
+
+
+def _toc(report: dict[str, Any]) -> str:
+    """Jump links: each section, and under Findings each finding."""
+    items = "".join(
+        f'<li><a href="#{escape(finding_anchor(f))}">{escape(f["severity"])}: {_t(f["title"])}</a></li>'
+        for f in report["findings"]
+    )
+    sections = (
+        ("summary", "Summary"),
+        ("charts", "At a glance"),
+        ("findings", "Findings"),
+        ("transparency", "GDPR Art. 13/14 transparency"),
+        ("tree", "Execution tree"),
+        ("approvals", "Approvals"),
+        ("costs", "Costs"),
+    )
+    rows = "".join(
+        f'<li><a href="#{key}">{name}</a>'
+        + (f"<ol>{items}</ol>" if key == "findings" and items else "")
+        + "</li>"
+        for key, name in sections
+    )
+    return f'<nav class="toc" aria-label="Contents"><strong>Contents</strong><ol>{rows}</ol></nav>'
 
 
 def _transparency(rows: list[dict[str, Any]]) -> str:
@@ -213,6 +294,7 @@ def render_html(report: dict[str, Any]) -> str:
 <h1>{title}</h1>
 <p class="muted">Generated {_t(report["generated_at"])} from the Warden store.
 Self-contained: no scripts, no external resources.</p>
+{_toc(report)}
 <section id="summary"><h2>Summary</h2>{_summary(report["summary"])}</section>
 <section id="charts"><h2>At a glance</h2><div class="charts">{charts}</div></section>
 <section id="findings"><h2>Findings</h2>{_findings(report["findings"])}</section>

@@ -7,6 +7,15 @@ from typing import Any
 
 __all__ = ["render_markdown"]
 
+_SECTIONS = (
+    ("Summary", "summary"),
+    ("Findings", "findings"),
+    ("Transparency", "gdpr-art-1314-transparency"),
+    ("Execution tree", "execution-tree"),
+    ("Approvals", "approvals"),
+    ("Costs", "costs"),
+)
+
 
 def _c(value: Any) -> str:
     """A table cell: no pipes or newlines to break the row."""
@@ -42,7 +51,14 @@ def _tree(node: dict[str, Any], depth: int = 0) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     """Summary, findings with citations, transparency table, tree, approvals and costs."""
     s = report["summary"]
-    lines = [f"# {report['title']}", "", "## Summary", ""]
+    lines = [f"# {report['title']}", ""]
+    lines += ["Contents: " + " · ".join(f"[{name}](#{anchor})" for name, anchor in _SECTIONS), ""]
+    by_severity: dict[str, list[dict[str, Any]]] = {}
+    for f in report["findings"] or []:
+        by_severity.setdefault(f["severity"], []).append(f)
+    for severity, group in by_severity.items():  # a plain list per severity: the filter of the page
+        lines.append(f"- **{severity}** ({len(group)}): " + "; ".join(f["title"] for f in group))
+    lines += ["", "## Summary", ""]
     lines += _table(
         ["", ""],
         [
@@ -69,9 +85,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"`{f['code']}` · {_c(f['article'])} · system: {f['system']}",
             "",
         ]
+        t = f.get("triage")
+        if t:
+            status = "" if t["status"] == "applies" else f" ({t['status']})"
+            lines += [f"Triage: **{t['state']}**{status} by {t['who']}: {_c(t['why'])}", ""]
         lines += [f["message"], ""]
         for c in f["citations"]:
-            lines += [f"> {_c(c['quote'] or c['passage_text'])}", ">", f"> — {c['where']}", ""]
+            text = c.get("text") or c["quote"] or c["passage_text"]
+            lines += [f"> {_c(text)}", ">", f"> — {c['where']}", ""]
+        if not f["citations"]:
+            lines += ["No passage cited: the finding is about what the notice does not say.", ""]
     if not report["findings"]:
         lines += ["No findings.", ""]
     lines += ["## GDPR Art. 13/14 transparency", ""]

@@ -39,15 +39,18 @@ def _node(node: RunNode) -> dict[str, Any]:
     return data
 
 
-def build_report(source: Source, run_id: str) -> dict[str, Any]:
-    """Everything the report shows, as plain data (datetimes left as datetimes)."""
+def build_report(source: Source, run_id: str, *, hide_suppressed: bool = False) -> dict[str, Any]:
+    """Everything the report shows, as plain data (datetimes left as datetimes); each finding
+    with its triage, those a triage still suppresses left out when `hide_suppressed`."""
     with source.connect() as con:  # one read-only connection for every question below
         run = source.run(run_id)
         tree = execution_tree(source, run_id)
-        found = findings(source, run_id)
+        everything = findings(source, run_id)
+        found = [f for f in everything if not (hide_suppressed and f["suppressed"])]
         for f in found:
             f["citations"] = [
-                {**asdict(c), "where": c.where} for c in evidence_of(source, run_id, f["finding_id"])
+                {**asdict(c), "where": c.where, "text": c.text}
+                for c in evidence_of(source, run_id, f["finding_id"])
             ]
         documents = reads.documents_of_run(con, run["root_run_id"])
         timeline = approvals_timeline(source, run_id)
@@ -76,6 +79,8 @@ def build_report(source: Source, run_id: str) -> dict[str, Any]:
                 "duration_s": sum(r.duration_s for r in runs),
                 "cost_usd": tree.tree_cost_usd,
                 "findings": len(found),
+                "suppressed": sum(1 for f in everything if f["suppressed"]),
+                "suppressed_hidden": hide_suppressed,
                 "by_severity": {s: n for s, n in by_severity.items() if n},
                 "approvers": sorted({e["actor"] for e in timeline if e["event"] in ("approve", "edit")}),
                 "documents": documents,

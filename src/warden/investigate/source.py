@@ -115,13 +115,16 @@ def open_store(where: str | Path | None = None) -> Source:
     return source
 
 
-def latest_root_run(source: Source, tenant: str | None = None) -> str:
-    """The most recently started root run (of `tenant`, when given): a notebook's default."""
+def latest_root_run(source: Source, tenant: str | None = None, *, status: str | None = "completed") -> str:
+    """The most recently started root run (of `tenant`, when given) with `status`: a notebook's
+    default is the latest *completed* analysis (a failed or waiting one has little to show);
+    ``status=None`` takes the latest whatever its status."""
     with source.connect() as con:
-        found = reads.latest_root_run(con, tenant)
+        found = reads.latest_root_run(con, tenant, status)
     if found is None:
+        what = f" {status}" if status else ""
         raise UsageError(
-            f"no runs{f' of tenant {tenant!r}' if tenant else ''} in {source.path}",
+            f"no{what} runs{f' of tenant {tenant!r}' if tenant else ''} in {source.path}",
             fix="start one with `warden analyse`",
             code="unknown_run",
         )

@@ -121,6 +121,11 @@ class ApprovalPolicy(StrictModel):
         description="A runbook's approval role must be one of these (empty: any role of the tenant).",
     )
     allow_self_approval: bool = False
+    triage_roles: list[str] | None = Field(
+        default=None,
+        description="Roles whose holders may triage the tenant's findings (mark them false_positive, "
+        "accepted_risk or fixed); unset: the approval roles (required_roles, or any role when empty).",
+    )
     require_authenticated: bool = Field(
         default=False,
         description="Refuse decisions from asserted identities (the local CLI's --as): only people "
@@ -219,6 +224,9 @@ class Tenant(StrictModel):
             raise ValueError(
                 f"approval.escalate_to '{self.approval.escalate_to}' is not one of the tenant's roles"
             )
+        unknown = sorted(set(self.approval.triage_roles or []) - known)
+        if unknown:
+            raise ValueError(f"approval.triage_roles {unknown} are not listed in the tenant's roles")
         ids = [s.id for s in self.systems]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

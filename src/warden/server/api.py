@@ -199,9 +199,13 @@ def findings(
     run_id: str,
     min_severity: Annotated[str, Query(max_length=16)] = "info",
     category: Annotated[str | None, Query(max_length=64)] = None,
+    hide_suppressed: bool = False,
 ) -> list[dict[str, Any]]:
-    """Findings of the run and every run below it, most severe first, with their evidence."""
-    return service_of(request).findings(p, run_id, min_severity=min_severity, category=category)
+    """Findings of the run and every run below it, most severe first, with their evidence and
+    triage; `hide_suppressed` leaves out those a triage suppresses."""
+    return service_of(request).findings(
+        p, run_id, min_severity=min_severity, category=category, hide_suppressed=hide_suppressed
+    )
 
 
 @router.get("/runs/{run_id}/tree", response_model=list[TreeNode], responses=RUN)

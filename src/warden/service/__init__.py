@@ -2,7 +2,14 @@
 is bound to and the kill switch are enforced here, never in the CLI or the server."""
 
 from warden.graph.engine import Outcome
-from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, PolicyMismatch, RunRefused
+from warden.service.errors import (
+    DocumentRefused,
+    NoPrincipal,
+    NotFound,
+    PolicyMismatch,
+    RunRefused,
+    UnknownFinding,
+)
 from warden.service.principal import AuthMethod, Principal
 from warden.service.queue import (
     Comment,
@@ -35,6 +42,7 @@ __all__ = [
     "RunbookVersion",
     "Service",
     "SlaState",
+    "UnknownFinding",
     "builtin_runbook",
     "run_escalation_loop",
 ]

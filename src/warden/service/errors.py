@@ -12,6 +12,7 @@ __all__ = [
     "PolicyMismatch",
     "RunRefused",
     "SignInThrottled",
+    "UnknownFinding",
     "UploadRefused",
 ]
 
@@ -29,6 +30,17 @@ class NotFound(UsageError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run '{run_id}'", fix="list the runs you can see with `warden runs`")
+
+
+class UnknownFinding(UsageError):
+    """No such finding in any run the caller may see: another tenant's finding answers alike."""
+
+    code = "unknown_finding"
+
+    def __init__(self, finding_id: str) -> None:
+        super().__init__(
+            f"no finding '{finding_id}'", fix="list a run's findings with `warden findings RUN --json`"
+        )
 
 
 class NoPrincipal(UsageError):

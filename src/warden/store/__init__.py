@@ -18,6 +18,7 @@ from warden.store import (
     reads,
     runs,
     steps,
+    triage,
 )
 from warden.store.connection import Store, StoreBusy, is_write_conflict
 
@@ -37,4 +38,5 @@ __all__ = [
     "reads",
     "runs",
     "steps",
+    "triage",
 ]

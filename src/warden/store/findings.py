@@ -7,8 +7,17 @@ from typing import Any
 
 from warden.schemas.finding import Finding
 from warden.store._util import insert_rows, now, rows, to_json
+from warden.store.fingerprints import evidence_hash, fingerprint
 
-__all__ = ["COMPARABLE_FIELDS", "FINDING_COLUMNS", "comparable_findings", "findings_of", "upsert_findings"]
+__all__ = [
+    "COMPARABLE_FIELDS",
+    "FINDING_COLUMNS",
+    "comparable_findings",
+    "fill_identity",
+    "findings_of",
+    "runs_holding_finding",
+    "upsert_findings",
+]
 
 FINDING_COLUMNS = {
     "run_id": "VARCHAR",
@@ -28,6 +37,8 @@ FINDING_COLUMNS = {
     "evidence_json": "VARCHAR",
     "details_json": "VARCHAR",
     "created_at": "TIMESTAMP",
+    "fingerprint": "VARCHAR",
+    "evidence_hash": "VARCHAR",
 }
 
 _SEVERITY_ORDER = (
@@ -43,6 +54,11 @@ def upsert_findings(
         return 0
     t = now()
     unique = {f.id: f for f in findings}  # one row per id: an upsert may not touch a row twice
+    linked = con.execute("SELECT document_id FROM run_documents WHERE run_id = ?", [root_run_id])
+    run_documents = [str(r[0]) for r in linked.fetchall()]
+    evidence = {
+        i: [e.model_dump(mode="json", exclude_none=True) for e in f.evidence] for i, f in unique.items()
+    }
     insert_rows(
         con,
         "findings",
@@ -63,15 +79,27 @@ def upsert_findings(
                 f.article,
                 f.data_category,
                 f.system_id,
-                to_json([e.model_dump(mode="json", exclude_none=True) for e in f.evidence]),
+                to_json(evidence[f.id]),
                 to_json(f.details),
                 t,
+                fingerprint(
+                    tenant=tenant,
+                    analyser=f.analyser,
+                    code=f.code,
+                    system_id=f.system_id,
+                    data_category=f.data_category,
+                    details=f.details,
+                    evidence=evidence[f.id],
+                    run_documents=run_documents,
+                ),
+                evidence_hash(evidence[f.id], f.details),
             ]
             for f in unique.values()
         ],
         """ON CONFLICT (run_id, finding_id) DO UPDATE SET message = excluded.message,
                severity = excluded.severity, evidence_json = excluded.evidence_json,
-               details_json = excluded.details_json""",
+               details_json = excluded.details_json, fingerprint = excluded.fingerprint,
+               evidence_hash = excluded.evidence_hash""",
     )
     return len(unique)
 
@@ -80,7 +108,27 @@ def _decode(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in found:
         row["evidence"] = json.loads(row.pop("evidence_json"))
         row["details"] = json.loads(row.pop("details_json"))
+        fill_identity(row)
     return found
+
+
+def fill_identity(row: dict[str, Any], run_documents: list[str] | None = None) -> dict[str, Any]:
+    """A decoded finding row (``evidence``, ``details``) with its fingerprint and evidence hash:
+    rows written before the columns existed are computed here, as upserting would have."""
+    if not row.get("fingerprint"):
+        row["fingerprint"] = fingerprint(
+            tenant=row["tenant"],
+            analyser=row["analyser"],
+            code=row["code"],
+            system_id=row.get("system_id"),
+            data_category=row.get("data_category"),
+            details=row["details"],
+            evidence=row["evidence"],
+            run_documents=run_documents or [],
+        )
+    if not row.get("evidence_hash"):
+        row["evidence_hash"] = evidence_hash(row["evidence"], row["details"])
+    return row
 
 
 def findings_of(con: Any, run_id: str) -> list[dict[str, Any]]:
@@ -126,3 +174,19 @@ def comparable_findings(con: Any, root_run_id: str) -> str:
         for row in found
     ]
     return json.dumps(out, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def runs_holding_finding(con: Any, finding_id: str, tenants: list[str]) -> list[dict[str, Any]]:
+    """(run_id, root_run_id, tenant) of the runs of `tenants` holding finding `finding_id`,
+    newest run first (finding ids are deterministic: the same gap in every run of a notice)."""
+    if not tenants:
+        return []
+    marks = ", ".join("?" for _ in tenants)
+    return rows(
+        con.execute(
+            f"""SELECT f.run_id, f.root_run_id, f.tenant FROM findings f JOIN runs r USING (run_id)
+                WHERE f.finding_id = ? AND f.tenant IN ({marks})
+                ORDER BY r.created_at DESC, f.run_id DESC""",
+            [finding_id, *tenants],
+        )
+    )

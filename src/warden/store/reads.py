@@ -26,6 +26,7 @@ __all__ = [
     "runbooks_of_tree",
     "runs_of_tree",
     "schema_version",
+    "step_outputs_of_tree",
     "steps_of_tree",
     "transparency_reports_of_tree",
     "versions_of_tree",
@@ -51,13 +52,17 @@ def schema_version(con: Any) -> str | None:
     return str(found[0]) if found else None
 
 
-def latest_root_run(con: Any, tenant: str | None = None) -> str | None:
-    """The most recently started root run (of `tenant`, when given); None when there is none."""
+def latest_root_run(con: Any, tenant: str | None = None, status: str | None = None) -> str | None:
+    """The most recently started root run (of `tenant`, with `status`, when given); None when
+    there is none."""
     sql = "SELECT run_id FROM runs WHERE parent_run_id IS NULL"
     params: list[Any] = []
     if tenant is not None:
         sql += " AND tenant = ?"
         params.append(tenant)
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
     found = con.execute(sql + " ORDER BY created_at DESC, run_id DESC LIMIT 1", params).fetchone()
     return str(found[0]) if found else None
 
@@ -125,6 +130,19 @@ def passages_by_id(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:
                 WHERE p.passage_id IN ({marks}) ORDER BY p.document_id, p.idx""",
             list(passage_ids),
         )
+    )
+
+
+def step_outputs_of_tree(con: Any, run_id: str, output_schema: str) -> list[dict[str, Any]]:
+    """run_id, step_id and output_json of every completed step of the tree whose output has
+    `output_schema` (e.g. ``labelled_passages``), oldest first."""
+    return _of_tree(
+        con,
+        run_id,
+        """SELECT s.run_id, s.step_id, s.output_json FROM steps s JOIN subtree USING (run_id)
+           WHERE s.output_schema = ? AND s.status = 'completed'
+           ORDER BY s.started_at, s.run_id, s.step_id""",
+        [output_schema],
     )
 
 

@@ -10,7 +10,9 @@ SCHEMA_VERSION = 3
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
 hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
 3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
-and comment threads on runs (new tables: older files gain them on their first read-write open)."""
+comment threads on runs; findings carry a fingerprint and an evidence hash (computed on upsert;
+older rows are computed when read), and the triage table holds each tenant's triage by
+fingerprint (new tables and columns: older files gain them on their first read-write open)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -265,6 +267,22 @@ DDL: tuple[str, ...] = (
         created_at TIMESTAMP NOT NULL
     )""",
     """CREATE INDEX IF NOT EXISTS comments_run ON comments (run_id)""",
+    # version 3: triage that sticks across runs (store/triage.py, store/fingerprints.py)
+    """ALTER TABLE findings ADD COLUMN IF NOT EXISTS fingerprint VARCHAR""",
+    """ALTER TABLE findings ADD COLUMN IF NOT EXISTS evidence_hash VARCHAR""",
+    """CREATE TABLE IF NOT EXISTS triage (
+        tenant VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        who VARCHAR NOT NULL,
+        auth VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        evidence_hash VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        finding_id VARCHAR NOT NULL,
+        PRIMARY KEY (tenant, fingerprint)
+    )""",
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",

@@ -1,0 +1,141 @@
+"""`warden ropa`: the record of processing activities on the bundled Acme demo run (the
+fixtures/acme/demo.sh flow: analyse the notice, approve the root and the child it drafts)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+
+from _acme_tree import Acme, acme_copy
+
+from warden.cli import app
+from warden.investigate.ropa import FIELDS
+from warden.service import NotFound
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Acme, str, dict]:
+    acme = acme_copy(tmp_path_factory.mktemp("ropa") / "acme")
+    run = acme.completed()
+    service = acme.service()
+    return acme, run, service.ropa(service.principal("dora@acme"), run)
+
+
+def _activity(record: dict, system: str, purpose_start: str) -> dict:
+    (found,) = [
+        a
+        for a in record["activities"]
+        if a["system"] == system and (a["purpose"] or "").startswith(purpose_start)
+    ]
+    return found
+
+
+def _values(activity: dict, field: str) -> set[str]:
+    return {v["value"] for v in activity["fields"][field]["values"]}
+
+
+def test_each_system_and_purpose_gets_the_art30_fields(demo: tuple[Acme, str, dict]) -> None:
+    _, _, record = demo
+    assert record["tenant"] == "acme" and record["documents"] == ["notice.md"]
+    assert {a["system"] for a in record["activities"]} == {
+        "crm",
+        "newsletter-export",
+        "web-logs",
+        "webshop-src",
+    }
+    assert record["unscanned"] == []
+    assert all(set(a["fields"]) == set(FIELDS) for a in record["activities"])
+
+    orders = _activity(record, "crm", "to process and deliver your orders")
+    assert {
+        "user.name",
+        "user.contact.email",
+        "user.contact.phone_number",
+        "user.contact.address",
+        "user.demographic.date_of_birth",
+        "user.health_and_medical",
+    } <= _values(orders, "data_categories")
+    assert "customers" in _values(orders, "data_subjects")
+    newsletter = _activity(record, "newsletter-export", "to send you marketing emails")
+    assert {"user.contact.email", "user.name", "user.device.ip_address"} <= _values(
+        newsletter, "data_categories"
+    )
+
+    shop = _activity(record, "webshop-src", "to take payment")
+    assert {"OpenAI", "Meta (Facebook)", "Stripe", "Google Analytics"} <= _values(shop, "recipients")
+    assert "OpenAI (US)" in _values(shop, "transfers")
+    (safeguard,) = shop["fields"]["transfer_safeguards"]["values"]
+    assert "Standard Contractual Clauses" in safeguard["source"]["quote"]
+    assert any("encryption" in v for v in _values(shop, "security_measures"))
+
+
+def test_retention_is_a_gap_with_the_findings_that_show_it(demo: tuple[Acme, str, dict]) -> None:
+    acme, run, record = demo
+    codes = {
+        f["finding_id"]: (f["code"], f["system_id"])
+        for f in acme.service().findings(acme.service().principal("dora@acme"), run)
+    }
+    for activity in record["activities"]:
+        retention = activity["fields"]["retention"]
+        assert retention["gap"] and retention["values"] == [] and "retention" in activity["gaps"]
+        shown = {codes[i] for i in retention["gap_findings"]}
+        assert ("gdpr.missing.retention", None) in shown
+        if activity["system"] in ("crm", "newsletter-export", "web-logs"):
+            assert ("gap.retention_undisclosed", activity["system"]) in shown
+        # everything else the notice or the scans supply
+        assert activity["gaps"] == ["retention"], activity
+
+
+def test_every_value_cites_a_passage_or_a_finding_that_exists(demo: tuple[Acme, str, dict]) -> None:
+    acme, run, record = demo
+    service = acme.service()
+    dora = service.principal("dora@acme")
+    findings = {f["finding_id"]: f for f in service.findings(dora, run)}
+    notice = acme.notice.read_text()
+    for activity in record["activities"]:
+        for name in FIELDS:
+            for value in activity["fields"][name]["values"]:
+                source = value["source"]
+                if source["kind"] == "finding":
+                    f = findings[source["finding_id"]]
+                    assert f["system_id"] == activity["system"]
+                    assert f["analyser"] in ("personal_data_scan", "third_party_scan")
+                else:
+                    assert source["kind"] == "passage" and source["document"] == "notice.md"
+                    assert source["passage_id"].split("#")[0] and source["quote"] in notice
+
+
+def test_csv_html_json_and_tenancy(demo: tuple[Acme, str, dict], tmp_path: Path) -> None:
+    acme, run, record = demo
+    env = {"WARDEN_HOME": str(acme.home), "WARDEN_POLICY": str(acme.policy), "WARDEN_USER": None}
+    runner = CliRunner(env=env)
+    as_json = runner.invoke(app, ["ropa", run, "--as", "ana@acme"], catch_exceptions=False)
+    assert as_json.exit_code == 0, as_json.stderr
+    assert (
+        json.loads(as_json.stdout)["activities"] == json.loads(json.dumps(record, default=str))["activities"]
+    )
+    as_csv = runner.invoke(app, ["ropa", run, "--as", "ana@acme", "--format", "csv"], catch_exceptions=False)
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    gaps = [r for r in rows if r["gap"] == "gap"]
+    assert gaps and {r["field"] for r in gaps} == {"retention"}
+    assert any(r["field"] == "data_categories" and r["source"].startswith("finding pds-") for r in rows)
+    out = tmp_path / "ropa.html"
+    as_html = runner.invoke(
+        app, ["ropa", run, "--as", "ana@acme", "--format", "html", "--out", str(out)], catch_exceptions=False
+    )
+    assert as_html.exit_code == 0, as_html.stderr
+    page = out.read_text()
+    assert "<script" not in page and 'class="gap"' in page and "user.demographic.date_of_birth" in page
+    bad = runner.invoke(app, ["ropa", run, "--as", "ana@acme", "--format", "xml"], catch_exceptions=False)
+    assert bad.exit_code == 2
+    service = acme.service()
+    with pytest.raises(NotFound):
+        service.ropa(service.principal("gwen@globex"), run)
