@@ -19,6 +19,7 @@ import pytest
 
 from warden.store import Store, audit, runs
 from warden.store.audit import GENESIS, event_hash, verify_chain
+from warden.store.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
@@ -546,7 +547,7 @@ def test_a_schema_1_file_gains_the_chain_and_its_old_rows_count_as_legacy(tmp_pa
         )
         indexes = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     assert report.ok and (report.legacy, report.checked, report.head_no) == (2, 2, 2)
-    assert version == ("2",)
+    assert version == (str(SCHEMA_VERSION),)  # upgraded to the current schema
     assert nullable["run_id"] == nullable["root_run_id"] == "YES"
     assert {"audit_root", "audit_chain"} <= indexes
     # a reopen finds nothing left to migrate, and the legacy rows are still only legacy

@@ -9,18 +9,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from warden.errors import WardenError
+from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
 from warden.graph.recovery import INTERNAL_ERROR, fault_reason
 from warden.schemas.status import RunStatus
-from warden.store import runs
+from warden.store import approval_queue, notifications, runs
+from warden.store._util import now
 from warden.store.faults import StorageFault
 
-__all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Outcome"]
+__all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Outcome", "notice_payload"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,9 @@ def fail_tree(ctx: RunContext, root_run_id: str, exc: Exception, reason: str | N
 
 
 def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome:
-    """Mark every run with a pending approval as waiting, and report where the tree stopped."""
+    """Mark every run with a pending approval as waiting (its approval-queue row and the
+    notification of the people who may decide it in the same transaction), and report where
+    the tree stopped. Idempotent: settling the same wait again adds nothing."""
     from warden.graph.nodes._common import record
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
@@ -133,6 +138,7 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
             runs.set_status(
                 con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
             )
+            _queue(con, ctx.policy, payload)
             record(
                 con,
                 {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
@@ -150,3 +156,72 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
         waiting=waiting,
         reason=root["status_reason"] if root else "the run is missing from the store",
     )
+
+
+def _queue(con: Any, policy: LoadedPolicy, payload: dict[str, Any]) -> None:
+    """The pending approval's queue row, and an ``approval_waiting`` notice to its deciders."""
+    from warden.governance.notifications import deciders, deliveries
+
+    existing = approval_queue.get(con, payload["run_id"])
+    requested_at = existing["requested_at"] if existing else now()
+    tenant = policy.policy.tenants.get(payload["tenant"])
+    sla_s = tenant.approval.sla_seconds if tenant else None
+    report = payload.get("report") or {}
+    issues = report.get("issues") or []
+    row = approval_queue.QueueRow(
+        run_id=payload["run_id"],
+        root_run_id=payload["root_run_id"],
+        tenant=payload["tenant"],
+        required_role=payload["required_role"],
+        requester=payload["requester"],
+        requested_at=requested_at,
+        runbook=payload["runbook"]["runbook"],
+        runbook_sha256=payload["runbook_sha256"],
+        policy_sha256=policy.sha256,
+        cost_estimate_usd=float(payload.get("cost_estimate_usd") or 0.0),
+        guard_ok=bool(report.get("ok", True)),
+        guard_warnings=sum(1 for i in issues if i.get("severity") == "warning"),
+        guard_errors=sum(1 for i in issues if i.get("severity", "error") == "error"),
+        depth=int(payload.get("depth") or 0),
+        document=approval_queue.first_document(con, payload["root_run_id"]),
+        sla_s=sla_s,
+        due_at=requested_at + timedelta(seconds=sla_s) if sla_s else None,
+        escalate_to=tenant.approval.escalate_to if tenant else None,
+    )
+    approval_queue.open_pending(con, row)
+    users = deciders(policy, row.tenant, row.required_role, row.requester)
+    notifications.enqueue(
+        con,
+        deliveries(
+            policy,
+            tenant=row.tenant,
+            event="approval_waiting",
+            key=f"{row.run_id}:approval_waiting:{row.runbook_sha256}",
+            users=users,
+            run_id=row.run_id,
+            root_run_id=row.root_run_id,
+            payload=notice_payload(row),
+        ),
+    )
+
+
+def notice_payload(row: approval_queue.QueueRow | dict[str, Any]) -> dict[str, Any]:
+    """What a notification says about a pending approval (no draft, no document text)."""
+    data = row if isinstance(row, dict) else asdict(row)
+    return {
+        "root_run_id": data["root_run_id"],
+        "runbook": data["runbook"],
+        "runbook_sha256": data["runbook_sha256"],
+        "document": data["document"],
+        "requester": data["requester"],
+        "required_role": data["required_role"],
+        "requested_at": _iso(data["requested_at"]),
+        "due_at": _iso(data["due_at"]),
+        "cost_estimate_usd": data["cost_estimate_usd"],
+        "guard_ok": data["guard_ok"],
+        "depth": data["depth"],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value is not None else None

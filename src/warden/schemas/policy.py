@@ -14,14 +14,19 @@ from warden.schemas._base import SLUG_PATTERN, StrictModel
 from warden.schemas.runbook import Limits
 
 __all__ = [
+    "DURATION_PATTERN",
     "ApprovalPolicy",
     "AutoApprovalRule",
+    "EmailChannel",
     "GovernancePolicy",
     "KillSwitch",
+    "Notifications",
     "System",
     "SystemType",
     "Tenant",
     "User",
+    "WebhookChannel",
+    "duration_seconds",
 ]
 
 SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "postgres"]
@@ -58,11 +63,35 @@ class System(StrictModel):
         return _no_nul(value)
 
 
+DURATION_PATTERN = r"^(?:\d+[wdhms])+$"
+"""A duration written as whole units: ``48h``, ``30m``, ``2d``, ``1d12h``, ``90s``, ``1w``."""
+
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> int:
+    """Seconds in a duration string (``48h`` -> 172800); ValueError when it is not one."""
+    import re
+
+    value = text.strip().lower()
+    if not re.match(DURATION_PATTERN, value):
+        raise ValueError(f"'{text}' is not a duration: write e.g. 48h, 30m, 2d or 1d12h")
+    total = sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([wdhms])", value))
+    if total <= 0:
+        raise ValueError(f"'{text}' is not a positive duration")
+    return total
+
+
 class User(StrictModel):
     """A person who may request or approve runs in a tenant."""
 
     roles: list[str] = Field(min_length=1)
     name: str | None = None
+    email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+        description="Where notifications to this user are mailed (when the tenant configures e-mail).",
+    )
 
 
 class KillSwitch(StrictModel):
@@ -85,7 +114,7 @@ class AutoApprovalRule(StrictModel):
 
 
 class ApprovalPolicy(StrictModel):
-    """Who approves what in a tenant."""
+    """Who approves what in a tenant, and how long a decision may wait."""
 
     required_roles: list[str] = Field(
         default_factory=list,
@@ -98,6 +127,55 @@ class ApprovalPolicy(StrictModel):
         "signed in to the server (password, token or OIDC) may decide.",
     )
     auto_approve: list[AutoApprovalRule] = Field(default_factory=list)
+    sla: str | None = Field(
+        default=None,
+        description="How long an approval may wait before it is overdue and escalated (48h, 30m, 2d).",
+    )
+    escalate_to: str | None = Field(
+        default=None,
+        description="The role told when an approval passes its SLA (default: the required role again).",
+    )
+
+    @field_validator("sla")
+    @classmethod
+    def _sla_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+    @model_validator(mode="after")
+    def _escalation_needs_an_sla(self) -> ApprovalPolicy:
+        if self.escalate_to is not None and self.sla is None:
+            raise ValueError("approval.escalate_to needs approval.sla (when is an approval overdue?)")
+        return self
+
+    @property
+    def sla_seconds(self) -> int | None:
+        return duration_seconds(self.sla) if self.sla else None
+
+
+class WebhookChannel(StrictModel):
+    """Notifications POSTed as JSON to one URL."""
+
+    url: str = Field(pattern=r"^https?://", description="http(s) URL; credentials in it are never logged.")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class EmailChannel(StrictModel):
+    """Notifications mailed over SMTP to the users' ``email`` addresses."""
+
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    from_: str = Field(alias="from", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    starttls: bool = False
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class Notifications(StrictModel):
+    """Where a tenant's approval notifications go (none configured: none are sent)."""
+
+    webhook: WebhookChannel | None = None
+    email: EmailChannel | None = None
 
 
 class Tenant(StrictModel):
@@ -120,6 +198,7 @@ class Tenant(StrictModel):
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     limits: Limits = Field(default_factory=Limits, description="Tenant caps, within the global ones.")
     kill_switch: KillSwitch = Field(default_factory=KillSwitch)
+    notifications: Notifications = Field(default_factory=Notifications)
 
     @field_validator("allowed_roots", "document_roots")
     @classmethod
@@ -136,6 +215,10 @@ class Tenant(StrictModel):
         unknown = sorted(set(self.approval.required_roles) - known)
         if unknown:
             raise ValueError(f"approval.required_roles {unknown} are not listed in the tenant's roles")
+        if self.approval.escalate_to is not None and self.approval.escalate_to not in known:
+            raise ValueError(
+                f"approval.escalate_to '{self.approval.escalate_to}' is not one of the tenant's roles"
+            )
         ids = [s.id for s in self.systems]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -18,18 +18,41 @@ from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.graph import recovery
 from warden.graph.context import RunContext, StepProgress
-from warden.graph.engine import EmbeddedEngine, Outcome, settle
+from warden.graph.engine import EmbeddedEngine, Outcome, notice_payload, settle
 from warden.graph.ids import new_run_id
 from warden.graph.state import RunState
 from warden.llm.config import LlmSettings
 from warden.llm_config import model_configuration
 from warden.schemas.approval import ApprovalDecision, AuthMethod, DecisionKind
+from warden.schemas.policy import Notifications
 from warden.schemas.runbook import RunbookDefinition
 from warden.schemas.status import RUN_STATUSES, TERMINAL
 from warden.service.errors import DocumentRefused, NoPrincipal, NotFound, RunRefused, UploadRefused
 from warden.service.policies import PolicyBook
 from warden.service.principal import Principal, principal_for
-from warden.store import Store, approvals, audit, documents, findings, runs, steps
+from warden.service.queue import (
+    DUE_SOON_FRACTION,
+    Comment,
+    DeliveryReport,
+    Escalation,
+    InboxItem,
+    QueueHealth,
+    RunbookVersion,
+    utc_naive,
+)
+from warden.store import (
+    Store,
+    approval_queue,
+    approvals,
+    audit,
+    comments,
+    documents,
+    findings,
+    is_write_conflict,
+    notifications,
+    runs,
+    steps,
+)
 
 if TYPE_CHECKING:
     from warden.service.accounts import Accounts
@@ -60,6 +83,7 @@ UPLOAD_SUFFIXES = {
 }
 """File name endings an upload may have, and the format each claims."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+MAX_COMMENT_CHARS = 10_000
 
 
 def builtin_runbook(name: str) -> Path:
@@ -689,6 +713,237 @@ class Service:
         with self.store.connect(read_only=True) as con:
             return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
 
+    # --- the approval queue ------------------------------------------------------------------
+
+    def inbox(
+        self,
+        p: Principal,
+        *,
+        tenant: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        now: datetime | None = None,
+    ) -> list[InboxItem]:
+        """The pending approvals `p` may decide, oldest first: in each run's bound policy `p`
+        holds the required role in its tenant, the run is not `p`'s own request unless that
+        tenant allows self-approval, and `p` is signed in where the policy demands it. Read from
+        the approval queue alone (no checkpoint); `now` is the clock the SLA states use."""
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit {limit}: must be at least 1", fix="pass a positive number")
+        if offset < 0:
+            raise UsageError(f"offset {offset}: must be 0 or more", fix="pass a non-negative number")
+        at = utc_naive(now)
+        tenants = [t for t in p.tenants if tenant is None or t == tenant]
+        if not tenants:
+            return []
+        with self._one_connection():
+            with self.store.connect(read_only=True) as con:
+                pairs = approval_queue.pending_policies(con, tenants)
+            filters = []
+            for name, sha in pairs:
+                bound = self.policies.bound(sha)
+                held = bound.roles_of(name, p.user)
+                rules = bound.policy.tenants[name].approval if name in bound.policy.tenants else None
+                if not held or rules is None or (rules.require_authenticated and not p.authenticated):
+                    continue
+                mine = None if rules.allow_self_approval else p.user
+                filters.append(approval_queue.InboxFilter(name, sha, tuple(held), mine))
+            with self.store.connect(read_only=True) as con:
+                found = approval_queue.inbox(
+                    con, filters, at=at, due_soon_fraction=DUE_SOON_FRACTION, limit=limit, offset=offset
+                )
+        return [InboxItem(*row) for row in found]
+
+    def queue_health(
+        self, p: Principal, tenant: str | None = None, *, now: datetime | None = None
+    ) -> list[QueueHealth]:
+        """The approval queue's figures per tenant: of every tenant for a policy admin, of
+        `p`'s own tenants otherwise (or of `tenant`, which must be one of those)."""
+        at = utc_naive(now)
+        with self._one_connection():
+            mine = (
+                sorted(self.policies.in_force(may_initialise=False).policy.tenants) if p.admin else p.tenants
+            )
+            if tenant is not None:
+                if tenant not in mine:
+                    raise UsageError(
+                        f"'{p.user}' may not see the approval queue of tenant '{tenant}'",
+                        fix="use one of: " + (", ".join(mine) or "(none)"),
+                        code="forbidden",
+                    )
+                mine = [tenant]
+            with self.store.connect(read_only=True) as con:
+                found = {r["tenant"]: r for r in approval_queue.health(con, mine, at)}
+        return [_health(name, found.get(name), at) for name in mine]
+
+    def escalate_overdue(self, now: datetime | None = None) -> list[Escalation]:
+        """Escalate, once, every pending approval past its SLA under the policy its run is bound
+        to: an ``approval_escalated`` audit event (idempotent key), the queue row marked, and a
+        notice to the escalation role's users, in one transaction per approval. The due time is
+        data, so a restarted process escalates what came due while it was down and nothing
+        twice; a second caller racing this one loses the row and skips it."""
+        from warden.governance.notifications import deliveries, holders
+
+        at = utc_naive(now)
+        done: list[Escalation] = []
+        with self._one_connection():
+            with self.store.connect(read_only=True) as con:
+                due = approval_queue.overdue(con, at)
+            for row in due:
+                bound = self.policies.bound(row["policy_sha256"])
+                role = row["escalate_to"] or row["required_role"]
+                users = holders(bound, row["tenant"], role)
+                key = f"{row['run_id']}:approval_escalated:{row['runbook_sha256']}"
+                try:
+                    with self.store.connect() as con:
+                        if not approval_queue.mark_escalated(con, row["run_id"], at):
+                            continue
+                        audit.audit(
+                            con,
+                            run_id=row["run_id"],
+                            root_run_id=row["root_run_id"],
+                            tenant=row["tenant"],
+                            actor="warden",
+                            event="approval_escalated",
+                            key=key,
+                            payload={
+                                "required_role": row["required_role"],
+                                "escalate_to": role,
+                                "requested_at": row["requested_at"].isoformat() + "Z",
+                                "due_at": row["due_at"].isoformat() + "Z",
+                                "sla_s": row["sla_s"],
+                                "notified": users,
+                                "policy_sha256": row["policy_sha256"],
+                            },
+                        )
+                        notifications.enqueue(
+                            con,
+                            deliveries(
+                                bound,
+                                tenant=row["tenant"],
+                                event="approval_escalated",
+                                key=key,
+                                users=users,
+                                run_id=row["run_id"],
+                                root_run_id=row["root_run_id"],
+                                payload={**notice_payload(row), "escalate_to": role},
+                            ),
+                        )
+                except Exception as exc:
+                    if is_write_conflict(exc):
+                        continue  # another process escalated it first
+                    raise
+                done.append(
+                    Escalation(
+                        run_id=row["run_id"],
+                        root_run_id=row["root_run_id"],
+                        tenant=row["tenant"],
+                        required_role=row["required_role"],
+                        escalate_to=role,
+                        due_at=row["due_at"],
+                        escalated_at=at,
+                        notified=users,
+                    )
+                )
+        return done
+
+    def deliver_notifications(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
+        """Send the outbox's due notifications (at most `limit`): webhook and SMTP, retried with
+        backoff, failures recorded; a server's loop calls this every few seconds."""
+        from warden.service.notify import deliver
+
+        live: list[LoadedPolicy] = []
+
+        def channels_for(tenant: str, sha: str | None) -> list[Notifications]:
+            if not live:
+                live.append(self.policies.live())
+            options = []
+            if tenant in live[0].policy.tenants:
+                options.append(live[0].policy.tenants[tenant].notifications)
+            if sha:
+                bound = self.policies.bound(sha)
+                if tenant in bound.policy.tenants:
+                    options.append(bound.policy.tenants[tenant].notifications)
+            return options
+
+        return deliver(self.store, channels_for, at=utc_naive(now), limit=limit)
+
+    def notifications(self, p: Principal, run_id: str) -> list[dict[str, Any]]:
+        """The notifications about a run `p` may see, with their delivery state."""
+        self._visible_run(p, run_id)
+        with self.store.connect(read_only=True) as con:
+            return notifications.of_run(con, run_id)
+
+    def comment(self, p: Principal, run_id: str, text: str) -> Comment:
+        """Add a comment to a run's thread (any member of its tenant may; audited)."""
+        import uuid
+
+        body = (text or "").strip()
+        if not body:
+            raise UsageError("a comment needs text", fix="write something")
+        if len(body) > MAX_COMMENT_CHARS:
+            raise UsageError(
+                f"a comment is at most {MAX_COMMENT_CHARS} characters (this one has {len(body)})",
+                fix="shorten it, or split it in two",
+            )
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            comment_id = f"c-{uuid.uuid4().hex[:16]}"
+            with self.store.connect() as con:
+                added = comments.add_comment(
+                    con,
+                    comment_id=comment_id,
+                    run_id=run_id,
+                    root_run_id=row["root_run_id"],
+                    tenant=row["tenant"],
+                    author=p.user,
+                    auth=p.auth,
+                    text=body,
+                )
+                audit.audit(
+                    con,
+                    run_id=run_id,
+                    root_run_id=row["root_run_id"],
+                    tenant=row["tenant"],
+                    actor=p.user,
+                    event="comment_added",
+                    key=f"{run_id}:comment_added:{comment_id}",
+                    payload={"comment_id": comment_id, "text": body, "auth": p.auth},
+                )
+        return _comment(added)
+
+    def comments(self, p: Principal, run_id: str) -> list[Comment]:
+        """A run's comment thread, oldest first."""
+        with self._one_connection():
+            self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                return [_comment(r) for r in comments.comments_of(con, run_id)]
+
+    def versions(self, p: Principal, run_id: str) -> list[RunbookVersion]:
+        """The approved versions of the run's runbook in its tenant, newest first."""
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                name = row.get("runbook")
+                if not name:
+                    queued = approval_queue.get(con, run_id)
+                    name = queued["runbook"] if queued else None
+                found = approvals.versions_of(con, row["tenant"], name) if name else []
+        return [
+            RunbookVersion(
+                runbook=v["runbook"],
+                version_no=v["version_no"],
+                declared_version=v["declared_version"],
+                sha256=v["sha256"],
+                approved_at=v["approved_at"],
+                approved_by=v["approved_by"],
+                first_run_id=v["first_run_id"],
+                decision=v["decision"],
+                definition=v["definition"],
+            )
+            for v in found
+        ]
+
     # --- policy ------------------------------------------------------------------------------
 
     def apply_policy(self, p: Principal, file: str | Path, reason: str | None = None) -> LoadedPolicy:
@@ -723,6 +978,48 @@ def _initial_state(run_id: str, tenant: str, requester: str, request: dict[str, 
         "runbook": request["runbook"],
         "status": "running",
     }
+
+
+def _comment(row: dict[str, Any]) -> Comment:
+    return Comment(
+        comment_id=row["comment_id"],
+        run_id=row["run_id"],
+        author=row["author"],
+        auth=row["auth"],
+        text=row["text"],
+        created_at=row["created_at"],
+    )
+
+
+def _health(tenant: str, row: dict[str, Any] | None, at: datetime) -> QueueHealth:
+    r = row or {}
+    decided = int(r.get("decided") or 0)
+
+    def rate(n: Any) -> float | None:
+        return round(int(n or 0) / decided, 4) if decided else None
+
+    def seconds(v: Any) -> float | None:
+        return round(float(v), 3) if v is not None else None
+
+    return QueueHealth(
+        tenant=tenant,
+        at=at,
+        pending=int(r.get("pending") or 0),
+        pending_by_age={name: int(r.get(name) or 0) for name, _ in approval_queue.AGE_BUCKETS},
+        overdue=int(r.get("overdue") or 0),
+        escalated_pending=int(r.get("escalated_pending") or 0),
+        escalated_total=int(r.get("escalated_total") or 0),
+        decided=decided,
+        approved=int(r.get("approved") or 0),
+        rejected=int(r.get("rejected") or 0),
+        edited=int(r.get("edited") or 0),
+        withdrawn=int(r.get("withdrawn") or 0),
+        time_to_approve_p50_s=seconds(r.get("approve_p50_s")),
+        time_to_approve_p95_s=seconds(r.get("approve_p95_s")),
+        reject_rate=rate(r.get("rejected")),
+        edit_rate=rate(r.get("edited")),
+        sla_breaches=int(r.get("sla_breaches") or 0),
+    )
 
 
 def _decision_fix(code: str, run_id: str) -> str:

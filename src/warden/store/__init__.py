@@ -5,18 +5,35 @@ Modules hold one table family each; every function takes an open connection so a
 group its writes into one short transaction (``with store.connect() as con: ...``).
 """
 
-from warden.store import approvals, audit, costs, documents, findings, llm_calls, reads, runs, steps
-from warden.store.connection import Store, StoreBusy
+from warden.store import (
+    approval_queue,
+    approvals,
+    audit,
+    comments,
+    costs,
+    documents,
+    findings,
+    llm_calls,
+    notifications,
+    reads,
+    runs,
+    steps,
+)
+from warden.store.connection import Store, StoreBusy, is_write_conflict
 
 __all__ = [
     "Store",
     "StoreBusy",
+    "approval_queue",
     "approvals",
     "audit",
+    "comments",
     "costs",
     "documents",
     "findings",
+    "is_write_conflict",
     "llm_calls",
+    "notifications",
     "reads",
     "runs",
     "steps",

@@ -14,6 +14,7 @@ __all__ = [
     "publish_version",
     "record_approval",
     "version_definition",
+    "versions_of",
 ]
 
 
@@ -104,3 +105,22 @@ def latest_decision(con: Any, run_id: str) -> dict[str, Any] | None:
     definition = row.pop("definition_json")
     row["definition"] = json.loads(definition) if definition else None
     return row
+
+
+def versions_of(con: Any, tenant: str, runbook: str) -> list[dict[str, Any]]:
+    """Every approved version of a tenant's runbook, newest first, with its definition and the
+    decision that published it (approve, or edit when an approver changed the draft)."""
+    found = rows(
+        con.execute(
+            """SELECT v.*, (SELECT a.decision FROM approvals a
+                              WHERE a.tenant = v.tenant AND a.runbook = v.runbook
+                                AND a.runbook_sha256 = v.sha256 AND a.decision <> 'reject'
+                              ORDER BY a.decided_at LIMIT 1) AS decision
+               FROM runbook_versions v WHERE v.tenant = ? AND v.runbook = ?
+               ORDER BY v.version_no DESC""",
+            [tenant, runbook],
+        )
+    )
+    for row in found:
+        row["definition"] = json.loads(row.pop("definition_json"))
+    return found

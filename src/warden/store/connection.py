@@ -30,9 +30,17 @@ from typing import Any
 from warden.errors import WardenError
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 
-__all__ = ["Store", "StoreBusy"]
+__all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
 _is_lock_error = is_lock_error  # the name older code and tests import
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """True when a transaction lost a race to another one writing the same rows (DuckDB's
+    optimistic concurrency): the caller may skip or retry the work."""
+    import duckdb
+
+    return isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower()
 
 
 class Store:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.schemas.status import TERMINAL, RunStatus
+from warden.store import approval_queue
 from warden.store._util import now, rows, scrub, to_json
 
 __all__ = [
@@ -68,8 +69,9 @@ def create_run(con: Any, row: RunRow) -> None:
 
 
 def set_status(con: Any, run_id: str, status: RunStatus, reason: str | None = None, **fields: Any) -> None:
-    """Move a run to `status`; terminal statuses also stamp finished_at. The reason quotes error
-    messages, so credentials in it are masked."""
+    """Move a run to `status`; terminal statuses also stamp finished_at and close the run's open
+    approval-queue row (cancelled, stopped by the kill switch or a cap, failed) in the same
+    transaction. The reason quotes error messages, so credentials in it are masked."""
     sets = ["status = ?", "status_reason = ?", "updated_at = ?"]
     params: list[Any] = [status, scrub(reason) if reason else reason, now()]
     if status in TERMINAL:
@@ -79,6 +81,8 @@ def set_status(con: Any, run_id: str, status: RunStatus, reason: str | None = No
         sets.append(f"{name} = ?")
         params.append(scrub(value) if isinstance(value, str) else value)
     con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id])
+    if status in TERMINAL:
+        approval_queue.close(con, run_id, status)
 
 
 def claim(con: Any, run_id: str, claimant: str) -> bool:

@@ -6,9 +6,11 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
-hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events)."""
+hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
+3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
+and comment threads on runs (new tables: older files gain them on their first read-write open)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -204,6 +206,65 @@ DDL: tuple[str, ...] = (
     """ALTER TABLE runs ADD COLUMN IF NOT EXISTS policy_sha256 VARCHAR""",
     """ALTER TABLE runs ADD COLUMN IF NOT EXISTS request_json VARCHAR""",
     """ALTER TABLE approvals ADD COLUMN IF NOT EXISTS auth VARCHAR""",
+    # version 3: the approval queue, the notification outbox, comments
+    """CREATE TABLE IF NOT EXISTS approval_queue (
+        run_id VARCHAR PRIMARY KEY,
+        root_run_id VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        required_role VARCHAR NOT NULL,
+        requester VARCHAR NOT NULL,
+        requested_at TIMESTAMP NOT NULL,
+        runbook VARCHAR NOT NULL,
+        runbook_sha256 VARCHAR NOT NULL,
+        policy_sha256 VARCHAR,
+        cost_estimate_usd DOUBLE NOT NULL DEFAULT 0,
+        guard_ok BOOLEAN NOT NULL DEFAULT true,
+        guard_warnings INTEGER NOT NULL DEFAULT 0,
+        guard_errors INTEGER NOT NULL DEFAULT 0,
+        depth INTEGER NOT NULL DEFAULT 0,
+        document VARCHAR,
+        sla_s BIGINT,
+        due_at TIMESTAMP,
+        escalate_to VARCHAR,
+        escalated_at TIMESTAMP,
+        decided_at TIMESTAMP,
+        outcome VARCHAR,
+        decided_by VARCHAR
+    )""",
+    """CREATE INDEX IF NOT EXISTS approval_queue_inbox ON approval_queue (tenant, required_role)""",
+    """CREATE INDEX IF NOT EXISTS approval_queue_root ON approval_queue (root_run_id)""",
+    """CREATE TABLE IF NOT EXISTS notifications (
+        notification_id VARCHAR PRIMARY KEY,
+        tenant VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        run_id VARCHAR,
+        root_run_id VARCHAR,
+        channel VARCHAR NOT NULL,
+        recipient VARCHAR,
+        address VARCHAR,
+        policy_sha256 VARCHAR,
+        payload_json VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TIMESTAMP NOT NULL,
+        last_error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        sent_at TIMESTAMP
+    )""",
+    """CREATE INDEX IF NOT EXISTS notifications_run ON notifications (run_id)""",
+    """CREATE SEQUENCE IF NOT EXISTS comment_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS comments (
+        seq BIGINT PRIMARY KEY DEFAULT nextval('comment_seq'),
+        comment_id VARCHAR UNIQUE NOT NULL,
+        run_id VARCHAR NOT NULL,
+        root_run_id VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        author VARCHAR NOT NULL,
+        auth VARCHAR NOT NULL,
+        text VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS comments_run ON comments (run_id)""",
     """CREATE INDEX IF NOT EXISTS findings_root ON findings (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS runs_root ON runs (root_run_id)""",
     """CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)""",

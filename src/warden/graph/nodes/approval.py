@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from warden.governance.approval_rules import decision_error, matching_auto_rule
+from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
@@ -26,7 +27,7 @@ from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import approvals, runs
+from warden.store import approval_queue, approvals, notifications, runs
 
 __all__ = ["approval", "approval_payload"]
 
@@ -205,6 +206,33 @@ def _apply(
         )
         if decision.decision != "reject":
             runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
+        # the inbox row closes with the decision; the requester hears of it (a human decision:
+        # an auto-approved draft never waited) through the outbox, never blocking the decision
+        approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
+        if decision.auto_rule is None:
+            notifications.enqueue(
+                con,
+                deliveries(
+                    policy,
+                    tenant=state["tenant"],
+                    event="decision",
+                    key=f"{state['run_id']}:decision:{decision.decision}:{sha}",
+                    users=[state["requester"]],
+                    run_id=state["run_id"],
+                    root_run_id=state["root_run_id"],
+                    payload={
+                        "root_run_id": state["root_run_id"],
+                        "runbook": final.runbook,
+                        "runbook_sha256": sha,
+                        "requester": state["requester"],
+                        "decision": decision.decision,
+                        "approver": decision.approver,
+                        "role": decision.role,
+                        "comment": decision.comment,
+                        "version": version_no,
+                    },
+                ),
+            )
     if decision.decision == "reject":
         return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}")
     update: dict[str, Any] = {

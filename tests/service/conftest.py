@@ -1,0 +1,8 @@
+"""The service tests' helpers (_queue_helpers) import as top-level modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
