@@ -7,6 +7,7 @@ and the background workers as ``request.app.state.workers``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,10 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
 from warden.server.errors import install_error_handlers
+from warden.server.events import router as events_router
+from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
 from warden.server.pages import router as pages_router
+from warden.server.views import router as views_router
 from warden.server.workers import Workers
-from warden.service import Service
+from warden.service import Service, run_escalation_loop
 
 __all__ = ["ROUTERS", "SECURITY_HEADERS", "ServerSettings", "create_app"]
 
@@ -40,7 +44,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 """Sent with every response: no inline script can run, nothing frames Warden, no referrer leaks."""
 
-ROUTERS: tuple[APIRouter, ...] = (api_router, pages_router)
+ROUTERS: tuple[APIRouter, ...] = (api_router, metrics_router, pages_router, views_router, events_router)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class ServerSettings:
     """Mark cookies Secure (set when Warden is served over TLS, directly or behind a proxy)."""
     workers: int = 2
     """Background worker threads that run the graph."""
+    escalate_every_s: float | None = 30.0
+    """How often the escalation loop escalates overdue approvals and delivers notifications
+    (None: no loop, e.g. when another process runs it)."""
 
 
 class SecurityHeaders:
@@ -86,12 +93,15 @@ def create_app(
     policy: str | Path | None = None,
     secure_cookies: bool = False,
     workers: int = 2,
+    escalate_every_s: float | None = 30.0,
     service: Service | None = None,
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The Warden server over the state directory `home` (`policy`, if given, must be the policy
     in force; an empty state directory is initialised with it)."""
-    settings = ServerSettings(Path(home), Path(policy) if policy else None, secure_cookies, workers)
+    settings = ServerSettings(
+        Path(home), Path(policy) if policy else None, secure_cookies, workers, escalate_every_s
+    )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request
@@ -99,8 +109,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        pool.shutdown()
+        # SLA timers are data (the queue's due times), so a restarted server picks them up
+        stop = threading.Event()
+        loop = None
+        if escalate_every_s:
+            loop = threading.Thread(
+                target=run_escalation_loop,
+                args=(service, escalate_every_s, stop),
+                name="warden-escalation",
+                daemon=True,
+            )
+            loop.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if loop is not None:
+                loop.join(timeout=30)
+            pool.shutdown()
 
     app = FastAPI(
         title="Warden",
