@@ -47,6 +47,13 @@ def _seconds(value: Any) -> str:
     return f"{float(value or 0):.1f}s" if value is not None else "-"
 
 
+def _document(name: Any) -> str:
+    """An uploaded document's name as its uploader gave it (the generated prefix left out)."""
+    text = str(name or "")
+    head, sep, rest = text.partition("--")
+    return rest if sep and len(head) == 32 and all(c in "0123456789abcdef" for c in head) else text
+
+
 env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=True,  # every template, whatever its name: untrusted text never becomes markup
@@ -54,5 +61,5 @@ env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.filters.update(age=age, when=_when, usd=_usd, seconds=_seconds)
+env.filters.update(age=age, when=_when, usd=_usd, seconds=_seconds, document=_document)
 templates = Jinja2Templates(env=env)

@@ -5,6 +5,7 @@ here, once, and nowhere above."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -370,7 +371,10 @@ class Service:
             )
         folder = self.home / UPLOADS / tenant
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{uuid.uuid4().hex}{suffix}"
+        # a generated name; the original's stem, reduced to safe characters, only follows it so
+        # people can tell their uploads apart (the inbox shows it)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip("-.")[:60] or "upload"
+        target = folder / f"{uuid.uuid4().hex}--{stem}{suffix}"
         with open(target, "xb") as fh:
             fh.write(data)
         return target

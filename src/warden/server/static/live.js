@@ -20,7 +20,7 @@
     data.runs.forEach(function (run) {
       var node = document.querySelector('section.node[data-run="' + CSS.escape(run.run_id) + '"]');
       if (!node) { return; }
-      setText(node, "status", run.status);
+      setText(node, "run-status", run.status);
       setText(node, "cost", run.cost);
       setText(node, "duration", run.duration);
       run.steps.forEach(function (step) {
