@@ -8,6 +8,7 @@ and the background workers as ``request.app.state.workers``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,6 +88,51 @@ class SecurityHeaders:
 _NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control"}
 
 
+class OneOpenPerPage:
+    """Pure ASGI middleware: page requests keep the DuckDB file open while they come, and for
+    :attr:`linger_s` after the last one (a page does several units of work: the session, the
+    policy, its reads; opening the file costs ~35 ms each time). Then it closes, so a CLI on the
+    same state directory gets its turn. Not for the event stream (it would hold the file for
+    minutes) nor the API (its requests are short units of work already)."""
+
+    linger_s = 0.5
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.store = service.store
+        self._lock = threading.Lock()
+        self._held: Any = None
+        self._until = 0.0
+
+    def _touch(self) -> None:
+        with self._lock:
+            self._until = time.monotonic() + self.linger_s
+            if self._held is None:
+                self._held = self.store.hold()
+                self._held.__enter__()
+                threading.Thread(target=self._let_go, name="warden-store-linger", daemon=True).start()
+
+    def _let_go(self) -> None:
+        while True:
+            with self._lock:
+                left = self._until - time.monotonic()
+                if left <= 0:
+                    held, self._held = self._held, None
+                    break
+            time.sleep(min(left, self.linger_s))
+        held.__exit__(None, None, None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(("/api/", "/static/")) or path.endswith("/events"):
+            await self.app(scope, receive, send)
+            return
+        self._touch()
+        with self.store.hold():
+            await self.app(scope, receive, send)
+        self._touch()
+
+
 def create_app(
     home: str | Path,
     *,
@@ -141,6 +187,7 @@ def create_app(
     app.state.service = service
     app.state.workers = pool
     install_error_handlers(app)
+    app.add_middleware(OneOpenPerPage, service=service)
     app.add_middleware(SecurityHeaders)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
