@@ -125,6 +125,8 @@ class Hooks:
     url: str
     received: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
     status: int = 200
+    location: str | None = None
+    """Sent as the Location header (a redirect) when set."""
 
     def events(self) -> list[str]:
         return [body["event"] for _, body in self.received]
@@ -148,6 +150,8 @@ def webhook_server(userinfo: str = "") -> Iterator[Hooks]:
             body = json.loads(self.rfile.read(length))
             hooks.received.append((dict(self.headers), body))
             self.send_response(hooks.status)
+            if hooks.location:
+                self.send_header("Location", hooks.location)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:

@@ -254,6 +254,39 @@ def test_an_overdue_approval_is_escalated_once_across_a_restart_and_mailed_to_th
         assert (health.escalated_total, health.approved, health.pending) == (1, 1, 1)  # the child waits
 
 
+def test_racing_escalation_passes_escalate_each_approval_exactly_once(tmp_path: Path) -> None:
+    """Three processes' loops (three Services, in threads) over five overdue approvals: each is
+    escalated once; a pass that loses a race for a row or for the audit chain retries or skips."""
+    svc = _service(tmp_path / "home", policy_copy(tmp_path, sla="1h", escalate_to="admin"))
+    runs = {_start(svc, "ana@acme") for _ in range(5)}
+    later = max(_queue(svc)[r]["requested_at"] for r in runs) + timedelta(hours=2)
+    results: list[list[Any]] = []
+    errors: list[BaseException] = []
+
+    def one_pass() -> None:
+        try:
+            results.append(Service(tmp_path / "home").escalate_overdue(now=later))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_pass) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(e.run_id for r in results for e in r) == sorted(runs)
+    assert sorted(e["run_id"] for e in _events(svc, "approval_escalated")) == sorted(runs)
+    with svc.store.connect(read_only=True) as con:
+        assert audit.verify_chain(con, "acme").ok
+
+
+def test_the_servers_loop_on_a_fresh_state_directory_does_nothing_and_creates_nothing(tmp_path: Path) -> None:
+    svc = _service(tmp_path / "home", policy_copy(tmp_path))
+    assert svc.escalate_overdue() == [] and svc.deliver_notifications().sent == 0
+    assert not (tmp_path / "home" / "warden.duckdb").exists()
+
+
 def test_the_escalation_loop_runs_until_stopped(tmp_path: Path) -> None:
     calls: list[str] = []
     stop = threading.Event()
@@ -304,6 +337,17 @@ def test_a_failing_webhook_is_retried_with_backoff_and_its_credentials_never_sto
         assert len({h["Idempotency-Key"] for h, _ in hooks.received}) == 1
     dump = "\n".join(str(r) for r in svc.store.query("SELECT * FROM notifications"))
     assert "s3cr3t" not in dump
+
+
+def test_a_webhook_redirect_is_not_followed(tmp_path: Path) -> None:
+    with webhook_server() as elsewhere, webhook_server(userinfo="hook:pw@") as hooks:
+        hooks.status, hooks.location = 307, elsewhere.url
+        svc = _service(tmp_path / "home", policy_copy(tmp_path, webhook_url=hooks.url))
+        run = _start(svc, "ana@acme")
+        assert svc.deliver_notifications().retrying == 1
+        assert elsewhere.received == []  # neither the notice nor the credential went elsewhere
+        [row] = svc.notifications(svc.principal("ana@acme"), run)
+        assert "HTTP 307" in row["last_error"]
 
 
 def test_an_unreachable_mail_server_never_blocks_a_decision_and_gives_up_after_its_attempts(

@@ -63,6 +63,17 @@ def backoff_s(attempts: int) -> float:
     return float(min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
 
 
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: following it would send the notice (and its Authorization
+    header) somewhere the policy does not name."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
+
+
 def send_webhook(channel: WebhookChannel, body: dict[str, Any], notification_id: str) -> None:
     """POST `body` as JSON; a user:password in the URL becomes a Basic Authorization header
     (and never appears in an error). Raises on a failed connection or a non-2xx answer."""
@@ -86,7 +97,7 @@ def send_webhook(channel: WebhookChannel, body: dict[str, Any], notification_id:
     data = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=channel.timeout_s) as answer:
+        with _NO_REDIRECTS.open(request, timeout=channel.timeout_s) as answer:
             status = answer.status
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"webhook answered HTTP {exc.code} {exc.reason}") from None

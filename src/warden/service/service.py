@@ -5,8 +5,10 @@ here, once, and nowhere above."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -786,10 +788,12 @@ class Service:
         notice to the escalation role's users, in one transaction per approval. The due time is
         data, so a restarted process escalates what came due while it was down and nothing
         twice; a second caller racing this one loses the row and skips it."""
-        from warden.governance.notifications import deliveries, holders
+        from warden.governance.notifications import holders
 
         at = utc_naive(now)
         done: list[Escalation] = []
+        if not self.store.path.exists():  # a fresh state directory: nothing waits yet
+            return done
         with self._one_connection():
             with self.store.connect(read_only=True) as con:
                 due = approval_queue.overdue(con, at)
@@ -798,45 +802,8 @@ class Service:
                 role = row["escalate_to"] or row["required_role"]
                 users = holders(bound, row["tenant"], role)
                 key = f"{row['run_id']}:approval_escalated:{row['runbook_sha256']}"
-                try:
-                    with self.store.connect() as con:
-                        if not approval_queue.mark_escalated(con, row["run_id"], at):
-                            continue
-                        audit.audit(
-                            con,
-                            run_id=row["run_id"],
-                            root_run_id=row["root_run_id"],
-                            tenant=row["tenant"],
-                            actor="warden",
-                            event="approval_escalated",
-                            key=key,
-                            payload={
-                                "required_role": row["required_role"],
-                                "escalate_to": role,
-                                "requested_at": row["requested_at"].isoformat() + "Z",
-                                "due_at": row["due_at"].isoformat() + "Z",
-                                "sla_s": row["sla_s"],
-                                "notified": users,
-                                "policy_sha256": row["policy_sha256"],
-                            },
-                        )
-                        notifications.enqueue(
-                            con,
-                            deliveries(
-                                bound,
-                                tenant=row["tenant"],
-                                event="approval_escalated",
-                                key=key,
-                                users=users,
-                                run_id=row["run_id"],
-                                root_run_id=row["root_run_id"],
-                                payload={**notice_payload(row), "escalate_to": role},
-                            ),
-                        )
-                except Exception as exc:
-                    if is_write_conflict(exc):
-                        continue  # another process escalated it first
-                    raise
+                if not self._escalate_one(row, key, role, users, bound, at):
+                    continue
                 done.append(
                     Escalation(
                         run_id=row["run_id"],
@@ -851,11 +818,69 @@ class Service:
                 )
         return done
 
+    def _escalate_one(
+        self,
+        row: dict[str, Any],
+        key: str,
+        role: str,
+        users: list[str],
+        bound: LoadedPolicy,
+        at: datetime,
+    ) -> bool:
+        """One escalation in one transaction; False when another caller escalated it first. A
+        transaction that loses a race (the row, or the tenant's audit chain) is retried."""
+        from warden.governance.notifications import deliveries
+
+        for attempt in range(8):
+            try:
+                with self.store.connect() as con:
+                    if not approval_queue.mark_escalated(con, row["run_id"], at):
+                        return False
+                    audit.audit(
+                        con,
+                        run_id=row["run_id"],
+                        root_run_id=row["root_run_id"],
+                        tenant=row["tenant"],
+                        actor="warden",
+                        event="approval_escalated",
+                        key=key,
+                        payload={
+                            "required_role": row["required_role"],
+                            "escalate_to": role,
+                            "requested_at": row["requested_at"].isoformat() + "Z",
+                            "due_at": row["due_at"].isoformat() + "Z",
+                            "sla_s": row["sla_s"],
+                            "notified": users,
+                            "policy_sha256": row["policy_sha256"],
+                        },
+                    )
+                    notifications.enqueue(
+                        con,
+                        deliveries(
+                            bound,
+                            tenant=row["tenant"],
+                            event="approval_escalated",
+                            key=key,
+                            users=users,
+                            run_id=row["run_id"],
+                            root_run_id=row["root_run_id"],
+                            payload={**notice_payload(row), "escalate_to": role},
+                        ),
+                    )
+                return True
+            except Exception as exc:
+                if not is_write_conflict(exc) or attempt == 7:
+                    raise
+                time.sleep(0.01 * (attempt + 1) * (1 + random.random()))
+        return False
+
     def deliver_notifications(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
         """Send the outbox's due notifications (at most `limit`): webhook and SMTP, retried with
         backoff, failures recorded; a server's loop calls this every few seconds."""
         from warden.service.notify import deliver
 
+        if not self.store.path.exists():  # a fresh state directory: nothing to send
+            return DeliveryReport()
         live: list[LoadedPolicy] = []
 
         def channels_for(tenant: str, sha: str | None) -> list[Notifications]:

@@ -36,11 +36,15 @@ _is_lock_error = is_lock_error  # the name older code and tests import
 
 
 def is_write_conflict(exc: BaseException) -> bool:
-    """True when a transaction lost a race to another one writing the same rows (DuckDB's
-    optimistic concurrency): the caller may skip or retry the work."""
+    """True when a transaction lost a race to another one (DuckDB's optimistic concurrency on
+    the same rows, or two appends to one tenant's audit chain taking the same ``chain_no``):
+    nothing of it was committed, and the caller may retry the work."""
     import duckdb
 
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower()
+    if isinstance(exc, duckdb.TransactionException):
+        return True
+    text = str(exc)
+    return (isinstance(exc, duckdb.ConstraintException) and "chain_no" in text) or "conflict" in text.lower()
 
 
 class Store:
