@@ -30,6 +30,10 @@ class Source:
     """The DuckDB file of a state directory; never written through this object."""
 
     path: Path
+    store: Any = field(default=None, compare=False, repr=False)
+    """The state directory's open :class:`~warden.store.Store` to read through, if the caller has
+    one (a server in threaded mode cannot mix a second, read-only DuckDB instance of the file with
+    its read-write one); None opens short read-only connections of the file."""
     _local: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
     """This thread's open connection while inside connect(), so nested questions reuse it."""
 
@@ -43,7 +47,7 @@ class Source:
             return
         from warden.store import Store
 
-        with Store(self.path).connect(read_only=True) as con:
+        with (self.store or Store(self.path)).connect(read_only=True) as con:
             self._local.con = con
             try:
                 yield con

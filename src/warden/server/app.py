@@ -7,6 +7,8 @@ and the background workers as ``request.app.state.workers``.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,10 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
 from warden.server.errors import install_error_handlers
+from warden.server.events import router as events_router
+from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
 from warden.server.pages import router as pages_router
+from warden.server.views import router as views_router
 from warden.server.workers import Workers
-from warden.service import Service
+from warden.service import Service, run_escalation_loop
 
 __all__ = ["ROUTERS", "SECURITY_HEADERS", "ServerSettings", "create_app"]
 
@@ -40,7 +45,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 """Sent with every response: no inline script can run, nothing frames Warden, no referrer leaks."""
 
-ROUTERS: tuple[APIRouter, ...] = (api_router, pages_router)
+ROUTERS: tuple[APIRouter, ...] = (api_router, metrics_router, pages_router, views_router, events_router)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class ServerSettings:
     """Mark cookies Secure (set when Warden is served over TLS, directly or behind a proxy)."""
     workers: int = 2
     """Background worker threads that run the graph."""
+    escalate_every_s: float | None = 30.0
+    """How often the escalation loop escalates overdue approvals and delivers notifications
+    (None: no loop, e.g. when another process runs it)."""
 
 
 class SecurityHeaders:
@@ -80,18 +88,66 @@ class SecurityHeaders:
 _NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control"}
 
 
+class OneOpenPerPage:
+    """Pure ASGI middleware: page requests keep the DuckDB file open while they come, and for
+    :attr:`linger_s` after the last one (a page does several units of work: the session, the
+    policy, its reads; opening the file costs ~35 ms each time). Then it closes, so a CLI on the
+    same state directory gets its turn. Not for the event stream (it would hold the file for
+    minutes) nor the API (its requests are short units of work already)."""
+
+    linger_s = 0.5
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.store = service.store
+        self._lock = threading.Lock()
+        self._held: Any = None
+        self._until = 0.0
+
+    def _touch(self) -> None:
+        with self._lock:
+            self._until = time.monotonic() + self.linger_s
+            if self._held is None:
+                self._held = self.store.hold()
+                self._held.__enter__()
+                threading.Thread(target=self._let_go, name="warden-store-linger", daemon=True).start()
+
+    def _let_go(self) -> None:
+        while True:
+            with self._lock:
+                left = self._until - time.monotonic()
+                if left <= 0:
+                    held, self._held = self._held, None
+                    break
+            time.sleep(min(left, self.linger_s))
+        held.__exit__(None, None, None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(("/api/", "/static/")) or path.endswith("/events"):
+            await self.app(scope, receive, send)
+            return
+        self._touch()
+        with self.store.hold():
+            await self.app(scope, receive, send)
+        self._touch()
+
+
 def create_app(
     home: str | Path,
     *,
     policy: str | Path | None = None,
     secure_cookies: bool = False,
     workers: int = 2,
+    escalate_every_s: float | None = 30.0,
     service: Service | None = None,
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The Warden server over the state directory `home` (`policy`, if given, must be the policy
     in force; an empty state directory is initialised with it)."""
-    settings = ServerSettings(Path(home), Path(policy) if policy else None, secure_cookies, workers)
+    settings = ServerSettings(
+        Path(home), Path(policy) if policy else None, secure_cookies, workers, escalate_every_s
+    )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request
@@ -99,8 +155,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        pool.shutdown()
+        # SLA timers are data (the queue's due times), so a restarted server picks them up
+        stop = threading.Event()
+        loop = None
+        if escalate_every_s:
+            loop = threading.Thread(
+                target=run_escalation_loop,
+                args=(service, escalate_every_s, stop),
+                name="warden-escalation",
+                daemon=True,
+            )
+            loop.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if loop is not None:
+                loop.join(timeout=30)
+            pool.shutdown()
 
     app = FastAPI(
         title="Warden",
@@ -115,6 +187,7 @@ def create_app(
     app.state.service = service
     app.state.workers = pool
     install_error_handlers(app)
+    app.add_middleware(OneOpenPerPage, service=service)
     app.add_middleware(SecurityHeaders)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)

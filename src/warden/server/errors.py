@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from warden.credentials import scrub
@@ -77,15 +77,39 @@ def body(error: WardenError) -> dict[str, Any]:
     }
 
 
+def is_page(request: Request) -> bool:
+    """A browser page (answered in HTML), not the API or an ops endpoint (answered in JSON)."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/metrics", "/healthz", "/openapi.json", "/static/"))
+
+
+def error_page(request: Request, status: int, code: str, message: str, fix: str | None) -> Response:
+    from warden.server.identity import page_session
+    from warden.server.templating import templates
+
+    context: dict[str, Any] = {"status": status, "code": code, "message": message, "fix": fix}
+    session = page_session(request)
+    if session is not None:
+        context.update(me=session.principal.user, admin=session.principal.admin, csrf_token=session.csrf)
+        context["csrf_field"] = "csrf_token"
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    async def warden_error(request: Request, exc: Exception) -> JSONResponse:
+    async def warden_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WardenError)
         status = status_of(exc)
+        if is_page(request):
+            detail = body(exc)["error"]
+            return error_page(request, status, detail["code"], detail["message"], detail["fix"])
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(body(exc), status_code=status, headers=headers)
 
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
+        if is_page(request):
+            message = "internal error: this is a bug in Warden; the server log has the details"
+            return error_page(request, 500, "internal", message, None)
         return JSONResponse(
             {
                 "error": {

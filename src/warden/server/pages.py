@@ -1,4 +1,4 @@
-"""The minimal pages: sign in, sign out, and a landing page (the pages helper extends these).
+"""Sign in and sign out (the other pages are in :mod:`warden.server.views`).
 
 Sessions: the cookie holds a random id (stored only as its SHA-256), HttpOnly, SameSite=Strict,
 Secure when the server runs behind TLS; a new id at every sign-in (the old one ends), ended at
@@ -9,22 +9,20 @@ also set as a short-lived cookie (double submit).
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from warden.errors import WardenError
 from warden.server.errors import status_of
 from warden.server.identity import CSRF_FIELD, SESSION_COOKIE, client_of, page_session, service_of
+from warden.server.templating import templates
 from warden.service.accounts import SESSION_TTL
 
 __all__ = ["PRE_SESSION_COOKIE", "router", "templates"]
 
 PRE_SESSION_COOKIE = "warden_presession"
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
 
@@ -97,18 +95,3 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
         SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
     )
     return response
-
-
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    session = page_session(request)
-    if session is None:
-        return RedirectResponse("/sign-in", status_code=303)
-    p = session.principal
-    context: dict[str, Any] = {
-        "user": p.user,
-        "tenants": {t: list(p.roles_in(t)) for t in p.tenants},
-        "csrf_token": session.csrf,
-        "csrf_field": CSRF_FIELD,
-    }
-    return templates.TemplateResponse(request, "home.html", context)

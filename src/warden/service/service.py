@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -380,7 +381,10 @@ class Service:
             )
         folder = self.home / UPLOADS / tenant
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{uuid.uuid4().hex}{suffix}"
+        # a generated name; the original's stem, reduced to safe characters, only follows it so
+        # people can tell their uploads apart (the inbox shows it)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip("-.")[:60] or "upload"
+        target = folder / f"{uuid.uuid4().hex}--{stem}{suffix}"
         with open(target, "xb") as fh:
             fh.write(data)
         return target
@@ -1144,6 +1148,71 @@ class Service:
             )
             for v in found
         ]
+
+    # --- what the pages read -----------------------------------------------------------------
+
+    def passages(self, p: Principal, run_id: str, passage_ids: list[str]) -> list[dict[str, Any]]:
+        """Passages (``<document prefix>#<index>``) of the documents the run's tree reads, for the
+        citations a reviewer opens; ids of any other document are left out, as missing ones are."""
+        wanted = list(dict.fromkeys(passage_ids))[:1000]
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                allowed = set(documents.document_ids_of_run(con, row["root_run_id"]))
+                found = documents.passages_of(con, wanted)
+        return [r for r in found if r["document_id"] in allowed]
+
+    def check_edit(self, p: Principal, run_id: str, text: str) -> Any:
+        """The guard's report (a ``ValidationReport``, as `warden validate` gives it: each issue
+        at its line) on an approver's edit of a waiting run's draft, under the run's bound policy
+        and its parent's caps: the checks :meth:`claim_decision` applies to an edit."""
+        from warden.errors import LoadError
+        from warden.graph.nodes.guard import guard_context
+        from warden.guard import load_error_report, validate_data
+        from warden.safeload import parse_text
+
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            state = {
+                "run_id": run_id,
+                "root_run_id": row["root_run_id"],
+                "tenant": row["tenant"],
+                "depth": row["depth"],
+                "parent_limits": payload.get("parent_limits"),
+            }
+            ctx = guard_context(state, self._context(bound))  # type: ignore[arg-type]
+            try:
+                parsed = parse_text(text, source="edited runbook")
+            except LoadError as exc:
+                return load_error_report(exc, ctx)
+            return validate_data(parsed, ctx)
+
+    def report(self, p: Principal, run_id: str, fmt: str = "html") -> str:
+        """`warden report`'s document of the run's tree (html, md or json), read through this
+        service's store (a threaded server cannot open a second, read-only instance)."""
+        from warden.investigate import Source, build_report, render
+
+        if fmt not in ("html", "md", "json"):
+            raise UsageError(f"unknown report format '{fmt}'", fix="use one of: html, md, json")
+        with self._one_connection():
+            self._visible_run(p, run_id)
+            return render(build_report(Source(self.store.path, store=self.store), run_id), fmt)  # type: ignore[arg-type]
+
+    def audit_export(self, p: Principal, run_id: str, fmt: str = "jsonl") -> str:
+        """`warden audit RUN`'s export of the run tree's events (jsonl or csv), payloads redacted."""
+        import io
+
+        from warden.investigate import Source, export_records, write_csv, write_jsonl
+
+        if fmt not in ("jsonl", "csv"):
+            raise UsageError(f"unknown audit format '{fmt}'", fix="use one of: jsonl, csv")
+        with self._one_connection():
+            self._visible_run(p, run_id)
+            records = export_records(Source(self.store.path, store=self.store), run_id)
+        buffer = io.StringIO()
+        (write_jsonl if fmt == "jsonl" else write_csv)(records, buffer)
+        return buffer.getvalue()
 
     # --- policy ------------------------------------------------------------------------------
 

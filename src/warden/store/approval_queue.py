@@ -232,6 +232,9 @@ def inbox(
                           ELSE 'ok' END AS sla_state,
                      due_at, escalated_at, guard_ok, guard_warnings, guard_errors, cost_estimate_usd
               FROM approval_queue WHERE decided_at IS NULL AND ({" OR ".join(clauses)})
+                   -- a run claimed by a decider (being carried out) is no longer decidable
+                   AND run_id NOT IN (SELECT run_id FROM runs
+                                      WHERE status = 'running' AND claimed_by IS NOT NULL)
               ORDER BY requested_at, run_id"""
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
