@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from warden.graph import nodes
 from warden.graph.context import RunContext
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 
 __all__ = ["KILL_ENV", "build_graph"]
 
@@ -42,8 +42,8 @@ def _kill_point() -> tuple[str, str, int] | None:
     return when, node, int(count or 1)
 
 
-def _killing(name: str, fn: Callable[..., dict], when: str, n: int) -> Callable[..., dict]:
-    def node(state: RunState, ctx: RunContext) -> dict:
+def _killing(name: str, fn: Callable[..., StateUpdate], when: str, n: int) -> Callable[..., StateUpdate]:
+    def node(state: RunState, ctx: RunContext) -> StateUpdate:
         key = f"{when}:{name}"
         if when == "before":
             _seen[key] = _seen.get(key, 0) + 1
@@ -80,22 +80,23 @@ def _after_step(state: RunState) -> str:
     return "step" if _running(state) and more else "finish"
 
 
-def _injected(fn: Callable[[RunState, RunContext], dict]) -> Callable[..., dict]:
+def _injected(fn: Callable[[RunState, RunContext], StateUpdate]) -> Callable[..., StateUpdate]:
     """A node as LangGraph calls it: the invocation's context arrives through ``runtime``."""
 
-    def node(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    def node(state: RunState, runtime: Runtime[RunContext]) -> StateUpdate:
         return fn(state, runtime.context)
 
     node.__name__ = getattr(fn, "__name__", "node")
     return node
 
 
-def build_graph() -> StateGraph:
-    """The graph definition; what nodes use comes from the :class:`RunContext` of each invocation."""
+def build_graph() -> Any:
+    """The graph definition (a LangGraph ``StateGraph`` over :class:`RunState`, to compile); what
+    nodes use comes from the :class:`RunContext` of each invocation."""
     graph: Any = StateGraph(RunState, context_schema=RunContext)
     kill = _kill_point()
     for name in NODES:
-        fn: Callable[[RunState, RunContext], dict] = getattr(nodes, name)
+        fn: Callable[[RunState, RunContext], StateUpdate] = getattr(nodes, name)
         if kill is not None and kill[1] == name:
             fn = _killing(name, fn, kill[0], kill[2])
         graph.add_node(name, _injected(fn))

@@ -6,6 +6,7 @@ step fails or retries. Analysers are read-only by manifest, so an abandoned one 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def call_with_retries(
     delay = retry.backoff_s
     for attempt in range(1, retry.max_attempts + 1):
         try:
-            return call_with_timeout(lambda a=attempt: fn(a), timeout_s)
+            return call_with_timeout(functools.partial(fn, attempt), timeout_s)
         except Exception as exc:  # analysers are third-party code: any failure is a step failure
             if on_failure:
                 on_failure(attempt, exc)

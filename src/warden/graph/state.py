@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-__all__ = ["RunState"]
+__all__ = ["RunState", "StateUpdate"]
 
 
 class RunState(TypedDict, total=False):
@@ -30,3 +30,7 @@ class RunState(TypedDict, total=False):
     cursor: int
     status: str
     reason: str | None
+
+
+StateUpdate = dict[str, Any]
+"""What a node returns: the state keys it changes (LangGraph merges them into the state)."""

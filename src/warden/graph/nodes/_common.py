@@ -6,7 +6,7 @@ from typing import Any
 
 from warden.credentials import scrub
 from warden.graph.context import RunContext
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.schemas.status import RunStatus
 from warden.store import audit, runs
 
@@ -18,7 +18,7 @@ def record(
     state: RunState,
     event: str,
     actor: str = "warden",
-    payload: dict | None = None,
+    payload: dict[str, Any] | None = None,
     key: str | None = None,
 ) -> None:
     """Audit an event of this run; `key` (default: run + event) keeps re-run nodes from logging twice."""
@@ -34,7 +34,7 @@ def record(
     )
 
 
-def set_status(ctx: RunContext, state: RunState, status: RunStatus, reason: str | None = None) -> dict:
+def set_status(ctx: RunContext, state: RunState, status: RunStatus, reason: str | None = None) -> StateUpdate:
     """Persist a status change with its audit event, and return the state update."""
     with ctx.store.connect() as con:
         runs.set_status(con, state["run_id"], status, reason)

@@ -20,7 +20,7 @@ from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.guard import validate
 from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
@@ -58,7 +58,7 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
     }
 
 
-def approval(state: RunState, ctx: RunContext) -> dict:
+def approval(state: RunState, ctx: RunContext) -> StateUpdate:
     runbook = RunbookDefinition.model_validate(state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None  # the guard refuses runbooks without one
@@ -71,22 +71,25 @@ def approval(state: RunState, ctx: RunContext) -> dict:
         depth=state.get("depth", 0),
         cost_estimate_usd=payload["cost_estimate_usd"],
     )
+    draft_sha256 = state.get("runbook_sha256")
+    assert draft_sha256 is not None  # plan set it: the guard refused drafts that do not parse
     if rule is not None:
-        decision = ApprovalDecision(
+        auto = ApprovalDecision(
             decision="approve",
             approver=f"auto:{rule.name}",
             role=required_role,
-            runbook_sha256=state["runbook_sha256"],
+            runbook_sha256=draft_sha256,
             auto_rule=rule.name,
             comment=f"approved by the policy's auto-approval rule '{rule.name}'",
             auth="policy",
         )
-        return _apply(state, ctx, runbook, decision, payload, state.get("report") or {}, policy)
+        return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy)
     attempt = 0
     while True:
         raw = interrupt(payload)
         attempt += 1
         report = state.get("report") or {}
+        decision: ApprovalDecision | None
         try:
             decision = ApprovalDecision.model_validate(raw)
             error = decision_error(
@@ -95,7 +98,7 @@ def approval(state: RunState, ctx: RunContext) -> dict:
                 tenant=state["tenant"],
                 requester=state["requester"],
                 required_role=required_role,
-                draft_sha256=state["runbook_sha256"],
+                draft_sha256=draft_sha256,
             )
         except ValidationError as exc:
             decision, error = None, f"malformed decision: {exc.errors()[0]['msg']}"
@@ -128,7 +131,7 @@ def _apply(
     payload: dict[str, Any],
     report: dict[str, Any],
     policy: LoadedPolicy,
-) -> dict:
+) -> StateUpdate:
     """Record the decision under the policy it was checked against, and publish the version."""
     final = decision.edited_runbook if decision.decision == "edit" else draft
     assert final is not None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.store import runs
 
 __all__ = ["finish"]
 
 
-def finish(state: RunState, ctx: RunContext) -> dict:
+def finish(state: RunState, ctx: RunContext) -> StateUpdate:
     status = state.get("status") or "running"
-    update: dict = {}
+    update: StateUpdate = {}
     if status == "running":
         update = set_status(ctx, state, "completed")
         status = "completed"

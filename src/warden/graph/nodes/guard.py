@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
 from warden.graph.order import execution_order
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.guard import GuardContext, validate_data
 from warden.safeload import Parsed
 from warden.schemas.runbook import Limits, RunbookDefinition
+from warden.schemas.status import RunStatus
 from warden.store import costs
 
 __all__ = ["guard", "guard_context", "refusal_status"]
@@ -29,20 +32,21 @@ def guard_context(state: RunState, ctx: RunContext) -> GuardContext:
     )
 
 
-def refusal_status(codes: set[str]) -> str:
+def refusal_status(codes: Collection[str]) -> RunStatus:
     """A refusal caused by a cap carries that cap's status; anything else is a rejection."""
-    for code, status in (
+    caps: tuple[tuple[str, RunStatus], ...] = (
         ("kill_switch", "cancelled"),
         ("depth_limit", "depth_exceeded"),
         ("cost_limit", "budget_exceeded"),
         ("duration_limit", "timed_out"),
-    ):
+    )
+    for code, status in caps:
         if code in codes:
             return status
     return "rejected"
 
 
-def guard(state: RunState, ctx: RunContext) -> dict:
+def guard(state: RunState, ctx: RunContext) -> StateUpdate:
     gctx = guard_context(state, ctx)
     report = validate_data(Parsed(data=state.get("runbook"), source=f"run {state['run_id']}"), gctx)
     report_json = report.model_dump(mode="json")
@@ -63,7 +67,7 @@ def guard(state: RunState, ctx: RunContext) -> dict:
         codes = {i.code for i in report.issues if i.severity == "error"}
         update = set_status(
             ctx, state, refusal_status(codes), "guard refused the runbook: " + ", ".join(sorted(codes))
-        )  # type: ignore[arg-type]
+        )
         return {**update, "report": report_json}
     switched_off = ctx.kill_switch_reason(state["tenant"])
     if switched_off:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from warden.errors import LoadError
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import record, set_status
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.store import documents
 
 __all__ = ["ingest"]
 
 
-def ingest(state: RunState, ctx: RunContext) -> dict:
+def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
     if state.get("document_ids") or not state.get("document_paths"):
         return {}
     from warden.documents import load_document

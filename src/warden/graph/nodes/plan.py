@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import record
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import runs
@@ -14,7 +14,7 @@ from warden.store import runs
 __all__ = ["plan"]
 
 
-def plan(state: RunState, ctx: RunContext) -> dict:
+def plan(state: RunState, ctx: RunContext) -> StateUpdate:
     """The root run's runbook comes from the caller; a child's from its parent's planner step.
 
     A draft that does not even parse is passed on unchanged: the guard reports why.

@@ -18,7 +18,7 @@ from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
 from warden.graph.nodes._common import record, set_status
-from warden.graph.state import RunState
+from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
 from warden.safeload import plain_data_problem
@@ -33,7 +33,7 @@ RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
 
 
-def step(state: RunState, ctx: RunContext) -> dict:
+def step(state: RunState, ctx: RunContext) -> StateUpdate:
     runbook = RunbookDefinition.model_validate(state["runbook"])
     cursor = state.get("cursor", 0)
     current = next(s for s in runbook.steps if s.id == state["order"][cursor])
@@ -94,7 +94,7 @@ def step(state: RunState, ctx: RunContext) -> dict:
     return _run_child(state, ctx, runbook, current, limits, cursor, gate.status is not None)
 
 
-def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, reason: str) -> dict:
+def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, reason: str) -> StateUpdate:
     """Stop this run before `current`; a child run it started (waiting for approval, or cut
     short by a crash) stops with it, so no run of the tree is left waiting or running."""
     if isinstance(current, WorkflowStep):
@@ -203,7 +203,7 @@ def _run_analyser(
     limits: Limits,
     elapsed: float,
     cursor: int,
-) -> dict:
+) -> StateUpdate:
     manifest = ctx.catalogue.get(current.analyser)
     assert manifest is not None  # the guard refused unknown analysers
     fn = ctx.catalogue.load(current.analyser)
@@ -321,7 +321,7 @@ def _run_child(
     limits: Limits,
     cursor: int,
     started_before: bool,
-) -> dict:
+) -> StateUpdate:
     child_id = child_run_id(state["run_id"], current.id)
     draft = _child_runbook(ctx, state, current)
     problem = plain_data_problem(draft)
@@ -395,5 +395,5 @@ def _run_child(
             )
     if child_status in ("completed", "rejected"):
         return {"cursor": cursor + 1}
-    status = child_status if child_status in CAP_STATUSES else "failed"
-    return set_status(ctx, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")  # type: ignore[arg-type]
+    status: RunStatus = child_status if child_status in CAP_STATUSES else "failed"
+    return set_status(ctx, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")
