@@ -85,25 +85,9 @@ def list_runs(
     else:
         service = open_service(policy, llm=False)
         rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
-    keys = (
-        "run_id",
-        "status",
-        "tenant",
-        "depth",
-        "parent_run_id",
-        "root_run_id",
-        "runbook",
-        "runbook_version",
-        "runbook_sha256",
-        "document",
-        "cost_usd",
-        "duration_s",
-        "requester",
-        "created_at",
-        "finished_at",
-        "status_reason",
-    )
-    rows = [{k: r[k] for k in keys} for r in rows]
+    from warden.service.service import RUN_SUMMARY_FIELDS
+
+    rows = [{k: r[k] for k in RUN_SUMMARY_FIELDS} for r in rows]
     if as_json:
         typer.echo(_jsonable(rows))
         return

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from warden.service.service import RUN_SUMMARY_FIELDS
+
 __all__ = [
     "ApprovalView",
     "CancelRequest",
@@ -22,24 +24,7 @@ __all__ = [
     "TreeNode",
 ]
 
-RUN_KEYS = (
-    "run_id",
-    "status",
-    "tenant",
-    "depth",
-    "parent_run_id",
-    "root_run_id",
-    "runbook",
-    "runbook_version",
-    "runbook_sha256",
-    "document",
-    "cost_usd",
-    "duration_s",
-    "requester",
-    "created_at",
-    "finished_at",
-    "status_reason",
-)
+RUN_KEYS = RUN_SUMMARY_FIELDS
 """The fields of `warden runs --json`, which the API's run summaries carry too."""
 
 

@@ -94,6 +94,25 @@ UPLOAD_SUFFIXES = {
 }
 """File name endings an upload may have, and the format each claims."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+RUN_SUMMARY_FIELDS = (
+    "run_id",
+    "status",
+    "tenant",
+    "depth",
+    "parent_run_id",
+    "root_run_id",
+    "runbook",
+    "runbook_version",
+    "runbook_sha256",
+    "document",
+    "cost_usd",
+    "duration_s",
+    "requester",
+    "created_at",
+    "finished_at",
+    "status_reason",
+)
+"""The fields a run listing shows (`warden runs --json` and the API's run summaries)."""
 MAX_COMMENT_CHARS = 10_000
 
 
