@@ -42,7 +42,7 @@ from _queue_helpers import free_port, policy_copy  # noqa: E402
 from bench_inbox import fill  # noqa: E402
 
 from warden.server import create_app  # noqa: E402
-from warden.service.service import builtin_runbook  # noqa: E402
+from warden.service.starting import builtin_runbook  # noqa: E402
 from warden.testing import pdf_escape, simple_pdf  # noqa: E402
 
 PASSWORD = "bench password 1234"

@@ -72,7 +72,7 @@ def test_reject_needs_a_reason_and_stops_the_run(live: Live) -> None:
 
 
 def test_upload_limits_answer_with_codes_and_store_nothing(live: Live, monkeypatch: object) -> None:
-    from warden.service import service as service_module
+    from warden.service import starting as service_module
 
     before = _uploads(live)
     with live.client("ana@acme") as ana:

@@ -309,7 +309,7 @@ HOSTILE_LINES = (
 def hostile_runbook() -> str:
     import yaml
 
-    from warden.service.service import builtin_runbook
+    from warden.service.starting import builtin_runbook
 
     data = yaml.safe_load(builtin_runbook("privacy-policy-review").read_text(encoding="utf-8"))
     markup = " ".join(HOSTILE_LINES[i] for i in (0, 2, 4)).lstrip("# ")

@@ -85,7 +85,7 @@ def list_runs(
     else:
         service = open_service(policy, llm=False)
         rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
-    from warden.service.service import RUN_SUMMARY_FIELDS
+    from warden.service.reading import RUN_SUMMARY_FIELDS
 
     rows = [{k: r[k] for k in RUN_SUMMARY_FIELDS} for r in rows]
     if as_json:

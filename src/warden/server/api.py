@@ -31,7 +31,7 @@ from warden.server.models import (
 )
 from warden.service import RunRefused
 from warden.service.accounts import parse_expiry
-from warden.service.service import MAX_UPLOAD_BYTES
+from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["router"]
 
@@ -86,7 +86,7 @@ def start_run(
     wait: WAIT = 0,
 ) -> RunStarted:
     """Upload a document for one of your tenants and start its analysis in the background."""
-    from warden.service.service import builtin_runbook
+    from warden.service.starting import builtin_runbook
 
     service = service_of(request)
     data = file.file.read(MAX_UPLOAD_BYTES + 1)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from warden.service.service import RUN_SUMMARY_FIELDS
+from warden.service.reading import RUN_SUMMARY_FIELDS
 
 __all__ = [
     "ApprovalView",

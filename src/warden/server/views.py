@@ -20,7 +20,8 @@ from warden.server.identity import CSRF_FIELD, page_session, service_of
 from warden.server.templating import templates
 from warden.service import RunRefused
 from warden.service.accounts import Session
-from warden.service.service import MAX_UPLOAD_BYTES, SEVERITIES
+from warden.service.reading import SEVERITIES
+from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["INBOX_PAGE", "PageSession", "router"]
 
@@ -324,7 +325,7 @@ def upload(
     runbook_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Store the notice for one of my tenants and start its analysis in the background."""
-    from warden.service.service import builtin_runbook
+    from warden.service.starting import builtin_runbook
 
     check_csrf(request, session, csrf_token)
     service = service_of(request)

@@ -21,7 +21,8 @@ from warden.service.queue import (
     SlaState,
     run_escalation_loop,
 )
-from warden.service.service import DEFAULT_RUNBOOK, UPLOADS, Service, builtin_runbook
+from warden.service.service import Service
+from warden.service.starting import DEFAULT_RUNBOOK, UPLOADS, builtin_runbook
 
 __all__ = [
     "DEFAULT_RUNBOOK",

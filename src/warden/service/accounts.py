@@ -27,7 +27,7 @@ from warden.store import audit
 from warden.store._util import now
 
 if TYPE_CHECKING:
-    from warden.service.service import Service
+    from warden.service._base import ServiceBase
 
 __all__ = [
     "OPERATOR",
@@ -85,7 +85,7 @@ def parse_expiry(text: str | None) -> timedelta | None:
 class Accounts:
     """Account management (the operator's) and authentication (the server's) over one service."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: ServiceBase) -> None:
         from argon2 import PasswordHasher
 
         self.service = service

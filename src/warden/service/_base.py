@@ -1,0 +1,132 @@
+"""What every group of the service's operations shares: the state it opens, who is asking, and
+whether they may see a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warden.catalogue import Catalogue, default_catalogue
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy, load_policy
+from warden.graph.context import RunContext, StepProgress
+from warden.graph.engine import EmbeddedEngine
+from warden.llm.config import LlmSettings
+from warden.schemas.approval import AuthMethod
+from warden.service.errors import (
+    NoPrincipal,
+    NotFound,
+)
+from warden.service.policies import PolicyBook
+from warden.service.principal import Principal, principal_for
+from warden.store import (
+    Store,
+    runs,
+)
+
+if TYPE_CHECKING:
+    from warden.service.accounts import Accounts
+
+
+__all__ = ["ServiceBase"]
+
+
+class ServiceBase:
+    """Warden's operations over one state directory.
+
+    ``policy`` is the policy file the caller presented (``--policy`` / $WARDEN_POLICY), if any:
+    it must be the policy in force; an empty state directory is initialised with it.
+    """
+
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        policy: str | Path | LoadedPolicy | None = None,
+        catalogue: Catalogue | None = None,
+        llm_settings: LlmSettings | None = None,
+        chat_model: Any = None,
+        replaying: bool = False,
+    ) -> None:
+        self.home = Path(home)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. $WARDEN_HOME names a file
+            raise UsageError(
+                f"cannot use {self.home} as the state directory: {exc.strerror or exc}",
+                fix="set WARDEN_HOME to a directory Warden may create and write to",
+                code="bad_home",
+            ) from None
+        presented = load_policy(policy) if isinstance(policy, str | Path) else policy
+        self.store = Store(self.home / "warden.duckdb")
+        self.policies = PolicyBook(self.store, presented)
+        self.engine = EmbeddedEngine(self.home / "checkpoints.sqlite")
+        self.catalogue = catalogue or default_catalogue()
+        self.llm_settings = llm_settings or LlmSettings()
+        self.chat_model = chat_model
+        self.replaying = replaying
+        self.on_step: Callable[[StepProgress], None] | None = None
+        """Called as each step starts (an entry point's progress display)."""
+        self._accounts: Accounts | None = None
+
+    @property
+    def accounts(self) -> Accounts:
+        """Local accounts and credentials (the server's identities; the operator manages them)."""
+        if self._accounts is None:
+            from warden.service.accounts import Accounts
+
+            self._accounts = Accounts(self)
+        return self._accounts
+
+    # --- who is asking -----------------------------------------------------------------------
+
+    def principal(
+        self, user: str | None, auth: AuthMethod = "asserted", *, writing: bool = False
+    ) -> Principal:
+        """The principal for `user` under the policy in force; nobody and strangers get nothing."""
+        if not user or not user.strip():
+            raise NoPrincipal(
+                "no identity given: Warden shows and does nothing for nobody",
+                fix="pass --as USER (a user of the policy) or set WARDEN_USER",
+            )
+        policy = self.policies.in_force(may_initialise=writing)
+        found = principal_for(policy, user, auth)
+        if found is None:
+            raise UsageError(
+                f"'{user}' is not a user of any tenant in the policy in force",
+                fix="pass --as with a user the policy names",
+                code="unknown_user",
+            )
+        return found
+
+    @contextmanager
+    def _one_connection(self) -> Iterator[None]:
+        """One DuckDB connection for a whole operation (opening one costs ~40 ms)."""
+        with self.store.hold():
+            yield
+
+    def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """The run, if `p` may see it; otherwise exactly what a missing run answers."""
+        with self.store.connect(read_only=True) as con:
+            row = runs.get_run(con, run_id)
+        if row is None or not p.member_of(row["tenant"]):
+            raise NotFound(run_id)
+        return row
+
+    def _context(self, policy: LoadedPolicy) -> RunContext:
+        return RunContext(
+            store=self.store,
+            policy=policy,
+            catalogue=self.catalogue,
+            llm_settings=self.llm_settings,
+            chat_model=self.chat_model,
+            replaying=self.replaying,
+            live_policy=self.policies.live,
+            on_step=self.on_step,
+        )
+
+    def visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """The run row, for entry points that read more of it (reports, exports)."""
+        return self._visible_run(p, run_id)

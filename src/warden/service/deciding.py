@@ -1,0 +1,300 @@
+"""Approvals: what a reviewer sees, the decision checked under the run's bound policy and
+claimed by exactly one process, carried out; cancelling a waiting run."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy
+from warden.graph.engine import Outcome
+from warden.schemas.approval import ApprovalDecision, DecisionKind
+from warden.schemas.runbook import RunbookDefinition
+from warden.service._base import ServiceBase
+from warden.service.errors import (
+    RunRefused,
+)
+from warden.service.principal import Principal
+from warden.service.queue import (
+    RunbookVersion,
+)
+from warden.store import (
+    approval_queue,
+    approvals,
+    audit,
+    documents,
+    runs,
+)
+
+__all__ = ["ClaimedDecision", "DecisionOps", "decision_fix"]
+
+
+@dataclass(frozen=True)
+class ClaimedDecision:
+    """A decision checked and its run claimed (only one claimant wins); carried out by
+    :meth:`Service.carry_out`."""
+
+    run_id: str
+    root_run_id: str
+    resume: dict[str, Any]
+    policy: LoadedPolicy
+
+
+class DecisionOps(ServiceBase):
+    def pending(self, p: Principal, run_id: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """(run row, interrupt id, approval payload) of a run `p` may see that waits for approval."""
+        row = self._visible_run(p, run_id)
+        if row["status"] != "waiting_approval":
+            raise RunRefused(
+                f"run '{run_id}' is {row['status']}, not waiting for approval",
+                fix="see `warden runs --status waiting_approval`",
+            )
+        state = self.engine.pending(row["root_run_id"])
+        for interrupt in state.interrupts:
+            if isinstance(interrupt.value, dict) and interrupt.value.get("run_id") == run_id:
+                return row, interrupt.id, interrupt.value
+        with self.store.connect(read_only=True) as con:
+            now = runs.get_run(con, run_id)
+        if now is not None and now["status"] != "waiting_approval":  # decided meanwhile
+            raise RunRefused(
+                f"run '{run_id}' is {now['status']}, not waiting for approval (decided by another process)",
+                fix="see `warden runs --status waiting_approval`",
+            )
+        raise RunRefused(
+            f"run '{run_id}' has no pending approval in its checkpoint",
+            fix=f"resume the tree with `warden resume {row['root_run_id']}`",
+        )
+
+    def review(self, p: Principal, run_id: str) -> dict[str, Any]:
+        """What an approver reviews: the pending draft and report, and the documents it is about."""
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                docs = [
+                    documents.get_document(con, d)
+                    for d in documents.document_ids_of_run(con, row["root_run_id"])
+                ]
+        return {
+            **payload,
+            "policy_sha256": row.get("policy_sha256"),
+            "documents": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "format": d.format,
+                    "pages": d.pages,
+                    "passages": len(d.passages),
+                    "title": d.title,
+                }
+                for d in docs
+                if d is not None
+            ],
+        }
+
+    def decide(
+        self,
+        p: Principal,
+        run_id: str,
+        kind: DecisionKind,
+        *,
+        role: str,
+        comment: str | None = None,
+        edited_runbook: RunbookDefinition | None = None,
+        reviewed_sha256: str | None = None,
+    ) -> Outcome:
+        """Approve, reject or approve an edit of a waiting run, under the policy it is bound to;
+        the run is claimed first so only one process carries a decision out."""
+        return self.carry_out(
+            self.claim_decision(
+                p,
+                run_id,
+                kind,
+                role=role,
+                comment=comment,
+                edited_runbook=edited_runbook,
+                reviewed_sha256=reviewed_sha256,
+            )
+        )
+
+    def claim_decision(
+        self,
+        p: Principal,
+        run_id: str,
+        kind: DecisionKind,
+        *,
+        role: str,
+        comment: str | None = None,
+        edited_runbook: RunbookDefinition | None = None,
+        reviewed_sha256: str | None = None,
+    ) -> ClaimedDecision:
+        """Check a decision under the run's bound policy and claim the run (compare-and-set: of
+        concurrent deciders exactly one wins, the others are refused); nothing executes yet."""
+        from warden.governance.approval_rules import decision_error
+        from warden.graph.nodes.guard import guard_context
+        from warden.guard import validate
+
+        with self._one_connection():
+            row, interrupt_id, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            self.policies.check_presented(bound, f"the policy run '{run_id}' was requested under")
+            decision = ApprovalDecision(
+                decision="edit" if edited_runbook is not None else kind,
+                approver=p.user,
+                role=role,
+                runbook_sha256=reviewed_sha256 or payload["runbook_sha256"],
+                comment=comment,
+                edited_runbook=edited_runbook,
+                auth=p.auth,
+            )
+            error = decision_error(
+                decision,
+                policy=bound,
+                tenant=row["tenant"],
+                requester=row["requester"],
+                required_role=payload["required_role"],
+                draft_sha256=payload["runbook_sha256"],
+            )
+            if error:
+                code = "authentication_required" if "authenticated approver" in error else "refused"
+                raise RunRefused(error, code=code, fix=decision_fix(code, run_id))
+            ctx = self._context(bound)
+            if decision.decision == "edit":
+                state = {
+                    "run_id": run_id,
+                    "root_run_id": row["root_run_id"],
+                    "tenant": row["tenant"],
+                    "depth": row["depth"],
+                    "parent_limits": payload.get("parent_limits"),
+                }
+                report = validate(decision.edited_runbook, guard_context(state, ctx))  # type: ignore[arg-type]
+                if not report.ok:
+                    errors = [i for i in report.issues if i.severity == "error"]
+                    listed = "; ".join(
+                        f"{i.code} at {i.path or 'the runbook'}"
+                        + (f" (line {i.line})" if i.line else "")
+                        + f": {i.message}"
+                        for i in errors
+                    )
+                    raise RunRefused(
+                        f"the edited runbook fails the guard ({len(errors)} issue(s)): {listed}",
+                        fix="run `warden validate FILE --policy POLICY` for the line-pointing report, fix "
+                        "the issues and approve the edit again; the run still waits",
+                        code="edit_refused",
+                    )
+            claimant = f"{socket.gethostname()}:{os.getpid()}"
+            with self.store.connect() as con:
+                if not runs.claim(con, run_id, claimant):
+                    raise RunRefused(f"run '{run_id}' was decided by another process just now")
+            resume = {interrupt_id: decision.model_dump(mode="json")}
+        return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
+
+    def carry_out(self, claimed: ClaimedDecision) -> Outcome:
+        """Resume the tree with a claimed decision until it finishes or waits again."""
+        from langgraph.types import Command
+
+        run_id = claimed.run_id
+        with self._one_connection():
+            ctx = self._context(claimed.policy)
+            outcome = self.engine.drive(ctx, claimed.root_run_id, Command(resume=claimed.resume))
+            if any(w["run_id"] == run_id for w in outcome.waiting):
+                with self.store.connect(read_only=True) as con:
+                    refused = audit.last_payload(con, run_id, "approval_refused")
+                reason = (refused or {}).get("reason") or "the decision was not accepted"
+                raise RunRefused(
+                    f"run '{run_id}' is still waiting: {reason}", fix=f"see `warden review {run_id}`"
+                )
+            return outcome
+
+    def cancel(self, p: Principal, run_id: str, reason: str) -> Outcome:
+        """Withdraw a waiting run (its requester or an approver may): its whole tree stops."""
+        if not reason or not reason.strip():
+            raise UsageError("a cancellation needs a reason", fix="pass --reason TEXT")
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            may = p.user == row["requester"] or payload["required_role"] in bound.roles_of(
+                row["tenant"], p.user
+            )
+            if not may:
+                raise RunRefused(
+                    f"'{p.user}' neither requested run '{run_id}' nor may approve it",
+                    fix="ask its requester or a holder of role " + str(payload["required_role"]),
+                    code="forbidden",
+                )
+            root = row["root_run_id"]
+            with self.store.connect() as con:
+                why = f"withdrawn by {p.user}: {reason}"
+                for stopped in runs.stop_subtree(con, root, "cancelled", why):
+                    audit.audit(
+                        con,
+                        run_id=stopped,
+                        root_run_id=root,
+                        tenant=row["tenant"],
+                        actor=p.user,
+                        event="run_cancelled",
+                        payload={"reason": reason, "auth": p.auth, "requested_for": run_id},
+                        key=f"{stopped}:run_cancelled",
+                    )
+                top = runs.get_run(con, root)
+        assert top is not None
+        return Outcome(root_run_id=root, status=top["status"], waiting=[], reason=top["status_reason"])
+
+    def versions(self, p: Principal, run_id: str) -> list[RunbookVersion]:
+        """The approved versions of the run's runbook in its tenant, newest first."""
+        with self._one_connection():
+            row = self._visible_run(p, run_id)
+            with self.store.connect(read_only=True) as con:
+                name = row.get("runbook")
+                if not name:
+                    queued = approval_queue.get(con, run_id)
+                    name = queued["runbook"] if queued else None
+                found = approvals.versions_of(con, row["tenant"], name) if name else []
+        return [
+            RunbookVersion(
+                runbook=v["runbook"],
+                version_no=v["version_no"],
+                declared_version=v["declared_version"],
+                sha256=v["sha256"],
+                approved_at=v["approved_at"],
+                approved_by=v["approved_by"],
+                first_run_id=v["first_run_id"],
+                decision=v["decision"],
+                definition=v["definition"],
+            )
+            for v in found
+        ]
+
+    def check_edit(self, p: Principal, run_id: str, text: str) -> Any:
+        """The guard's report (a ``ValidationReport``, as `warden validate` gives it: each issue
+        at its line) on an approver's edit of a waiting run's draft, under the run's bound policy
+        and its parent's caps: the checks :meth:`claim_decision` applies to an edit."""
+        from warden.errors import LoadError
+        from warden.graph.nodes.guard import guard_context
+        from warden.guard import load_error_report, validate_data
+        from warden.safeload import parse_text
+
+        with self._one_connection():
+            row, _, payload = self.pending(p, run_id)
+            bound = self.policies.bound(row.get("policy_sha256"))
+            state = {
+                "run_id": run_id,
+                "root_run_id": row["root_run_id"],
+                "tenant": row["tenant"],
+                "depth": row["depth"],
+                "parent_limits": payload.get("parent_limits"),
+            }
+            ctx = guard_context(state, self._context(bound))  # type: ignore[arg-type]
+            try:
+                parsed = parse_text(text, source="edited runbook")
+            except LoadError as exc:
+                return load_error_report(exc, ctx)
+            return validate_data(parsed, ctx)
+
+
+def decision_fix(code: str, run_id: str) -> str:
+    if code == "authentication_required":
+        return "sign in to the Warden server (or use an API token) and decide there"
+    return f"see `warden review {run_id}`"

@@ -1,0 +1,31 @@
+"""Changing the policy in force and its kill switches (administrators only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy, load_policy
+from warden.service._base import ServiceBase
+from warden.service.principal import Principal
+
+__all__ = ["PolicyOps"]
+
+
+class PolicyOps(ServiceBase):
+    def apply_policy(self, p: Principal, file: str | Path, reason: str | None = None) -> LoadedPolicy:
+        """Put the policy in `file` in force (an administrator's audited act)."""
+        return self.policies.apply(p, load_policy(file), reason)
+
+    def kill_switch(
+        self, p: Principal, tenant: str | None, *, engage: bool, reason: str | None
+    ) -> LoadedPolicy:
+        """Engage or release a kill switch (an administrator's audited act); running trees of
+        the tenant stop before their next step, whatever policy they are bound to."""
+        if engage and not (reason and reason.strip()):
+            raise UsageError("engaging the kill switch needs a reason", fix="pass --reason TEXT")
+        if not p.admin:
+            raise UsageError(
+                f"'{p.user}' may not change the policy in force", fix="ask a policy admin", code="forbidden"
+            )
+        return self.policies.with_kill_switch(p, tenant, engage, reason)

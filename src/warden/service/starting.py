@@ -1,0 +1,257 @@
+"""Starting a run: the request checked (tenant, document roots, upload type and size), recorded
+and bound to the policy in force, then driven."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warden.errors import UsageError
+from warden.governance.policy import LoadedPolicy
+from warden.graph.engine import Outcome
+from warden.graph.ids import new_run_id
+from warden.graph.state import RunState
+from warden.llm_config import model_configuration
+from warden.service._base import ServiceBase
+from warden.service.errors import (
+    DocumentRefused,
+    UploadRefused,
+)
+from warden.service.principal import Principal
+from warden.store import (
+    audit,
+    documents,
+    runs,
+)
+
+__all__ = [
+    "DEFAULT_RUNBOOK",
+    "MAX_UPLOAD_BYTES",
+    "UPLOADS",
+    "StartingOps",
+    "Submitted",
+    "builtin_runbook",
+    "initial_state",
+]
+
+DEFAULT_RUNBOOK = "privacy-policy-review"
+UPLOADS = "uploads"
+"""Folder of the state directory documents uploaded through the service are stored in."""
+MAX_UPLOAD_BYTES = 20 * 2**20
+"""The largest document `upload` stores (20 MiB; a notice is rarely over 2)."""
+UPLOAD_SUFFIXES = {
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+}
+"""File name endings an upload may have, and the format each claims."""
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def builtin_runbook(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("warden_runbooks"))) / f"{name}.yaml"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run recorded and bound to its policy but not yet driven (see :meth:`Service.submit`)."""
+
+    run_id: str
+    tenant: str
+    requester: str
+    request: dict[str, Any]
+    policy: LoadedPolicy
+
+
+class StartingOps(ServiceBase):
+    def check_document(self, policy: LoadedPolicy, tenant: str, path: str | Path) -> Path:
+        """The document's real path, if it lies under the tenant's document roots or its
+        uploads; a coded refusal otherwise (nothing of it is read or stored)."""
+        real = Path(path).expanduser().resolve()
+        roots = [*policy.document_roots(tenant), (self.home / UPLOADS / tenant).resolve()]
+        if not any(real == root or real.is_relative_to(root) for root in roots):
+            raise DocumentRefused(
+                f"{path}: not under a document root of tenant '{tenant}'",
+                fix="move it under one of: "
+                + ", ".join(str(r) for r in roots)
+                + " (or add its folder to the tenant's document_roots in the policy)",
+            )
+        return real
+
+    def start(
+        self,
+        p: Principal,
+        document: str | Path,
+        *,
+        tenant: str,
+        runbook: str | Path | None = None,
+    ) -> Outcome:
+        """Request an analysis of one document; runs until it finishes or waits for approval."""
+        return self.proceed(self.submit(p, document, tenant=tenant, runbook=runbook))
+
+    def submit(
+        self,
+        p: Principal,
+        document: str | Path,
+        *,
+        tenant: str,
+        runbook: str | Path | None = None,
+        runbook_text: str | None = None,
+    ) -> Submitted:
+        """Check and record a request (the run is `running`, bound to the policy in force) without
+        driving it: an entry point with background workers answers with the run id at once and
+        hands the :class:`Submitted` to :meth:`proceed` (a run whose process dies in between
+        restarts from its recorded request on `resume`)."""
+        from warden.runbooks.load import read_runbook
+
+        policy = self.policies.in_force(may_initialise=True)
+        policy.tenant(tenant)
+        if not p.member_of(tenant) or not policy.roles_of(tenant, p.user):
+            raise UsageError(
+                f"'{p.user}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
+            )
+        real = self.check_document(policy, tenant, document)
+        if runbook_text is not None:  # a runbook sent with the request (the server's upload)
+            from warden.safeload import parse_text
+
+            parsed = parse_text(runbook_text, source="uploaded runbook")
+            runbook_path: Path | str = "uploaded runbook"
+        else:
+            runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
+            parsed = read_runbook(runbook_path)
+        request = {"document": str(real), "runbook_path": str(runbook_path), "runbook": parsed.data}
+        return self._record(p.user, tenant, request, policy, auth=p.auth)
+
+    def proceed(self, submitted: Submitted) -> Outcome:
+        """Drive a submitted run until it finishes or waits for approval."""
+        state = initial_state(submitted.run_id, submitted.tenant, submitted.requester, submitted.request)
+        with self._one_connection():
+            return self.engine.drive(self._context(submitted.policy), submitted.run_id, state)
+
+    def start_request(
+        self,
+        requester: str,
+        tenant: str,
+        request: dict[str, Any],
+        policy: LoadedPolicy,
+        *,
+        auth: str = "asserted",
+    ) -> Outcome:
+        """Record a run for a checked request (a document path or stored document ids, and the
+        runbook's data) bound to `policy`, and drive it until it finishes or waits."""
+        return self.proceed(self._record(requester, tenant, request, policy, auth=auth))
+
+    def _record(
+        self, requester: str, tenant: str, request: dict[str, Any], policy: LoadedPolicy, *, auth: str
+    ) -> Submitted:
+        self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
+        run_id = new_run_id()
+        with self._one_connection(), self.store.connect() as con:
+            runs.create_run(
+                con,
+                runs.RunRow(
+                    run_id, run_id, None, None, 0, run_id, "", tenant, requester, policy.sha256, request
+                ),
+            )
+            if request.get("document_ids"):
+                documents.link_documents(con, run_id, request["document_ids"])
+            audit.audit(
+                con,
+                run_id=run_id,
+                root_run_id=run_id,
+                tenant=tenant,
+                actor=requester,
+                event="run_requested",
+                key=f"{run_id}:run_requested",
+                payload={
+                    "document": request.get("document"),
+                    "documents": request.get("document_ids"),
+                    "runbook": request.get("runbook_path"),
+                    "replay_of": request.get("replay_of"),
+                    "policy_sha256": policy.sha256,
+                    "auth": auth,
+                    "llm_model": self.llm_settings.model,
+                    "llm_planner": self.llm_settings.planner,
+                    "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
+                },
+            )
+        return Submitted(run_id, tenant, requester, request, policy)
+
+    def upload(self, p: Principal, tenant: str, filename: str, data: bytes) -> Path:
+        """Store an uploaded document for `tenant` (of which `p` must be a user) under the state
+        directory with a generated name; its type is taken from its content, and must agree with
+        its name's ending. Refusals are coded and store nothing."""
+        import uuid
+
+        from warden.documents.detect import detect_format
+        from warden.documents.errors import DocumentError
+
+        policy = self.policies.in_force(may_initialise=True)
+        # membership first: an unknown tenant answers like another tenant (names leak nothing)
+        if (
+            not p.member_of(tenant)
+            or tenant not in policy.policy.tenants
+            or not policy.roles_of(tenant, p.user)
+        ):
+            raise UsageError(
+                f"'{p.user}' is not a user of tenant '{tenant}'",
+                fix="upload for one of your tenants",
+                code="forbidden",
+            )
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadRefused(
+                f"the upload is {len(data)} bytes, over the limit of {MAX_UPLOAD_BYTES}",
+                fix="upload the notice itself, or split it",
+                code="upload_too_large",
+            )
+        suffix = Path(filename or "").suffix.lower()
+        claimed = UPLOAD_SUFFIXES.get(suffix)
+        if claimed is None:
+            raise UploadRefused(
+                f"'{filename}': uploads must end in one of {', '.join(sorted(UPLOAD_SUFFIXES))}",
+                fix="upload a PDF, HTML, DOCX, Markdown or text document",
+                code="upload_type",
+            )
+        try:
+            found = detect_format(data, source=Path(filename).name)
+        except DocumentError as exc:
+            raise UploadRefused(exc.message, fix=exc.fix, code="upload_type") from None
+        if found != claimed and {found, claimed} != {"markdown", "text"}:
+            raise UploadRefused(
+                f"'{filename}' is named as {claimed} but its content is {found}",
+                fix="upload the file under its real type",
+                code="upload_type",
+            )
+        folder = self.home / UPLOADS / tenant
+        folder.mkdir(parents=True, exist_ok=True)
+        # a generated name; the original's stem, reduced to safe characters, only follows it so
+        # people can tell their uploads apart (the inbox shows it)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip("-.")[:60] or "upload"
+        target = folder / f"{uuid.uuid4().hex}--{stem}{suffix}"
+        with open(target, "xb") as fh:
+            fh.write(data)
+        return target
+
+
+def initial_state(run_id: str, tenant: str, requester: str, request: dict[str, Any]) -> RunState:
+    return {
+        "run_id": run_id,
+        "root_run_id": run_id,
+        "parent_run_id": None,
+        "parent_step_id": None,
+        "depth": 0,
+        "tenant": tenant,
+        "requester": requester,
+        "document_paths": [request["document"]] if request.get("document") else [],
+        "document_ids": list(request.get("document_ids") or []),
+        "runbook": request["runbook"],
+        "status": "running",
+    }
