@@ -81,6 +81,8 @@ def test_wordings_that_disclose_an_item(text: str, label: str) -> None:
         ("Our analytics partner is based in the United States.", (), "controller_identity"),
         # a flat statement that nothing is collected names no category
         ("We do not collect any personal information, usage data or location data.", (), "data_categories"),
+        # a flat denial names no recipient, under a sharing heading too
+        ("We do not share any user data with third parties.", ("Data sharing",), "recipients"),
         # what the person receives is not a source
         (
             "You may still receive cookies from companies that are not listed.",
