@@ -39,6 +39,7 @@ STATUS_BY_CODE = {
     "document_outside_roots": 403,
     "store_busy": 503,
     "csrf": 403,
+    "run_busy": 409,
     "oidc_refused": 401,
     "oidc_state": 400,
     "oidc_unknown_user": 403,
