@@ -139,12 +139,21 @@ class LeasedEngine(EmbeddedEngine):
         self.leases = leases
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        with self.leases.lease(root_run_id, wait=False) as mine:
+            if mine:
+                return self._drive_leased(ctx, root_run_id, start)
+        # another driver has the tree: wait for it without keeping the DuckDB file open (it may
+        # need the file to finish; holding it while waiting would deadlock the two)
+        ctx.store.release()
+        with self.leases.lease(root_run_id):
+            return self._drive_leased(ctx, root_run_id, start)
+
+    def _drive_leased(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         from warden.graph import recovery
 
-        with self.leases.lease(root_run_id):
-            if isinstance(start, dict) and not recovery.never_checkpointed(self.pending(root_run_id)):
-                raise RunBusy(
-                    f"run '{root_run_id}' was already started by another process",
-                    fix=f"follow it with `warden runs` / `warden review {root_run_id}`",
-                )
-            return super().drive(ctx, root_run_id, start)
+        if isinstance(start, dict) and not recovery.never_checkpointed(self.pending(root_run_id)):
+            raise RunBusy(
+                f"run '{root_run_id}' was already started by another process",
+                fix=f"follow it with `warden runs` / `warden review {root_run_id}`",
+            )
+        return super().drive(ctx, root_run_id, start)
