@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import secrets
 import threading
 import time
@@ -25,7 +26,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 CLIENT_ID = "warden-tests"
@@ -43,6 +44,9 @@ class Provider:
     """None, or how the next ID token is wrong: other_key, wrong_aud, expired, wrong_nonce, wrong_iss."""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
+    interactive: bool = False
+    """Show a page whose link the person follows back (as a real provider's sign-in form does):
+    the navigation back to Warden is then started by the provider's page, another site."""
 
     def sign(self, claims: dict[str, Any]) -> str:
         key = self.key
@@ -113,8 +117,13 @@ class Provider:
             "identity": dict(self.identity),
             "used": False,
         }
-        back = {"code": code, "state": q.get("state", "")}
-        return RedirectResponse(f"{q['redirect_uri']}?{urlencode(back)}", status_code=302)
+        back = f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}"
+        if self.interactive:
+            link = html.escape(back, quote=True)
+            return HTMLResponse(
+                f'<!doctype html><title>Test IdP</title><a id="continue" href="{link}">Continue</a>'
+            )
+        return RedirectResponse(back, status_code=302)
 
     async def token(self, request: Request) -> Response:
         self.token_requests += 1
@@ -152,9 +161,10 @@ class Provider:
 
 
 @contextmanager
-def running_provider(port: int) -> Iterator[Provider]:
-    """The provider served on 127.0.0.1:`port` until the block ends."""
-    provider = Provider(issuer=f"http://127.0.0.1:{port}")
+def running_provider(port: int, name: str = "127.0.0.1") -> Iterator[Provider]:
+    """The provider served on 127.0.0.1:`port` until the block ends; `name` is the host its
+    issuer URL names (``localhost`` makes it another site than Warden's 127.0.0.1 for a browser)."""
+    provider = Provider(issuer=f"http://{name}:{port}")
     server = uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -334,3 +335,55 @@ def test_an_oidc_approver_satisfies_require_authenticated(oidc: OidcLive) -> Non
             break
         time.sleep(0.1)
     assert decided == [{"approver": "dora@acme", "auth": "oidc", "decision": "approve"}]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium")
+def test_a_browser_signs_in_through_a_provider_on_another_site(tmp_path: Path) -> None:
+    """In Chromium, with the provider on another site (localhost vs 127.0.0.1) whose page the
+    person follows back (so the navigation to the callback is cross-site): the state cookie
+    (SameSite=Lax) comes back with it, and the page after the callback lands on "/" signed in (a
+    redirect there would be part of the cross-site navigation, and the Strict session cookie
+    would be held back)."""
+    from playwright.sync_api import sync_playwright
+    from tests.server._oidc_provider import CLIENT_SECRET
+
+    with running_provider(free_port(), name="localhost") as provider:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(yaml.safe_dump(_policy(provider.issuer), sort_keys=False))
+        os.environ[SECRET_ENV] = CLIENT_SECRET
+        app = create_app(tmp_path / "home", policy=policy, workers=1, orphan_grace_s=None)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        provider.identity = {"sub": "sub-dora", "email": EMAILS["dora@acme"], "email_verified": True}
+        provider.interactive = True
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+                )
+                try:
+                    page = browser.new_page(base_url=f"http://127.0.0.1:{port}")
+                    page.goto("/sign-in")
+                    page.click("text=Sign in with Test IdP")
+                    page.wait_for_url(f"{provider.issuer}/authorize*", timeout=30_000)
+                    page.click("#continue")
+                    page.wait_for_url(f"http://127.0.0.1:{port}/", timeout=30_000)
+                    page.wait_for_selector("text=Signed in as dora@acme", timeout=30_000)
+                    cookies = {c["name"]: c for c in page.context.cookies()}
+                    assert cookies["warden_session"]["sameSite"] == "Strict"
+                    assert cookies["warden_session"]["httpOnly"]
+                finally:
+                    browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=60)
+            os.environ.pop(SECRET_ENV, None)
