@@ -295,6 +295,8 @@ class Accounts:
         if row["expires_at"] <= now():
             raise BadCredentials()
         auth: AuthMethod = "oidc" if row["auth"] == "oidc" else "password"
+        if auth == "oidc" and self.service.policies.in_force(may_initialise=False).policy.oidc is None:
+            raise BadCredentials()  # the policy no longer lets anyone in through OIDC
         return Session(session_id, row["csrf"], self._principal(row["user"], auth), row["expires_at"])
 
     def check_csrf(self, session: Session, presented: str | None) -> bool:
