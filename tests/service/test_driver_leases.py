@@ -72,3 +72,35 @@ def test_a_lease_is_reentrant_for_its_thread_and_waited_for_by_others(tmp_path: 
     assert order == ["try:False", "release", "got"]
     with leases.lease("run-bbbbbbbbbbbb", wait=False) as mine:  # another tree: independent
         assert mine is True
+
+
+def test_a_claimed_decision_whose_carrier_died_goes_back_to_waiting(tmp_path: Path) -> None:
+    """The server claimed a decision and died before a worker carried it out: the run is
+    `running`, claimed, with no driver. Resuming the orphan puts it back to waiting (nothing was
+    executed; the approver decides again), audited with who had claimed it."""
+    from _acme_tree import acme_copy
+
+    acme = acme_copy(tmp_path / "acme")
+    service = acme.service()
+    ana, dora = service.principal("ana@acme", writing=True), service.principal("dora@acme")
+    root = service.start(ana, acme.notice, tenant="acme").root_run_id
+    assert service.in_flight() == []  # waiting for a decision needs no driver
+    service.claim_decision(dora, root, "approve", role="dpo")  # ... and the carrier dies here
+    (tree,) = service.in_flight()
+    assert tree.root_run_id == root and tree.running == (root,) and tree.claimed_by == this_driver()
+    outcome = service.resume_orphan(root, actor="server@host")
+    assert outcome.status == "waiting_approval"
+    assert service.in_flight() == []
+    events = [
+        e
+        for e in service.store.query(
+            "SELECT event, actor, payload_json FROM audit_events WHERE run_id = ?", [root]
+        )
+    ]
+    resumed = [e for e in events if e["event"] == "orphan_resumed"]
+    assert len(resumed) == 1 and resumed[0]["actor"] == "server@host"
+    assert this_driver() in resumed[0]["payload_json"]
+    assert not [e for e in events if e["event"].startswith("approval:")]  # nothing was decided
+    # and the approver can decide again
+    done = service.decide(dora, root, "approve", role="dpo")
+    assert [w["run_id"] for w in done.waiting] == [f"{root}.checks"]
