@@ -91,12 +91,9 @@ def test_a_claimed_decision_whose_carrier_died_goes_back_to_waiting(tmp_path: Pa
     outcome = service.resume_orphan(root, actor="server@host")
     assert outcome.status == "waiting_approval"
     assert service.in_flight() == []
-    events = [
-        e
-        for e in service.store.query(
-            "SELECT event, actor, payload_json FROM audit_events WHERE run_id = ?", [root]
-        )
-    ]
+    events = service.store.query(
+        "SELECT event, actor, payload_json FROM audit_events WHERE run_id = ?", [root]
+    )
     resumed = [e for e in events if e["event"] == "orphan_resumed"]
     assert len(resumed) == 1 and resumed[0]["actor"] == "server@host"
     assert this_driver() in resumed[0]["payload_json"]
