@@ -7,7 +7,7 @@ service's business (service/accounts.py); these functions only read and write ro
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from warden.store._util import now, rows
@@ -158,9 +158,10 @@ def count_failures(con: Any, user: str, client: str, since: datetime) -> int:
 def add_oidc_request(
     con: Any, state_sha256: str, *, nonce: str, code_verifier: str, redirect_uri: str, expires_at: datetime
 ) -> None:
-    """An OIDC sign-in sent to the provider; requests that expired over a day ago are dropped."""
+    """An OIDC sign-in sent to the provider; expired ones are dropped (they can no longer be used,
+    and anyone may start a sign-in, so they must not pile up)."""
     at = now()
-    con.execute("DELETE FROM oidc_requests WHERE expires_at < ?", [at - timedelta(days=1)])
+    con.execute("DELETE FROM oidc_requests WHERE expires_at < ?", [at])
     con.execute(
         """INSERT INTO oidc_requests
                (state_sha256, nonce, code_verifier, redirect_uri, created_at, expires_at)
