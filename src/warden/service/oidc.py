@@ -12,6 +12,7 @@ refused. Every outcome is audited; no token or secret ever is.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from warden.service.accounts import Accounts, Session
 
 __all__ = ["OIDC_REQUEST_TTL", "OidcError", "OidcSignIn", "OidcStart"]
+
+log = logging.getLogger("warden.service.oidc")
 
 OIDC_REQUEST_TTL = timedelta(minutes=10)
 """How long a sign-in started at the provider may take to come back."""
@@ -192,7 +195,7 @@ class OidcSignIn:
             or not browser_state
             or not secrets.compare_digest(state.encode(), browser_state.encode())
         ):
-            self._refused("-", None, client, "state does not match this browser's sign-in")
+            log.warning("OIDC callback from %s refused: the state is not this browser's", client)
             raise OidcError(
                 "the sign-in's state does not match the one this browser started",
                 fix="start again from the sign-in page (and sign in from one tab at a time)",
@@ -201,7 +204,7 @@ class OidcSignIn:
         with self.store.connect() as con:
             pending = rows.take_oidc_request(con, _sha256(state), now())
         if pending is None:
-            self._refused("-", None, client, "unknown, used or expired state")
+            log.warning("OIDC callback from %s refused: unknown, used or expired state", client)
             raise OidcError(
                 "this sign-in was already used or has expired",
                 fix="start again from the sign-in page",
