@@ -6,7 +6,8 @@ provider's JWKS and its issuer, audience, expiry and nonce by authlib (``parse_i
 the identity must then name a user of the policy in force, who becomes a principal with
 ``auth="oidc"``. Each sign-in's state, nonce and code verifier are kept server-side (the state
 only as its SHA-256) and used once, so a replayed callback or a state from another browser is
-refused. Every outcome is audited; no token or secret ever is.
+refused (only logged: anyone can send such a callback). Every outcome past the state check is
+audited; no token or secret ever is.
 """
 
 from __future__ import annotations
