@@ -107,8 +107,8 @@ class DriverLeases:
             lock.release()
 
     def driven_elsewhere(self, root_run_id: str) -> str | None:
-        """The live driver of the tree in another process (its host:pid), or None when nobody
-        else holds the lease. Never waits."""
+        """The host:pid of the live process driving the tree (this process's own while one of
+        its threads does), or None when nobody holds the lease. Never waits."""
         path = self._path(root_run_id)
         if not path.exists():
             return None
