@@ -15,6 +15,7 @@ from warden.graph.context import RunContext, StepProgress
 from warden.graph.engine import EmbeddedEngine
 from warden.llm.config import LlmSettings
 from warden.schemas.approval import AuthMethod
+from warden.service.driving import DriverLeases, LeasedEngine
 from warden.service.errors import (
     NoPrincipal,
     NotFound,
@@ -62,7 +63,9 @@ class ServiceBase:
         presented = load_policy(policy) if isinstance(policy, str | Path) else policy
         self.store = Store(self.home / "warden.duckdb")
         self.policies = PolicyBook(self.store, presented)
-        self.engine = EmbeddedEngine(self.home / "checkpoints.sqlite")
+        self.leases = DriverLeases(self.home)
+        """Who drives which tree: a process holds a tree's lease while its graph runs."""
+        self.engine: EmbeddedEngine = LeasedEngine(self.home / "checkpoints.sqlite", self.leases)
         self.catalogue = catalogue or default_catalogue()
         self.llm_settings = llm_settings or LlmSettings()
         self.chat_model = chat_model

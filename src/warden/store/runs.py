@@ -19,6 +19,7 @@ __all__ = [
     "list_runs",
     "record_approved_runbook",
     "record_drafted_runbook",
+    "runs_of_trees_in_flight",
     "set_status",
     "settle_duration",
     "stop_subtree",
@@ -174,6 +175,18 @@ def settle_duration(con: Any, run_id: str) -> None:
         """UPDATE runs SET duration_s = (SELECT coalesce(sum(duration_s), 0) FROM steps
                WHERE steps.run_id = runs.run_id AND kind = 'analyser') WHERE run_id = ?""",
         [run_id],
+    )
+
+
+def runs_of_trees_in_flight(con: Any) -> list[dict[str, Any]]:
+    """Every run of each tree that has a run `running` (parents before children): the service
+    tells which of them are mid-work and which only wait for a child's approval."""
+    return rows(
+        con.execute(
+            """SELECT run_id, root_run_id, parent_run_id, tenant, status, claimed_by, updated_at
+               FROM runs WHERE root_run_id IN (SELECT root_run_id FROM runs WHERE status = 'running')
+               ORDER BY root_run_id, depth, created_at"""
+        )
     )
 
 
