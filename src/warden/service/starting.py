@@ -29,6 +29,7 @@ from warden.store import (
 
 __all__ = [
     "DEFAULT_RUNBOOK",
+    "MAX_SET_DOCUMENTS",
     "MAX_UPLOAD_BYTES",
     "UPLOADS",
     "StartingOps",
@@ -53,6 +54,8 @@ UPLOAD_SUFFIXES = {
 }
 """File name endings an upload may have, and the format each claims."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+MAX_SET_DOCUMENTS = 20
+"""The most documents one run reads as one notice (a notice and the few it refers to)."""
 
 
 def builtin_runbook(name: str) -> Path:
@@ -107,6 +110,12 @@ class StartingOps(ServiceBase):
         given = [paths] if isinstance(paths, str | Path) else list(paths)
         if not given:
             raise UsageError("no document given", fix="give the notice to analyse (and any it refers to)")
+        if len(given) > MAX_SET_DOCUMENTS:
+            raise UsageError(
+                f"{len(given)} documents given; a set holds at most {MAX_SET_DOCUMENTS}",
+                fix="give the notice and the documents it refers to (--each analyses them one by one)",
+                code="too_many_documents",
+            )
         real = [self.check_document(policy, tenant, path) for path in given]
         twice = sorted({str(r) for r in real if real.count(r) > 1})
         if twice:
@@ -215,6 +224,27 @@ class StartingOps(ServiceBase):
                 },
             )
         return Submitted(run_id, tenant, requester, request, policy)
+
+    def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, bytes]]) -> list[Path]:
+        """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal
+        of any one stores none of them."""
+        if not files:
+            raise UploadRefused("no document was uploaded", fix="upload the notice", code="upload_empty")
+        if len(files) > MAX_SET_DOCUMENTS:
+            raise UploadRefused(
+                f"{len(files)} documents uploaded; a set holds at most {MAX_SET_DOCUMENTS}",
+                fix="upload the notice and the documents it refers to, not a whole library",
+                code="too_many_documents",
+            )
+        stored: list[Path] = []
+        try:
+            for filename, data in files:
+                stored.append(self.upload(p, tenant, filename, data))
+        except BaseException:
+            for path in stored:
+                path.unlink(missing_ok=True)
+            raise
+        return stored
 
     def upload(self, p: Principal, tenant: str, filename: str, data: bytes) -> Path:
         """Store an uploaded document for `tenant` (of which `p` must be a user) under the state
