@@ -34,11 +34,11 @@ def finding_id(document_id: str, item: str) -> str:
 
 
 def _evidence(labelled: LabelledPassages, passage_id: str, quote: str) -> Evidence:
-    """A citation names its document: in a set, the one the passage is from."""
-    document_id, document_name = labelled.document_of(passage_id)
+    """A citation names its document: in a set, the one the passage is from (the finding's
+    details carry its name; the report resolves it from the stored passages)."""
+    document_id, _ = labelled.document_of(passage_id)
     return Evidence(
         document_id=document_id,
-        document_name=document_name,
         passage_id=passage_id,
         page=next((p.page for p in labelled.passages if p.id == passage_id), None),
         quote=quote,
@@ -89,7 +89,10 @@ def _finding(
         details["referenced"] = consulted.name
     evidence: list[Evidence] = []
     if trigger is not None:
-        where = f" of {trigger.document_name}" if labelled.documents else ""
+        where = ""
+        if labelled.documents and trigger.passage_id is not None:
+            where = f" of {labelled.document_of(trigger.passage_id)[1]}"
+            details["cited_documents"] = [labelled.document_of(trigger.passage_id)[1]]
         message += (
             f" The condition holds: passage {trigger.passage_id}{where} shows the processing it covers."
         )
@@ -123,7 +126,8 @@ def _deferred(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages, r
         "reference_key": ref.key,
     }
     if labelled.documents:
-        details["referenced_in"] = evidence.document_name
+        details["referenced_in"] = labelled.document_of(ref.passage_id)[1]
+        details["cited_documents"] = [details["referenced_in"]]
     return Finding(
         id=finding_id(labelled.document_id, spec.item),
         analyser=ANALYSER,

@@ -29,7 +29,6 @@ class Evidence(StrictModel):
     """
 
     document_id: str | None = None
-    document_name: str | None = Field(default=None, description="The cited document's name (sets).")
     passage_id: str | None = None
     page: int | None = Field(default=None, ge=1)
     start: int | None = Field(default=None, ge=0)
