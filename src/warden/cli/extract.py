@@ -70,7 +70,7 @@ def extract(
     """
     if (not documents) == (passages is None):
         raise UsageError(
-            "give either document path(s) or --passages FILE, not both or neither",
+            "give either a document path or --passages FILE, not both or neither",
             fix="warden extract notice.pdf [policy.pdf ...]  |  warden extract --passages rows.jsonl",
         )
     if refine not in ("none", "llm"):
