@@ -12,6 +12,7 @@ from warden_analysers.gdpr_transparency.references import Reference, find_refere
 from warden_analysers.gdpr_transparency.scope import decide_scope, parse_scope
 from warden_analysers.policy_practices.quotes import clean_quote, sentence_span
 
+from warden.documents.sets import display_name
 from warden.errors import LoadError
 from warden.schemas.finding import Evidence, Finding, Severity
 from warden.schemas.practices import (
@@ -66,7 +67,8 @@ def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, Evi
 def _not_disclosed(labelled: LabelledPassages) -> str:
     if not labelled.documents:
         return "The notice does not disclose"
-    return "None of the set's documents (" + ", ".join(d.name for d in labelled.documents) + ") discloses"
+    names = ", ".join(display_name(d.name) for d in labelled.documents)
+    return f"None of the set's documents ({names}) discloses"
 
 
 def _finding(
@@ -91,7 +93,7 @@ def _finding(
     if trigger is not None:
         where = ""
         if labelled.documents and trigger.passage_id is not None:
-            where = f" of {labelled.document_of(trigger.passage_id)[1]}"
+            where = f" of {display_name(labelled.document_of(trigger.passage_id)[1])}"
             details["cited_documents"] = [labelled.document_of(trigger.passage_id)[1]]
         message += (
             f" The condition holds: passage {trigger.passage_id}{where} shows the processing it covers."

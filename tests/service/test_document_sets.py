@@ -75,6 +75,17 @@ def test_a_set_is_one_run_judged_over_both_documents(tmp_path: Path) -> None:
     assert child.document == "lumen-privacy-statement.md (+1)"
     done = service.decide(dora, child.run_id, "approve", role="dpo")
     assert done.status == "completed", done
+
+    # the report's transparency table cites each passage with its document
+    markdown = service.report(ana, root, "md")
+    table = markdown.split("## GDPR Art. 13/14 transparency", 1)[1].split("## Execution tree", 1)[0]
+    assert f"lumen-privacy-statement.md {main_id[:12]}#" in table
+    assert "lumen_notes_product_notice.md " in table and "deferred" not in table
+    html = service.report(ana, root, "html")
+    assert "lumen-privacy-statement.md #" in html
+    # the record of processing cites each passage's own document, not the set's name
+    ropa = json.dumps(service.ropa(ana, root))
+    assert "(+1)" not in ropa and "lumen-privacy-statement.md" in ropa
     requested = _rows(acme.home, "SELECT payload_json FROM audit_events WHERE run_id = ? AND event = "
                       "'run_requested'", [root])  # fmt: skip
     assert json.loads(requested[0]["payload_json"])["document_set"] == [str(product), str(main)]
