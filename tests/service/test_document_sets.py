@@ -151,3 +151,24 @@ def test_the_same_document_twice_or_none_is_a_coded_usage_error(tmp_path: Path) 
         service.submit(ana, [], tenant="acme")
     assert none.value.fix
     _nothing_recorded(acme.home)
+
+
+def test_a_set_over_the_limit_is_refused_before_any_document_is_read(tmp_path: Path) -> None:
+    from warden.service.starting import MAX_SET_DOCUMENTS
+
+    acme = acme_copy(tmp_path)
+    service = acme.service()
+    paths = [acme.base / f"n{i}.md" for i in range(MAX_SET_DOCUMENTS + 1)]
+    with pytest.raises(UsageError) as refused:
+        service.submit(service.principal("ana@acme", writing=True), paths, tenant="acme")
+    assert refused.value.code == "too_many_documents" and "--each" in (refused.value.fix or "")
+    _nothing_recorded(acme.home)
+
+
+def test_a_recorded_set_restarts_with_all_its_documents() -> None:
+    from warden.service.starting import initial_state
+
+    request = {"document": "/d/a.md", "document_paths": ["/d/a.md", "/d/b.md"], "runbook": {}}
+    assert initial_state("run-1", "acme", "ana@acme", request)["document_paths"] == ["/d/a.md", "/d/b.md"]
+    single = {"document": "/d/a.md", "runbook": {}}
+    assert initial_state("run-1", "acme", "ana@acme", single)["document_paths"] == ["/d/a.md"]
