@@ -108,3 +108,31 @@ def test_the_upload_page_takes_several_files_as_one_notice(live: Live) -> None:
         (summary,) = [s for s in ana.get("/api/runs").json() if s["run_id"] == root]
         assert summary["document"].endswith(" (+1)")
         assert ana.post(f"/api/runs/{root}/cancel", json={"reason": "test over"}).status_code in (200, 202)
+
+
+def test_the_cli_as_a_client_uploads_a_set_as_one_run(live: Live, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from warden.cli import app
+
+    env = {
+        "WARDEN_SERVER": live.url,
+        "WARDEN_TOKEN": live.tokens["ana@acme"],
+        "WARDEN_HOME": str(tmp_path / "not-used"),
+        "WARDEN_USER": None,
+        "WARDEN_POLICY": None,
+        "NO_COLOR": "1",
+    }
+    args = ["analyse", str(PRODUCT), str(MAIN), "--tenant", "acme", "--json"]
+    result = CliRunner(env=env).invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    (started,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    with live.client("ana@acme") as ana:
+        (summary,) = [s for s in ana.get("/api/runs").json() if s["run_id"] == started["run_id"]]
+        assert summary["document"].endswith(" (+1)")
+        assert ana.post(
+            f"/api/runs/{started['run_id']}/cancel", json={"reason": "test over"}
+        ).status_code in (
+            200,
+            202,
+        )
