@@ -182,6 +182,7 @@ def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> Tran
         for name in passage.label_names():
             shown.setdefault(name, []).append(passage.id)
     names = {part.id: part.name for part in labelled.documents}
+    owner = {p.id: p.document_id for p in labelled.passages} if names else {}
     items, findings = [], []
     deferred: dict[int, list[str]] = {}
     for spec in load_catalogue().items:
@@ -211,7 +212,7 @@ def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> Tran
         documents = []
         if labelled.documents:
             for pid in ids:
-                name = names.get(labelled.document_of(pid)[0])
+                name = names.get(owner.get(pid) or "")
                 if name is not None and name not in documents:
                     documents.append(name)
         items.append(
