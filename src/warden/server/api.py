@@ -31,7 +31,6 @@ from warden.server.models import (
 )
 from warden.service import RunRefused
 from warden.service.accounts import parse_expiry
-from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["router"]
 
@@ -103,8 +102,7 @@ def start_run(
         runbook_path = builtin_runbook(runbook)
         if not runbook_path.is_file():
             raise UsageError(f"no built-in runbook '{runbook}'", fix="name a runbook under runbooks/")
-    uploads = [(f.filename or "", f.file.read(MAX_UPLOAD_BYTES + 1)) for f in file]
-    stored = service.upload_set(p, tenant, uploads)
+    stored = service.upload_set(p, tenant, [(f.filename or "", f.file) for f in file])
     try:
         submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path, runbook_text=runbook_yaml)
     except BaseException:

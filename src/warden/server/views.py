@@ -21,7 +21,6 @@ from warden.server.templating import templates
 from warden.service import RunRefused
 from warden.service.accounts import Session
 from warden.service.reading import SEVERITIES
-from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["INBOX_PAGE", "PageSession", "router"]
 
@@ -342,8 +341,7 @@ def upload(
         if runbook not in _builtin_runbooks():
             raise UsageError(f"no built-in runbook '{runbook}'", fix="choose one from the list")
         runbook_path = builtin_runbook(runbook)
-    uploads = [(f.filename or "", f.file.read(MAX_UPLOAD_BYTES + 1)) for f in file]
-    stored = service.upload_set(p, tenant, uploads)
+    stored = service.upload_set(p, tenant, [(f.filename or "", f.file) for f in file])
     try:
         submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path, runbook_text=runbook_text)
     except BaseException:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy
@@ -225,9 +225,10 @@ class StartingOps(ServiceBase):
             )
         return Submitted(run_id, tenant, requester, request, policy)
 
-    def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, bytes]]) -> list[Path]:
+    def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Path]:
         """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal
-        of any one stores none of them."""
+        of any one stores none of them. Each is read (at most one byte past the limit) only
+        once the set's size is known to be allowed."""
         if not files:
             raise UploadRefused("no document was uploaded", fix="upload the notice", code="upload_empty")
         if len(files) > MAX_SET_DOCUMENTS:
@@ -238,8 +239,8 @@ class StartingOps(ServiceBase):
             )
         stored: list[Path] = []
         try:
-            for filename, data in files:
-                stored.append(self.upload(p, tenant, filename, data))
+            for filename, handle in files:
+                stored.append(self.upload(p, tenant, filename, handle.read(MAX_UPLOAD_BYTES + 1)))
         except BaseException:
             for path in stored:
                 path.unlink(missing_ok=True)
