@@ -189,3 +189,22 @@ def test_the_analyser_contract_takes_a_set_as_its_labelled_passages() -> None:
     labelled = label_document(combine([load_document(PRODUCT), load_document(MAIN)]))
     out = TransparencyReport.model_validate(run({"practices": labelled.model_dump(mode="json")}, {}))
     assert len(out.documents) == 2 and "deferred" not in _items(out).values()
+
+
+def test_the_scope_is_decided_over_the_set(tmp_path: Path) -> None:
+    _, alone = _check(PRODUCT)
+    assert alone.scope == "13"
+    partners = tmp_path / "lumen-partner-data.md"
+    partners.write_text(
+        "# Lumen partner data\n\nWhere your employer buys Lumen licences for you, we receive your "
+        "name, company and job title from your employer.\n",
+        encoding="utf-8",
+    )
+    _, report = _check(PRODUCT, partners)
+    assert report.scope == "both" and report.scope_decision is not None
+    assert {e.article for e in report.scope_decision.evidence} == {"13", "14"}
+    partner_passages = {p.id for p in load_document(partners).passages}
+    assert any(e.passage_id in partner_passages for e in report.scope_decision.evidence if e.article == "14")
+    # the Art. 14 items are checked now (the product notice defers what the set lacks)
+    statuses = _items(report)
+    assert statuses["data_source"] != "not_applicable" and statuses["data_categories"] != "not_applicable"
