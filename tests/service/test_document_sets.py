@@ -172,3 +172,22 @@ def test_a_recorded_set_restarts_with_all_its_documents() -> None:
     assert initial_state("run-1", "acme", "ana@acme", request)["document_paths"] == ["/d/a.md", "/d/b.md"]
     single = {"document": "/d/a.md", "runbook": {}}
     assert initial_state("run-1", "acme", "ana@acme", single)["document_paths"] == ["/d/a.md"]
+
+
+def test_a_set_run_replays_to_the_same_findings(tmp_path: Path) -> None:
+    from warden.service.replay import replay_run
+
+    acme = acme_copy(tmp_path)
+    product, _ = _documents(acme.base)
+    # the product notice with a main statement that lacks a DPO: the set has missing items too
+    sparse = acme.base / "lumen_privacy_statement.md"
+    shutil.copy(REPO / "fixtures" / "transparency" / "lumen_privacy_statement.md", sparse)
+    service = acme.service()
+    ana, dora = service.principal("ana@acme", writing=True), service.principal("dora@acme")
+    root = service.start(ana, [product, sparse], tenant="acme").root_run_id
+    service.decide(dora, root, "approve", role="dpo")
+    assert service.decide(dora, f"{root}.checks", "approve", role="dpo").status == "completed"
+    codes = {r["code"] for r in _rows(acme.home, "SELECT code FROM findings WHERE root_run_id = ?", [root])}
+    assert "gdpr.missing.dpo_contact" in codes and not {c for c in codes if c.startswith("gdpr.deferred.")}
+    replayed = replay_run(service, dora, root)
+    assert replayed.identical, (replayed.original_findings, replayed.replay_findings, replayed.reason)
