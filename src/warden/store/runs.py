@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.schemas.status import TERMINAL, RunStatus
-from warden.store import approval_queue
+from warden.store import approval_queue, documents
 from warden.store._util import now, rows, scrub, to_json
 
 __all__ = [
@@ -115,9 +115,9 @@ def visible_runs(
     limit: int | None = None,
     newest_first: bool = True,
 ) -> list[dict[str, Any]]:
-    """Runs of these tenants (None: every tenant), with the name of their first document."""
-    sql = """SELECT r.*, (SELECT min(d.name) FROM run_documents rd JOIN documents d USING (document_id)
-                         WHERE rd.run_id = r.root_run_id) AS document
+    """Runs of these tenants (None: every tenant), with the name of their first document ('+N'
+    when the run reads a document set)."""
+    sql = f"""SELECT r.*, {documents.SET_NAME.format(run="r.root_run_id")} AS document
              FROM runs r WHERE 1=1"""
     params: list[Any] = []
     if tenants is not None:
