@@ -133,7 +133,7 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
     from warden.graph.nodes._common import record
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
-    with ctx.store.connect() as con:
+    with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
         for payload in waiting:
             runs.set_status(
                 con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,13 @@ from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fa
 __all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
 _is_lock_error = is_lock_error  # the name older code and tests import
+
+_GENERATIONS: dict[str, int] = {}
+"""Per database file (resolved path): bumped by every committed write and every open in this
+process. While a hold keeps the file open read-write no other process can open it, so an
+unchanged generation means the file's content has not changed: what was read from it at that
+generation may be reused (:meth:`Store.generation`)."""
+_GEN_LOCK = threading.Lock()
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -66,6 +73,23 @@ class Store:
         DuckDB refuses a read-only and a read-write connection to one file in one process."""
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
+        self._key = str(self.path.resolve())
+
+    def _bump(self) -> None:
+        with _GEN_LOCK:
+            _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+
+    def generation(self) -> int | None:
+        """A number that changes whenever the file's content may have: any write committed in
+        this process (through any Store on the file) and any (re)open, after which another
+        process may have written; closing the held file changes it too. None outside a hold or
+        while the held file is closed (another process may write at any time): nothing read
+        may then be reused."""
+        with self._mutex:
+            if self._holds == 0 or self._anchor is None:
+                return None
+        with _GEN_LOCK:
+            return _GENERATIONS.get(self._key, 0)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -90,18 +114,39 @@ class Store:
             anchor, self._anchor = self._anchor, None
             if anchor is not None:
                 anchor.close()
+                self._bump()
 
     @contextmanager
-    def release_after(self, seconds: float) -> Iterator[None]:
+    def release_after(
+        self, seconds: float, before_release: Callable[[], None] | None = None
+    ) -> Iterator[None]:
         """Release the held file if the work inside is still running after `seconds`: short
-        work keeps the file open (re-opening costs ~40 ms), long work lets other processes in."""
-        timer = threading.Timer(seconds, self._release_if_idle)
+        work keeps the file open (re-opening costs ~40 ms), long work lets other processes in.
+
+        `before_release` runs (in the timer's thread) just before the file is given back, so
+        the work in flight can be made visible to the processes that get their turn; once the
+        block has exited it never runs, and the exit waits for it if it is running."""
+        lock = threading.Lock()
+        closed = [False]
+
+        def fire() -> None:
+            with lock:
+                if closed[0]:
+                    return
+                if before_release is not None:
+                    with suppress(Exception):  # the hook reports its own success
+                        before_release()
+                self._release_if_idle()
+
+        timer = threading.Timer(seconds, fire)
         timer.daemon = True
         timer.start()
         try:
             yield
         finally:
             timer.cancel()
+            with lock:
+                closed[0] = True
 
     def _release_if_idle(self) -> None:
         with self._mutex:
@@ -110,6 +155,7 @@ class Store:
             anchor, self._anchor = self._anchor, None
             if anchor is not None:
                 anchor.close()
+                self._bump()
 
     def _held_cursor(self) -> Any:
         with self._mutex:
@@ -128,6 +174,7 @@ class Store:
                     anchor, self._anchor = self._anchor, None
                     if anchor is not None:
                         anchor.close()
+                        self._bump()
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
@@ -158,6 +205,7 @@ class Store:
                     raise
                 raise fault from exc
         self.opened += 1
+        self._bump()
         if not read_only and not self._schema_ready:
             try:
                 from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
@@ -229,6 +277,7 @@ class Store:
                             con.execute("ROLLBACK")
                         raise
                     con.execute("COMMIT")
+                    self._bump()
             except StorageFault:
                 raise
             except Exception as exc:
