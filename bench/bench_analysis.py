@@ -1,6 +1,6 @@
 """Full offline analyses, plan to findings, with an auto-approval policy (no human in the loop).
 
-    python bench/bench_analysis.py [--runs 5] [--batch 100] [--pages 300]
+    python bench/bench_analysis.py [--runs 5] [--batch 100] [--pages 300] [--only in_process ...]
 
 Prints, each as a median of several runs:
 - one analysis of the Acme notice in a warm process (rules loaded, LangGraph imported), its
@@ -149,16 +149,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument(
+        "--only",
+        choices=("in_process", "cold", "resume", "pdf"),
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    only = set(args.only or ("in_process", "cold", "resume", "pdf"))
     results: dict = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for part in (
-            lambda: _in_process(tmp, args.runs, args.batch),
-            lambda: _cold(tmp, args.runs),
-            lambda: _resume(tmp, args.runs),
-            lambda: _big_pdf(tmp, args.pages),
+        for name, part in (
+            ("in_process", lambda: _in_process(tmp, args.runs, args.batch)),
+            ("cold", lambda: _cold(tmp, args.runs)),
+            ("resume", lambda: _resume(tmp, args.runs)),
+            ("pdf", lambda: _big_pdf(tmp, args.pages)),
         ):
+            if name not in only:
+                continue
             found = part()
             for key, value in found.items():
                 print(f"{key}: {value}")

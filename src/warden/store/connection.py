@@ -19,6 +19,8 @@ waited for and, past the timeout, reported as ``store_busy``. The file itself is
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import threading
 import time
@@ -52,6 +54,50 @@ def is_write_conflict(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return (isinstance(exc, duckdb.ConstraintException) and "chain_no" in text) or "conflict" in text.lower()
+
+
+class _Watchdog:
+    """One daemon thread runs the callbacks whose time has come (:meth:`Store.release_after`),
+    instead of a timer thread started and cancelled for every step of every graph."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[list[Any]] = []  # heap of [deadline, n, callback, cancelled]
+        self._n = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
+        entry = [time.monotonic() + seconds, next(self._n), callback, False]
+        with self._cond:
+            heapq.heappush(self._due, entry)
+            if self._thread is None or not self._thread.is_alive():  # (or after a fork)
+                self._thread = threading.Thread(target=self._run, name="warden-store-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            entry[3] = True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due and self._due[0][3]:
+                    heapq.heappop(self._due)  # cancelled: dropped unrun
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                entry = heapq.heappop(self._due)
+            with suppress(Exception):  # a callback reports its own failures
+                entry[2]()
+
+
+_WATCHDOG = _Watchdog()
 
 
 class Store:
@@ -138,13 +184,11 @@ class Store:
                         before_release()
                 self._release_if_idle()
 
-        timer = threading.Timer(seconds, fire)
-        timer.daemon = True
-        timer.start()
+        entry = _WATCHDOG.schedule(seconds, fire)
         try:
             yield
         finally:
-            timer.cancel()
+            _WATCHDOG.cancel(entry)
             with lock:
                 closed[0] = True
 
