@@ -150,6 +150,8 @@ def create_app(
     )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
+    if hasattr(service.engine, "wait_s"):  # a remote engine: a request waits at most its `wait`
+        service.engine.wait_s = 30.0
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request
     pool = Workers(workers)
 

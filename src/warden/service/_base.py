@@ -12,13 +12,14 @@ from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.graph.context import RunContext, StepProgress
-from warden.graph.engine import EmbeddedEngine
+from warden.graph.engine import Engine
 from warden.llm.config import LlmSettings
 from warden.schemas.approval import AuthMethod
 from warden.service.errors import (
     NoPrincipal,
     NotFound,
 )
+from warden.service.engines import engine_for
 from warden.service.policies import PolicyBook
 from warden.service.principal import Principal, principal_for
 from warden.store import (
@@ -49,6 +50,7 @@ class ServiceBase:
         llm_settings: LlmSettings | None = None,
         chat_model: Any = None,
         replaying: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         self.home = Path(home)
         try:
@@ -62,7 +64,7 @@ class ServiceBase:
         presented = load_policy(policy) if isinstance(policy, str | Path) else policy
         self.store = Store(self.home / "warden.duckdb")
         self.policies = PolicyBook(self.store, presented)
-        self.engine = EmbeddedEngine(self.home / "checkpoints.sqlite")
+        self.engine: Engine = engine or engine_for(self.home)
         self.catalogue = catalogue or default_catalogue()
         self.llm_settings = llm_settings or LlmSettings()
         self.chat_model = chat_model

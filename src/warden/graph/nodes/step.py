@@ -8,6 +8,7 @@ interrupt surfaces at the top. A step already completed in the store is never ru
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from warden.analyser import AnalyserContext
@@ -27,13 +28,46 @@ from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDef
 from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, findings, runs, steps
 
-__all__ = ["step"]
+__all__ = ["ChildRequest", "advance", "child_ended", "step"]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
 
 
+@dataclass(frozen=True)
+class ChildRequest:
+    """A child run a step has recorded and wants run: by a nested graph (embedded) or as a child
+    workflow (Temporal); :func:`child_ended` then records how it ended."""
+
+    step_id: str
+    child_run_id: str
+    state: RunState
+    started_at: float
+    """Wall-clock time the child was handed over (for the step's duration)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step_id": self.step_id,
+            "child_run_id": self.child_run_id,
+            "state": dict(self.state),
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChildRequest:
+        return cls(data["step_id"], data["child_run_id"], data["state"], data["started_at"])  # type: ignore[arg-type]
+
+
 def step(state: RunState, ctx: RunContext) -> StateUpdate:
+    out = advance(state, ctx)
+    if isinstance(out, ChildRequest):
+        final = ctx.child_graph.invoke(out.state)  # a pending approval inside raises to the top
+        return child_ended(state, ctx, out, final)
+    return out
+
+
+def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
+    """The step node up to a child run: checks, then an analyser run, or a child requested."""
     runbook = RunbookDefinition.model_validate(state["runbook"])
     cursor = state.get("cursor", 0)
     current = next(s for s in runbook.steps if s.id == state["order"][cursor])
@@ -91,7 +125,7 @@ def step(state: RunState, ctx: RunContext) -> StateUpdate:
         )
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor)
-    return _run_child(state, ctx, runbook, current, limits, cursor, gate.status is not None)
+    return _start_child(state, ctx, current, limits, gate.status is not None)
 
 
 def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, reason: str) -> StateUpdate:
@@ -313,15 +347,13 @@ def _child_runbook(ctx: RunContext, state: RunState, current: WorkflowStep) -> A
     return produced["output"] if produced else None
 
 
-def _run_child(
+def _start_child(
     state: RunState,
     ctx: RunContext,
-    runbook: RunbookDefinition,
     current: WorkflowStep,
     limits: Limits,
-    cursor: int,
     started_before: bool,
-) -> StateUpdate:
+) -> StateUpdate | ChildRequest:
     child_id = child_run_id(state["run_id"], current.id)
     draft = _child_runbook(ctx, state, current)
     problem = plain_data_problem(draft)
@@ -368,29 +400,35 @@ def _run_child(
         "parent_limits": tighter(limits, current.limits).model_dump(mode="json"),
         "status": "running",
     }
-    started = time.perf_counter()
-    final = ctx.child_graph.invoke(child_state)  # a pending approval inside raises to the top
+    return ChildRequest(current.id, child_id, child_state, time.time())
+
+
+def child_ended(state: RunState, ctx: RunContext, request: ChildRequest, final: dict[str, Any]) -> StateUpdate:
+    """Record how the child run of a step ended (its final state), and move the parent on."""
+    child_id, step_id = request.child_run_id, request.step_id
+    cursor = state.get("cursor", 0)
+    took = max(time.time() - request.started_at, 0.0)
     child_status = final.get("status") or "failed"
     with ctx.store.connect() as con:
         if child_status in ("completed", "rejected"):
             steps.finish_step(
                 con,
                 state["run_id"],
-                current.id,
+                step_id,
                 output={"child_run_id": child_id, "status": child_status},
                 output_schema="findings",
-                duration_s=time.perf_counter() - started,
+                duration_s=took,
                 child_run_id=child_id,
             )
             if child_status == "rejected":
-                steps.mark_rejected(con, state["run_id"], current.id)
+                steps.mark_rejected(con, state["run_id"], step_id)
         else:
             steps.fail_step(
                 con,
                 state["run_id"],
-                current.id,
+                step_id,
                 error=f"child run {child_id}: {child_status}",
-                duration_s=time.perf_counter() - started,
+                duration_s=took,
                 status=child_status,
             )
     if child_status in ("completed", "rejected"):

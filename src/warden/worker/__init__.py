@@ -1,0 +1,41 @@
+"""`warden worker`: an entry point like the server. It builds the service over the state
+directory and runs a Temporal worker whose activities take their context from it (the bound
+policy of each run, the live kill switch); run any number of them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from pathlib import Path
+
+from warden.graph.temporal.settings import TemporalSettings
+from warden.service import Service
+
+__all__ = ["run"]
+
+
+def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None:
+    """Serve the task queue until SIGTERM or SIGINT (in-flight activities are abandoned to be
+    retried elsewhere; a SIGKILL is the same to Temporal)."""
+    from warden.graph.temporal.worker import run_worker
+
+    service = Service(home)
+    service.store.threaded = True  # activities run in threads of this process
+    service.policies.in_force(may_initialise=False)  # no policy, no work: fail now, not per activity
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(
+            settings,
+            service.run_context,
+            concurrency=concurrency,
+            identity=f"warden-worker@{socket.gethostname()}:{os.getpid()}",
+            stop=stop,
+        )
+
+    asyncio.run(main())
