@@ -1,0 +1,201 @@
+"""Run trees on the Temporal engine: several `warden worker` processes, the service as one or
+two servers would hold it, and the embedded engine as the reference."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _cluster import Cluster, findings_shape
+from _wardencli import ACME_NOTICE, runbook, slow, write_yaml
+
+from warden.errors import WardenError
+from warden.graph.engine import EmbeddedEngine
+from warden.service import RunRefused, Service
+
+pytestmark = pytest.mark.slow
+
+
+def _approve_tree(service: Service, root: str) -> Any:
+    """Approve the root, then every child that asks, as dora@acme (the dpo)."""
+    dora = service.principal("dora@acme")
+    outcome = service.decide(dora, root, "approve", role="dpo")
+    while outcome.waiting:
+        outcome = service.decide(dora, outcome.waiting[0]["run_id"], "approve", role="dpo")
+    return outcome
+
+
+def _store_rows(service: Service, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return service.store.query(sql, params)
+
+
+def test_trees_on_three_workers_complete_with_the_embedded_engines_findings(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    reference = Service(
+        tmp_path / "embedded", policy=cluster.policy, engine=EmbeddedEngine(tmp_path / "cp.sqlite")
+    )
+    ana = reference.principal("ana@acme", writing=True)
+    started = reference.start(ana, ACME_NOTICE, tenant="acme")
+    done = _approve_tree(reference, started.root_run_id)
+    assert done.status == "completed"
+    expected = findings_shape(reference.findings(ana, started.root_run_id), started.root_run_id)
+    assert expected
+
+    cluster.start_workers(3)
+    service = cluster.service()
+    ana = service.principal("ana@acme", writing=True)
+
+    def one(_: int) -> tuple[str, str, list[tuple[Any, ...]]]:
+        first = service.start(ana, ACME_NOTICE, tenant="acme")
+        assert first.status == "waiting_approval", first
+        last = _approve_tree(service, first.root_run_id)
+        root = first.root_run_id
+        return root, last.status, findings_shape(service.findings(ana, root), root)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(4)))
+    for root, status, shape in results:
+        assert status == "completed", root
+        assert shape == expected, root
+    # each tree ran as workflows named by its run ids, across the workers
+    identities = {row["actor"] for row in _store_rows(service, "SELECT DISTINCT actor FROM audit_events", [])}
+    assert "warden" in identities
+
+
+def test_a_second_start_of_a_run_is_refused_by_temporal(cluster: Cluster) -> None:
+    cluster.start_workers(1)
+    service = cluster.service()
+    first = service.start(service.principal("ana@acme", writing=True), ACME_NOTICE, tenant="acme")
+    engine = service.engine
+    with pytest.raises(WardenError) as refused:
+        engine.start(service.run_context(first.root_run_id), first.root_run_id, {"run_id": first.root_run_id})
+    assert refused.value.code == "duplicate_run"
+
+
+def _slow_tree(cluster: Cluster, service: Service, steps: list[dict[str, Any]]) -> str:
+    path = write_yaml(cluster.home.parent / f"slow-{time.time_ns()}.yaml", runbook("slow", steps))
+    outcome = service.start(
+        service.principal("ana@acme", writing=True), ACME_NOTICE, tenant="acme", runbook=path
+    )
+    assert outcome.status == "waiting_approval", outcome
+    return outcome.root_run_id
+
+
+def _worker_running(service: Service, run_id: str, deadline_s: float = 60) -> int:
+    """The pid of the worker running the workflow's current activity."""
+
+    engine: Any = service.engine
+
+    async def identity() -> str | None:
+        described = await (await engine._handle(run_id)).describe()
+        for pending in described.raw_description.pending_activities:
+            if pending.last_worker_identity:
+                return str(pending.last_worker_identity)
+        return None
+
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        found = engine._call(identity())
+        if found:
+            return int(found.rsplit(":", 1)[1])
+        time.sleep(0.1)
+    raise AssertionError("no activity started")
+
+
+def test_a_worker_killed_mid_step_leaves_its_step_to_the_others_run_once(cluster: Cluster) -> None:
+    cluster.start_workers(3)
+    service = cluster.service()
+    root = _slow_tree(cluster, service, [slow("first", 1), slow("long", 6), slow("last", 0)])
+    dora = service.principal("dora@acme")
+    claimed = service.claim_decision(dora, root, "approve", role="dpo")
+    carried: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: carried.update(out=service.carry_out(claimed)))
+    thread.start()
+    # wait until the long step runs, then SIGKILL the worker running it
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _store_rows(service, "SELECT status FROM steps WHERE run_id = ? AND step_id = 'long'", [root])
+        if rows and rows[0]["status"] == "running":
+            break
+        time.sleep(0.05)
+    pid = _worker_running(service, root)
+    assert pid in [w.pid for w in cluster.workers]
+    os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=120)
+    assert carried["out"].status == "completed"
+    completed = _store_rows(
+        service,
+        "SELECT count(*) AS n FROM audit_events WHERE run_id = ? AND event = 'step_completed'",
+        [root],
+    )
+    assert completed[0]["n"] == 3  # first, long, last: each completed once
+    found = service.findings(dora, root)
+    assert sorted(f["code"] for f in found) == ["test.first", "test.last", "test.long"]
+
+
+def test_two_approvals_of_one_run_at_once_are_carried_out_once(cluster: Cluster) -> None:
+    cluster.start_workers(2)
+    one, two = cluster.service(), cluster.service()  # two servers over one state directory
+    root = _slow_tree(cluster, one, [slow("a", 0), slow("b", 0)])
+    barrier = threading.Barrier(2)
+
+    def decide(service: Service) -> str:
+        barrier.wait()
+        try:
+            return service.decide(service.principal("dora@acme"), root, "approve", role="dpo").status
+        except RunRefused as exc:
+            return f"refused: {exc.message}"
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(decide, [one, two]))
+    assert sorted(a.split(":")[0] for a in answers) == ["completed", "refused"], answers
+    approvals = _store_rows(one, "SELECT decision FROM approvals WHERE run_id = ?", [root])
+    assert [a["decision"] for a in approvals] == ["approve"]
+    steps = _store_rows(
+        one, "SELECT count(*) AS n FROM audit_events WHERE run_id = ? AND event = 'step_completed'", [root]
+    )
+    assert steps[0]["n"] == 2
+
+
+def test_the_kill_switch_cancels_every_running_tree_before_its_next_step(cluster: Cluster) -> None:
+    cluster.start_workers(2)
+    service = cluster.service()
+    roots = [
+        _slow_tree(cluster, service, [slow("first", 3), slow("second", 0), slow("third", 0)])
+        for _ in range(2)
+    ]
+    dora = service.principal("dora@acme")
+    claims = [service.claim_decision(dora, root, "approve", role="dpo") for root in roots]
+    threads = [threading.Thread(target=service.carry_out, args=(c,)) for c in claims]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _store_rows(
+            service, "SELECT count(*) AS n FROM steps WHERE step_id = 'first' AND status = 'running'", []
+        )
+        if rows[0]["n"] >= 1:
+            break
+        time.sleep(0.05)
+    admin = service.principal("adam@acme")
+    service.kill_switch(admin, "acme", engage=True, reason="incident 42")
+    for thread in threads:
+        thread.join(timeout=120)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        statuses = {r["status"] for r in _store_rows(service, "SELECT status FROM runs", [])}
+        if statuses == {"cancelled"}:
+            break
+        time.sleep(0.1)
+    runs = _store_rows(service, "SELECT run_id, status, status_reason FROM runs", [])
+    assert {r["status"] for r in runs} == {"cancelled"}, runs
+    assert all("incident 42" in (r["status_reason"] or "") for r in runs), runs
+    later = _store_rows(service, "SELECT run_id, step_id FROM steps WHERE step_id IN ('second', 'third')", [])
+    assert later == []
