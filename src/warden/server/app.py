@@ -204,7 +204,7 @@ def create_app(
         except Exception as exc:
             store = f"error: {type(exc).__name__}"
         try:
-            service.engine.pending("healthz-probe")
+            service.engine.approval("healthz-probe", "healthz-probe")
         except Exception as exc:
             engine = f"error: {type(exc).__name__}"
         ok = store == engine == "ok"

@@ -57,10 +57,11 @@ class NodeActivities:
         ]
 
     def _run(self, run_id: str, work: Callable[[RunContext], Any]) -> Any:
-        """`work(ctx)` under a store hold, in a helper thread, heartbeating from this one."""
-        ctx = self.context_for(run_id)
+        """`work(ctx)` under a store hold, in a helper thread, heartbeating from this one (from the
+        start: building the context reads the store, which may make it wait its turn)."""
 
         def held() -> Any:
+            ctx = self.context_for(run_id)
             with ctx.store.hold():
                 return work(ctx)
 
