@@ -72,7 +72,7 @@ class NodeActivities:
             except FutureTimeout:
                 activity.heartbeat()
 
-    def _node(self, fn: Callable[[RunState, RunContext], dict[str, Any]], arg: dict[str, Any]) -> Any:
+    def _node(self, fn: Callable[[RunState, RunContext], Any], arg: dict[str, Any]) -> Any:
         state: RunState = arg["state"]
         return self._run(state["run_id"], lambda ctx: fn(state, ctx))
 

@@ -43,7 +43,9 @@ def _step_timeout(state: dict[str, Any]) -> timedelta:
     limits = state.get("limits") or {}
     order = state.get("order") or []
     step_id = order[state.get("cursor", 0)]
-    step = next((s for s in (state.get("runbook") or {}).get("steps", []) if s.get("id") == step_id), {})
+    step: dict[str, Any] = next(
+        (s for s in (state.get("runbook") or {}).get("steps", []) if s.get("id") == step_id), {}
+    )
     timeout = float(step.get("timeout_s") or limits.get("step_timeout_s") or 300)
     retry = step.get("retry") or {}
     attempts = int(retry.get("max_attempts") or 1)
