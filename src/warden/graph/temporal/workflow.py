@@ -17,7 +17,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from warden.governance.approval_rules import gate_error
@@ -85,6 +85,10 @@ class RunWorkflow:
             await self._node("stop", {"run_id": self._run_id}, "stop")
             raise
         except (ActivityError, ChildWorkflowError) as exc:
+            if isinstance(exc.cause, CancelledError):  # cancelled while an activity or child ran
+                self._phase = "stopped"
+                await self._node("stop", {"run_id": self._run_id}, "stop")
+                raise
             # a node failed past its retries (a bug, or a store that stayed unusable)
             self._phase = "failed"
             await self._node("fail", {"run_id": self._run_id, "error": str(exc.cause or exc)}, "fail")
