@@ -56,6 +56,10 @@ class Engine(Protocol):
     """What the service asks of an execution engine (tenancy and roles are checked above it)."""
 
     name: str
+    in_process: bool
+    """True when the graph's nodes run in the calling process (embedded): the caller may hold
+    the store open across a call. False when they run elsewhere (Temporal workers): a caller
+    that held the DuckDB file while waiting would lock out the very workers it waits for."""
     recovers_itself: bool
     """True when the engine resumes interrupted trees by itself (Temporal's durable execution);
     False when `warden resume` drives a tree on from its checkpoint (embedded)."""
@@ -91,6 +95,7 @@ class EmbeddedEngine:
     """Compiled graphs over one checkpoint file; thread-safe to share within a process."""
 
     name = "embedded"
+    in_process = True
     recovers_itself = False
 
     def __init__(self, checkpoint_path: Path) -> None:

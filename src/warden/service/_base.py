@@ -4,7 +4,7 @@ whether they may see a run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +15,11 @@ from warden.graph.context import RunContext, StepProgress
 from warden.graph.engine import Engine
 from warden.llm.config import LlmSettings
 from warden.schemas.approval import AuthMethod
+from warden.service.engines import engine_for
 from warden.service.errors import (
     NoPrincipal,
     NotFound,
 )
-from warden.service.engines import engine_for
 from warden.service.policies import PolicyBook
 from warden.service.principal import Principal, principal_for
 from warden.store import (
@@ -108,6 +108,11 @@ class ServiceBase:
         """One DuckDB connection for a whole operation (opening one costs ~40 ms)."""
         with self.store.hold():
             yield
+
+    def _engine_call(self) -> AbstractContextManager[None]:
+        """Around a call that drives a tree: one connection when the engine runs it here; none
+        when it runs elsewhere (a held DuckDB file would lock out the workers waited for)."""
+        return self._one_connection() if self.engine.in_process else nullcontext()
 
     def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
         """The run, if `p` may see it; otherwise exactly what a missing run answers."""

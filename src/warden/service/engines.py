@@ -30,5 +30,7 @@ def engine_for(home: Path) -> Engine:
             ) from None
         return TemporalEngine(TemporalSettings.from_env())
     raise UsageError(
-        f"{ENGINE_ENV}={name!r}: unknown engine", fix="set it to one of: " + ", ".join(ENGINES), code="bad_engine"
+        f"{ENGINE_ENV}={name!r}: unknown engine",
+        fix="set it to one of: " + ", ".join(ENGINES),
+        code="bad_engine",
     )

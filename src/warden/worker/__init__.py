@@ -8,10 +8,12 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
+from warden.store.faults import StoreBusy
 
 __all__ = ["run"]
 
@@ -23,7 +25,12 @@ def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None
 
     service = Service(home)
     service.store.threaded = True  # activities run in threads of this process
-    service.policies.in_force(may_initialise=False)  # no policy, no work: fail now, not per activity
+    while True:  # no policy, no work: fail now, not per activity; a busy store is waited out
+        try:
+            service.policies.in_force(may_initialise=False)
+            break
+        except StoreBusy as exc:
+            print(f"warden worker: {exc.message}; waiting", file=sys.stderr, flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()

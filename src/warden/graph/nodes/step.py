@@ -55,7 +55,7 @@ class ChildRequest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChildRequest:
-        return cls(data["step_id"], data["child_run_id"], data["state"], data["started_at"])  # type: ignore[arg-type]
+        return cls(data["step_id"], data["child_run_id"], data["state"], data["started_at"])
 
 
 def step(state: RunState, ctx: RunContext) -> StateUpdate:
@@ -403,7 +403,9 @@ def _start_child(
     return ChildRequest(current.id, child_id, child_state, time.time())
 
 
-def child_ended(state: RunState, ctx: RunContext, request: ChildRequest, final: dict[str, Any]) -> StateUpdate:
+def child_ended(
+    state: RunState, ctx: RunContext, request: ChildRequest, final: dict[str, Any]
+) -> StateUpdate:
     """Record how the child run of a step ended (its final state), and move the parent on."""
     child_id, step_id = request.child_run_id, request.step_id
     cursor = state.get("cursor", 0)

@@ -45,6 +45,7 @@ class EngineUnavailable(WardenError):
 
 class TemporalEngine:
     name = "temporal"
+    in_process = False
     recovers_itself = True
 
     def __init__(self, settings: TemporalSettings) -> None:
