@@ -16,6 +16,10 @@ from warden.graph.temporal.engine import TemporalEngine
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
 
+WAIT_S = 240.0
+"""The longest any test here waits for one thing (a tree to settle, a step to start, a thread to
+end): generous for a loaded 2-core host, and bounded, so a hang fails instead of stalling CI."""
+
 
 @dataclass
 class Cluster:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _wardencli
-from _cluster import Cluster
+from _cluster import WAIT_S, Cluster
 from _wardencli import acme_policy_data, write_yaml
 
 from warden.graph.temporal.settings import TemporalSettings
@@ -72,7 +72,7 @@ def _tmp_document_roots(tmp_path_factory: pytest.TempPathFactory) -> None:
 def cluster(temporal_address: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     queue = f"warden-test-{request.node.name[:40]}-{time.time_ns()}"
     settings = TemporalSettings(
-        address=temporal_address, task_queue=queue, heartbeat_s=HEARTBEAT_S, wait_s=120
+        address=temporal_address, task_queue=queue, heartbeat_s=HEARTBEAT_S, wait_s=WAIT_S
     )
     policy = write_yaml(tmp_path / "policy.yaml", acme_policy_data())
     found = Cluster(tmp_path / "home", settings, policy)
