@@ -206,31 +206,35 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
     """Mark every run with a pending approval as waiting (its approval-queue row and the
     notification of the people who may decide it in the same transaction), and report where
     the tree stopped. Idempotent: settling the same wait again adds nothing."""
-    from warden.graph.nodes._common import record
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
     with ctx.store.connect() as con:
         for payload in waiting:
-            runs.set_status(
-                con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
-            )
-            _queue(con, ctx.policy, payload)
-            record(
-                con,
-                {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
-                "approval_requested",
-                payload={
-                    "required_role": payload["required_role"],
-                    "runbook_sha256": payload["runbook_sha256"],
-                },
-                key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
-            )
+            mark_waiting(con, ctx.policy, root_run_id, payload)
         root = runs.get_run(con, root_run_id)
     return Outcome(
         root_run_id=root_run_id,
         status=root["status"] if root else "failed",
         waiting=waiting,
         reason=root["status_reason"] if root else "the run is missing from the store",
+    )
+
+
+def mark_waiting(con: Any, policy: LoadedPolicy, root_run_id: str, payload: dict[str, Any]) -> None:
+    """One run waits for a decision on `payload` (an approval node's): its status, its
+    approval-queue row and notification, its audit event; idempotent (every engine calls it)."""
+    from warden.graph.nodes._common import record
+
+    runs.set_status(
+        con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
+    )
+    _queue(con, policy, payload)
+    record(
+        con,
+        {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
+        "approval_requested",
+        payload={"required_role": payload["required_role"], "runbook_sha256": payload["runbook_sha256"]},
+        key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
     )
 
 

@@ -20,7 +20,7 @@ from temporalio import activity
 from warden.governance.approval_rules import approval_gate
 from warden.graph import nodes
 from warden.graph.context import RunContext
-from warden.graph.engine import fail_tree
+from warden.graph.engine import fail_tree, mark_waiting
 from warden.graph.nodes._common import record
 from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
@@ -186,13 +186,4 @@ class NodeActivities:
 
 def _mark_waiting(ctx: RunContext, state: RunState, payload: dict[str, Any]) -> None:
     with ctx.store.connect() as con:
-        runs.set_status(
-            con, state["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
-        )
-        record(
-            con,
-            state,
-            "approval_requested",
-            payload={"required_role": payload["required_role"], "runbook_sha256": payload["runbook_sha256"]},
-            key=f"{state['run_id']}:approval_requested:{payload['runbook_sha256']}",
-        )
+        mark_waiting(con, ctx.policy, state["root_run_id"], payload)
