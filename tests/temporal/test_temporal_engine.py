@@ -209,3 +209,23 @@ def test_the_kill_switch_cancels_every_running_tree_before_its_next_step(cluster
     assert all("incident 42" in (r["status_reason"] or "") for r in runs), runs
     later = _store_rows(service, "SELECT run_id, step_id FROM steps WHERE step_id IN ('second', 'third')", [])
     assert later == []
+
+
+def test_doctor_says_when_no_worker_polls_the_task_queue(cluster: Cluster) -> None:
+    """No worker started: the server answers, doctor fails the engine check with a fix."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "warden", "doctor", "--json"],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    engine = json.loads(done.stdout)["engine"]
+    assert (engine["name"], engine["code"]) == ("temporal", "no_workers"), engine
+    assert "warden worker" in engine["fix"]
