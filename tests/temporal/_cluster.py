@@ -15,6 +15,7 @@ from _wardencli import PLUGINS
 from warden.graph.temporal.engine import TemporalEngine
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
+from warden.worker.cluster import free_port
 
 WAIT_S = 240.0
 """The longest any test here waits for one thing (a tree to settle, a step to start, a thread to
@@ -87,3 +88,30 @@ def findings_shape(rows: list[dict[str, Any]], root: str) -> list[tuple[Any, ...
         )
         for r in rows
     )
+
+
+def start_dev_server(binary: Path, folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """The Temporal CLI's development server on loopback `port`, its state in folder/temporal.db
+    (the same folder and port again is the same server restarted), logging to folder/server.log."""
+    with open(folder / "server.log", "ab") as log:
+        return subprocess.Popen(
+            [
+                str(binary),
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui-port",
+                str(free_port()),
+                "--db-filename",
+                str(folder / "temporal.db"),
+                "--log-level",
+                "error",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

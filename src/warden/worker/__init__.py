@@ -11,6 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
+from warden.errors import UsageError
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
 from warden.store.faults import StoreBusy
@@ -21,7 +22,14 @@ __all__ = ["run"]
 def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None:
     """Serve the task queue until SIGTERM or SIGINT (in-flight activities are abandoned to be
     retried elsewhere; a SIGKILL is the same to Temporal)."""
-    from warden.graph.temporal.worker import run_worker
+    try:
+        from warden.graph.temporal.worker import run_worker
+    except ImportError as exc:  # the SDK is an extra: the embedded engine does not need it
+        raise UsageError(
+            f"`warden worker` needs the Temporal SDK, which is not installed ({exc.name})",
+            fix="pip install 'warden[temporal]'",
+            code="engine_missing",
+        ) from None
 
     service = Service(home)
     service.store.threaded = True  # activities run in threads of this process

