@@ -148,10 +148,15 @@ def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str,
                     )
                 )
         time.sleep(3)  # the workers start up (not counted)
-        others0 = sum(_cpu_of(p.pid) for p in [*procs, server])
+        workers0, server0 = sum(_cpu_of(p.pid) for p in procs), _cpu_of(server.pid)
         out = _run_all(service, analyses, threads)
-        others = sum(_cpu_of(p.pid) for p in [*procs, server]) - others0
-        out["cpu_s_per_analysis"] = round((out.pop("self_cpu_s") + others) / analyses, 2)
+        split = {
+            "caller": out.pop("self_cpu_s"),
+            "workers": sum(_cpu_of(p.pid) for p in procs) - workers0,
+            "temporal_server": _cpu_of(server.pid) - server0,
+        }
+        out["cpu_s_per_analysis"] = round(sum(split.values()) / analyses, 2)
+        out["cpu_s_per_analysis_by_process"] = {k: round(v / analyses, 2) for k, v in split.items()}
         return out
     finally:
         for proc in [*procs, server]:

@@ -48,6 +48,7 @@ def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None
         await run_worker(
             settings,
             service.run_context,
+            store=service.store,
             concurrency=concurrency,
             identity=f"warden-worker@{socket.gethostname()}:{os.getpid()}",
             stop=stop,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext
 from typing import Any
 
 from temporalio import activity
@@ -26,7 +27,7 @@ from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import runs
+from warden.store import Store, runs
 
 __all__ = ["NodeActivities"]
 
@@ -37,8 +38,12 @@ ContextFor = Callable[[str], RunContext]
 class NodeActivities:
     """The activities of one worker process; `context_for` comes from the service layer."""
 
-    def __init__(self, context_for: ContextFor, *, heartbeat_every_s: float = 1.0) -> None:
+    def __init__(
+        self, context_for: ContextFor, *, store: Store | None = None, heartbeat_every_s: float = 1.0
+    ) -> None:
         self.context_for = context_for
+        self.store = store
+        """The store `context_for` reads: held from the start, so an activity opens the file once."""
         self.heartbeat_every_s = heartbeat_every_s
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warden-node")
 
@@ -61,9 +66,10 @@ class NodeActivities:
         start: building the context reads the store, which may make it wait its turn)."""
 
         def held() -> Any:
-            ctx = self.context_for(run_id)
-            with ctx.store.hold():
-                return work(ctx)
+            with self.store.hold() if self.store is not None else nullcontext():
+                ctx = self.context_for(run_id)
+                with ctx.store.hold():
+                    return work(ctx)
 
         future = self._pool.submit(held)
         while True:

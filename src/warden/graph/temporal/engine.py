@@ -30,7 +30,9 @@ from warden.store import runs
 __all__ = ["EngineUnavailable", "TemporalEngine"]
 
 T = TypeVar("T")
-POLL_S = 0.05
+POLL_S = (0.05, 0.5)
+"""How often a caller asks whether its tree settled: from 50 ms, slowing by half each time to 0.5 s
+(every poll is a describe and a query or two, on the Temporal server and in this process)."""
 
 
 class EngineUnavailable(WardenError):
@@ -234,9 +236,10 @@ class TemporalEngine:
 
     async def _settle(self, ctx: RunContext, root_run_id: str) -> Outcome:
         """Wait (up to `wait_s`) until the tree finishes or waits for a decision; report it."""
-        deadline = time.monotonic() + self.wait_s
+        deadline, pause = time.monotonic() + self.wait_s, POLL_S[0]
         while not await self._settled(root_run_id) and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, POLL_S[1])
         with ctx.store.connect(read_only=True) as con:
             members = runs.tree(con, root_run_id)
         waiting = []

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from warden.graph.temporal.activities import ContextFor, NodeActivities
 from warden.graph.temporal.settings import TemporalSettings
 from warden.graph.temporal.workflow import RunWorkflow
+from warden.store import Store
 
 __all__ = ["run_worker"]
 
@@ -19,6 +20,7 @@ async def run_worker(
     settings: TemporalSettings,
     context_for: ContextFor,
     *,
+    store: Store | None = None,
     concurrency: int = 1,
     identity: str | None = None,
     stop: asyncio.Event | None = None,
@@ -26,7 +28,7 @@ async def run_worker(
     """Run until `stop` is set (or the task is cancelled). `concurrency` activities at once: the
     DuckDB ledger takes one writer at a time, so more processes scale better than more threads."""
     client = await Client.connect(settings.address, namespace=settings.namespace)
-    acts = NodeActivities(context_for)
+    acts = NodeActivities(context_for, store=store)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="warden-activity") as pool:
         worker = Worker(
             client,
