@@ -88,3 +88,56 @@ def test_a_temporal_server_restart_mid_run_loses_nothing(
             cluster.stop()
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_decision_while_the_temporal_server_is_down_leaves_the_run_waiting(
+    own_server: tuple[Path, Path, int], tmp_path: Path
+) -> None:
+    """The decision is refused with the reason (not a traceback), the run is not left claimed,
+    and the same decision is carried out once the server is back."""
+    from warden.errors import WardenError
+    from warden.service import RunRefused
+
+    binary, folder, port = own_server
+    server = start_dev_server(binary, folder, port)
+    cluster: Cluster | None = None
+    try:
+        wait_for_port(port, WAIT_S, server)
+        settings = TemporalSettings(
+            address=f"127.0.0.1:{port}", task_queue="warden-down", heartbeat_s=3.0, wait_s=WAIT_S
+        )
+        cluster = Cluster(
+            tmp_path / "home", settings, write_yaml(tmp_path / "policy.yaml", acme_policy_data())
+        )
+        cluster.home.mkdir()
+        cluster.start_workers(1)
+        service = cluster.service()
+        book = write_yaml(tmp_path / "quick.yaml", runbook("quick", [slow("a", 0)]))
+        ana, dora = service.principal("ana@acme", writing=True), service.principal("dora@acme")
+        first = service.start(ana, ACME_NOTICE, tenant="acme", runbook=book)
+        assert first.status == "waiting_approval", first
+        root = first.root_run_id
+        claimed = service.claim_decision(dora, root, "approve", role="dpo")  # the server is up
+
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        with pytest.raises(RunRefused) as refused:
+            service.carry_out(claimed)
+        assert "Temporal server did not take the decision" in refused.value.message
+        status = service.store.query("SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
+        assert status == "waiting_approval"  # not left claimed
+        with pytest.raises(WardenError) as unavailable:  # reviewing it says why, with a fix
+            service.review(dora, root)
+        assert unavailable.value.code == "engine_unavailable" and unavailable.value.fix
+
+        server = start_dev_server(binary, folder, port)
+        wait_for_port(port, WAIT_S, server)
+        done = service.decide(dora, root, "approve", role="dpo")
+        assert done.status == "completed", done
+        approvals = service.store.query("SELECT decision FROM approvals WHERE run_id = ?", [root])
+        assert [a["decision"] for a in approvals] == ["approve"]
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        server.terminate()
+        server.wait(timeout=30)

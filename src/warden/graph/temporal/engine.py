@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from warden.errors import WardenError
 from warden.graph.context import RunContext
@@ -144,17 +144,24 @@ class TemporalEngine:
                 ) from None
 
     def approval(self, root_run_id: str, run_id: str) -> PendingApproval | None:
-        progress = self._call(self._progress(run_id))
+        progress = self._call(self._progress(run_id, strict=True))
         if progress is None or progress.get("phase") != "waiting":
             return None
         return PendingApproval(progress["approval_id"], progress["payload"])
 
-    async def _progress(self, workflow_id: str) -> dict[str, Any] | None:
+    async def _progress(self, workflow_id: str, *, strict: bool = False) -> dict[str, Any] | None:
+        """The workflow's `progress` query; None when there is no such workflow, or (unless
+        `strict`: then a coded error) when the server does not answer."""
         try:
             handle = await self._handle(workflow_id)
             found: dict[str, Any] = await handle.query("progress")
             return found
-        except RPCError:
+        except RPCError as exc:
+            if strict and exc.status != RPCStatusCode.NOT_FOUND:
+                raise EngineUnavailable(
+                    f"the Temporal server at {self.settings.address} did not answer for run "
+                    f"'{workflow_id}' ({exc.status.name}: {exc.message})"
+                ) from None
             return None
 
     def deliver(
@@ -175,10 +182,14 @@ class TemporalEngine:
         except WorkflowUpdateFailedError as exc:
             reason = str(getattr(exc.cause, "message", None) or exc.cause)
             return self._refused(ctx, run_id, decision, reason)
+        except RPCError as exc:  # no server, or no such workflow: the run is not left claimed
+            reason = f"the Temporal server did not take the decision ({exc.status.name}: {exc.message})"
+            return self._refused(ctx, run_id, decision, reason)
         return None
 
     def _refused(self, ctx: RunContext, run_id: str, decision: dict[str, Any], reason: str) -> Outcome:
-        """The workflow refused the decision: the run waits again (the claim is undone), audited."""
+        """The workflow refused the decision, or Temporal could not take it: the run waits again
+        (the claim is undone), audited; the caller is told why and may decide again."""
         with ctx.store.connect() as con:
             row = runs.get_run(con, run_id)
             assert row is not None
