@@ -91,7 +91,7 @@ def test_a_temporal_server_restart_mid_run_loses_nothing(
 
 
 def test_a_decision_while_the_temporal_server_is_down_leaves_the_run_waiting(
-    own_server: tuple[Path, Path, int], tmp_path: Path
+    own_server: tuple[Path, Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The decision is refused with the reason (not a traceback), the run is not left claimed,
     and the same decision is carried out once the server is back."""
@@ -126,7 +126,9 @@ def test_a_decision_while_the_temporal_server_is_down_leaves_the_run_waiting(
         assert "Temporal server did not take the decision" in refused.value.message
         status = service.store.query("SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
         assert status == "waiting_approval"  # not left claimed
-        with pytest.raises(WardenError) as unavailable:  # reviewing it says why, with a fix
+        # reviewing it says why, with a fix, once Temporal stayed silent for QUERY_WAIT_S
+        monkeypatch.setattr("warden.graph.temporal.engine.QUERY_WAIT_S", 5.0)
+        with pytest.raises(WardenError) as unavailable:
             service.review(dora, root)
         assert unavailable.value.code == "engine_unavailable" and unavailable.value.fix
 

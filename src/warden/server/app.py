@@ -100,6 +100,7 @@ class OneOpenPerPage:
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
         self.store = service.store
+        self.in_process = service.engine.in_process  # a remote engine's waits must not hold the file
         self._lock = threading.Lock()
         self._held: Any = None
         self._until = 0.0
@@ -124,7 +125,8 @@ class OneOpenPerPage:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(("/api/", "/static/")) or path.endswith("/events"):
+        passes = not self.in_process or path.startswith(("/api/", "/static/")) or path.endswith("/events")
+        if scope["type"] != "http" or passes:
             await self.app(scope, receive, send)
             return
         self._touch()

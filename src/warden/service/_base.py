@@ -4,7 +4,7 @@ whether they may see a run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,14 +105,15 @@ class ServiceBase:
 
     @contextmanager
     def _one_connection(self) -> Iterator[None]:
-        """One DuckDB connection for a whole operation (opening one costs ~40 ms)."""
+        """One DuckDB connection for a whole operation (opening one costs ~40 ms). Not with an
+        engine that runs trees elsewhere (Temporal): an operation waiting for it (a tree to
+        settle, a query a worker answers) would lock the very workers it waits for out of the
+        file; each unit of work then opens and closes the file."""
+        if not self.engine.in_process:
+            yield
+            return
         with self.store.hold():
             yield
-
-    def _engine_call(self) -> AbstractContextManager[None]:
-        """Around a call that drives a tree: one connection when the engine runs it here; none
-        when it runs elsewhere (a held DuckDB file would lock out the workers waited for)."""
-        return self._one_connection() if self.engine.in_process else nullcontext()
 
     def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
         """The run, if `p` may see it; otherwise exactly what a missing run answers."""

@@ -193,7 +193,7 @@ class DecisionOps(ServiceBase):
     def carry_out(self, claimed: ClaimedDecision) -> Outcome:
         """Resume the tree with a claimed decision until it finishes or waits again."""
         run_id = claimed.run_id
-        with self._engine_call():
+        with self._one_connection():
             ctx = self._context(claimed.policy)
             [(approval_id, decision)] = claimed.resume.items()
             outcome = self.engine.deliver(ctx, claimed.root_run_id, run_id, approval_id, decision)

@@ -26,7 +26,7 @@ class ResumeOps(ServiceBase):
         a tree killed before its first checkpoint starts again from its recorded request."""
         from langgraph.types import Command
 
-        with self._engine_call():
+        with self._one_connection():
             row = self._visible_run(p, run_id)
             root_id = row["root_run_id"]
             with self.store.connect(read_only=True) as con:

@@ -133,7 +133,7 @@ class StartingOps(ServiceBase):
     def proceed(self, submitted: Submitted) -> Outcome:
         """Drive a submitted run until it finishes or waits for approval."""
         state = initial_state(submitted.run_id, submitted.tenant, submitted.requester, submitted.request)
-        with self._engine_call():
+        with self._one_connection():
             return self.engine.start(self._context(submitted.policy), submitted.run_id, state)
 
     def start_request(

@@ -18,6 +18,9 @@ from warden.store.faults import StoreBusy
 
 __all__ = ["run"]
 
+STARTUP_LOCK_WAIT_S = 5.0
+"""How long a starting worker waits for the DuckDB file to check the policy in force."""
+
 
 def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None:
     """Serve the task queue until SIGTERM or SIGINT (in-flight activities are abandoned to be
@@ -33,12 +36,15 @@ def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None
 
     service = Service(home)
     service.store.threaded = True  # activities run in threads of this process
-    while True:  # no policy, no work: fail now, not per activity; a busy store is waited out
-        try:
-            service.policies.in_force(may_initialise=False)
-            break
-        except StoreBusy as exc:
-            print(f"warden worker: {exc.message}; waiting", file=sys.stderr, flush=True)
+    lock_timeout_s = service.store.lock_timeout_s
+    # no policy, no work: fail now, not per activity. A store busy for a few seconds does not
+    # delay polling: queries need no store, and each activity waits for the file its turn
+    service.store.lock_timeout_s = STARTUP_LOCK_WAIT_S
+    try:
+        service.policies.in_force(may_initialise=False)
+    except StoreBusy as exc:
+        print(f"warden worker: {exc.message}; polling anyway", file=sys.stderr, flush=True)
+    service.store.lock_timeout_s = lock_timeout_s
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -30,6 +30,11 @@ from warden.store import runs
 __all__ = ["EngineUnavailable", "TemporalEngine"]
 
 T = TypeVar("T")
+QUERY_WAIT_S = 60.0
+"""How long finding a run's pending approval waits for Temporal to answer (a worker that just
+restarted polls within seconds) before it reports `engine_unavailable`."""
+TRANSIENT = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+"""Query failures that pass: no worker polled the task queue lately, the server is away."""
 POLL_S = (0.05, 0.5)
 """How often a caller asks whether its tree settled: from 50 ms, slowing by half each time to 0.5 s
 (every poll is a describe and a query or two, on the Temporal server and in this process)."""
@@ -150,19 +155,26 @@ class TemporalEngine:
         return PendingApproval(progress["approval_id"], progress["payload"])
 
     async def _progress(self, workflow_id: str, *, strict: bool = False) -> dict[str, Any] | None:
-        """The workflow's `progress` query; None when there is no such workflow, or (unless
-        `strict`: then a coded error) when the server does not answer."""
-        try:
-            handle = await self._handle(workflow_id)
-            found: dict[str, Any] = await handle.query("progress")
-            return found
-        except RPCError as exc:
-            if strict and exc.status != RPCStatusCode.NOT_FOUND:
-                raise EngineUnavailable(
-                    f"the Temporal server at {self.settings.address} did not answer for run "
-                    f"'{workflow_id}' ({exc.status.name}: {exc.message})"
-                ) from None
-            return None
+        """The workflow's `progress` query (a worker answers it); None when there is no such
+        workflow, or when nobody answers. `strict`: a server or worker that does not answer
+        (a worker restarting, the server down) is waited for up to `QUERY_WAIT_S`, then a
+        coded error."""
+        deadline, pause = time.monotonic() + QUERY_WAIT_S, 0.25
+        while True:
+            try:
+                handle = await self._handle(workflow_id)
+                found: dict[str, Any] = await handle.query("progress")
+                return found
+            except RPCError as exc:
+                if not strict or exc.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                if exc.status not in TRANSIENT or time.monotonic() > deadline:
+                    raise EngineUnavailable(
+                        f"Temporal did not answer for run '{workflow_id}' at {self.settings.address} "
+                        f"({exc.status.name}: {exc.message})"
+                    ) from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def deliver(
         self, ctx: RunContext, root_run_id: str, run_id: str, approval_id: str, decision: dict[str, Any]
