@@ -26,6 +26,7 @@ from warden.store import (
     approvals,
     audit,
     documents,
+    is_write_conflict,
     runs,
 )
 
@@ -184,9 +185,15 @@ class DecisionOps(ServiceBase):
                         code="edit_refused",
                     )
             claimant = f"{socket.gethostname()}:{os.getpid()}"
-            with self.store.connect() as con:
-                if not runs.claim(con, run_id, claimant):
-                    raise RunRefused(f"run '{run_id}' was decided by another process just now")
+            try:
+                with self.store.connect() as con:
+                    claimed = runs.claim(con, run_id, claimant)
+            except Exception as exc:  # a concurrent claim's write conflict: that claimant won
+                if not is_write_conflict(exc):
+                    raise
+                claimed = False
+            if not claimed:
+                raise RunRefused(f"run '{run_id}' was decided by another process just now")
             resume = {interrupt_id: decision.model_dump(mode="json")}
         return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
 
