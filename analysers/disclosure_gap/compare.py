@@ -44,7 +44,8 @@ def _passage_evidence(disclosures: Disclosures, passage_ids: Iterable[str]) -> l
     by_id = {p.id: p for p in disclosures.all_passages}
     return [
         Evidence(
-            document_id=disclosures.document_id,
+            # a document set's passages name their own document
+            document_id=by_id[pid].document_id or disclosures.document_id,
             passage_id=pid,
             page=by_id[pid].page,
             quote=clean_quote(by_id[pid].text, 300),  # no table pipes, no word cut in two

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from warden_analysers.gdpr_transparency.catalogue import ItemSpec, load_catalogue
-from warden_analysers.gdpr_transparency.references import Reference, find_references
+from warden_analysers.gdpr_transparency.references import Reference, find_references, match_document
 from warden_analysers.gdpr_transparency.scope import decide_scope, parse_scope
 from warden_analysers.policy_practices.quotes import clean_quote, sentence_span
 
+from warden.documents.sets import display_name
 from warden.errors import LoadError
 from warden.schemas.finding import Evidence, Finding, Severity
 from warden.schemas.practices import (
@@ -33,6 +34,18 @@ def finding_id(document_id: str, item: str) -> str:
     return f"gdpr-{digest[:20]}"
 
 
+def _evidence(labelled: LabelledPassages, passage_id: str, quote: str) -> Evidence:
+    """A citation names its document: in a set, the one the passage is from (the finding's
+    details carry its name; the report resolves it from the stored passages)."""
+    document_id, _ = labelled.document_of(passage_id)
+    return Evidence(
+        document_id=document_id,
+        passage_id=passage_id,
+        page=next((p.page for p in labelled.passages if p.id == passage_id), None),
+        quote=quote,
+    )
+
+
 def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, Evidence | None]:
     """A conditional item's gap matters more once the notice shows the condition holds; the
     evidence is the sentence that shows it."""
@@ -45,21 +58,46 @@ def _severity(spec: ItemSpec, labelled: LabelledPassages) -> tuple[Severity, Evi
             match = pattern.search(passage.text)
             if match:
                 start, end = sentence_span(passage.text, *match.span())
-                return rule.severity, Evidence(
-                    document_id=labelled.document_id,
-                    passage_id=passage.id,
-                    page=passage.page,
-                    quote=clean_quote(passage.text[start:end], 600),
+                return rule.severity, _evidence(
+                    labelled, passage.id, clean_quote(passage.text[start:end], 600)
                 )
     return spec.severity, None
 
 
-def _finding(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages) -> Finding:
+def _not_disclosed(labelled: LabelledPassages) -> str:
+    if not labelled.documents:
+        return "The notice does not disclose"
+    names = ", ".join(display_name(d.name) for d in labelled.documents)
+    return f"None of the set's documents ({names}) discloses"
+
+
+def _finding(
+    spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages, consulted: Reference | None = None
+) -> Finding:
+    """``consulted``: a reference of the set resolved to one of its documents, which does not
+    disclose the item either (so it is missing, not deferred)."""
     severity, trigger = _severity(spec, labelled)
-    message = f"The notice does not disclose: {spec.title.lower()}. {spec.why}"
+    message = f"{_not_disclosed(labelled)}: {spec.title.lower()}. {spec.why}"
+    details: dict[str, Any] = {
+        "item": spec.item,
+        "conditional": spec.conditional,
+        "document": labelled.document_name,
+    }
+    if consulted is not None:
+        message += (
+            f" The notice refers to {consulted.name} for it, which is in the set and does not "
+            "disclose it either."
+        )
+        details["referenced"] = consulted.name
     evidence: list[Evidence] = []
     if trigger is not None:
-        message += f" The condition holds: passage {trigger.passage_id} shows the processing it covers."
+        where = ""
+        if labelled.documents and trigger.passage_id is not None:
+            where = f" of {display_name(labelled.document_of(trigger.passage_id)[1])}"
+            details["cited_documents"] = [labelled.document_of(trigger.passage_id)[1]]
+        message += (
+            f" The condition holds: passage {trigger.passage_id}{where} shows the processing it covers."
+        )
         evidence.append(trigger)
     return Finding(
         id=finding_id(labelled.document_id, spec.item),
@@ -71,11 +109,27 @@ def _finding(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages) ->
         message=message,
         article=spec.article(scope),
         evidence=evidence,
-        details={"item": spec.item, "conditional": spec.conditional, "document": labelled.document_name},
+        details=details,
     )
 
 
 def _deferred(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages, ref: Reference) -> Finding:
+    evidence = _evidence(labelled, ref.passage_id, ref.quote)
+    where = (
+        ", which is not in the set. Check that document (or add it to the set)."
+        if labelled.documents
+        else ". Check that document (or run it with this one as a set)."
+    )
+    details: dict[str, Any] = {
+        "item": spec.item,
+        "conditional": spec.conditional,
+        "document": labelled.document_name,
+        "deferred_to": ref.name,
+        "reference_key": ref.key,
+    }
+    if labelled.documents:
+        details["referenced_in"] = labelled.document_of(ref.passage_id)[1]
+        details["cited_documents"] = [details["referenced_in"]]
     return Finding(
         id=finding_id(labelled.document_id, spec.item),
         analyser=ANALYSER,
@@ -85,24 +139,11 @@ def _deferred(spec: ItemSpec, scope: ArticleScope, labelled: LabelledPassages, r
         category="transparency",
         message=(
             f"The notice does not disclose {spec.title.lower()} itself; it refers the reader to "
-            f"{ref.name}. Check that document (or run it with this one as a set)."
+            f"{ref.name}{where}"
         ),
         article=spec.article(scope),
-        evidence=[
-            Evidence(
-                document_id=labelled.document_id,
-                passage_id=ref.passage_id,
-                page=next((p.page for p in labelled.passages if p.id == ref.passage_id), None),
-                quote=ref.quote,
-            )
-        ],
-        details={
-            "item": spec.item,
-            "conditional": spec.conditional,
-            "document": labelled.document_name,
-            "deferred_to": ref.name,
-            "reference_key": ref.key,
-        },
+        evidence=[evidence],
+        details=details,
     )
 
 
@@ -121,18 +162,33 @@ def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> Tran
     (outside the scope) or deferred to a referenced document (an info finding).
 
     ``scope`` None decides the scope from the notice (``scope.decide_scope``); a scope given is
-    an override, and the decision (with the notice's evidence) is reported either way."""
+    an override, and the decision (with the notice's evidence) is reported either way.
+
+    A document set (``labelled.documents``) is one notice: the scope and every item are judged
+    over all its passages, and a reference in one of its documents to another of them is
+    resolved to it (that document's passages count, so nothing is deferred to it); only
+    references to documents outside the set defer items."""
     decision = decide_scope(labelled, scope)
     scope = decision.scope
-    references = find_references(labelled)
+    found = [(part, ref) for part in labelled.parts() for ref in find_references(part)]
+    references = [ref for _, ref in found]
+    resolved = {
+        i: target
+        for i, (part, ref) in enumerate(found)
+        if (target := match_document(ref, labelled.documents, besides=part.document_id)) is not None
+    }
     shown: dict[str, list[str]] = {}
     for passage in labelled.passages:
         for name in passage.label_names():
             shown.setdefault(name, []).append(passage.id)
+    names = {part.id: part.name for part in labelled.documents}
+    owner = {p.id: p.document_id for p in labelled.passages} if names else {}
     items, findings = [], []
     deferred: dict[int, list[str]] = {}
     for spec in load_catalogue().items:
         reason = deferred_to = None
+        # a reference that names the item's topic before one that sends the reader away for all
+        ranked = sorted(enumerate(references), key=lambda r: not r[1].specific)
         if not spec.applies(scope):
             status, ids = "not_applicable", []
             reason = _not_applicable_reason(spec, scope, decision.decided_by)
@@ -140,24 +196,25 @@ def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> Tran
             status, ids = "present", shown[spec.item]
         else:
             ids = []
-            # a reference that names the item's topic before one that sends the reader away for all
-            at = next(
-                (
-                    i
-                    for i, ref in sorted(enumerate(references), key=lambda r: not r[1].specific)
-                    if spec.item in ref.covers
-                ),
-                None,
-            )
+            at = next((i for i, ref in ranked if spec.item in ref.covers and i not in resolved), None)
             if at is None:
                 status = "missing"
-                findings.append(_finding(spec, scope, labelled))
+                consulted = next(
+                    (ref for i, ref in ranked if spec.item in ref.covers and i in resolved), None
+                )
+                findings.append(_finding(spec, scope, labelled, consulted))
             else:
                 ref = references[at]
                 status, deferred_to = "deferred", ref.name
                 reason = f"the notice refers to {ref.name} for it"
                 deferred.setdefault(at, []).append(spec.item)
                 findings.append(_deferred(spec, scope, labelled, ref))
+        documents = []
+        if labelled.documents:
+            for pid in ids:
+                name = names.get(owner.get(pid) or "")
+                if name is not None and name not in documents:
+                    documents.append(name)
         items.append(
             TransparencyItem(
                 item=spec.item,
@@ -168,16 +225,31 @@ def check(labelled: LabelledPassages, scope: ArticleScope | None = None) -> Tran
                 passage_ids=ids,
                 reason=reason,
                 deferred_to=deferred_to,
+                documents=documents,
             )
         )
+    models = []
+    for i, (part, ref) in enumerate(found):
+        model = ref.as_model(deferred.get(i, []))
+        if labelled.documents:
+            target = resolved.get(i)
+            model = model.model_copy(
+                update={
+                    "document": part.document_name,
+                    "resolved_to": target.name if target else None,
+                    "resolved_document_id": target.id if target else None,
+                }
+            )
+        models.append(model)
     return TransparencyReport(
         document_id=labelled.document_id,
         document_name=labelled.document_name,
         scope=scope,
         scope_decision=decision,
-        references=[ref.as_model(deferred.get(i, [])) for i, ref in enumerate(references)],
+        references=models,
         items=items,
         findings=findings,
+        documents=labelled.documents,
     )
 
 

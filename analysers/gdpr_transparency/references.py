@@ -18,11 +18,21 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from warden_analysers.policy_practices.quotes import clean_quote, sentence_span
 
+from warden.documents.sets import display_name
 from warden.errors import LoadError
 from warden.schemas._base import StrictModel
+from warden.schemas.document import DocumentPart
 from warden.schemas.practices import GDPR_ITEMS, DocumentReference, GdprItem, LabelledPassages
 
-__all__ = ["REFERENCES_FILE", "Reference", "find_references", "load_reference_rules", "reference_key"]
+__all__ = [
+    "REFERENCES_FILE",
+    "Reference",
+    "document_keys",
+    "find_references",
+    "load_reference_rules",
+    "match_document",
+    "reference_key",
+]
 
 REFERENCES_FILE = Path(__file__).parent / "references.yaml"
 _OF_OTHERS = re.compile(r"\s+(?:of|from|by)\b", re.IGNORECASE)
@@ -215,3 +225,68 @@ def find_references(labelled: LabelledPassages) -> list[Reference]:
                 )
             )
     return found
+
+
+def _file_key(name: str) -> str:
+    """'lumen-privacy-statement.md' and 'Lumen_Privacy_Statement.pdf' both give
+    'lumen privacy statement' (an upload's generated prefix left out)."""
+    stem = Path(display_name(name)).stem
+    return reference_key(re.sub(r"[-_.+]+", " ", stem))
+
+
+def document_keys(part: DocumentPart) -> list[str]:
+    """The keys a reference may match a document of a set by: its title and its file name."""
+    keys = [reference_key(part.title)] if part.title else []
+    keys.append(_file_key(part.name))
+    return [k for k in dict.fromkeys(keys) if k]
+
+
+def _url_keys(url: str) -> list[str]:
+    """A link's path segments as keys: '.../legal/privacy-statement.html' gives 'privacy statement'
+    (and 'legal'); a bare host names no document."""
+    path = re.sub(r"^(?:https?://)?[^/]+", "", url).split("?")[0].split("#")[0]
+    return [_file_key(seg) for seg in path.split("/") if seg and _file_key(seg)]
+
+
+def _kind_of(key: str, rules: _Compiled) -> str | None:
+    return next((kind for kind, pattern, _ in rules.kinds if pattern.search(key)), None)
+
+
+def _score(ref_key: str, key: str) -> int:
+    """3: the same name; 2: the same name but for an owner ('privacy statement' in 'lumen
+    privacy statement'), the shorter having at least two words; 0: another name."""
+    if ref_key == key:
+        return 3
+    short, long = sorted((ref_key, key), key=len)
+    if len(short.split()) >= 2 and long.endswith(" " + short):
+        return 2
+    return 0
+
+
+def match_document(
+    reference: Reference, documents: list[DocumentPart], *, besides: str
+) -> DocumentPart | None:
+    """The document of a set that ``reference`` (made in document ``besides``) names, or None.
+
+    People name a document by its title ("the Lumen Privacy Statement") and files by a slug
+    ("lumen-privacy-statement.md", "privacy-statement.pdf"), so both are keyed alike
+    (:func:`reference_key`) and compared by name, by name without the owner, and by the link's
+    path; failing those, the set's only other document of the same kind ("see our Privacy
+    Policy" in a set holding one privacy statement) is the one meant. Never the referring
+    document itself."""
+    others = [d for d in documents if d.id != besides]
+    if not others:
+        return None
+    rules = load_reference_rules()
+    best, best_score = None, 0
+    for document in others:
+        keys = document_keys(document)
+        score = max((_score(reference.key, k) for k in keys), default=0)
+        if reference.url and any(u == k for u in _url_keys(reference.url) for k in keys):
+            score = max(score, 2)
+        if score > best_score:
+            best, best_score = document, score
+    if best is not None:
+        return best
+    same_kind = [d for d in others if any(_kind_of(k, rules) == reference.kind for k in document_keys(d))]
+    return same_kind[0] if len(same_kind) == 1 else None

@@ -52,10 +52,15 @@ def _label(hit: Hit, text: str, headings: list[str], lead_in: str | None) -> Pas
 
 
 def label_document(document: Document, min_confidence: float = 0.0) -> LabelledPassages:
-    """Labels every passage in reading order (list items inherit their lead-in sentence)."""
+    """Labels every passage in reading order (list items inherit their lead-in sentence). A
+    document set is labelled document by document: a lead-in never runs into the next one, and
+    each passage keeps the id of the document it is from."""
     labeller, matcher, tracker = default_labeller(), default_matcher(), LeadInTracker()
     passages = []
+    current = None
     for passage in document.passages:
+        if passage.document_id != current:
+            tracker, current = LeadInTracker(), passage.document_id
         lead_in = tracker.next(passage.text, passage.headings)
         hits = labeller.label(passage.text, tuple(passage.headings), lead_in, min_confidence)
         passages.append(
@@ -70,10 +75,15 @@ def label_document(document: Document, min_confidence: float = 0.0) -> LabelledP
                     DataCategoryMention(key=m.key, start=m.start, end=m.end, quote=m.quote)
                     for m in matcher.find(passage.text)
                 ],
+                document_id=passage.document_id,
             )
         )
     return LabelledPassages(
-        document_id=document.id, document_name=document.name, labeller=LABELLER, passages=passages
+        document_id=document.id,
+        document_name=document.name,
+        labeller=LABELLER,
+        passages=passages,
+        documents=document.parts,
     )
 
 

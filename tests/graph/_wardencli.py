@@ -119,8 +119,9 @@ class Warden:
         return done
 
     def analyse(self, runbook: Path | None = None, *documents: Path) -> list[dict[str, Any]]:
-        """Start one run per document (the acme notice by default); one JSON outcome each."""
-        args = ["analyse", *(str(d) for d in documents or (ACME_NOTICE,)), "--tenant", "acme"]
+        """Start one run per document (the acme notice by default; several are not one set here:
+        --each); one JSON outcome each."""
+        args = ["analyse", *(str(d) for d in documents or (ACME_NOTICE,)), "--each", "--tenant", "acme"]
         args += ["--as", "ana@acme", "--json"]
         if runbook is not None:
             args += ["--runbook", str(runbook)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -19,11 +18,9 @@ def _uploads(live: Live) -> list[Path]:
 
 def test_upload_waiting_approve_root_then_child_then_findings(live: Live) -> None:
     with live.client("ana@acme") as ana, live.client("dora@acme") as dora:
-        started = time.monotonic()
         r = ana.post("/api/runs", data={"tenant": "acme"}, files={"file": ("notice.md", NOTICE.read_bytes())})
-        answered = time.monotonic() - started
+        # 202: accepted for the background workers (latency is bench_server.py's figure, not a test's)
         assert r.status_code == 202 and r.json()["status"] in ("running", "waiting_approval"), r.text
-        assert answered < 2.0  # the analysis runs in the background
         root = r.json()["run_id"]
         live.settle("ana@acme", root)
         detail = dora.get(f"/api/runs/{root}").json()

@@ -60,7 +60,9 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
 @friendly_errors
 def analyse(
     paths: list[Path] = typer.Argument(
-        ..., help="Privacy notices to analyse (PDF, HTML, DOCX, Markdown, text)."
+        ...,
+        help="Privacy notice(s) to analyse (PDF, HTML, DOCX, Markdown, text). Several are one "
+        "notice (a document set): a product notice and the main policy it refers to.",
     ),
     tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant the documents belong to."),
     user: str | None = typer.Option(
@@ -72,42 +74,56 @@ def analyse(
     policy: Path | None = typer.Option(
         None, "--policy", "-p", help="Governance policy (default: $WARDEN_POLICY)."
     ),
+    each: bool = typer.Option(
+        False, "--each", help="Analyse each document on its own (one run tree each), not as one set."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per run."),
 ) -> None:
-    """Analyse documents: one run tree each, stopping where a human must approve.
+    """Analyse a notice: one run tree, stopping where a human must approve.
+
+    Several documents are read as one notice: completeness is judged over the set, a reference
+    in one to another is resolved to it, and every citation names its document. --each runs
+    one tree per document instead.
 
     Exit 0: finished or waiting for approval. 1: a run failed or was refused. 2: usage error.
     """
     from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
+    sets = [[path] for path in paths] if each else [list(paths)]
     client = remote(user, policy)
     if client is not None:
-        raise typer.Exit(_analyse_remote(client, paths, tenant, runbook, as_json))
+        raise typer.Exit(_analyse_remote(client, sets, tenant, runbook, as_json))
     service = open_service(policy)
     who = principal(service, user, writing=True)
     code = EXIT_OK
-    for path in paths:
+    for documents in sets:
         if not as_json:
-            console.print(f"[dim]{plain(f'analysing {path} for {tenant} as {who.user} ...')}[/]")
-        outcome = service.start(who, path, tenant=tenant, runbook=runbook)
+            named = " + ".join(str(d) for d in documents)
+            console.print(f"[dim]{plain(f'analysing {named} for {tenant} as {who.user} ...')}[/]")
+        outcome = service.start(who, documents, tenant=tenant, runbook=runbook)
         code = max(code, print_outcome(outcome, as_json))
     raise typer.Exit(code)
 
 
 def _analyse_remote(
-    client: Client, paths: list[Path], tenant: str, runbook: Path | None, as_json: bool
+    client: Client, sets: list[list[Path]], tenant: str, runbook: Path | None, as_json: bool
 ) -> int:
-    """Upload each document to the server and wait until its tree finishes or waits."""
-    code = EXIT_OK
-    for path in paths:
-        if not as_json:
-            console.print(f"[dim]{plain(f'uploading {path} for {tenant} to {client.base_url} ...')}[/]")
-        from warden.safeload import read_text
+    """Upload each set to the server (one ``file`` part per document) and wait until its tree
+    finishes or waits."""
+    from contextlib import ExitStack
 
+    from warden.safeload import read_text
+
+    code = EXIT_OK
+    for documents in sets:
+        if not as_json:
+            named = " + ".join(str(d) for d in documents)
+            console.print(f"[dim]{plain(f'uploading {named} for {tenant} to {client.base_url} ...')}[/]")
         data = {"tenant": tenant, **({"runbook_yaml": read_text(runbook)} if runbook else {})}
-        with open(path, "rb") as fh:
-            started = client.call("POST", "/api/runs", data=data, files={"file": (Path(path).name, fh)})
+        with ExitStack() as stack:
+            files = [("file", (Path(d).name, stack.enter_context(open(d, "rb")))) for d in documents]
+            started = client.call("POST", "/api/runs", data=data, files=files)
         code = max(code, print_outcome(client.settle(started["run_id"]), as_json))
     return code
 

@@ -31,7 +31,11 @@ def register(app: typer.Typer) -> None:
 
 @friendly_errors
 def extract(
-    document: Path | None = typer.Argument(None, help="Notice to read (PDF, HTML, DOCX, Markdown or text)."),
+    documents: list[Path] | None = typer.Argument(
+        None,
+        help="Notice to read (PDF, HTML, DOCX, Markdown or text); several are one notice (a "
+        "document set: a product notice and the main policy it refers to).",
+    ),
     passages: Path | None = typer.Option(
         None,
         "--passages",
@@ -59,12 +63,15 @@ def extract(
 ) -> None:
     """Label the data practices of a privacy notice and list the GDPR items it misses.
 
+    Several documents are checked as one notice: completeness over the set, a reference in one
+    to another resolved to it, and every passage and citation naming its document.
+
     Exit 0: done. 1: the document could not be read. 2: usage error or a bad input row.
     """
-    if (document is None) == (passages is None):
+    if (not documents) == (passages is None):
         raise UsageError(
             "give either a document path or --passages FILE, not both or neither",
-            fix="warden extract notice.pdf  |  warden extract --passages rows.jsonl",
+            fix="warden extract notice.pdf [policy.pdf ...]  |  warden extract --passages rows.jsonl",
         )
     if refine not in ("none", "llm"):
         raise UsageError(f"--refine must be none or llm, not '{refine}'")
@@ -78,8 +85,8 @@ def extract(
         raise UsageError(f"--article must be 13, 14 or both, not '{article}'")
     if scope is not None and article is not None:
         raise UsageError("give --scope or --article, not both", fix="--scope art13|art14|both")
-    assert document is not None
-    _extract_document(document, as_json, scope or article, min_confidence, session)
+    assert documents
+    _extract_document(documents, as_json, scope or article, min_confidence, session)
 
 
 def _refine_session(max_cost_usd: float | None) -> Any:
@@ -170,15 +177,16 @@ def _extract_passages(path: Path, min_confidence: float, session: Any = None) ->
 
 
 def _extract_document(
-    path: Path, as_json: bool, scope: str | None, min_confidence: float, session: Any = None
+    paths: list[Path], as_json: bool, scope: str | None, min_confidence: float, session: Any = None
 ) -> None:
     from warden_analysers.gdpr_transparency.analyser import check
     from warden_analysers.gdpr_transparency.scope import parse_scope
     from warden_analysers.policy_practices.analyser import label_document
 
     from warden.documents import load_document
+    from warden.documents.sets import combine
 
-    doc = load_document(path)
+    doc = combine([load_document(path) for path in paths])
     labelled = label_document(doc, min_confidence)
     if session is not None:
         from warden_analysers.policy_practices.llm_refine import refine_labelled
@@ -194,6 +202,21 @@ def _extract_document(
         return
     _print_passages(labelled)
     _print_report(report)
+
+
+def _cite(passage_id: str, names: dict[str, str]) -> str:
+    """A passage as the tables show it: its number, after its document's name in a set (the
+    passage ids of a set's documents start with each document's id)."""
+    number = passage_id.rsplit("#", 1)[-1]
+    prefix = passage_id.rsplit("#", 1)[0]
+    name = next((n for d, n in names.items() if d.startswith(prefix)), None)
+    return f"{name}#{number}" if name else number
+
+
+def _names(documents: list[Any]) -> dict[str, str]:
+    from warden.documents.sets import display_name
+
+    return {d.id: display_name(d.name) for d in documents}
 
 
 def _print_passages(labelled: LabelledPassages) -> None:
@@ -214,7 +237,7 @@ def _print_passages(labelled: LabelledPassages) -> None:
             where = "" if ev.source == "text" else f" [{ev.source}]"
             evidence.append(f"{label.label}: “{ev.quote}”{where}\n")
         table.add_row(
-            plain(passage.id.rsplit("#", 1)[-1]),
+            plain(_cite(passage.id, _names(labelled.documents))),
             ", ".join(passage.label_names()),
             evidence,
             ", ".join(sorted({m.key for m in passage.data_categories})),
@@ -225,8 +248,13 @@ def _print_passages(labelled: LabelledPassages) -> None:
 def _print_report(report: TransparencyReport) -> None:
     from rich.table import Table
 
+    from warden.documents.sets import display_name
+
     colour = {"present": "green", "missing": "red", "not_applicable": "dim", "deferred": "yellow"}
     severity = {f.details.get("item"): f.severity for f in report.findings}
+    names = _names(report.documents)
+    if names:
+        console.print(f"[bold]Document set[/] (one notice): {plain(', '.join(names.values()))}", markup=True)
     decision = report.scope_decision
     if decision is not None:
         console.print(
@@ -235,13 +263,14 @@ def _print_report(report: TransparencyReport) -> None:
         )
         for ev in decision.evidence:
             console.print(
-                f"  Art. {ev.article} evidence, passage {plain(ev.passage_id.rsplit('#', 1)[-1])}: "
+                f"  Art. {ev.article} evidence, passage {plain(_cite(ev.passage_id, names))}: "
                 f"“{plain(ev.quote)}”",
                 markup=True,
             )
     for ref in report.references:
+        resolved = f" (in the set: {plain(display_name(ref.resolved_to))})" if ref.resolved_to else ""
         console.print(
-            f"[bold]Refers to[/] {plain(ref.name)}, passage {plain(ref.passage_id.rsplit('#', 1)[-1])}: "
+            f"[bold]Refers to[/] {plain(ref.name)}{resolved}, passage {plain(_cite(ref.passage_id, names))}: "
             f"“{plain(ref.quote)}”" + (f" (deferred: {', '.join(ref.items)})" if ref.items else ""),
             markup=True,
         )
@@ -252,7 +281,7 @@ def _print_report(report: TransparencyReport) -> None:
         status = item.status.replace("_", " ")
         if item.status == "deferred":
             status = f"deferred to {item.deferred_to}"
-        where = plain(", ".join(pid.rsplit("#", 1)[-1] for pid in item.passage_ids[:8])) + (
+        where = plain(", ".join(_cite(pid, names) for pid in item.passage_ids[:8])) + (
             " …" if len(item.passage_ids) > 8 else ""
         )
         table.add_row(

@@ -152,6 +152,9 @@ def show_findings(
             or ev.get("location")
             or (f"page {ev['page']}" if ev.get("page") else ev.get("passage_id", ""))
         )
+        cited = (f.get("details") or {}).get("cited_documents")
+        if cited and not f["system_id"] and where:  # a document set: name the passage's document
+            where = f"{cited[0]}, {where}"
         cells = (f["severity"], f["code"], f["title"], str(where or ""), _quote(f)[:160], triage_label(f))
         table.add_row(*(plain(c) for c in cells))
     console.print(table)

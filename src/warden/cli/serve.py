@@ -27,6 +27,15 @@ def serve(
     secure_cookies: bool = typer.Option(
         False, "--secure-cookies", help="Mark cookies Secure: set when browsers reach Warden over HTTPS."
     ),
+    orphan_grace: float = typer.Option(
+        10.0,
+        "--orphan-grace",
+        min=0.0,
+        help="At start-up, resume runs a stopped server left running once unchanged this many seconds.",
+    ),
+    resume_orphans: bool = typer.Option(
+        True, "--resume-orphans/--no-resume-orphans", help="Resume at start-up what a stopped server left."
+    ),
 ) -> None:
     """Serve the JSON API (/api, /openapi.json), sign-in pages and /healthz; analyses and decisions
     run in background workers on the state directory ($WARDEN_HOME), which the CLI may share."""
@@ -41,7 +50,11 @@ def serve(
     from warden.server import create_app
 
     app = create_app(
-        home_dir(), policy=presented_policy(policy), secure_cookies=secure_cookies, workers=workers
+        home_dir(),
+        policy=presented_policy(policy),
+        secure_cookies=secure_cookies,
+        workers=workers,
+        orphan_grace_s=orphan_grace if resume_orphans else None,
     )
     if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
         err_console.print(

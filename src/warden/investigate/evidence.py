@@ -112,7 +112,8 @@ def transparency(source: Source, run_id: str) -> list[dict[str, Any]]:
     """The Art. 13/14 table of every transparency report in the tree, one row per item.
 
     Each row: document, item, title, article, status, conditional, severity (of its finding,
-    if missing), and the passages that disclose it (id, headings, text).
+    if missing), and the passages that disclose it (id, headings, text, document name); for a
+    document set, ``document_set`` is true and ``documents`` names the documents it is found in.
     """
     rows: list[dict[str, Any]] = []
     with source.connect() as con:
@@ -137,6 +138,10 @@ def transparency(source: Source, run_id: str) -> list[dict[str, Any]]:
                         "conditional": item["conditional"],
                         "severity": severity.get(item["item"]),
                         "passages": [cited[i] for i in item["passage_ids"] if i in cited],
+                        "deferred_to": item.get("deferred_to"),
+                        # a document set: the documents the item's passages are from
+                        "documents": item.get("documents") or [],
+                        "document_set": len(data.get("documents") or []) > 1,
                     }
                 )
     return rows

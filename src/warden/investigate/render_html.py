@@ -193,13 +193,27 @@ def _toc(report: dict[str, Any]) -> str:
     return f'<nav class="toc" aria-label="Contents"><strong>Contents</strong><ol>{rows}</ol></nav>'
 
 
+def _passage_ref(p: dict[str, Any], row: dict[str, Any]) -> str:
+    """A passage's number; in a document set, after its document's name (citations name it)."""
+    from warden.documents.sets import display_name
+
+    number = p["passage_id"].rsplit("#", 1)[-1]
+    if row.get("document_set") and p.get("document_name"):
+        return f"{display_name(p['document_name'])} #{number}"
+    return str(number)
+
+
+def _status(row: dict[str, Any]) -> str:
+    return f"deferred to {row['deferred_to']}" if row.get("deferred_to") else str(row["status"])
+
+
 def _transparency(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return '<p class="muted">No transparency report in this run.</p>'
     body = []
     for r in rows:
         shown = "<br>".join(
-            f'<span class="mono">{_t(p["passage_id"].rsplit("#", 1)[-1])}</span> {_t(p["text"][:140])}'
+            f'<span class="mono">{_t(_passage_ref(p, r))}</span> {_t(p["text"][:140])}'
             + ("…" if len(p["text"]) > 140 else "")
             for p in r["passages"][:3]
         )
@@ -209,7 +223,7 @@ def _transparency(rows: list[dict[str, Any]]) -> str:
             [
                 _t(r["title"]) + (' <span class="muted">(conditional)</span>' if r["conditional"] else ""),
                 _t(r["article"]),
-                f'<span class="{escape(r["status"])}">{_t(r["status"])}</span>',
+                f'<span class="{escape(r["status"])}">{_t(_status(r))}</span>',
                 _sev(r["severity"]),
                 shown or "–",
             ]

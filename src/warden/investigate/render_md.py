@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from warden.documents.sets import display_name
+
 __all__ = ["render_markdown"]
 
 _SECTIONS = (
@@ -104,9 +106,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             [
                 r["title"],
                 r["article"],
-                r["status"],
+                f"deferred to {r['deferred_to']}" if r.get("deferred_to") else r["status"],
                 r["severity"],
-                ", ".join(p["passage_id"] for p in r["passages"]),
+                ", ".join(
+                    f"{display_name(p['document_name'])} {p['passage_id']}"
+                    if r.get("document_set") and p.get("document_name")
+                    else p["passage_id"]
+                    for p in r["passages"]
+                ),
             ]
             for r in report["transparency"]
         ],

@@ -207,7 +207,9 @@ def _labelled_passages(con: Any, run_id: str) -> list[tuple[dict[str, Any], str]
         data = json.loads(o["output_json"])
         docs = data if isinstance(data, list) else [data]
         for doc in docs:
-            out += [(p, doc["document_name"]) for p in doc["passages"]]
+            # a document set: each passage's own document, not the set's name
+            names = {d["id"]: d["name"] for d in doc.get("documents") or []}
+            out += [(p, names.get(p.get("document_id") or "", doc["document_name"])) for p in doc["passages"]]
     return out
 
 

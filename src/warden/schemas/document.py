@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from warden.schemas._base import StrictModel
 
-__all__ = ["Document", "DocumentFormat", "Passage"]
+__all__ = ["Document", "DocumentFormat", "DocumentPart", "Passage"]
 
 DocumentFormat = Literal["pdf", "html", "docx", "markdown", "text"]
 """How a document was read.
@@ -31,12 +31,26 @@ class Passage(StrictModel):
     page: int | None = Field(default=None, ge=1, description="1-based page (PDF only).")
     start: int = Field(ge=0, description="Character offset of the passage in `Document.text`.")
     end: int = Field(ge=0, description="End offset (exclusive): `Document.text[start:end] == text`.")
+    document_id: str | None = Field(
+        default=None, description="In a document set: the id of the document the passage is from."
+    )
 
     @model_validator(mode="after")
     def _span_is_ordered(self) -> Passage:
         if self.end < self.start:
             raise ValueError(f"passage {self.id}: end {self.end} is before start {self.start}")
         return self
+
+
+class DocumentPart(StrictModel):
+    """One document of a set read as one notice: what its passages' ``document_id`` names, and
+    the name and title a reference in another document of the set is matched against."""
+
+    id: str = Field(description="sha256 of the document's raw bytes.")
+    name: str = Field(description="File name as given or uploaded.")
+    title: str | None = None
+    format: DocumentFormat
+    passages: int = Field(default=0, ge=0)
 
 
 class Document(StrictModel):
@@ -56,6 +70,11 @@ class Document(StrictModel):
     text_chars: int = Field(ge=0, description="len(text) when text is present.")
     passages: list[Passage]
     text: str = Field(default="", description="Normalised full text that passage offsets index.")
+    parts: list[DocumentPart] = Field(
+        default_factory=list,
+        description="A document set (several documents read as one notice): its documents, in the "
+        "order given; empty for a single document.",
+    )
 
     @model_validator(mode="after")
     def _passages_slice_text(self) -> Document:

@@ -21,6 +21,7 @@ __all__ = [
     "GovernancePolicy",
     "KillSwitch",
     "Notifications",
+    "OidcProvider",
     "System",
     "SystemType",
     "Tenant",
@@ -183,6 +184,60 @@ class Notifications(StrictModel):
     email: EmailChannel | None = None
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class OidcProvider(StrictModel):
+    """Sign-in through an OpenID Connect provider (the authorization code flow with PKCE).
+
+    The provider proves who someone is; the policy still says who they are to Warden: the
+    ``user_claim`` of a verified ID token must name a user of the policy (``match: user``: the
+    claim's value is the policy's user id; ``match: email``: it equals a policy user's ``email``),
+    or the sign-in is refused. The client secret is never written here: ``client_secret_env``
+    names the environment variable of the server process that holds it (none: a public client,
+    PKCE only)."""
+
+    name: str = Field(min_length=1, max_length=60, description='Shown as "Sign in with NAME".')
+    issuer: str = Field(
+        pattern=r"^https?://[^\s]+$",
+        description="The provider's issuer URL: ID tokens must carry exactly this `iss`.",
+    )
+    discovery_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Its metadata (default: ISSUER/.well-known/openid-configuration).",
+    )
+    client_id: str = Field(min_length=1, description="Warden's client id there (the ID token's audience).")
+    client_secret_env: str | None = Field(
+        default=None,
+        pattern=ENV_NAME_PATTERN,
+        description="Name of the environment variable holding the client secret (never the secret).",
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email"])
+    user_claim: str = Field(default="email", min_length=1, description="The ID token claim naming the user.")
+    match: Literal["user", "email"] = Field(
+        default="email",
+        description="`email`: the claim equals a policy user's `email`; `user`: it is the policy's user id.",
+    )
+    redirect_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+/sign-in/oidc/callback$",
+        description="The callback URL registered at the provider (default: derived from the request; "
+        "set it behind a reverse proxy).",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError("oidc.scopes must include 'openid'")
+        return value
+
+    @property
+    def metadata_url(self) -> str:
+        return self.discovery_url or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
 class Tenant(StrictModel):
     """An organisation: its people, what it may run, and its systems."""
 
@@ -250,6 +305,9 @@ class GovernancePolicy(StrictModel):
         description="Users who may put a new policy in force and engage or release kill switches.",
     )
     tenants: dict[str, Tenant] = Field(min_length=1)
+    oidc: OidcProvider | None = Field(
+        default=None, description="Optional sign-in to the server through an OpenID Connect provider."
+    )
 
     @model_validator(mode="after")
     def _tenant_names_are_slugs(self) -> GovernancePolicy:

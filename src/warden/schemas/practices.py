@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from warden.schemas._base import StrictModel
+from warden.schemas.document import DocumentPart
 from warden.schemas.finding import Finding
 
 __all__ = [
@@ -175,6 +176,9 @@ class LabelledPassage(StrictModel):
     page: int | None = Field(default=None, ge=1)
     labels: list[PassageLabel] = Field(default_factory=list)
     data_categories: list[DataCategoryMention] = Field(default_factory=list)
+    document_id: str | None = Field(
+        default=None, description="In a document set: the document the passage is from."
+    )
 
     def label_names(self) -> list[str]:
         """The label names alone, in the order the labeller emitted them."""
@@ -182,12 +186,36 @@ class LabelledPassage(StrictModel):
 
 
 class LabelledPassages(StrictModel):
-    """Output of ``policy_practices``: every passage of one document, labelled."""
+    """Output of ``policy_practices``: every passage of one document (or of a document set read
+    as one notice: ``documents`` lists them, each passage names its own), labelled."""
 
     document_id: str
     document_name: str
     labeller: str = Field(description="Name and version of the labeller, e.g. 'rules@0.1.0'.")
     passages: list[LabelledPassage]
+    documents: list[DocumentPart] = Field(default_factory=list)
+
+    def parts(self) -> list[LabelledPassages]:
+        """One LabelledPassages per document of the set (itself, for a single document)."""
+        if not self.documents:
+            return [self]
+        return [
+            LabelledPassages(
+                document_id=part.id,
+                document_name=part.name,
+                labeller=self.labeller,
+                passages=[p for p in self.passages if p.document_id == part.id],
+            )
+            for part in self.documents
+        ]
+
+    def document_of(self, passage_id: str) -> tuple[str, str]:
+        """(document id, name) a passage of this notice comes from."""
+        names = {part.id: part.name for part in self.documents}
+        for passage in self.passages:
+            if passage.id == passage_id and passage.document_id in names:
+                return passage.document_id, names[passage.document_id]
+        return self.document_id, self.document_name
 
 
 ArticleScope = Literal["13", "14", "both"]
@@ -237,7 +265,9 @@ class DocumentReference(StrictModel):
     """A reference to another document ("see our Privacy Policy") and what is deferred to it.
 
     ``key`` is the normalised name a document set matches against its documents' names and
-    titles; ``items`` are the items reported ``deferred`` to this document."""
+    titles; ``items`` are the items reported ``deferred`` to this document. In a set,
+    ``document`` names the document that makes the reference and ``resolved_to`` the document of
+    the set it was matched to (whose passages then count instead of a deferral)."""
 
     name: str = Field(description="As written, e.g. 'Acme Privacy Statement'.")
     key: str = Field(description="Lower-case name without the owner, e.g. 'privacy statement'.")
@@ -246,6 +276,9 @@ class DocumentReference(StrictModel):
     passage_id: str
     quote: str = Field(description="The sentence that makes the reference.")
     items: list[GdprItem] = Field(default_factory=list)
+    document: str | None = Field(default=None, description="In a set: the document that refers.")
+    resolved_to: str | None = Field(default=None, description="In a set: the document it names.")
+    resolved_document_id: str | None = None
 
 
 class TransparencyItem(StrictModel):
@@ -259,6 +292,9 @@ class TransparencyItem(StrictModel):
     passage_ids: list[str] = Field(default_factory=list)
     reason: str | None = Field(default=None, description="Why the item is not applicable or deferred.")
     deferred_to: str | None = Field(default=None, description="The referenced document's name.")
+    documents: list[str] = Field(
+        default_factory=list, description="In a set: the names of the documents whose passages show it."
+    )
 
 
 class TransparencyReport(StrictModel):
@@ -271,6 +307,9 @@ class TransparencyReport(StrictModel):
     references: list[DocumentReference] = Field(default_factory=list)
     items: list[TransparencyItem]
     findings: list[Finding] = Field(default_factory=list)
+    documents: list[DocumentPart] = Field(
+        default_factory=list, description="A document set checked as one notice: its documents."
+    )
 
     def missing(self) -> list[str]:
         """Names of the items the notice does not disclose."""

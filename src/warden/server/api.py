@@ -31,7 +31,6 @@ from warden.server.models import (
 )
 from warden.service import RunRefused
 from warden.service.accounts import parse_expiry
-from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["router"]
 
@@ -77,7 +76,13 @@ def me(p: ApiPrincipal) -> Me:
 def start_run(
     request: Request,
     p: ApiPrincipal,
-    file: Annotated[UploadFile, File(description="The notice: PDF, HTML, DOCX, Markdown or text")],
+    file: Annotated[
+        list[UploadFile],
+        File(
+            description="The notice: PDF, HTML, DOCX, Markdown or text. Several `file` parts are one "
+            "notice (a document set: a product notice and the main policy it refers to)"
+        ),
+    ],
     tenant: Annotated[str, Form(min_length=1, max_length=200)],
     runbook: Annotated[str | None, Form(max_length=200, description="A built-in runbook's name")] = None,
     runbook_yaml: Annotated[
@@ -85,11 +90,11 @@ def start_run(
     ] = None,
     wait: WAIT = 0,
 ) -> RunStarted:
-    """Upload a document for one of your tenants and start its analysis in the background."""
+    """Upload a document (or a set of documents read as one notice) for one of your tenants and
+    start its analysis in the background."""
     from warden.service.starting import builtin_runbook
 
     service = service_of(request)
-    data = file.file.read(MAX_UPLOAD_BYTES + 1)
     runbook_path = None
     if runbook:
         if not runbook.replace("-", "").replace("_", "").isalnum():
@@ -97,11 +102,12 @@ def start_run(
         runbook_path = builtin_runbook(runbook)
         if not runbook_path.is_file():
             raise UsageError(f"no built-in runbook '{runbook}'", fix="name a runbook under runbooks/")
-    stored = service.upload(p, tenant, file.filename or "", data)
+    stored = service.upload_set(p, tenant, [(f.filename or "", f.file) for f in file])
     try:
         submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path, runbook_text=runbook_yaml)
     except BaseException:
-        stored.unlink(missing_ok=True)
+        for path in stored:
+            path.unlink(missing_ok=True)
         raise
     workers = _workers(request)
     workers.submit(submitted.run_id, lambda: service.proceed(submitted))

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from warden.server.errors import install_error_handlers
 from warden.server.events import router as events_router
 from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
+from warden.server.orphans import resume_orphans
 from warden.server.pages import router as pages_router
 from warden.server.views import router as views_router
 from warden.server.workers import Workers
@@ -59,6 +61,9 @@ class ServerSettings:
     escalate_every_s: float | None = 30.0
     """How often the escalation loop escalates overdue approvals and delivers notifications
     (None: no loop, e.g. when another process runs it)."""
+    orphan_grace_s: float | None = 10.0
+    """At start-up, resume runs whose driver is gone once they have not changed for this long
+    (None: leave them for `warden resume`)."""
 
 
 class SecurityHeaders:
@@ -135,6 +140,10 @@ class OneOpenPerPage:
         self._touch()
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the store keeps times
+
+
 def create_app(
     home: str | Path,
     *,
@@ -142,13 +151,19 @@ def create_app(
     secure_cookies: bool = False,
     workers: int = 2,
     escalate_every_s: float | None = 30.0,
+    orphan_grace_s: float | None = 10.0,
     service: Service | None = None,
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The Warden server over the state directory `home` (`policy`, if given, must be the policy
     in force; an empty state directory is initialised with it)."""
     settings = ServerSettings(
-        Path(home), Path(policy) if policy else None, secure_cookies, workers, escalate_every_s
+        Path(home),
+        Path(policy) if policy else None,
+        secure_cookies,
+        workers,
+        escalate_every_s,
+        orphan_grace_s,
     )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
@@ -161,6 +176,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SLA timers are data (the queue's due times), so a restarted server picks them up
         stop = threading.Event()
+        orphans = None
+        # what a stopped server left running mid-step (an engine that recovers itself, Temporal,
+        # leaves no orphans: its workers drive the trees, whatever happens to this server)
+        if orphan_grace_s is not None and not service.engine.recovers_itself:
+            orphans = threading.Thread(
+                target=resume_orphans,
+                args=(service, pool),
+                kwargs={"started": _utcnow(), "grace_s": orphan_grace_s, "stop": stop},
+                name="warden-orphans",
+                daemon=True,
+            )
+            orphans.start()
         loop = None
         if escalate_every_s:
             loop = threading.Thread(
@@ -176,6 +203,8 @@ def create_app(
             stop.set()
             if loop is not None:
                 loop.join(timeout=30)
+            if orphans is not None:
+                orphans.join(timeout=30)
             pool.shutdown()
 
     app = FastAPI(

@@ -39,6 +39,12 @@ STATUS_BY_CODE = {
     "document_outside_roots": 403,
     "store_busy": 503,
     "csrf": 403,
+    "run_busy": 409,
+    "oidc_refused": 401,
+    "oidc_state": 400,
+    "oidc_unknown_user": 403,
+    "oidc_not_configured": 404,
+    "oidc_provider_unreachable": 502,
 }
 
 

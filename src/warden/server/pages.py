@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from warden.errors import WardenError
@@ -20,9 +20,12 @@ from warden.server.identity import CSRF_FIELD, SESSION_COOKIE, client_of, page_s
 from warden.server.templating import templates
 from warden.service.accounts import SESSION_TTL
 
-__all__ = ["PRE_SESSION_COOKIE", "router", "templates"]
+__all__ = ["OIDC_COOKIE", "PRE_SESSION_COOKIE", "router", "templates"]
 
 PRE_SESSION_COOKIE = "warden_presession"
+OIDC_COOKIE = "warden_oidc"
+"""The state of this browser's OIDC sign-in under way: SameSite=Lax, since the provider's
+redirect back is a cross-site navigation (a Strict cookie would not come with it)."""
 router = APIRouter(include_in_schema=False)
 
 
@@ -31,13 +34,31 @@ def _secure(request: Request) -> bool:
 
 
 def _sign_in_form(
-    request: Request, *, error: str | None = None, status: int = 200, user: str = ""
+    request: Request,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    user: str = "",
+    refused: WardenError | None = None,
 ) -> Response:
     token = secrets.token_urlsafe(32)
+    provider = None
+    try:
+        provider = service_of(request).accounts.oidc.provider()
+    except WardenError:
+        provider = None  # no policy in force yet: password sign-in only
     response = templates.TemplateResponse(
         request,
         "sign_in.html",
-        {"csrf_token": token, "csrf_field": CSRF_FIELD, "error": error, "user": user},
+        {
+            "csrf_token": token,
+            "csrf_field": CSRF_FIELD,
+            "error": error,
+            "user": user,
+            "oidc_name": provider.name if provider else None,
+            "code": refused.code if refused else None,
+            "fix": refused.fix if refused else None,
+        },
         status_code=status,
     )
     response.set_cookie(
@@ -69,9 +90,14 @@ def sign_in(
         message = exc.message if exc.code == "sign_in_throttled" else "Wrong user or password."
         return _sign_in_form(request, error=message, status=status_of(exc), user=user)
     response = RedirectResponse("/", status_code=303)
+    _set_session_cookie(request, response, session.session_id)
+    return response
+
+
+def _set_session_cookie(request: Request, response: Response, session_id: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        session.session_id,
+        session_id,
         max_age=int(SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="strict",
@@ -79,6 +105,61 @@ def sign_in(
         path="/",
     )
     response.delete_cookie(PRE_SESSION_COOKIE)
+
+
+def _sentence(text: str) -> str:
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+@router.get("/sign-in/oidc")
+def oidc_begin(request: Request) -> Response:
+    """Send the browser to the policy's OIDC provider (a link, not a form: CSP's form-action
+    would stop a form's redirect to another origin)."""
+    try:
+        started = service_of(request).accounts.oidc.begin(str(request.url_for("oidc_callback")))
+    except WardenError as exc:
+        return _sign_in_form(request, error=_sentence(exc.message), status=status_of(exc), refused=exc)
+    response = RedirectResponse(started.url, status_code=303)
+    response.set_cookie(
+        OIDC_COOKIE,
+        started.state,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/sign-in/oidc",
+    )
+    return response
+
+
+@router.get("/sign-in/oidc/callback", name="oidc_callback")
+def oidc_callback(
+    request: Request,
+    code: Annotated[str, Query(max_length=2048)] = "",
+    state: Annotated[str, Query(max_length=200)] = "",
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The provider's redirect back: the sign-in is completed by the service (state, code,
+    ID token, policy user) and a new session starts."""
+    try:
+        session = service_of(request).accounts.oidc.complete(
+            state=state,
+            code=code,
+            error=error,
+            browser_state=request.cookies.get(OIDC_COOKIE),
+            client=client_of(request),
+            previous=request.cookies.get(SESSION_COOKIE),
+        )
+    except WardenError as exc:
+        response = _sign_in_form(request, error=_sentence(exc.message), status=status_of(exc), refused=exc)
+        response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
+        return response
+    # a page that moves on to "/" itself: after the provider's cross-site redirect, a redirect
+    # from here would still count as cross-site and the browser would hold back the new
+    # SameSite=Strict session cookie; a navigation started by this page is same-site
+    response = templates.TemplateResponse(request, "signed_in.html", {"user": session.principal.user})
+    _set_session_cookie(request, response, session.session_id)
+    response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
     return response
 
 

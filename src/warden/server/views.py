@@ -21,7 +21,6 @@ from warden.server.templating import templates
 from warden.service import RunRefused
 from warden.service.accounts import Session
 from warden.service.reading import SEVERITIES
-from warden.service.starting import MAX_UPLOAD_BYTES
 
 __all__ = ["INBOX_PAGE", "PageSession", "router"]
 
@@ -318,13 +317,14 @@ def upload_form(request: Request, session: PageSession) -> Response:
 def upload(
     request: Request,
     session: PageSession,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[list[UploadFile], File()],
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     tenant: Annotated[str, Form(max_length=200)] = "",
     runbook: Annotated[str, Form(max_length=200)] = "",
     runbook_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """Store the notice for one of my tenants and start its analysis in the background."""
+    """Store the notice (one or several documents, read as one notice) for one of my tenants and
+    start its analysis in the background."""
     from warden.service.starting import builtin_runbook
 
     check_csrf(request, session, csrf_token)
@@ -341,12 +341,12 @@ def upload(
         if runbook not in _builtin_runbooks():
             raise UsageError(f"no built-in runbook '{runbook}'", fix="choose one from the list")
         runbook_path = builtin_runbook(runbook)
-    data = file.file.read(MAX_UPLOAD_BYTES + 1)
-    stored = service.upload(p, tenant, file.filename or "", data)
+    stored = service.upload_set(p, tenant, [(f.filename or "", f.file) for f in file])
     try:
         submitted = service.submit(p, stored, tenant=tenant, runbook=runbook_path, runbook_text=runbook_text)
     except BaseException:
-        stored.unlink(missing_ok=True)
+        for path in stored:
+            path.unlink(missing_ok=True)
         raise
     _workers(request).submit(submitted.run_id, lambda: service.proceed(submitted))
     return RedirectResponse(f"/runs/{submitted.run_id}", status_code=303)

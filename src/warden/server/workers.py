@@ -2,8 +2,8 @@
 
 A request that starts an analysis or carries out a decision records what it must (the run, the
 claim) and answers at once; the pool drives the graph on the same state directory. A run whose
-server dies before its worker starts is `running` with a recorded request, and `warden resume`
-restarts it.
+server dies before or while its worker drives it is `running`; the next server resumes it at
+start-up (server/orphans.py).
 """
 
 from __future__ import annotations
@@ -69,5 +69,6 @@ class Workers:
             return sum(1 for f in self._jobs.values() if not f.done())
 
     def shutdown(self) -> None:
-        """Finish what is running; what has not started stays recorded for `warden resume`."""
+        """Finish what is running; what has not started stays recorded (`running`) and the next
+        server resumes it at start-up."""
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,6 +15,7 @@ from warden.graph.context import RunContext, StepProgress
 from warden.graph.engine import Engine
 from warden.llm.config import LlmSettings
 from warden.schemas.approval import AuthMethod
+from warden.service.driving import DriverLeases
 from warden.service.engines import engine_for
 from warden.service.errors import (
     NoPrincipal,
@@ -64,7 +65,9 @@ class ServiceBase:
         presented = load_policy(policy) if isinstance(policy, str | Path) else policy
         self.store = Store(self.home / "warden.duckdb")
         self.policies = PolicyBook(self.store, presented)
-        self.engine: Engine = engine or engine_for(self.home)
+        self.leases = DriverLeases(self.home)
+        """Who drives which tree: a process holds a tree's lease while its graph runs."""
+        self.engine: Engine = engine or engine_for(self.home, self.leases)
         self.catalogue = catalogue or default_catalogue()
         self.llm_settings = llm_settings or LlmSettings()
         self.chat_model = chat_model

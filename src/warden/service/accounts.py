@@ -28,6 +28,7 @@ from warden.store._util import now
 
 if TYPE_CHECKING:
     from warden.service._base import ServiceBase
+    from warden.service.oidc import OidcSignIn
 
 __all__ = [
     "OPERATOR",
@@ -92,6 +93,16 @@ class Accounts:
         self.store = service.store
         self.hasher = PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        self._oidc: OidcSignIn | None = None
+
+    @property
+    def oidc(self) -> OidcSignIn:
+        """Sign-in through the policy's OpenID Connect provider, if it configures one."""
+        if self._oidc is None:
+            from warden.service.oidc import OidcSignIn
+
+            self._oidc = OidcSignIn(self)
+        return self._oidc
 
     # --- the operator's acts -----------------------------------------------------------------
 
@@ -271,11 +282,22 @@ class Accounts:
         with self.store.connect(read_only=True) as con:
             row = rows.get_session(con, _sha256(session_id))
             account = rows.get_account(con, row["user"]) if row else None
-        if row is None or account is None or account["disabled"] or row["ended_at"] is not None:
+        # an OIDC user needs no local account (the provider is the credential), but a disabled
+        # account still stops them
+        needs_account = row is None or row["auth"] != "oidc"
+        if (
+            row is None
+            or (account is None and needs_account)
+            or (account is not None and account["disabled"])
+            or row["ended_at"] is not None
+        ):
             raise BadCredentials()
         if row["expires_at"] <= now():
             raise BadCredentials()
-        return Session(session_id, row["csrf"], self._principal(row["user"], "password"), row["expires_at"])
+        auth: AuthMethod = "oidc" if row["auth"] == "oidc" else "password"
+        if auth == "oidc" and self.service.policies.in_force(may_initialise=False).policy.oidc is None:
+            raise BadCredentials()  # the policy no longer lets anyone in through OIDC
+        return Session(session_id, row["csrf"], self._principal(row["user"], auth), row["expires_at"])
 
     def check_csrf(self, session: Session, presented: str | None) -> bool:
         return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
@@ -287,10 +309,18 @@ class Accounts:
             if row is None or not rows.end_session(con, _sha256(session_id)):
                 return
             account = rows.get_account(con, row["user"])
-            if account is not None:
-                self._audit(con, account["tenant"], row["user"], "session_ended", {"user": row["user"]})
+            tenant = account["tenant"] if account is not None else self._tenant_of(row["user"])
+            if tenant is not None:
+                self._audit(
+                    con, tenant, row["user"], "session_ended", {"user": row["user"], "auth": row["auth"]}
+                )
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _tenant_of(self, user: str) -> str | None:
+        """The chain a user without an account (an OIDC user) is audited on: their first tenant."""
+        found = principal_for(self.service.policies.in_force(may_initialise=False), user, "oidc")
+        return found.tenants[0] if found is not None and found.tenants else None
 
     def _account(self, con: Any, user: str) -> dict[str, Any]:
         account = rows.get_account(con, user)

@@ -9,17 +9,20 @@ from typing import Any
 from warden.errors import UsageError, WardenError
 from warden.graph.engine import EmbeddedEngine, Engine
 from warden.graph.temporal.settings import ENGINE_ENV, TemporalSettings
+from warden.service.driving import DriverLeases, LeasedEngine
 
 __all__ = ["ENGINES", "engine_for", "engine_report"]
 
 ENGINES = ("embedded", "temporal")
 
 
-def engine_for(home: Path) -> Engine:
-    """The engine $WARDEN_ENGINE names: `embedded` (the default) or `temporal`."""
+def engine_for(home: Path, leases: DriverLeases | None = None) -> Engine:
+    """The engine $WARDEN_ENGINE names: `embedded` (the default; under the state directory's
+    driver `leases` when given) or `temporal`."""
     name = (os.environ.get(ENGINE_ENV) or "embedded").strip().lower()
     if name == "embedded":
-        return EmbeddedEngine(home / "checkpoints.sqlite")
+        checkpoints = home / "checkpoints.sqlite"
+        return EmbeddedEngine(checkpoints) if leases is None else LeasedEngine(checkpoints, leases)
     if name == "temporal":
         try:
             from warden.graph.temporal.engine import TemporalEngine

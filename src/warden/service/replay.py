@@ -97,6 +97,20 @@ def _replay_settings(
     return settings, replayer
 
 
+def _in_given_order(
+    document_ids: list[str], requested: dict[str, Any], ingested: dict[str, Any] | None
+) -> list[str]:
+    """A document set's documents in the order they were given (the first names the set), as
+    the original ingested them or a replay was asked for them; the store keeps them by id."""
+    for order in (
+        [d.get("id") for d in (ingested or {}).get("documents") or [] if isinstance(d, dict)],
+        requested.get("documents") or [],
+    ):
+        if isinstance(order, list) and sorted(map(str, order)) == sorted(document_ids):
+            return [str(d) for d in order]
+    return document_ids
+
+
 def replay_run(service: Service, p: Principal, run_id: str, *, keep: bool = False) -> ReplayResult:
     """Replay the tree of ``run_id`` (which `p` must be able to see) in a scratch directory."""
     row = service.visible_run(p, run_id)
@@ -108,6 +122,9 @@ def replay_run(service: Service, p: Principal, run_id: str, *, keep: bool = Fals
         )
         document_ids = documents.document_ids_of_run(con, root["run_id"])
         requested = audit.last_payload(con, root["run_id"], "run_requested") or {}
+        document_ids = _in_given_order(
+            document_ids, requested, audit.last_payload(con, root["run_id"], "documents_ingested")
+        )
         calls = llm_calls.calls_of_tree(con, root["run_id"])
     if approved is None:
         raise UsageError(

@@ -1,8 +1,11 @@
 """Resuming a tree whose process died: from its last checkpoint, or from its recorded request
-when it died before the first one."""
+when it died before the first one; and finding the trees whose driver is gone (orphans of a
+server that stopped mid-run), which a starting server resumes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from warden.graph import recovery
@@ -10,25 +13,114 @@ from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
 from warden.service._base import ServiceBase
+from warden.service.driving import RunBusy, this_driver
 from warden.service.principal import Principal
 from warden.service.starting import initial_state
 from warden.store import (
     approvals,
+    audit,
     runs,
 )
 
-__all__ = ["ResumeOps"]
+__all__ = ["InFlight", "ResumeOps"]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A tree with a run mid-work (`running`, not merely waiting for a child's approval)."""
+
+    root_run_id: str
+    tenant: str
+    last_update: datetime
+    """The newest status change of its runs (a run just recorded or claimed is this recent)."""
+    running: tuple[str, ...]
+    claimed_by: str | None
+    """The host:pid that claimed a decision on one of its runs, if one did."""
 
 
 class ResumeOps(ServiceBase):
     def resume(self, p: Principal, run_id: str) -> Outcome:
         """Continue a tree whose process died, from its last checkpoint, under its bound policy;
-        a tree killed before its first checkpoint starts again from its recorded request."""
+        a tree killed before its first checkpoint starts again from its recorded request. A tree
+        a live process is driving is refused (`run_busy`): resuming it would run it twice."""
+        with self._one_connection():
+            root_id = self._visible_run(p, run_id)["root_run_id"]
+            with self.leases.lease(root_id, wait=False) as mine:
+                if not mine:
+                    raise self._busy(root_id)
+                return self._resume_tree(root_id)
+
+    def _busy(self, root_id: str) -> RunBusy:
+        driver = self.leases.driven_elsewhere(root_id) or "another thread of this process"
+        return RunBusy(
+            f"run '{root_id}' is being driven by {driver}, which is alive",
+            fix="wait until it finishes or reaches an approval (`warden runs` shows where it is); "
+            "resume only what a dead process left running",
+        )
+
+    def live_driver(self, root_id: str) -> str | None:
+        """The host:pid of the live process driving the tree, or None when nobody does."""
+        return self.leases.driven_elsewhere(root_id)
+
+    def in_flight(self, *, before: datetime | None = None) -> list[InFlight]:
+        """Trees with a run mid-work, last changed before `before` (all when None). Each has a
+        live driver, or is an orphan: :meth:`resume_orphan` tells them apart under the lease."""
+        with self.store.connect(read_only=True) as con:
+            found = runs.runs_of_trees_in_flight(con)
+        trees: dict[str, list[dict[str, Any]]] = {}
+        for row in found:
+            trees.setdefault(row["root_run_id"], []).append(row)
+        out = []
+        for root_id, members in trees.items():
+            # a parent stays `running` while its child waits for a decision: that needs no driver
+            busy = [m for m in members if m["status"] == "running" and not _waits_below(m, members)]
+            last = max(m["updated_at"] for m in members)
+            if not busy or (before is not None and last >= before):
+                continue
+            claimed = next((m["claimed_by"] for m in busy if m["claimed_by"]), None)
+            out.append(
+                InFlight(root_id, members[0]["tenant"], last, tuple(m["run_id"] for m in busy), claimed)
+            )
+        return sorted(out, key=lambda t: t.last_update)
+
+    def resume_orphan(self, root_id: str, *, actor: str) -> Outcome:
+        """Resume a tree whose driver is gone, under its bound policy, audited: an operator's act
+        (a starting server's, on its state directory), so it takes no principal. Refused
+        (`run_busy`) while a live process holds the tree's lease; a tree that no longer needs a
+        driver (finished or resumed meanwhile) is left as it is."""
+        with self._one_connection(), self.leases.lease(root_id, wait=False) as mine:
+            if not mine:
+                raise self._busy(root_id)
+            tree = next((t for t in self.in_flight() if t.root_run_id == root_id), None)
+            if tree is None:
+                with self.store.connect(read_only=True) as con:
+                    root = runs.get_run(con, root_id)
+                if root is None:
+                    return Outcome(root_id, "failed", [], "the run is missing from the store")
+                return Outcome(root_id, root["status"], [], root["status_reason"])
+            with self.store.connect() as con:
+                audit.audit(
+                    con,
+                    run_id=root_id,
+                    root_run_id=root_id,
+                    tenant=tree.tenant,
+                    actor=actor,
+                    event="orphan_resumed",
+                    payload={
+                        "previous_driver": self.leases.last_driver.get(root_id),
+                        "claimed_by": tree.claimed_by,
+                        "running": list(tree.running),
+                        "driver": this_driver(),
+                        "reason": "its driver stopped while it ran",
+                    },
+                )
+            return self._resume_tree(root_id)
+
+    def _resume_tree(self, root_id: str) -> Outcome:
+        """Resume a tree (the caller holds its lease and checked who may)."""
         from langgraph.types import Command
 
         with self._one_connection():
-            row = self._visible_run(p, run_id)
-            root_id = row["root_run_id"]
             with self.store.connect(read_only=True) as con:
                 root = runs.get_run(con, root_id)
             assert root is not None
@@ -110,3 +202,9 @@ class ResumeOps(ServiceBase):
                     auth=last.get("auth") or "asserted",
                 ).model_dump(mode="json")
         return found
+
+
+def _waits_below(run: dict[str, Any], members: list[dict[str, Any]]) -> bool:
+    """Some run below `run` in its tree waits for an approval."""
+    children = [m for m in members if m["parent_run_id"] == run["run_id"]]
+    return any(c["status"] == "waiting_approval" or _waits_below(c, members) for c in children)

@@ -4,9 +4,10 @@ and bound to the policy in force, then driven."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy
@@ -28,6 +29,7 @@ from warden.store import (
 
 __all__ = [
     "DEFAULT_RUNBOOK",
+    "MAX_SET_DOCUMENTS",
     "MAX_UPLOAD_BYTES",
     "UPLOADS",
     "StartingOps",
@@ -52,6 +54,8 @@ UPLOAD_SUFFIXES = {
 }
 """File name endings an upload may have, and the format each claims."""
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+MAX_SET_DOCUMENTS = 20
+"""The most documents one run reads as one notice (a notice and the few it refers to)."""
 
 
 def builtin_runbook(name: str) -> Path:
@@ -89,18 +93,43 @@ class StartingOps(ServiceBase):
     def start(
         self,
         p: Principal,
-        document: str | Path,
+        document: str | Path | Sequence[str | Path],
         *,
         tenant: str,
         runbook: str | Path | None = None,
     ) -> Outcome:
-        """Request an analysis of one document; runs until it finishes or waits for approval."""
+        """Request an analysis of one document, or of several read as one notice (a document
+        set); runs until it finishes or waits for approval."""
         return self.proceed(self.submit(p, document, tenant=tenant, runbook=runbook))
+
+    def check_documents(
+        self, policy: LoadedPolicy, tenant: str, paths: str | Path | Sequence[str | Path]
+    ) -> list[Path]:
+        """Every document of a set checked before anything is recorded: one outside the
+        tenant's roots refuses the whole request, and a path given twice is a usage error."""
+        given = [paths] if isinstance(paths, str | Path) else list(paths)
+        if not given:
+            raise UsageError("no document given", fix="give the notice to analyse (and any it refers to)")
+        if len(given) > MAX_SET_DOCUMENTS:
+            raise UsageError(
+                f"{len(given)} documents given; a set holds at most {MAX_SET_DOCUMENTS}",
+                fix="give the notice and the documents it refers to (--each analyses them one by one)",
+                code="too_many_documents",
+            )
+        real = [self.check_document(policy, tenant, path) for path in given]
+        twice = sorted({str(r) for r in real if real.count(r) > 1})
+        if twice:
+            raise UsageError(
+                f"{', '.join(twice)}: given more than once",
+                fix="give each document of the set once",
+                code="duplicate_document",
+            )
+        return real
 
     def submit(
         self,
         p: Principal,
-        document: str | Path,
+        document: str | Path | Sequence[str | Path],
         *,
         tenant: str,
         runbook: str | Path | None = None,
@@ -109,7 +138,11 @@ class StartingOps(ServiceBase):
         """Check and record a request (the run is `running`, bound to the policy in force) without
         driving it: an entry point with background workers answers with the run id at once and
         hands the :class:`Submitted` to :meth:`proceed` (a run whose process dies in between
-        restarts from its recorded request on `resume`)."""
+        restarts from its recorded request on `resume`).
+
+        ``document`` may be several paths: a document set, analysed as one notice (a product
+        notice and the main policy it refers to). Each is checked against the tenant's document
+        roots first; the refusal of any one records and stores nothing."""
         from warden.runbooks.load import read_runbook
 
         policy = self.policies.in_force(may_initialise=True)
@@ -118,7 +151,7 @@ class StartingOps(ServiceBase):
             raise UsageError(
                 f"'{p.user}' is not a user of tenant '{tenant}'", fix="pass --as with a user of the tenant"
             )
-        real = self.check_document(policy, tenant, document)
+        real = self.check_documents(policy, tenant, document)
         if runbook_text is not None:  # a runbook sent with the request (the server's upload)
             from warden.safeload import parse_text
 
@@ -127,7 +160,13 @@ class StartingOps(ServiceBase):
         else:
             runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
             parsed = read_runbook(runbook_path)
-        request = {"document": str(real), "runbook_path": str(runbook_path), "runbook": parsed.data}
+        request: dict[str, Any] = {
+            "document": str(real[0]),
+            "runbook_path": str(runbook_path),
+            "runbook": parsed.data,
+        }
+        if len(real) > 1:
+            request["document_paths"] = [str(r) for r in real]
         return self._record(p.user, tenant, request, policy, auth=p.auth)
 
     def proceed(self, submitted: Submitted) -> Outcome:
@@ -173,6 +212,7 @@ class StartingOps(ServiceBase):
                 key=f"{run_id}:run_requested",
                 payload={
                     "document": request.get("document"),
+                    **({"document_set": request["document_paths"]} if request.get("document_paths") else {}),
                     "documents": request.get("document_ids"),
                     "runbook": request.get("runbook_path"),
                     "replay_of": request.get("replay_of"),
@@ -184,6 +224,28 @@ class StartingOps(ServiceBase):
                 },
             )
         return Submitted(run_id, tenant, requester, request, policy)
+
+    def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Path]:
+        """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal
+        of any one stores none of them. Each is read (at most one byte past the limit) only
+        once the set's size is known to be allowed."""
+        if not files:
+            raise UploadRefused("no document was uploaded", fix="upload the notice", code="upload_empty")
+        if len(files) > MAX_SET_DOCUMENTS:
+            raise UploadRefused(
+                f"{len(files)} documents uploaded; a set holds at most {MAX_SET_DOCUMENTS}",
+                fix="upload the notice and the documents it refers to, not a whole library",
+                code="too_many_documents",
+            )
+        stored: list[Path] = []
+        try:
+            for filename, handle in files:
+                stored.append(self.upload(p, tenant, filename, handle.read(MAX_UPLOAD_BYTES + 1)))
+        except BaseException:
+            for path in stored:
+                path.unlink(missing_ok=True)
+            raise
+        return stored
 
     def upload(self, p: Principal, tenant: str, filename: str, data: bytes) -> Path:
         """Store an uploaded document for `tenant` (of which `p` must be a user) under the state
@@ -250,7 +312,8 @@ def initial_state(run_id: str, tenant: str, requester: str, request: dict[str, A
         "depth": 0,
         "tenant": tenant,
         "requester": requester,
-        "document_paths": [request["document"]] if request.get("document") else [],
+        "document_paths": list(request.get("document_paths") or [])
+        or ([request["document"]] if request.get("document") else []),
         "document_ids": list(request.get("document_ids") or []),
         "runbook": request["runbook"],
         "status": "running",

@@ -13,6 +13,7 @@ from typing import Any
 from warden.store._util import now, rows
 
 __all__ = [
+    "add_oidc_request",
     "add_token",
     "count_failures",
     "end_session",
@@ -25,6 +26,7 @@ __all__ = [
     "record_attempt",
     "revoke_token",
     "start_session",
+    "take_oidc_request",
     "token_used",
     "upsert_account",
 ]
@@ -151,3 +153,32 @@ def count_failures(con: Any, user: str, client: str, since: datetime) -> int:
         [user, client, since, user, client],
     ).fetchone()
     return int(found[0])
+
+
+def add_oidc_request(
+    con: Any, state_sha256: str, *, nonce: str, code_verifier: str, redirect_uri: str, expires_at: datetime
+) -> None:
+    """An OIDC sign-in sent to the provider; expired ones are dropped (they can no longer be used,
+    and anyone may start a sign-in, so they must not pile up)."""
+    at = now()
+    con.execute("DELETE FROM oidc_requests WHERE expires_at < ?", [at])
+    con.execute(
+        """INSERT INTO oidc_requests
+               (state_sha256, nonce, code_verifier, redirect_uri, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [state_sha256, nonce, code_verifier, redirect_uri, at, expires_at],
+    )
+
+
+def take_oidc_request(con: Any, state_sha256: str, at: datetime) -> dict[str, Any] | None:
+    """Use an OIDC sign-in's state once (compare-and-set); its row, or None when it is unknown,
+    used already or expired."""
+    cur = con.execute(
+        """UPDATE oidc_requests SET used_at = ?
+           WHERE state_sha256 = ? AND used_at IS NULL AND expires_at > ?""",
+        [at, state_sha256, at],
+    )
+    if not cur.fetchone()[0]:
+        return None
+    found = rows(con.execute("SELECT * FROM oidc_requests WHERE state_sha256 = ?", [state_sha256]))
+    return found[0] if found else None

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from warden.store import documents
 from warden.store._util import insert_rows, now, rows
 
 __all__ = [
@@ -147,12 +148,8 @@ def get(con: Any, run_id: str) -> dict[str, Any] | None:
 
 
 def first_document(con: Any, root_run_id: str) -> str | None:
-    """The name of the first document the tree reads (what the inbox calls the run)."""
-    found = con.execute(
-        """SELECT min(d.name) FROM run_documents rd JOIN documents d USING (document_id)
-           WHERE rd.run_id = ?""",
-        [root_run_id],
-    ).fetchone()
+    """The name of the first document the tree reads, '+N' for a set (what the inbox calls the run)."""
+    found = con.execute(f"SELECT {documents.SET_NAME.format(run='?')}", [root_run_id]).fetchone()
     return found[0] if found else None
 
 

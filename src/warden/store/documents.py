@@ -7,7 +7,20 @@ from typing import Any
 from warden.schemas.document import Document
 from warden.store._util import insert_rows, now, to_json
 
-__all__ = ["document_ids_of_run", "get_document", "link_documents", "passages_of", "store_document"]
+__all__ = [
+    "SET_NAME",
+    "document_ids_of_run",
+    "get_document",
+    "link_documents",
+    "passages_of",
+    "store_document",
+]
+
+SET_NAME = """(SELECT min(d.name) || CASE WHEN count(*) > 1 THEN ' (+' || CAST(count(*) - 1 AS VARCHAR) || ')'
+                   ELSE '' END
+               FROM run_documents rd JOIN documents d USING (document_id) WHERE rd.run_id = {run})"""
+"""What the run lists and the inbox call a run's documents: the (first by name) document, and
+'(+N)' when the run reads a set of N more. ``{run}`` is the SQL of the root run's id."""
 
 _PASSAGE_COLUMNS = {
     "document_id": "VARCHAR",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.schemas.status import TERMINAL, RunStatus
-from warden.store import approval_queue
+from warden.store import approval_queue, documents
 from warden.store._util import now, rows, scrub, to_json
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "live_roots",
     "record_approved_runbook",
     "record_drafted_runbook",
+    "runs_of_trees_in_flight",
     "set_status",
     "settle_duration",
     "stop_subtree",
@@ -129,9 +130,9 @@ def visible_runs(
     limit: int | None = None,
     newest_first: bool = True,
 ) -> list[dict[str, Any]]:
-    """Runs of these tenants (None: every tenant), with the name of their first document."""
-    sql = """SELECT r.*, (SELECT min(d.name) FROM run_documents rd JOIN documents d USING (document_id)
-                         WHERE rd.run_id = r.root_run_id) AS document
+    """Runs of these tenants (None: every tenant), with the name of their first document ('+N'
+    when the run reads a document set)."""
+    sql = f"""SELECT r.*, {documents.SET_NAME.format(run="r.root_run_id")} AS document
              FROM runs r WHERE 1=1"""
     params: list[Any] = []
     if tenants is not None:
@@ -189,6 +190,18 @@ def settle_duration(con: Any, run_id: str) -> None:
         """UPDATE runs SET duration_s = (SELECT coalesce(sum(duration_s), 0) FROM steps
                WHERE steps.run_id = runs.run_id AND kind = 'analyser') WHERE run_id = ?""",
         [run_id],
+    )
+
+
+def runs_of_trees_in_flight(con: Any) -> list[dict[str, Any]]:
+    """Every run of each tree that has a run `running` (parents before children): the service
+    tells which of them are mid-work and which only wait for a child's approval."""
+    return rows(
+        con.execute(
+            """SELECT run_id, root_run_id, parent_run_id, tenant, status, claimed_by, updated_at
+               FROM runs WHERE root_run_id IN (SELECT root_run_id FROM runs WHERE status = 'running')
+               ORDER BY root_run_id, depth, created_at"""
+        )
     )
 
 

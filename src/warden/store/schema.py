@@ -323,6 +323,16 @@ DDL: tuple[str, ...] = (
         ok BOOLEAN NOT NULL
     )""",
     """CREATE INDEX IF NOT EXISTS sign_in_attempts_user ON sign_in_attempts ("user", client)""",
+    # OIDC sign-ins begun and not yet come back: the state only as its SHA-256, used once
+    """CREATE TABLE IF NOT EXISTS oidc_requests (
+        state_sha256 VARCHAR PRIMARY KEY,
+        nonce VARCHAR NOT NULL,
+        code_verifier VARCHAR NOT NULL,
+        redirect_uri VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL,
+        used_at TIMESTAMP
+    )""",
 )
 
 

@@ -1,4 +1,6 @@
-"""ingest: read the documents of a root run into the store (children reuse their parent's)."""
+"""ingest: read the documents of a root run into the store (children reuse their parent's).
+
+Several documents are one set, read as one notice by the steps (in the order given)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
                 break
     if failure is not None:
         return set_status(ctx, state, "failed", f"document could not be read ({failure.code}): {failure}")
-    # identifiers a notice never needs (IBANs, card numbers) are masked before anything is kept
-    loaded = [masked(d) for d in loaded]
+    # identifiers a notice never needs (IBANs, card numbers) are masked before anything is kept;
+    # a document given twice in a set (the same bytes under two names) counts once
+    loaded = list({d.id: masked(d) for d in loaded}.values())
     with ctx.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])

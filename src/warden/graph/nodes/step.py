@@ -157,15 +157,17 @@ def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, rea
 def _inputs(
     ctx: RunContext, state: RunState, runbook: RunbookDefinition, current: AnalyserStep
 ) -> dict[str, Any]:
+    """A runbook input is the run's document; several documents are handed over as one set
+    (``warden.documents.sets.combine``), read as one notice whose passages name their document."""
+    from warden.documents.sets import combine
+
     out: dict[str, Any] = {}
     with ctx.store.connect(read_only=True) as con:
         for name in current.input:
             if name in runbook.inputs:
-                document = (
-                    documents.get_document(con, state["document_ids"][0])
-                    if state.get("document_ids")
-                    else None
-                )
+                stored = [documents.get_document(con, d) for d in state.get("document_ids") or []]
+                found = [d for d in stored if d is not None]
+                document = combine(found) if found and len(found) == len(stored) else None
                 out[name] = document.model_dump(mode="json") if document else None
             else:
                 produced = steps.get_step(con, state["run_id"], name)

@@ -1,0 +1,159 @@
+"""Who drives a run tree: a lease per tree, so a tree whose driver died can be told from one a
+live process is driving.
+
+The embedded engine runs a tree's graph in the process that asked (the CLI, a server worker).
+While it does, that process holds an exclusive ``flock`` on ``<home>/drivers/<root>.lock`` and
+has written its ``host:pid`` in it. The kernel releases the lock when the process ends, however
+it ends (SIGKILL too), so "the lock is free" is exactly "nobody is driving this tree", with no
+heartbeat to tune and no pid that may have been reused. The file keeps the last driver's
+``host:pid`` after a crash (a clean release empties it): the audit names it.
+
+Inside one process the lease is re-entrant for the thread holding it (a resume that then drives
+takes it once), and other threads of the process wait for it like other processes do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from warden.errors import WardenError
+from warden.graph.context import RunContext
+from warden.graph.engine import EmbeddedEngine, Outcome
+
+__all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "this_driver"]
+
+DRIVERS = "drivers"
+"""Folder of the state directory holding one lock file per run tree ever driven."""
+
+
+def this_driver() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RunBusy(WardenError):
+    """Another live process is driving the tree (or already started it)."""
+
+    code = "run_busy"
+
+
+class DriverLeases:
+    """The per-tree driver leases of one state directory."""
+
+    def __init__(self, home: Path) -> None:
+        self.folder = Path(home) / DRIVERS
+        self._mutex = threading.Lock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._held: dict[str, list[int]] = {}  # root -> [fd, depth] while this process holds it
+        self.last_driver: dict[str, str | None] = {}
+        """Per tree, what the lock file named when this process last took the lease: the driver
+        that died (after a crash), or None (after a clean release, or never driven)."""
+
+    def _path(self, root_run_id: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", root_run_id):
+            raise ValueError(f"not a run id: {root_run_id!r}")
+        return self.folder / f"{root_run_id}.lock"
+
+    def _thread_lock(self, root_run_id: str) -> threading.RLock:
+        with self._mutex:
+            return self._locks.setdefault(root_run_id, threading.RLock())
+
+    @contextmanager
+    def lease(self, root_run_id: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the tree's lease for the block; yields False (holding nothing) when `wait` is
+        False and another thread or process holds it."""
+        lock = self._thread_lock(root_run_id)
+        if not lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            held = self._held.get(root_run_id)
+            if held is not None:  # this thread holds it already: re-entered
+                held[1] += 1
+                try:
+                    yield True
+                finally:
+                    held[1] -= 1
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._path(root_run_id), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                previous = _read(fd)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{this_driver()}\n".encode(), 0)
+                self._held[root_run_id] = [fd, 1]
+                self.last_driver[root_run_id] = previous
+                try:
+                    yield True
+                finally:
+                    del self._held[root_run_id]
+                    os.ftruncate(fd, 0)  # a clean release: nobody drives it now
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        finally:
+            lock.release()
+
+    def driven_elsewhere(self, root_run_id: str) -> str | None:
+        """The host:pid of the live process driving the tree (this process's own while one of
+        its threads does), or None when nobody holds the lease. Never waits."""
+        path = self._path(root_run_id)
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read(fd) or "another process"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+
+def _read(fd: int) -> str | None:
+    text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    return text or None
+
+
+class LeasedEngine(EmbeddedEngine):
+    """The embedded engine, driving each tree under its driver lease: another process driving
+    the same tree is waited for, and a new run that another process has already started (an
+    orphan's resumer got there first) is refused rather than started twice."""
+
+    def __init__(self, checkpoint_path: Path, leases: DriverLeases) -> None:
+        super().__init__(checkpoint_path)
+        self.leases = leases
+
+    def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        with self.leases.lease(root_run_id, wait=False) as mine:
+            if mine:
+                return self._drive_leased(ctx, root_run_id, start)
+        # another driver has the tree: wait for it without keeping the DuckDB file open (it may
+        # need the file to finish; holding it while waiting would deadlock the two)
+        ctx.store.release()
+        with self.leases.lease(root_run_id):
+            return self._drive_leased(ctx, root_run_id, start)
+
+    def _drive_leased(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        from warden.graph import recovery
+
+        if isinstance(start, dict) and not recovery.never_checkpointed(self.pending(root_run_id)):
+            raise RunBusy(
+                f"run '{root_run_id}' was already started by another process",
+                fix=f"follow it with `warden runs` / `warden review {root_run_id}`",
+            )
+        return super().drive(ctx, root_run_id, start)
