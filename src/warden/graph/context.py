@@ -53,6 +53,10 @@ class RunContext:
     """The compiled graph a step runs a child runbook in (set by the engine that compiles both)."""
     on_step: Callable[[StepProgress], None] | None = None
     """Told as each step starts: the entry point shows progress with it (or nothing, piped)."""
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """What the nodes of this invocation read once and reuse: validated runbooks by run and
+    hash, each run's step gate and the live kill switch while the store is unchanged
+    (``Store.generation``)."""
 
     @property
     def llm_model(self) -> str | None:
@@ -62,7 +66,16 @@ class RunContext:
         """Why runs of `tenant` must stop now: the bound policy's switch or the one in force."""
         reason = self.policy.kill_switch_reason(tenant)
         if reason is None and self.live_policy is not None:
-            live = self.live_policy()
+            # the policy in force only changes with a write to the store: while it has not
+            # changed (same generation, the file held all along) the last reading stands
+            generation = self.store.generation()
+            cached = self.memo.get(("live_policy",))
+            if generation is not None and cached is not None and cached[0] == generation:
+                live = cached[1]
+            else:
+                live = self.live_policy()
+                if generation is not None:
+                    self.memo[("live_policy",)] = (generation, live)
             if tenant in live.policy.tenants:
                 reason = live.kill_switch_reason(tenant)
             elif live.policy.kill_switch.engaged:

@@ -13,7 +13,7 @@ tree per call; what the nodes use comes in with each call as a :class:`RunContex
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -26,7 +26,7 @@ from warden.graph.context import RunContext
 from warden.graph.recovery import INTERNAL_ERROR, fault_reason
 from warden.graph.state import RunState
 from warden.schemas.status import RunStatus
-from warden.store import approval_queue, notifications, runs
+from warden.store import approval_queue, ledger, notifications, runs
 from warden.store._util import now
 from warden.store.faults import StorageFault
 
@@ -151,42 +151,81 @@ class EmbeddedEngine:
         until it finishes or waits; mark what waits, and report where it stopped."""
         root, child = self._graphs()
         ctx.child_graph = child
-        with _driving(ctx, root_run_id):
+        with _driving(ctx, root_run_id, lambda: checkpointed_ledger(root, root_run_id)):
             result = root.invoke(start, config(root_run_id), context=ctx, durability="sync")
             return settle(ctx, root_run_id, result)
 
 
+def checkpointed_ledger(graph: Any, root_run_id: str) -> list[dict[str, Any]]:
+    """The ledger records waiting in the tree's last checkpoints: the root's, then those of the
+    nested runs in flight under its pending step (a child graph checkpoints in the root's
+    thread, namespace ``step:<task id>[|step:<task id>...]``): what a flush would write
+    (graph/ledger.py). Records already written are harmless: a flush is idempotent."""
+    snapshot = graph.get_state(config(root_run_id))
+    out: list[dict[str, Any]] = list((snapshot.values or {}).get("ledger") or [])
+    in_flight = tuple(f"{task.name}:{task.id}" for task in snapshot.tasks or ())
+    if not in_flight or graph.checkpointer is None:
+        return out
+    latest: dict[str, Any] = {}
+    for item in graph.checkpointer.list({"configurable": {"thread_id": root_run_id}}):
+        ns = item.config["configurable"].get("checkpoint_ns") or ""
+        if ns and ns.startswith(in_flight) and ns not in latest:  # newest first
+            latest[ns] = item.checkpoint
+    for ns in sorted(latest, key=lambda n: n.count("|")):  # outer runs before inner ones
+        out.extend(latest[ns].get("channel_values", {}).get("ledger") or [])
+    return out
+
+
 @contextmanager
-def _driving(ctx: RunContext, root_run_id: str) -> Iterator[None]:
+def _driving(
+    ctx: RunContext, root_run_id: str, pending: Callable[[], list[dict[str, Any]]] | None = None
+) -> Iterator[None]:
     """Hold the store while the graph runs a tree.
 
     An exception out of the graph that is not a Warden error is a bug (or a value the store
-    refused): the tree's running runs are marked failed with it, rather than left 'running'
-    for good, and it propagates. The checkpoint is untouched, so `warden resume` retries once
-    the cause is fixed. A killed process raises nothing: its runs stay 'running', to resume.
+    refused): the ledger records its checkpoints hold (`pending`) are written, so readers see
+    every step done, and the tree's running runs are marked failed with it, rather than left
+    'running' for good, and it propagates. The checkpoint is untouched, so `warden resume`
+    retries once the cause is fixed. A killed process raises nothing: its runs stay
+    'running', to resume (which writes the records first).
     """
     try:
         with ctx.store.hold():
             yield
     except StorageFault as exc:  # a full disk, a read-only directory: resumable once fixed
         if exc.resumable:
-            fail_tree(ctx, root_run_id, exc, fault_reason(exc, root_run_id))
+            fail_tree(ctx, root_run_id, exc, fault_reason(exc, root_run_id), pending)
         raise
     except WardenError:
         raise
     except Exception as exc:
-        fail_tree(ctx, root_run_id, exc)
+        fail_tree(ctx, root_run_id, exc, pending=pending)
         raise
 
 
-def fail_tree(ctx: RunContext, root_run_id: str, exc: Exception, reason: str | None = None) -> None:
-    """Fail the tree's running runs with `reason` (default: an internal error's, naming `exc`)."""
+def fail_tree(
+    ctx: RunContext,
+    root_run_id: str,
+    exc: Exception,
+    reason: str | None = None,
+    pending: Callable[[], list[dict[str, Any]]] | None = None,
+) -> None:
+    """Fail the tree's running runs with `reason` (default: an internal error's, naming `exc`),
+    after writing the ledger records still pending in its checkpoints."""
     from warden.graph.nodes._common import record
 
     reason = reason or (
         f"{INTERNAL_ERROR} ({type(exc).__name__}: {str(exc)[:500]}); once the cause is fixed, "
         f"`warden resume {root_run_id}` retries from the last checkpoint"
     )
+    if pending is not None:
+        try:  # its own transaction: records that cannot be written stay in the checkpoint
+            records = pending()
+            if records:
+                with ctx.store.connect() as con:
+                    ledger.flush(con, records)
+        except Exception:  # the store (or the checkpoint) may be what failed
+            pass
     try:
         with ctx.store.connect() as con:
             for run in runs.tree(con, root_run_id):
@@ -208,7 +247,7 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
     the tree stopped. Idempotent: settling the same wait again adds nothing."""
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
-    with ctx.store.connect() as con:
+    with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
         for payload in waiting:
             mark_waiting(con, ctx.policy, root_run_id, payload)
         root = runs.get_run(con, root_run_id)

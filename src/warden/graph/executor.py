@@ -7,10 +7,11 @@ step fails or retries. Analysers are read-only by manifest, so an abandoned one 
 from __future__ import annotations
 
 import functools
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -23,19 +24,57 @@ class StepTimeout(Exception):
     """The analyser did not return within its timeout."""
 
 
+class _Worker(threading.Thread):
+    """A daemon thread that runs one call at a time and then waits, idle, for the next: starting
+    a thread (and a pool) for every step cost more than a no-op step's whole graph superstep.
+    A call that times out keeps its worker until it returns (it is abandoned, not killed); the
+    worker is idle again only then, so a hung analyser never holds up the next step."""
+
+    def __init__(self) -> None:
+        super().__init__(name="warden-step", daemon=True)
+        self.calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        while True:
+            fn, future = self.calls.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to the caller, as a pool would
+                    future.set_exception(exc)
+            del fn, future
+            with _IDLE_LOCK:
+                if len(_IDLE) >= _MAX_IDLE:
+                    return
+                _IDLE.append(self)
+
+
+_IDLE: list[_Worker] = []
+_IDLE_LOCK = threading.Lock()
+_MAX_IDLE = 4
+"""Idle workers kept for later steps (several graphs may run at once in a server)."""
+
+
+def _worker() -> _Worker:
+    with _IDLE_LOCK:
+        if _IDLE:
+            return _IDLE.pop()
+    worker = _Worker()
+    worker.start()
+    return worker
+
+
 def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
     """``fn()``, abandoned after `timeout_s`; a timeout longer than a thread can wait (inf, 1e10,
     which runbooks and policies may hold) is no timeout: waiting on it raised OverflowError."""
     if timeout_s is None or timeout_s >= threading.TIMEOUT_MAX:
         return fn()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warden-step")
-    future = pool.submit(fn)
+    future: Future[Any] = Future()
+    _worker().calls.put((fn, future))
     try:
         return future.result(timeout=max(timeout_s, 0.001))
     except FutureTimeout:
         raise StepTimeout(f"no result within {timeout_s:g}s") from None
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def call_with_retries(

@@ -30,6 +30,9 @@ class RunState(TypedDict, total=False):
     cursor: int
     status: str
     reason: str | None
+    ledger: list[dict[str, Any]]
+    """Ledger records (steps, findings, audit events) checkpointed but not yet written to the
+    store: see :mod:`warden.graph.ledger`."""
 
 
 StateUpdate = dict[str, Any]

@@ -14,6 +14,7 @@ takes it once), and other threads of the process wait for it like other processe
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -27,6 +28,7 @@ from typing import Any
 from warden.errors import WardenError
 from warden.graph.context import RunContext
 from warden.graph.engine import EmbeddedEngine, Outcome
+from warden.store.faults import os_fault
 
 __all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "this_driver"]
 
@@ -82,8 +84,7 @@ class DriverLeases:
                 finally:
                     held[1] -= 1
                 return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._path(root_run_id), os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open(root_run_id)
             try:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,7 +93,11 @@ class DriverLeases:
                     return
                 previous = _read(fd)
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{this_driver()}\n".encode(), 0)
+                try:
+                    os.pwrite(fd, f"{this_driver()}\n".encode(), 0)
+                except OSError as exc:  # a full disk: the lock holds, the name is only for the audit
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
                 self._held[root_run_id] = [fd, 1]
                 self.last_driver[root_run_id] = previous
                 try:
@@ -105,6 +110,18 @@ class DriverLeases:
                 os.close(fd)
         finally:
             lock.release()
+
+    def _open(self, root_run_id: str) -> int:
+        """The tree's lock file, created if need be; a storage fault is coded like the store's."""
+        path = self._path(root_run_id)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            fault = os_fault(exc, path)
+            if fault is None:
+                raise
+            raise fault from None
 
     def driven_elsewhere(self, root_run_id: str) -> str | None:
         """The host:pid of the live process driving the tree (this process's own while one of

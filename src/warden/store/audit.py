@@ -132,14 +132,18 @@ def audit(
     """Append an event to its tenant's chain; `key` makes it idempotent (a re-run node does not
     log it twice: a key already present appends nothing). `run_id`/`root_run_id` are None for
     tenant-level events (a policy applied, the kill switch engaged)."""
-    if key is not None and con.execute("SELECT 1 FROM audit_events WHERE event_key = ?", [key]).fetchone():
-        return
-    head = con.execute(
-        """SELECT chain_no, hash FROM audit_events
-           WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1""",
-        [tenant],
+    # one statement for both reads: is the key stored already, and the tenant's chain head
+    # (each statement costs DuckDB a millisecond or more, and every node audits)
+    found = con.execute(
+        """SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = ?),
+                  (SELECT [CAST(chain_no AS VARCHAR), hash] FROM audit_events
+                   WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1)""",
+        [key, tenant],
     ).fetchone()
-    chain_no, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    if key is not None and found[0]:
+        return
+    head = found[1]
+    chain_no, prev_hash = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
     row = {
         "event_key": key,
         "run_id": run_id,

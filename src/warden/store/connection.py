@@ -19,10 +19,12 @@ waited for and, past the timeout, reported as ``store_busy``. The file itself is
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,13 @@ from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fa
 __all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
 _is_lock_error = is_lock_error  # the name older code and tests import
+
+_GENERATIONS: dict[str, int] = {}
+"""Per database file (resolved path): bumped by every committed write and every open in this
+process. While a hold keeps the file open read-write no other process can open it, so an
+unchanged generation means the file's content has not changed: what was read from it at that
+generation may be reused (:meth:`Store.generation`)."""
+_GEN_LOCK = threading.Lock()
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -45,6 +54,50 @@ def is_write_conflict(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return (isinstance(exc, duckdb.ConstraintException) and "chain_no" in text) or "conflict" in text.lower()
+
+
+class _Watchdog:
+    """One daemon thread runs the callbacks whose time has come (:meth:`Store.release_after`),
+    instead of a timer thread started and cancelled for every step of every graph."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[list[Any]] = []  # heap of [deadline, n, callback, cancelled]
+        self._n = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
+        entry = [time.monotonic() + seconds, next(self._n), callback, False]
+        with self._cond:
+            heapq.heappush(self._due, entry)
+            if self._thread is None or not self._thread.is_alive():  # (or after a fork)
+                self._thread = threading.Thread(target=self._run, name="warden-store-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            entry[3] = True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due and self._due[0][3]:
+                    heapq.heappop(self._due)  # cancelled: dropped unrun
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                entry = heapq.heappop(self._due)
+            with suppress(Exception):  # a callback reports its own failures
+                entry[2]()
+
+
+_WATCHDOG = _Watchdog()
 
 
 class Store:
@@ -66,6 +119,23 @@ class Store:
         DuckDB refuses a read-only and a read-write connection to one file in one process."""
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
+        self._key = str(self.path.resolve())
+
+    def _bump(self) -> None:
+        with _GEN_LOCK:
+            _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+
+    def generation(self) -> int | None:
+        """A number that changes whenever the file's content may have: any write committed in
+        this process (through any Store on the file) and any (re)open, after which another
+        process may have written; closing the held file changes it too. None outside a hold or
+        while the held file is closed (another process may write at any time): nothing read
+        may then be reused."""
+        with self._mutex:
+            if self._holds == 0 or self._anchor is None:
+                return None
+        with _GEN_LOCK:
+            return _GENERATIONS.get(self._key, 0)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -90,18 +160,37 @@ class Store:
             anchor, self._anchor = self._anchor, None
             if anchor is not None:
                 anchor.close()
+                self._bump()
 
     @contextmanager
-    def release_after(self, seconds: float) -> Iterator[None]:
+    def release_after(
+        self, seconds: float, before_release: Callable[[], None] | None = None
+    ) -> Iterator[None]:
         """Release the held file if the work inside is still running after `seconds`: short
-        work keeps the file open (re-opening costs ~40 ms), long work lets other processes in."""
-        timer = threading.Timer(seconds, self._release_if_idle)
-        timer.daemon = True
-        timer.start()
+        work keeps the file open (re-opening costs ~40 ms), long work lets other processes in.
+
+        `before_release` runs (in the timer's thread) just before the file is given back, so
+        the work in flight can be made visible to the processes that get their turn; once the
+        block has exited it never runs, and the exit waits for it if it is running."""
+        lock = threading.Lock()
+        closed = [False]
+
+        def fire() -> None:
+            with lock:
+                if closed[0]:
+                    return
+                if before_release is not None:
+                    with suppress(Exception):  # the hook reports its own success
+                        before_release()
+                self._release_if_idle()
+
+        entry = _WATCHDOG.schedule(seconds, fire)
         try:
             yield
         finally:
-            timer.cancel()
+            _WATCHDOG.cancel(entry)
+            with lock:
+                closed[0] = True
 
     def _release_if_idle(self) -> None:
         with self._mutex:
@@ -110,6 +199,7 @@ class Store:
             anchor, self._anchor = self._anchor, None
             if anchor is not None:
                 anchor.close()
+                self._bump()
 
     def _held_cursor(self) -> Any:
         with self._mutex:
@@ -128,6 +218,7 @@ class Store:
                     anchor, self._anchor = self._anchor, None
                     if anchor is not None:
                         anchor.close()
+                        self._bump()
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
@@ -158,6 +249,7 @@ class Store:
                     raise
                 raise fault from exc
         self.opened += 1
+        self._bump()
         if not read_only and not self._schema_ready:
             try:
                 from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
@@ -229,6 +321,7 @@ class Store:
                             con.execute("ROLLBACK")
                         raise
                     con.execute("COMMIT")
+                    self._bump()
             except StorageFault:
                 raise
             except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from warden.schemas.finding import Finding
@@ -11,12 +12,15 @@ from warden.store.fingerprints import evidence_hash, fingerprint
 
 __all__ = [
     "COMPARABLE_FIELDS",
+    "FINDINGS_UPSERT",
     "FINDING_COLUMNS",
     "comparable_findings",
     "fill_identity",
+    "finding_rows",
     "findings_of",
     "runs_holding_finding",
     "upsert_findings",
+    "with_fingerprints",
 ]
 
 FINDING_COLUMNS = {
@@ -47,23 +51,26 @@ _SEVERITY_ORDER = (
 )
 
 
-def upsert_findings(
-    con: Any, findings: list[Finding], *, run_id: str, root_run_id: str, step_id: str, tenant: str
-) -> int:
-    if not findings:
-        return 0
-    t = now()
-    unique = {f.id: f for f in findings}  # one row per id: an upsert may not touch a row twice
-    linked = con.execute("SELECT document_id FROM run_documents WHERE run_id = ?", [root_run_id])
-    run_documents = [str(r[0]) for r in linked.fetchall()]
-    evidence = {
-        i: [e.model_dump(mode="json", exclude_none=True) for e in f.evidence] for i, f in unique.items()
-    }
-    insert_rows(
-        con,
-        "findings",
-        FINDING_COLUMNS,
-        [
+FINDINGS_UPSERT = """ON CONFLICT (run_id, finding_id) DO UPDATE SET message = excluded.message,
+    severity = excluded.severity, evidence_json = excluded.evidence_json,
+    details_json = excluded.details_json, fingerprint = excluded.fingerprint,
+    evidence_hash = excluded.evidence_hash"""
+"""A retried step's finding replaces the first attempt's (same run, same finding id)."""
+
+_FINGERPRINT = list(FINDING_COLUMNS).index("fingerprint")
+
+
+def finding_rows(
+    findings: list[Finding], *, run_id: str, root_run_id: str, step_id: str, tenant: str, t: datetime
+) -> list[list[Any]]:
+    """One row per finding id (in :data:`FINDING_COLUMNS` order; an upsert may not touch a row
+    twice), with its evidence hash; in the fingerprint's place the inputs it is computed from,
+    which :func:`with_fingerprints` turns into it where the run's documents can be read."""
+    unique = {f.id: f for f in findings}
+    out: list[list[Any]] = []
+    for f in unique.values():
+        evidence = [e.model_dump(mode="json", exclude_none=True) for e in f.evidence]
+        out.append(
             [
                 run_id,
                 f.id,
@@ -79,29 +86,63 @@ def upsert_findings(
                 f.article,
                 f.data_category,
                 f.system_id,
-                to_json(evidence[f.id]),
+                to_json(evidence),
                 to_json(f.details),
                 t,
-                fingerprint(
-                    tenant=tenant,
-                    analyser=f.analyser,
-                    code=f.code,
-                    system_id=f.system_id,
-                    data_category=f.data_category,
-                    details=f.details,
-                    evidence=evidence[f.id],
-                    run_documents=run_documents,
-                ),
-                evidence_hash(evidence[f.id], f.details),
+                _fingerprint_inputs(evidence, f.details),
+                evidence_hash(evidence, f.details),
             ]
-            for f in unique.values()
-        ],
-        """ON CONFLICT (run_id, finding_id) DO UPDATE SET message = excluded.message,
-               severity = excluded.severity, evidence_json = excluded.evidence_json,
-               details_json = excluded.details_json, fingerprint = excluded.fingerprint,
-               evidence_hash = excluded.evidence_hash""",
+        )
+    return out
+
+
+def _fingerprint_inputs(evidence: list[dict[str, Any]], details: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`fingerprint` reads of a finding's details and evidence (and nothing else, so a
+    row waiting in a checkpoint stays small); the run's documents are added at write time."""
+    return {
+        "details": {k: details[k] for k in ("item", "recipient") if k in details},
+        "evidence": [{k: e[k] for k in ("document_id", "location") if k in e} for e in evidence],
+    }
+
+
+def with_fingerprints(con: Any, found: list[list[Any]]) -> list[list[Any]]:
+    """`found` (rows from :func:`finding_rows`) with each fingerprint computed: a finding that
+    cites no document is about every document of its run tree (``run_documents`` of its root),
+    read once per root."""
+    pending = [row for row in found if isinstance(row[_FINGERPRINT], dict)]
+    roots = sorted({row[2] for row in pending})
+    linked: dict[str, list[str]] = {root: [] for root in roots}
+    if roots:
+        for root, document_id in con.execute(
+            "SELECT run_id, document_id FROM run_documents WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [roots],
+        ).fetchall():
+            linked[root].append(str(document_id))
+    for row in pending:
+        inputs = row[_FINGERPRINT]
+        row[_FINGERPRINT] = fingerprint(
+            tenant=row[4],
+            analyser=row[5],
+            code=row[6],
+            system_id=row[13],
+            data_category=row[12],
+            details=inputs["details"],
+            evidence=inputs["evidence"],
+            run_documents=linked[row[2]],
+        )
+    return found
+
+
+def upsert_findings(
+    con: Any, findings: list[Finding], *, run_id: str, root_run_id: str, step_id: str, tenant: str
+) -> int:
+    if not findings:
+        return 0
+    found = finding_rows(
+        findings, run_id=run_id, root_run_id=root_run_id, step_id=step_id, tenant=tenant, t=now()
     )
-    return len(unique)
+    insert_rows(con, "findings", FINDING_COLUMNS, with_fingerprints(con, found), FINDINGS_UPSERT)
+    return len(found)
 
 
 def _decode(found: list[dict[str, Any]]) -> list[dict[str, Any]]:

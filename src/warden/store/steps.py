@@ -9,12 +9,14 @@ from warden.store._util import now, rows, scrub, to_json
 from warden.store.costs import TREE_COST_SQL
 
 __all__ = [
+    "RunGate",
     "StepGate",
     "fail_step",
     "finish_step",
     "get_step",
     "link_child",
     "mark_rejected",
+    "run_gate",
     "start_step",
     "step_gate",
     "steps_of",
@@ -104,6 +106,35 @@ def step_gate(
         [tenant, runbook, sha256, run_id, step_id, root_run_id, root_run_id],
     ).fetchone()
     return StepGate(bool(row[0]), row[1], float(row[2]), float(row[3]))
+
+
+class RunGate(NamedTuple):
+    """What the step node checks before a run's steps, read once for all of them."""
+
+    approved: bool
+    """The runbook version (by content hash) is published for the tenant."""
+    steps: dict[str, tuple[str, int]]
+    """(status, attempts) of each of the run's steps that has a row."""
+    spent_usd: float
+    """Money spent anywhere in the run tree."""
+    elapsed_s: float
+    """Seconds analysers have run anywhere in the run tree (waiting for approval does not count)."""
+
+
+def run_gate(con: Any, *, tenant: str, runbook: str, sha256: str, run_id: str, root_run_id: str) -> RunGate:
+    """:func:`step_gate` for every step of a run at once, so the step node may reuse it for as
+    long as the store has not changed (see ``Store.generation``)."""
+    row = con.execute(
+        f"""SELECT
+               EXISTS (SELECT 1 FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?),
+               (SELECT list([step_id, status, CAST(attempts AS VARCHAR)]) FROM steps WHERE run_id = ?),
+               ({TREE_COST_SQL}),
+               (SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
+                WHERE r.root_run_id = ? AND s.kind = 'analyser')""",
+        [tenant, runbook, sha256, run_id, root_run_id, root_run_id],
+    ).fetchone()
+    known = {step: (status, int(attempts)) for step, status, attempts in row[1] or []}
+    return RunGate(bool(row[0]), known, float(row[2]), float(row[3]))
 
 
 def steps_of(con: Any, run_id: str) -> list[dict[str, Any]]:

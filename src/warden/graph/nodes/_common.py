@@ -8,9 +8,9 @@ from warden.credentials import scrub
 from warden.graph.context import RunContext
 from warden.graph.state import RunState, StateUpdate
 from warden.schemas.status import RunStatus
-from warden.store import audit, runs
+from warden.store import audit, ledger, runs
 
-__all__ = ["record", "set_status"]
+__all__ = ["record", "set_status", "status_in"]
 
 
 def record(
@@ -34,10 +34,26 @@ def record(
     )
 
 
-def set_status(ctx: RunContext, state: RunState, status: RunStatus, reason: str | None = None) -> StateUpdate:
-    """Persist a status change with its audit event, and return the state update."""
+def set_status(
+    ctx: RunContext,
+    state: RunState,
+    status: RunStatus,
+    reason: str | None = None,
+    pending: list[dict[str, Any]] | None = None,
+) -> StateUpdate:
+    """Persist a status change with its audit event, and return the state update. The run's
+    pending ledger records (`pending`, default the state's) are written first, in the same
+    transaction."""
     with ctx.store.connect() as con:
-        runs.set_status(con, state["run_id"], status, reason)
-        record(con, state, f"status:{status}", payload={"reason": reason})
+        status_in(con, state, status, reason, state.get("ledger") if pending is None else pending)
     # the reason also lands in the checkpoint: no credential may ride along
-    return {"status": status, "reason": scrub(reason) if reason else reason}
+    return {"status": status, "reason": scrub(reason) if reason else reason, "ledger": []}
+
+
+def status_in(
+    con: Any, state: RunState, status: RunStatus, reason: str | None, pending: list[dict[str, Any]] | None
+) -> None:
+    """:func:`set_status`'s writes, inside the caller's transaction."""
+    ledger.flush(con, pending or [])
+    runs.set_status(con, state["run_id"], status, reason)
+    record(con, state, f"status:{status}", payload={"reason": reason})

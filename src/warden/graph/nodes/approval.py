@@ -27,7 +27,7 @@ from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import approval_queue, approvals, notifications, runs
+from warden.store import approval_queue, approvals, ledger, notifications, runs
 
 __all__ = ["approval", "approval_payload", "open_approval", "take_decision"]
 
@@ -139,6 +139,9 @@ def approval(state: RunState, ctx: RunContext) -> StateUpdate:
     update, payload = open_approval(state, ctx)
     if update is not None:
         return update
+    if state.get("ledger"):  # nothing of the run waits for a human unwritten (graph/ledger.py)
+        with ctx.store.connect() as con:
+            ledger.flush(con, state.get("ledger") or [])
     attempt = 0
     while True:
         raw = interrupt(payload)
@@ -170,6 +173,7 @@ def _apply(
         else "edited by approver; " + change_summary(draft, final)
     )
     with ctx.store.connect() as con:
+        ledger.flush(con, state.get("ledger") or [])
         version_no = None
         if decision.decision != "reject":
             version_no = approvals.publish_version(
@@ -262,8 +266,9 @@ def _apply(
                 ),
             )
     if decision.decision == "reject":
-        return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}")
+        return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}", [])
     update: dict[str, Any] = {
+        "ledger": [],
         "runbook": final.model_dump(mode="json"),
         "runbook_sha256": sha,
         "report": report,

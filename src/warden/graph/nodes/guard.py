@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import record, set_status
+from warden.graph.ledger import pending, tagged
+from warden.graph.nodes._common import set_status
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
 from warden.guard import GuardContext, validate_data
 from warden.safeload import Parsed
 from warden.schemas.runbook import Limits, RunbookDefinition
 from warden.schemas.status import RunStatus
-from warden.store import costs
+from warden.store import costs, ledger
 
 __all__ = ["guard", "guard_context", "refusal_status"]
 
@@ -50,11 +51,15 @@ def guard(state: RunState, ctx: RunContext) -> StateUpdate:
     gctx = guard_context(state, ctx)
     report = validate_data(Parsed(data=state.get("runbook"), source=f"run {state['run_id']}"), gctx)
     report_json = report.model_dump(mode="json")
-    with ctx.store.connect() as con:
-        record(
-            con,
-            state,
-            "guard_report",
+    records = [
+        *pending(state),
+        ledger.audit_record(
+            run_id=state["run_id"],
+            root_run_id=state["root_run_id"],
+            tenant=state["tenant"],
+            actor="warden",
+            event="guard_report",
+            key=f"{state['run_id']}:guard_report",
             payload={
                 "ok": report.ok,
                 "sha256": report.runbook_sha256,
@@ -62,20 +67,26 @@ def guard(state: RunState, ctx: RunContext) -> StateUpdate:
                 "issues": [{"code": i.code, "path": i.path, "message": i.message} for i in report.issues],
                 "checks": {c.name: c.status for c in report.checks},
             },
-        )
+        ),
+    ]
     if not report.ok:
         codes = {i.code for i in report.issues if i.severity == "error"}
         update = set_status(
-            ctx, state, refusal_status(codes), "guard refused the runbook: " + ", ".join(sorted(codes))
+            ctx,
+            state,
+            refusal_status(codes),
+            "guard refused the runbook: " + ", ".join(sorted(codes)),
+            records,
         )
         return {**update, "report": report_json}
     switched_off = ctx.kill_switch_reason(state["tenant"])
     if switched_off:
-        update = set_status(ctx, state, "cancelled", f"kill switch: {switched_off}")
+        update = set_status(ctx, state, "cancelled", f"kill switch: {switched_off}", records)
         return {**update, "report": report_json}
     runbook = RunbookDefinition.model_validate(state["runbook"])
     limits = gctx.effective_limits(runbook)
     return {
+        "ledger": tagged(records),
         "report": report_json,
         "limits": limits.model_dump(mode="json"),
         "order": execution_order(runbook),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import record
+from warden.graph.ledger import pending, tagged
 from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import runs
+from warden.store import ledger
 
 __all__ = ["plan"]
 
@@ -25,9 +25,23 @@ def plan(state: RunState, ctx: RunContext) -> StateUpdate:
     except ValidationError:
         return {"runbook_sha256": None}
     sha = sha256_of(runbook)
-    with ctx.store.connect() as con:
-        runs.record_drafted_runbook(
-            con, state["run_id"], runbook=runbook.runbook, version=runbook.version, sha256=sha
-        )
-        record(con, state, "runbook_drafted", payload={"runbook": runbook.runbook, "sha256": sha})
-    return {"runbook": runbook.model_dump(mode="json"), "runbook_sha256": sha}
+    # written with the approval's transaction (or before its interrupt): see graph/ledger.py
+    drafted = [
+        ledger.drafted_record(
+            run_id=state["run_id"], runbook=runbook.runbook, version=runbook.version, sha256=sha
+        ),
+        ledger.audit_record(
+            run_id=state["run_id"],
+            root_run_id=state["root_run_id"],
+            tenant=state["tenant"],
+            actor="warden",
+            event="runbook_drafted",
+            payload={"runbook": runbook.runbook, "sha256": sha},
+            key=f"{state['run_id']}:runbook_drafted",
+        ),
+    ]
+    return {
+        "runbook": runbook.model_dump(mode="json"),
+        "runbook_sha256": sha,
+        "ledger": [*pending(state), *tagged(drafted)],
+    }

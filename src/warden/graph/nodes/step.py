@@ -7,6 +7,7 @@ interrupt surfaces at the top. A step already completed in the store is never ru
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from warden.governance.policy import tighter
 from warden.graph.context import RunContext, StepProgress
 from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
+from warden.graph.ledger import due, tagged
+from warden.graph.ledger import pending as ledger_of
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
 from warden.graph.nodes._common import record, set_status
 from warden.graph.state import RunState, StateUpdate
@@ -26,7 +29,7 @@ from warden.safeload import plain_data_problem
 from warden.schemas.outputs import OutputContractError, check_output
 from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDefinition, WorkflowStep
 from warden.schemas.status import CAP_STATUSES, RunStatus
-from warden.store import costs, documents, findings, runs, steps
+from warden.store import costs, documents, ledger, runs, steps
 
 __all__ = ["ChildRequest", "advance", "child_ended", "step"]
 
@@ -68,29 +71,24 @@ def step(state: RunState, ctx: RunContext) -> StateUpdate:
 
 def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
     """The step node up to a child run: checks, then an analyser run, or a child requested."""
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook, sha256, limits = _approved_model(ctx, state)
     cursor = state.get("cursor", 0)
     current = next(s for s in runbook.steps if s.id == state["order"][cursor])
+    pending = ledger_of(state)
     reason = ctx.kill_switch_reason(state["tenant"])
     if reason:
         return _stop(ctx, state, current, "cancelled", f"kill switch: {reason}")
-    limits = Limits.model_validate(state.get("limits") or {})
-    sha256 = sha256_of(runbook)
-    with ctx.store.connect(read_only=True) as con:
-        gate = steps.step_gate(
-            con,
-            tenant=state["tenant"],
-            runbook=runbook.runbook,
-            sha256=sha256,
-            run_id=state["run_id"],
-            step_id=current.id,
-            root_run_id=state["root_run_id"],
-        )
-    spent, elapsed = gate.spent_usd, gate.elapsed_s
+    gate, pending = _gate(ctx, state, runbook, sha256, pending)
+    status, attempts = gate.steps.get(current.id, (None, 0))
+    spent = gate.spent_usd
+    # steps of this run whose records are still pending count against the time cap too
+    elapsed = gate.elapsed_s + sum(
+        r["duration_s"] or 0.0 for r in pending if r["t"] == "step" and r["kind"] == "analyser"
+    )
     if not gate.approved or sha256 != state.get("runbook_sha256"):
         return _stop(ctx, state, current, "failed", "refusing to run: the runbook is not an approved version")
-    if gate.status in ("completed", "rejected"):
-        return {"cursor": cursor + 1}
+    if status in ("completed", "rejected"):
+        return {"cursor": cursor + 1, "ledger": pending}
     if isinstance(current, AnalyserStep):
         manifest = ctx.catalogue.get(current.analyser)
         estimate = manifest.cost_estimate_usd if manifest else 0.0
@@ -102,6 +100,7 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
                 "budget_exceeded",
                 f"step '{current.id}' (est. ${estimate:.4f}) would pass the cap of "
                 f"${limits.max_cost_usd:.4f} (spent ${spent:.4f})",
+                pending,
             )
     if limits.max_duration_s is not None and elapsed >= limits.max_duration_s:
         return _stop(
@@ -110,6 +109,7 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
             current,
             "timed_out",
             f"the run tree has used {elapsed:.1f}s of its {limits.max_duration_s:g}s",
+            pending,
         )
     if ctx.on_step is not None:
         ctx.on_step(
@@ -124,16 +124,79 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
             )
         )
     if isinstance(current, AnalyserStep):
-        return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor)
-    return _start_child(state, ctx, current, limits, gate.status is not None)
+        return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor, pending, attempts)
+    return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending)
 
 
-def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, reason: str) -> StateUpdate:
+def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition, str, Limits]:
+    """The state's runbook as a model, its content hash and the limits; validated and hashed
+    once per invocation (the state's runbook changes only with its approved hash)."""
+    key = ("runbook", state["run_id"], state.get("runbook_sha256"))
+    found = ctx.memo.get(key)
+    if found is None or found[0] is not state["runbook"] or found[1] is not state.get("limits"):
+        runbook = RunbookDefinition.model_validate(state["runbook"])
+        limits = Limits.model_validate(state.get("limits") or {})
+        found = (state["runbook"], state.get("limits"), runbook, sha256_of(runbook), limits)
+        ctx.memo[key] = found
+    return found[2], found[3], found[4]
+
+
+def _gate(
+    ctx: RunContext,
+    state: RunState,
+    runbook: RunbookDefinition,
+    sha256: str,
+    pending: list[dict[str, Any]],
+) -> tuple[steps.RunGate, list[dict[str, Any]]]:
+    """The run's step gate, and what is still pending after it.
+
+    The gate is read from the store once and reused while the store is unchanged (the same
+    ``Store.generation``: nothing written in this process, the file held all along). When it
+    must be read again, pending records are flushed first, so the store holds every step the
+    checkpoint says is done; otherwise they are flushed when due."""
+    key = ("gate", state["run_id"], sha256)
+    generation = ctx.store.generation()
+    cached = ctx.memo.get(key)
+    fresh = generation is not None and cached is not None and cached[0] == generation
+    if pending and (not fresh or due(pending)):
+        with ctx.store.connect() as con:
+            ledger.flush(con, pending)
+        pending, fresh = [], False
+    if fresh and cached is not None:
+        return cached[1], pending
+    # the generation before the read: if the file was not open (None), the read opens it and
+    # another process may have written just before; the next step reads again and keeps that
+    generation = ctx.store.generation()
+    with ctx.store.connect(read_only=True) as con:
+        gate = steps.run_gate(
+            con,
+            tenant=state["tenant"],
+            runbook=runbook.runbook,
+            sha256=sha256,
+            run_id=state["run_id"],
+            root_run_id=state["root_run_id"],
+        )
+    if generation is not None:
+        ctx.memo[key] = (generation, gate)
+    return gate, pending
+
+
+def _stop(
+    ctx: RunContext,
+    state: RunState,
+    current: Any,
+    status: RunStatus,
+    reason: str,
+    pending: list[dict[str, Any]] | None = None,
+) -> StateUpdate:
     """Stop this run before `current`; a child run it started (waiting for approval, or cut
     short by a crash) stops with it, so no run of the tree is left waiting or running."""
+    pending = ledger_of(state) if pending is None else pending
     if isinstance(current, WorkflowStep):
         child_id = child_run_id(state["run_id"], current.id)
         with ctx.store.connect() as con:
+            ledger.flush(con, pending)
+            pending = []
             below = runs.stop_subtree(con, child_id, status, f"an enclosing run stopped: {reason}")
             for run_id in below:
                 record(
@@ -151,20 +214,41 @@ def _stop(ctx: RunContext, state: RunState, current: Any, status: RunStatus, rea
                     duration_s=0.0,
                     status=status,
                 )
-    return set_status(ctx, state, status, reason)
+    return set_status(ctx, state, status, reason, pending)
+
+
+def _produced_here(state: RunState, pending: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Outputs of this run's steps whose records are still pending, by step id, as the JSON
+    text the store would hold (masked): decode with :func:`_decoded`."""
+    return {
+        r["step_id"]: r["output_json"] for r in pending if r["t"] == "step" and r["run_id"] == state["run_id"]
+    }
+
+
+def _decoded(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 def _inputs(
-    ctx: RunContext, state: RunState, runbook: RunbookDefinition, current: AnalyserStep
+    ctx: RunContext,
+    state: RunState,
+    runbook: RunbookDefinition,
+    current: AnalyserStep,
+    pending: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A runbook input is the run's document; several documents are handed over as one set
     (``warden.documents.sets.combine``), read as one notice whose passages name their document."""
     from warden.documents.sets import combine
 
     out: dict[str, Any] = {}
+    here = _produced_here(state, pending)
+    if not current.input:
+        return out
     with ctx.store.connect(read_only=True) as con:
         for name in current.input:
-            if name in runbook.inputs:
+            if name in here:  # a step whose records are not flushed yet
+                out[name] = _decoded(here[name])
+            elif name in runbook.inputs:
                 stored = [documents.get_document(con, d) for d in state.get("document_ids") or []]
                 found = [d for d in stored if d is not None]
                 document = combine(found) if found and len(found) == len(stored) else None
@@ -239,93 +323,128 @@ def _run_analyser(
     limits: Limits,
     elapsed: float,
     cursor: int,
+    pending: list[dict[str, Any]],
+    attempts_before: int,
 ) -> StateUpdate:
     manifest = ctx.catalogue.get(current.analyser)
     assert manifest is not None  # the guard refused unknown analysers
     fn = ctx.catalogue.load(current.analyser)
-    inputs = _inputs(ctx, state, runbook, current)
+    inputs = _inputs(ctx, state, runbook, current, pending)
     analyser_ctx = _context(state, ctx, current.id, current.system, limits, runbook.model)
     timeout = current.timeout_s or limits.step_timeout_s
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
     capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
     if capped_by_tree:
         timeout = remaining
+    tried = [0]
+    failures: list[dict[str, Any]] = []  # audit records of failed attempts
+    started_at = ledger.stamp()
+
+    def row(status: str, **fields: Any) -> dict[str, Any]:
+        return ledger.step_record(
+            run_id=state["run_id"],
+            step_id=current.id,
+            kind="analyser",
+            analyser=current.analyser,
+            system_id=current.system,
+            status=status,
+            attempts=attempts_before + max(tried[0], 1),
+            started_at=started_at,
+            **fields,
+        )
 
     def attempt(n: int) -> Any:
-        with ctx.store.connect() as con:
-            steps.start_step(
-                con,
-                state["run_id"],
-                current.id,
-                kind="analyser",
-                analyser=current.analyser,
-                system_id=current.system,
-            )
+        tried[0] = n
         return fn(inputs, dict(current.config), analyser_ctx)
 
     def failed(n: int, exc: BaseException) -> None:
-        with ctx.store.connect() as con:
-            record(
-                con,
-                state,
-                "step_attempt_failed",
+        failures.append(
+            ledger.audit_record(
+                run_id=state["run_id"],
+                root_run_id=state["root_run_id"],
+                tenant=state["tenant"],
+                actor="warden",
+                event="step_attempt_failed",
                 payload={"step": current.id, "attempt": n, "error": str(exc)},
                 key=f"{state['run_id']}:{current.id}:failed:{n}",
             )
+        )
+
+    flushed = [False]
+
+    def before_release() -> None:
+        # the analyser has run past a second and the file goes to other processes: let them
+        # see the steps done so far and this one running
+        with ctx.store.connect() as con:
+            ledger.flush(con, [*pending, *list(failures), row("running", finished_at=None, duration_s=None)])
+        flushed[0] = True
 
     started = time.perf_counter()
     try:
         # an analyser may take minutes: past a second, let other processes at the store
-        with ctx.store.release_after(RELEASE_AFTER_S):
+        with ctx.store.release_after(RELEASE_AFTER_S, before_release):
             output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
     except Exception as exc:
         took = time.perf_counter() - started
         timed_out = isinstance(exc, StepTimeout)
-        with ctx.store.connect() as con:
-            steps.fail_step(
-                con,
-                state["run_id"],
-                current.id,
-                error=f"{type(exc).__name__}: {exc}",
+        records = [
+            *pending,
+            *failures,
+            row(
+                "timed_out" if timed_out else "failed",
+                finished_at=ledger.stamp(),
                 duration_s=took,
-                status="timed_out" if timed_out else "failed",
-            )
+                error=f"{type(exc).__name__}: {exc}",
+            ),
+        ]
         if timed_out and capped_by_tree:
             return set_status(
-                ctx, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap"
+                ctx, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap", records
             )
         if isinstance(exc, WardenError) and exc.code == "budget_exceeded":
-            return set_status(ctx, state, "budget_exceeded", f"step '{current.id}': {exc.message}")
+            return set_status(ctx, state, "budget_exceeded", f"step '{current.id}': {exc.message}", records)
         what = f"[{exc.code}] {exc}" if isinstance(exc, WardenError) else f"{type(exc).__name__}: {exc}"
-        return set_status(ctx, state, "failed", f"step '{current.id}' failed: {what}")
+        return set_status(ctx, state, "failed", f"step '{current.id}' failed: {what}", records)
     took = time.perf_counter() - started
+    done = [] if flushed[0] else pending
     try:
         found = check_output(manifest.output_schema, output)
     except OutputContractError as exc:
-        with ctx.store.connect() as con:
-            steps.fail_step(con, state["run_id"], current.id, error=f"bad_output: {exc}", duration_s=took)
-        return set_status(ctx, state, "failed", f"step '{current.id}' failed: bad_output: {exc}")
-    with ctx.store.connect() as con:
-        steps.finish_step(
-            con,
-            state["run_id"],
-            current.id,
+        failed_row = row("failed", finished_at=ledger.stamp(), duration_s=took, error=f"bad_output: {exc}")
+        return set_status(
+            ctx,
+            state,
+            "failed",
+            f"step '{current.id}' failed: bad_output: {exc}",
+            [*done, *failures, failed_row],
+        )
+    records = [
+        *failures,
+        row(
+            "completed",
+            finished_at=ledger.stamp(),
+            duration_s=took,
             output=output,
             output_schema=manifest.output_schema,
-            duration_s=took,
+        ),
+    ]
+    if found:
+        records.append(
+            ledger.findings_record(
+                found,
+                run_id=state["run_id"],
+                root_run_id=state["root_run_id"],
+                step_id=current.id,
+                tenant=state["tenant"],
+            )
         )
-        findings.upsert_findings(
-            con,
-            found,
+    records.append(
+        ledger.audit_record(
             run_id=state["run_id"],
             root_run_id=state["root_run_id"],
-            step_id=current.id,
             tenant=state["tenant"],
-        )
-        record(
-            con,
-            state,
-            "step_completed",
+            actor="warden",
+            event="step_completed",
             payload={
                 "step": current.id,
                 "analyser": current.analyser,
@@ -336,28 +455,41 @@ def _run_analyser(
             },
             key=f"{state['run_id']}:{current.id}:completed",
         )
-    return {"cursor": cursor + 1}
+    )
+    # checkpointed with the cursor that marks the step done; written to the store in a batch
+    return {"cursor": cursor + 1, "ledger": [*done, *tagged(records)]}
 
 
-def _child_runbook(ctx: RunContext, state: RunState, current: WorkflowStep) -> Any:
+def _child_runbook(
+    ctx: RunContext, state: RunState, current: WorkflowStep, pending: list[dict[str, Any]]
+) -> Any:
     if not isinstance(current.execute_workflow, str):
         return current.execute_workflow.model_dump(mode="json")
     ref = parse_reference(current.execute_workflow)
     assert ref is not None and ref.kind == "step"  # the guard refused anything else
+    here = _produced_here(state, pending)
+    if ref.name in here:  # the planner step's records are not flushed yet
+        return _decoded(here[ref.name])
     with ctx.store.connect(read_only=True) as con:
         produced = steps.get_step(con, state["run_id"], ref.name)
     return produced["output"] if produced else None
 
 
-def _start_child(
+def _run_child(
     state: RunState,
     ctx: RunContext,
+    runbook: RunbookDefinition,
     current: WorkflowStep,
     limits: Limits,
+    cursor: int,
     started_before: bool,
+    pending: list[dict[str, Any]],
 ) -> StateUpdate | ChildRequest:
+    if pending and started_before:  # the child may wait for approval: nothing may wait unwritten
+        with ctx.store.connect() as con:
+            ledger.flush(con, pending)
     child_id = child_run_id(state["run_id"], current.id)
-    draft = _child_runbook(ctx, state, current)
+    draft = _child_runbook(ctx, state, current, pending)
     problem = plain_data_problem(draft)
     if problem is not None:
         # the draft would enter the child's checkpoint, which cannot hold it (e.g. an integer
@@ -366,11 +498,13 @@ def _start_child(
         where = path or "the runbook"
         reason = f"step '{current.id}': the generated runbook cannot be run ({code}): {where}: {message}"
         with ctx.store.connect() as con:
+            ledger.flush(con, pending)
             steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
             steps.fail_step(con, state["run_id"], current.id, error=reason, duration_s=0.0)
-        return set_status(ctx, state, "failed", reason)
+        return set_status(ctx, state, "failed", reason, [])
     if not started_before:
         with ctx.store.connect() as con:
+            ledger.flush(con, pending)
             steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
             runs.create_run(
                 con,
@@ -436,6 +570,8 @@ def child_ended(
                 status=child_status,
             )
     if child_status in ("completed", "rejected"):
-        return {"cursor": cursor + 1}
+        return {"cursor": cursor + 1, "ledger": []}
     status: RunStatus = child_status if child_status in CAP_STATUSES else "failed"
-    return set_status(ctx, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}")
+    return set_status(
+        ctx, state, status, f"child run {child_id} ended {child_status}: {final.get('reason')}", []
+    )

@@ -27,7 +27,7 @@ from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import Store, runs
+from warden.store import Store, ledger, runs
 
 __all__ = ["NodeActivities"]
 
@@ -80,7 +80,7 @@ class NodeActivities:
 
     def _node(self, fn: Callable[[RunState, RunContext], Any], arg: dict[str, Any]) -> Any:
         state: RunState = arg["state"]
-        return self._run(state["run_id"], lambda ctx: fn(state, ctx))
+        return self._run(state["run_id"], lambda ctx: written(ctx, fn(state, ctx)))
 
     @activity.defn(name="warden.ingest")
     def ingest(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class NodeActivities:
         def work(ctx: RunContext) -> dict[str, Any]:
             update, payload = open_approval(state, ctx)
             if update is not None:
-                return {"update": update, "payload": None, "gate": None}
+                return {"update": written(ctx, update), "payload": None, "gate": None}
             runbook = RunbookDefinition.model_validate(state["runbook"])
             assert runbook.approval is not None
             gate = approval_gate(
@@ -131,7 +131,7 @@ class NodeActivities:
             update, error = take_decision(state, ctx, arg["payload"], arg["decision"], int(arg["attempt"]))
             if update is None:
                 _mark_waiting(ctx, state, arg["payload"])
-            return {"update": update, "error": error}
+            return {"update": written(ctx, update), "error": error}
 
         return dict(self._run(state["run_id"], work))
 
@@ -148,7 +148,11 @@ class NodeActivities:
     def child_ended(self, arg: dict[str, Any]) -> dict[str, Any]:
         state: RunState = arg["state"]
         request = ChildRequest.from_json(arg["request"])
-        return dict(self._run(state["run_id"], lambda ctx: child_ended(state, ctx, request, arg["final"])))
+        return dict(
+            self._run(
+                state["run_id"], lambda ctx: written(ctx, child_ended(state, ctx, request, arg["final"]))
+            )
+        )
 
     @activity.defn(name="warden.stop")
     def stop(self, arg: dict[str, Any]) -> list[str]:
@@ -188,6 +192,17 @@ class NodeActivities:
                 fail_tree(ctx, row["root_run_id"], RuntimeError(str(arg.get("error"))[:500]))
 
         self._run(run_id, work)
+
+
+def written(ctx: RunContext, update: Any) -> Any:
+    """A node's update with the ledger records it left pending written now (one transaction,
+    idempotent by key), so workflow state never carries them: on Temporal the activity, not a
+    checkpoint, is the unit of durability, and state carries references, not step outputs."""
+    if isinstance(update, dict) and update.get("ledger"):
+        with ctx.store.connect() as con:
+            ledger.flush(con, update["ledger"])
+        update = {**update, "ledger": []}
+    return update
 
 
 def _mark_waiting(ctx: RunContext, state: RunState, payload: dict[str, Any]) -> None:

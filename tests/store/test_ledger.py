@@ -1,0 +1,190 @@
+"""Ledger records flushed in a batch: one transaction, idempotent by key, the audit chain intact
+and in the order the events were made (graph/ledger.py keeps them in the checkpoint until then)."""
+
+from __future__ import annotations
+
+from warden.schemas.finding import Finding
+from warden.store import Store, audit, ledger
+from warden.store.audit import verify_chain
+
+
+def _records(n: int) -> list[dict]:
+    out: list[dict] = []
+    for i in range(n):
+        out.append(
+            ledger.step_record(
+                run_id="r1",
+                step_id=f"s{i}",
+                kind="analyser",
+                analyser="a",
+                system_id=None,
+                status="completed",
+                attempts=1,
+                started_at=ledger.stamp(),
+                finished_at=ledger.stamp(),
+                duration_s=0.01,
+                output={"findings": [], "i": i},
+                output_schema="findings",
+            )
+        )
+        finding = Finding(
+            id=f"f{i}", analyser="a", code="c", title="t", severity="low", category="x", message="m"
+        )
+        out.append(
+            ledger.findings_record([finding], run_id="r1", root_run_id="r1", step_id=f"s{i}", tenant="acme")
+        )
+        out.append(
+            ledger.audit_record(
+                run_id="r1",
+                root_run_id="r1",
+                tenant="acme",
+                actor="warden",
+                event="step_completed",
+                payload={"step": f"s{i}"},
+                key=f"r1:s{i}:completed",
+            )
+        )
+    return out
+
+
+def test_a_flush_twice_writes_each_record_once_and_the_chain_verifies(tmp_path) -> None:
+    store = Store(tmp_path / "w.duckdb")
+    records = _records(40)
+    with store.connect() as con:
+        audit.audit(con, run_id="r1", root_run_id="r1", tenant="acme", actor="x", event="run_requested")
+        ledger.flush(con, records[:60])
+    with store.connect() as con:  # a repeat after a crash before the checkpoint, and the rest
+        ledger.flush(con, records)
+        audit.audit(con, run_id="r1", root_run_id="r1", tenant="acme", actor="x", event="run_finished")
+    assert store.query("SELECT count(*) AS n FROM steps")[0]["n"] == 40
+    assert store.query("SELECT count(*) AS n FROM findings")[0]["n"] == 40
+    events = store.query("SELECT event, event_key, chain_no FROM audit_events ORDER BY seq")
+    assert [e["chain_no"] for e in events] == list(range(1, 43))
+    assert [e["event_key"] for e in events[1:-1]] == [f"r1:s{i}:completed" for i in range(40)]
+    with store.connect(read_only=True) as con:
+        assert verify_chain(con, "acme").ok
+
+
+def test_the_latest_state_of_a_step_wins(tmp_path) -> None:
+    store = Store(tmp_path / "w.duckdb")
+    common = dict(
+        run_id="r1", step_id="s", kind="analyser", analyser="a", system_id=None, started_at=ledger.stamp()
+    )
+    running = ledger.step_record(**common, status="running", attempts=2, finished_at=None, duration_s=None)
+    done = ledger.step_record(
+        **common, status="completed", attempts=2, finished_at=ledger.stamp(), duration_s=1.5
+    )
+    with store.connect() as con:
+        ledger.flush(con, [running])
+    with store.connect() as con:
+        ledger.flush(con, [running, done])
+    (row,) = store.query("SELECT status, attempts, duration_s FROM steps")
+    assert row == {"status": "completed", "attempts": 2, "duration_s": 1.5}
+
+
+def _event(tenant: str, run: str, i: int) -> dict:
+    return ledger.audit_record(
+        run_id=run,
+        root_run_id=run,
+        tenant=tenant,
+        actor="warden",
+        event="step_completed",
+        payload={"step": f"s{i}"},
+        key=f"{run}:s{i}:completed",
+    )
+
+
+def test_batched_flushes_interleaved_with_direct_events_keep_every_tenant_chain_verifiable(tmp_path) -> None:
+    """Three tenants' events, flushed in batches of different sizes (one of 600, larger than
+    any flush the graph makes) between events audited one at a time, some batches flushed twice
+    and in part: each chain verifies, holds every event once, and runs in seq order."""
+    store = Store(tmp_path / "w.duckdb")
+    tenants = ["acme", "globex", "initech"]
+    batches = {t: [_event(t, f"{t}-r", i) for i in range(600)] for t in tenants}
+    with store.connect() as con:
+        audit.audit(con, run_id=None, root_run_id=None, tenant="acme", actor="x", event="policy_applied")
+    for lo, hi in ((0, 5), (5, 100), (100, 101), (101, 600)):
+        with store.connect() as con:
+            # one flush mixing the tenants, as a tree's runs' records are mixed
+            mixed = [e for i in range(lo, hi) for e in (batches[t][i] for t in tenants)]
+            ledger.flush(con, mixed)
+            for t in tenants:
+                audit.audit(con, run_id=None, root_run_id=None, tenant=t, actor="x", event=f"between:{hi}")
+        with store.connect() as con:  # a repeat after a crash before the checkpoint: nothing new
+            ledger.flush(con, mixed[: len(mixed) // 2])
+    with store.connect(read_only=True) as con:
+        for t in tenants:
+            report = verify_chain(con, t)
+            assert report.ok, report.problem
+            expected = 600 + 4 + (1 if t == "acme" else 0)
+            assert report.checked == expected
+    for t in tenants:
+        rows = store.query("SELECT chain_no, event_key FROM audit_events WHERE tenant = ? ORDER BY seq", [t])
+        assert [r["chain_no"] for r in rows] == list(range(1, len(rows) + 1))
+        keys = [r["event_key"] for r in rows if r["event_key"]]
+        assert len(keys) == len(set(keys)) == 600
+
+
+def test_a_flush_and_a_direct_event_that_race_for_the_chain_head_cannot_both_commit(tmp_path) -> None:
+    """Two transactions appending to one tenant's chain from the same head (a flush and an event
+    audited one at a time): the UNIQUE (tenant, chain_no) index makes the second fail (a write
+    conflict its unit of work may retry), never a forked chain."""
+    import contextlib
+
+    import duckdb
+    import pytest
+
+    from warden.store import is_write_conflict
+
+    store = Store(tmp_path / "w.duckdb")
+    with store.connect() as con:
+        audit.audit(con, run_id=None, root_run_id=None, tenant="acme", actor="x", event="first")
+    con = duckdb.connect(str(store.path))
+    a, b = con.cursor(), con.cursor()
+    a.execute("BEGIN TRANSACTION")
+    b.execute("BEGIN TRANSACTION")
+    ledger.flush(a, [_event("acme", "r", 1), _event("acme", "r", 2)])
+    with pytest.raises(duckdb.Error) as caught:
+        audit.audit(b, run_id=None, root_run_id=None, tenant="acme", actor="x", event="racing")
+        a.execute("COMMIT")
+        b.execute("COMMIT")
+    assert is_write_conflict(caught.value), caught.value
+    for cur in (a, b):
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+    con.close()
+    with store.connect(read_only=True) as ro:
+        report = verify_chain(ro, "acme")
+    assert report.ok, report.problem
+    assert report.checked in (2, 3)  # the flush's two events or the racing one, never both
+
+
+def test_the_generation_changes_with_every_commit_open_and_close_and_is_none_outside_a_hold(tmp_path) -> None:
+    store = Store(tmp_path / "w.duckdb")
+    other = Store(tmp_path / "w.duckdb")  # another Store on the same file, in this process
+    with store.connect() as con:  # create it
+        con.execute("SELECT 1")
+    assert store.generation() is None
+    with store.hold():
+        assert store.generation() is None  # the file is not open yet
+        with store.connect(read_only=True) as con:
+            con.execute("SELECT 1")
+        g = store.generation()
+        assert g is not None
+        with store.connect(read_only=True) as con:  # a read changes nothing
+            con.execute("SELECT 1")
+        assert store.generation() == g
+        with store.connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        g2 = store.generation()
+        assert g2 is not None and g2 != g
+        with other.connect() as con:  # a write through another Store of this process
+            con.execute("INSERT INTO t VALUES (1)")
+        g3 = store.generation()
+        assert g3 is not None and g3 != g2
+        store.release()  # another process may now write: nothing read before may be reused
+        assert store.generation() is None
+        with store.connect(read_only=True) as con:
+            con.execute("SELECT 1")
+        assert store.generation() not in (None, g3)
+    assert store.generation() is None
