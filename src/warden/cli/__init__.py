@@ -31,6 +31,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "doctor",
     "users",
     "serve",
+    "worker",
+    "cluster",
 )
 """Modules under ``warden.cli`` whose ``register(app)`` adds their commands, in help order."""
 

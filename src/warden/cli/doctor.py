@@ -1,4 +1,5 @@
-"""`warden doctor`: which mode is active, with which model and endpoint, and does it answer."""
+"""`warden doctor`: which mode is active, with which model and endpoint, and does it answer; which
+execution engine runs the analyses and which store records them, and do they answer."""
 
 from __future__ import annotations
 
@@ -28,16 +29,19 @@ def doctor(
     check: bool = typer.Option(True, "--check/--no-check", help="Make a real request to the endpoint."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
-    """Show the LLM configuration (key redacted) and check the endpoint.
+    """Show the LLM configuration (key redacted) and the execution engine ($WARDEN_ENGINE) with
+    its store, and check that the endpoint, the engine and the store answer.
 
-    Exit 0: offline, or the endpoint answered. 1: the endpoint check failed. 2: bad configuration.
+    Exit 0: all that was checked answered. 1: a check failed. 2: bad configuration.
     """
     import os
 
+    from warden.cli._runtime import home_dir
     from warden.credentials import scrub_data
     from warden.governance import POLICY_ENV, load_policy
     from warden.llm.config import load_settings
     from warden.llm.doctor import check_endpoint, describe
+    from warden.service.engines import engine_report
 
     settings = load_settings(config)
     report = describe(settings)
@@ -48,16 +52,39 @@ def doctor(
     result = check_endpoint(settings) if check and settings.model else None
     if result is not None:
         report["check"] = {"ok": result.ok, "detail": result.detail, "code": result.code, "fix": result.fix}
+    report["engine"] = engine_report(home_dir(), check=check)
+    failed = (result is not None and not result.ok) or not report["engine"]["ok"]
+    failed = failed or not report["engine"]["store"]["ok"]
     # masked once for both outputs; the key is already shown as `sk-…abcd` (redacted_key)
     report = {k: v if k == "api_key" else scrub_data(v) for k, v in report.items()}
     if as_json:
         typer.echo(json.dumps(report))
     else:
         _print(report)
-    raise typer.Exit(EXIT_FAIL if result is not None and not result.ok else EXIT_OK)
+    raise typer.Exit(EXIT_FAIL if failed else EXIT_OK)
 
 
 def _print(report: dict) -> None:  # type: ignore[type-arg]
+    _print_llm(report)
+    _print_engine(report["engine"])
+
+
+def _print_engine(engine: dict) -> None:  # type: ignore[type-arg]
+    where = engine.get("address") or engine.get("checkpoints") or ""
+    console.print(f"engine: [bold]{plain(engine['name'])}[/] {plain(where)}".rstrip())
+    if engine.get("task_queue"):
+        console.print(f"  namespace {plain(engine['namespace'])}, task queue {plain(engine['task_queue'])}")
+    for label, part in (("check", engine), ("store", engine["store"])):
+        prefix = f"  {label}:    " if label == "check" else f"  {label}:    {plain(part['path'])}: "
+        if part["ok"]:
+            console.print(f"{prefix}[green]ok[/]: {plain(part['detail'])}")
+        else:
+            console.print(f"{prefix}[red]failed[/] ({part['code']}): {plain(part['detail'])}")
+            if part.get("fix"):
+                console.print(f"  fix:      {plain(part['fix'])}")
+
+
+def _print_llm(report: dict) -> None:  # type: ignore[type-arg]
     if report["mode"] == "offline":
         console.print("mode: [bold]offline[/] (no model configured; everything runs on rules)")
         console.print("  to plan with a model: set WARDEN_LLM_MODEL, and OPENAI_BASE_URL for a local server")

@@ -21,6 +21,9 @@ def serve(
         None, "--policy", "-p", help="Must be the policy in force (default: $WARDEN_POLICY)."
     ),
     workers: int = typer.Option(2, "--workers", min=1, max=16, help="Background threads running analyses."),
+    engine: str | None = typer.Option(
+        None, "--engine", help="embedded (default) or temporal (default: $WARDEN_ENGINE)."
+    ),
     secure_cookies: bool = typer.Option(
         False, "--secure-cookies", help="Mark cookies Secure: set when browsers reach Warden over HTTPS."
     ),
@@ -36,7 +39,12 @@ def serve(
 ) -> None:
     """Serve the JSON API (/api, /openapi.json), sign-in pages and /healthz; analyses and decisions
     run in background workers on the state directory ($WARDEN_HOME), which the CLI may share."""
+    import os
+
     import uvicorn
+
+    if engine is not None:  # the service reads it (and `warden worker` processes share it)
+        os.environ["WARDEN_ENGINE"] = engine
 
     from warden.cli._runtime import home_dir, presented_policy
     from warden.server import create_app

@@ -2,12 +2,57 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from warden.governance.policy import LoadedPolicy
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import AnalyserStep, RunbookDefinition, WorkflowStep
 
-__all__ = ["analysers_used", "decision_error", "matching_auto_rule"]
+__all__ = ["analysers_used", "approval_gate", "decision_error", "gate_error", "matching_auto_rule"]
+
+
+def approval_gate(
+    policy: LoadedPolicy, *, tenant: str, requester: str, required_role: str, draft_sha256: str
+) -> dict[str, object]:
+    """What deciding on one draft requires under `policy`, as plain data: a Temporal workflow's
+    update validator checks decisions against it without reading the store."""
+    member = policy.policy.tenants.get(tenant)
+    rules = member.approval if member is not None else None
+    return {
+        "tenant": tenant,
+        "policy_sha256": policy.sha256,
+        "requester": requester,
+        "required_role": required_role,
+        "draft_sha256": draft_sha256,
+        "roles": {user: list(found.roles) for user, found in member.users.items()} if member else {},
+        "allow_self_approval": bool(rules and rules.allow_self_approval),
+        "require_authenticated": bool(rules and rules.require_authenticated),
+    }
+
+
+def gate_error(
+    gate: dict[str, Any], *, approver: str, role: str, auth: str, runbook_sha256: str
+) -> str | None:
+    """Why a decision may not be taken under an :func:`approval_gate`, or None when it may."""
+    tenant, requester, required_role = gate["tenant"], gate["requester"], gate["required_role"]
+    held = gate["roles"].get(approver) or []
+    if not held:
+        return f"'{approver}' is not a user of tenant '{tenant}'"
+    if role not in held:
+        return f"'{approver}' does not hold role '{role}' in tenant '{tenant}'"
+    if role != required_role:
+        return f"this runbook needs approval by role '{required_role}', not '{role}'"
+    if approver == requester and not gate["allow_self_approval"]:
+        return f"'{requester}' requested this run and may not approve it (the policy forbids self-approval)"
+    if gate["require_authenticated"] and auth == "asserted":
+        return (
+            f"the policy requires an authenticated approver; '{approver}' was only asserted "
+            "(--as): decide through the Warden server signed in, or with an API token"
+        )
+    if runbook_sha256 != gate["draft_sha256"]:
+        return "the draft changed since it was reviewed (sha256 mismatch); review it again"
+    return None
 
 
 def decision_error(
@@ -20,24 +65,16 @@ def decision_error(
     draft_sha256: str,
 ) -> str | None:
     """Why this decision may not be taken, or None when it may."""
-    held = policy.roles_of(tenant, decision.approver)
-    if not held:
-        return f"'{decision.approver}' is not a user of tenant '{tenant}'"
-    if decision.role not in held:
-        return f"'{decision.approver}' does not hold role '{decision.role}' in tenant '{tenant}'"
-    if decision.role != required_role:
-        return f"this runbook needs approval by role '{required_role}', not '{decision.role}'"
-    if decision.approver == requester and not policy.tenant(tenant).approval.allow_self_approval:
-        return f"'{requester}' requested this run and may not approve it (the policy forbids self-approval)"
-    rules = policy.tenant(tenant).approval
-    if rules.require_authenticated and decision.auth == "asserted":
-        return (
-            f"the policy requires an authenticated approver; '{decision.approver}' was only asserted "
-            "(--as): decide through the Warden server signed in, or with an API token"
-        )
-    if decision.runbook_sha256 != draft_sha256:
-        return "the draft changed since it was reviewed (sha256 mismatch); review it again"
-    return None
+    gate = approval_gate(
+        policy, tenant=tenant, requester=requester, required_role=required_role, draft_sha256=draft_sha256
+    )
+    return gate_error(
+        gate,
+        approver=decision.approver,
+        role=decision.role,
+        auth=decision.auth,
+        runbook_sha256=decision.runbook_sha256,
+    )
 
 
 def analysers_used(runbook: RunbookDefinition) -> set[str]:

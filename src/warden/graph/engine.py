@@ -1,29 +1,36 @@
-"""The embedded engine: the graph runs in the calling process, checkpointed to a SQLite file.
+"""The engine seam, and the embedded engine: the graph runs in the calling process,
+checkpointed to a SQLite file.
 
-The engine compiles the graph once per checkpoint file and process, and drives one run tree
-per call; what the nodes use comes in with each call as a :class:`RunContext`.
+:class:`Engine` is what the service asks of an engine: start a tree, find a pending approval,
+deliver a decision, resume, stop trees. Two implement it: :class:`EmbeddedEngine` (here; the
+default) and ``warden.graph.temporal.engine.TemporalEngine`` (a tree is a Temporal workflow run
+by ``warden worker`` processes). Both run the same nodes under the same guard and approvals.
+
+The embedded engine compiles the graph once per checkpoint file and process, and drives one run
+tree per call; what the nodes use comes in with each call as a :class:`RunContext`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from warden.errors import WardenError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
 from warden.graph.recovery import INTERNAL_ERROR, fault_reason
+from warden.graph.state import RunState
 from warden.schemas.status import RunStatus
 from warden.store import approval_queue, ledger, notifications, runs
 from warden.store._util import now
 from warden.store.faults import StorageFault
 
-__all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Outcome", "notice_payload"]
+__all__ = ["INTERNAL_ERROR", "EmbeddedEngine", "Engine", "Outcome", "PendingApproval", "notice_payload"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,59 @@ class Outcome:
     """Why the root stopped, when it failed or was refused (e.g. a document error's code)."""
 
 
+@dataclass(frozen=True)
+class PendingApproval:
+    """A run's open approval: the engine's id for it and what the approver reviews."""
+
+    id: str
+    payload: dict[str, Any]
+
+
+class Engine(Protocol):
+    """What the service asks of an execution engine (tenancy and roles are checked above it)."""
+
+    name: str
+    in_process: bool
+    """True when the graph's nodes run in the calling process (embedded): the caller may hold
+    the store open across a call. False when they run elsewhere (Temporal workers): a caller
+    that held the DuckDB file while waiting would lock out the very workers it waits for."""
+    recovers_itself: bool
+    """True when the engine resumes interrupted trees by itself (Temporal's durable execution);
+    False when `warden resume` drives a tree on from its checkpoint (embedded)."""
+
+    def open(self) -> None:
+        """Check the engine can be used before a run is recorded (raise a coded error if not)."""
+
+    def start(self, ctx: RunContext, root_run_id: str, state: RunState) -> Outcome:
+        """Start a recorded tree; return once it finishes or waits for approval (or the engine's
+        wait runs out: a remote engine then reports the tree as it stands)."""
+
+    def approval(self, root_run_id: str, run_id: str) -> PendingApproval | None:
+        """The approval `run_id` (a run of the tree) waits for, if any."""
+
+    def deliver(
+        self, ctx: RunContext, root_run_id: str, run_id: str, approval_id: str, decision: dict[str, Any]
+    ) -> Outcome:
+        """Hand a checked and claimed decision to the waiting run; return where the tree stopped."""
+
+    def resume(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        """Drive the tree on from `start` (engine-specific: a state, a resume, or None)."""
+
+    def stop(self, root_run_ids: Sequence[str]) -> None:
+        """Stop these trees now (the store already says why): running work ends before its next
+        step. The embedded engine has nothing to stop between invocations."""
+
+
 def config(root_run_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": root_run_id}, "recursion_limit": 10_000}
 
 
 class EmbeddedEngine:
     """Compiled graphs over one checkpoint file; thread-safe to share within a process."""
+
+    name = "embedded"
+    in_process = True
+    recovers_itself = False
 
     def __init__(self, checkpoint_path: Path) -> None:
         self.checkpoint_path = Path(checkpoint_path)
@@ -69,6 +123,28 @@ class EmbeddedEngine:
     def open(self) -> None:
         """Open the checkpoint file now: a faulty one is refused before a run is recorded."""
         self._graphs()
+
+    def start(self, ctx: RunContext, root_run_id: str, state: RunState) -> Outcome:
+        return self.drive(ctx, root_run_id, state)
+
+    def approval(self, root_run_id: str, run_id: str) -> PendingApproval | None:
+        for interrupt in self.pending(root_run_id).interrupts:
+            if isinstance(interrupt.value, dict) and interrupt.value.get("run_id") == run_id:
+                return PendingApproval(interrupt.id, interrupt.value)
+        return None
+
+    def deliver(
+        self, ctx: RunContext, root_run_id: str, run_id: str, approval_id: str, decision: dict[str, Any]
+    ) -> Outcome:
+        from langgraph.types import Command
+
+        return self.drive(ctx, root_run_id, Command(resume={approval_id: decision}))
+
+    def resume(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
+        return self.drive(ctx, root_run_id, start)
+
+    def stop(self, root_run_ids: Sequence[str]) -> None:
+        return None
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         """Run the tree from `start` (a new state, a resume ``Command``, or None to continue)
@@ -169,31 +245,35 @@ def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome
     """Mark every run with a pending approval as waiting (its approval-queue row and the
     notification of the people who may decide it in the same transaction), and report where
     the tree stopped. Idempotent: settling the same wait again adds nothing."""
-    from warden.graph.nodes._common import record
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
     with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
         for payload in waiting:
-            runs.set_status(
-                con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
-            )
-            _queue(con, ctx.policy, payload)
-            record(
-                con,
-                {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
-                "approval_requested",
-                payload={
-                    "required_role": payload["required_role"],
-                    "runbook_sha256": payload["runbook_sha256"],
-                },
-                key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
-            )
+            mark_waiting(con, ctx.policy, root_run_id, payload)
         root = runs.get_run(con, root_run_id)
     return Outcome(
         root_run_id=root_run_id,
         status=root["status"] if root else "failed",
         waiting=waiting,
         reason=root["status_reason"] if root else "the run is missing from the store",
+    )
+
+
+def mark_waiting(con: Any, policy: LoadedPolicy, root_run_id: str, payload: dict[str, Any]) -> None:
+    """One run waits for a decision on `payload` (an approval node's): its status, its
+    approval-queue row and notification, its audit event; idempotent (every engine calls it)."""
+    from warden.graph.nodes._common import record
+
+    runs.set_status(
+        con, payload["run_id"], "waiting_approval", "waiting for a human decision", claimed_by=None
+    )
+    _queue(con, policy, payload)
+    record(
+        con,
+        {"run_id": payload["run_id"], "root_run_id": root_run_id, "tenant": payload["tenant"]},
+        "approval_requested",
+        payload={"required_role": payload["required_role"], "runbook_sha256": payload["runbook_sha256"]},
+        key=f"{payload['run_id']}:approval_requested:{payload['runbook_sha256']}",
     )
 
 

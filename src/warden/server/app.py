@@ -105,6 +105,7 @@ class OneOpenPerPage:
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
         self.store = service.store
+        self.in_process = service.engine.in_process  # a remote engine's waits must not hold the file
         self._lock = threading.Lock()
         self._held: Any = None
         self._until = 0.0
@@ -129,7 +130,8 @@ class OneOpenPerPage:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(("/api/", "/static/")) or path.endswith("/events"):
+        passes = not self.in_process or path.startswith(("/api/", "/static/")) or path.endswith("/events")
+        if scope["type"] != "http" or passes:
             await self.app(scope, receive, send)
             return
         self._touch()
@@ -165,6 +167,8 @@ def create_app(
     )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
+    if hasattr(service.engine, "wait_s"):  # a remote engine: a request waits at most its `wait`
+        service.engine.wait_s = 30.0
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request
     pool = Workers(workers)
 
@@ -173,7 +177,9 @@ def create_app(
         # SLA timers are data (the queue's due times), so a restarted server picks them up
         stop = threading.Event()
         orphans = None
-        if orphan_grace_s is not None:  # what a stopped server left running mid-step
+        # what a stopped server left running mid-step (an engine that recovers itself, Temporal,
+        # leaves no orphans: its workers drive the trees, whatever happens to this server)
+        if orphan_grace_s is not None and not service.engine.recovers_itself:
             orphans = threading.Thread(
                 target=resume_orphans,
                 args=(service, pool),
@@ -229,7 +235,7 @@ def create_app(
         except Exception as exc:
             store = f"error: {type(exc).__name__}"
         try:
-            service.engine.pending("healthz-probe")
+            service.engine.approval("healthz-probe", "healthz-probe")
         except Exception as exc:
             engine = f"error: {type(exc).__name__}"
         ok = store == engine == "ok"

@@ -12,10 +12,11 @@ from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.graph.context import RunContext, StepProgress
-from warden.graph.engine import EmbeddedEngine
+from warden.graph.engine import Engine
 from warden.llm.config import LlmSettings
 from warden.schemas.approval import AuthMethod
-from warden.service.driving import DriverLeases, LeasedEngine
+from warden.service.driving import DriverLeases
+from warden.service.engines import engine_for
 from warden.service.errors import (
     NoPrincipal,
     NotFound,
@@ -50,6 +51,7 @@ class ServiceBase:
         llm_settings: LlmSettings | None = None,
         chat_model: Any = None,
         replaying: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         self.home = Path(home)
         try:
@@ -65,7 +67,7 @@ class ServiceBase:
         self.policies = PolicyBook(self.store, presented)
         self.leases = DriverLeases(self.home)
         """Who drives which tree: a process holds a tree's lease while its graph runs."""
-        self.engine: EmbeddedEngine = LeasedEngine(self.home / "checkpoints.sqlite", self.leases)
+        self.engine: Engine = engine or engine_for(self.home, self.leases)
         self.catalogue = catalogue or default_catalogue()
         self.llm_settings = llm_settings or LlmSettings()
         self.chat_model = chat_model
@@ -106,7 +108,13 @@ class ServiceBase:
 
     @contextmanager
     def _one_connection(self) -> Iterator[None]:
-        """One DuckDB connection for a whole operation (opening one costs ~40 ms)."""
+        """One DuckDB connection for a whole operation (opening one costs ~40 ms). Not with an
+        engine that runs trees elsewhere (Temporal): an operation waiting for it (a tree to
+        settle, a query a worker answers) would lock the very workers it waits for out of the
+        file; each unit of work then opens and closes the file."""
+        if not self.engine.in_process:
+            yield
+            return
         with self.store.hold():
             yield
 

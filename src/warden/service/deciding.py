@@ -26,6 +26,7 @@ from warden.store import (
     approvals,
     audit,
     documents,
+    is_write_conflict,
     runs,
 )
 
@@ -52,10 +53,9 @@ class DecisionOps(ServiceBase):
                 f"run '{run_id}' is {row['status']}, not waiting for approval",
                 fix="see `warden runs --status waiting_approval`",
             )
-        state = self.engine.pending(row["root_run_id"])
-        for interrupt in state.interrupts:
-            if isinstance(interrupt.value, dict) and interrupt.value.get("run_id") == run_id:
-                return row, interrupt.id, interrupt.value
+        found = self.engine.approval(row["root_run_id"], run_id)
+        if found is not None:
+            return row, found.id, found.payload
         with self.store.connect(read_only=True) as con:
             now = runs.get_run(con, run_id)
         if now is not None and now["status"] != "waiting_approval":  # decided meanwhile
@@ -185,20 +185,25 @@ class DecisionOps(ServiceBase):
                         code="edit_refused",
                     )
             claimant = f"{socket.gethostname()}:{os.getpid()}"
-            with self.store.connect() as con:
-                if not runs.claim(con, run_id, claimant):
-                    raise RunRefused(f"run '{run_id}' was decided by another process just now")
+            try:
+                with self.store.connect() as con:
+                    claimed = runs.claim(con, run_id, claimant)
+            except Exception as exc:  # a concurrent claim's write conflict: that claimant won
+                if not is_write_conflict(exc):
+                    raise
+                claimed = False
+            if not claimed:
+                raise RunRefused(f"run '{run_id}' was decided by another process just now")
             resume = {interrupt_id: decision.model_dump(mode="json")}
         return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
 
     def carry_out(self, claimed: ClaimedDecision) -> Outcome:
         """Resume the tree with a claimed decision until it finishes or waits again."""
-        from langgraph.types import Command
-
         run_id = claimed.run_id
         with self._one_connection():
             ctx = self._context(claimed.policy)
-            outcome = self.engine.drive(ctx, claimed.root_run_id, Command(resume=claimed.resume))
+            [(approval_id, decision)] = claimed.resume.items()
+            outcome = self.engine.deliver(ctx, claimed.root_run_id, run_id, approval_id, decision)
             if any(w["run_id"] == run_id for w in outcome.waiting):
                 with self.store.connect(read_only=True) as con:
                     refused = audit.last_payload(con, run_id, "approval_refused")
@@ -239,6 +244,7 @@ class DecisionOps(ServiceBase):
                         key=f"{stopped}:run_cancelled",
                     )
                 top = runs.get_run(con, root)
+        self.engine.stop([root])  # an engine running the tree elsewhere (Temporal) ends it too
         assert top is not None
         return Outcome(root_run_id=root, status=top["status"], waiting=[], reason=top["status_reason"])
 

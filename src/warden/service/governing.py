@@ -8,6 +8,7 @@ from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy
 from warden.service._base import ServiceBase
 from warden.service.principal import Principal
+from warden.store import runs
 
 __all__ = ["PolicyOps"]
 
@@ -28,4 +29,11 @@ class PolicyOps(ServiceBase):
             raise UsageError(
                 f"'{p.user}' may not change the policy in force", fix="ask a policy admin", code="forbidden"
             )
-        return self.policies.with_kill_switch(p, tenant, engage, reason)
+        changed = self.policies.with_kill_switch(p, tenant, engage, reason)
+        if engage:  # an engine running trees elsewhere (Temporal workers) stops them now
+            tenants = [tenant] if tenant is not None else list(changed.policy.tenants)
+            with self.store.connect(read_only=True) as con:
+                live = runs.live_roots(con, tenants)
+            if live:
+                self.engine.stop(live)
+        return changed

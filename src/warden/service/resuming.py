@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from warden.graph import recovery
-from warden.graph.engine import Outcome, settle
+from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
 from warden.service._base import ServiceBase
@@ -125,7 +125,14 @@ class ResumeOps(ServiceBase):
                 root = runs.get_run(con, root_id)
             assert root is not None
             ctx = self._context(self.policies.bound(root.get("policy_sha256")))
-            state = self.engine.pending(root_id)
+            if self.engine.recovers_itself:  # durable execution: start it if it never was, else wait
+                import json
+
+                request = json.loads(root["request_json"])
+                initial = initial_state(root_id, root["tenant"], root["requester"], request)
+                return self.engine.resume(ctx, root_id, initial)
+            embedded = self._embedded()
+            state = embedded.pending(root_id)
             reopen = self._reopenable(root_id)
             if root["status"] in TERMINAL and not reopen:
                 return Outcome(root_id, root["status"], [], root["status_reason"])
@@ -134,11 +141,11 @@ class ResumeOps(ServiceBase):
 
                 with self.store.connect(read_only=True) as con:
                     members = runs.tree(con, root_id)
-                recovery.check_restartable(root, members, self.engine.checkpoint_path)
+                recovery.check_restartable(root, members, embedded.checkpoint_path)
                 self._reopen(root_id)
                 request = json.loads(root["request_json"])
                 initial = initial_state(root_id, root["tenant"], root["requester"], request)
-                return self.engine.drive(ctx, root_id, initial)
+                return embedded.drive(ctx, root_id, initial)
             left = recovery.work_left(state)
             if state.interrupts or left:
                 self._reopen(root_id)
@@ -149,10 +156,14 @@ class ResumeOps(ServiceBase):
                         return settle(ctx, root_id, {"__interrupt__": state.interrupts})
                 # the approver's process died after the decision was recorded, before the
                 # checkpoint: apply that decision (checked again by the approval node)
-                return self.engine.drive(ctx, root_id, Command(resume=recorded))
+                return embedded.drive(ctx, root_id, Command(resume=recorded))
             if not left:
                 return settle(ctx, root_id, {})
-            return self.engine.drive(ctx, root_id, None)
+            return embedded.drive(ctx, root_id, None)
+
+    def _embedded(self) -> EmbeddedEngine:
+        assert isinstance(self.engine, EmbeddedEngine), "checkpoint recovery is the embedded engine's"
+        return self.engine
 
     def _reopenable(self, root_id: str) -> bool:
         with self.store.connect(read_only=True) as con:

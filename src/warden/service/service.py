@@ -15,11 +15,14 @@ from warden.service.reading import ReadingOps
 from warden.service.resuming import ResumeOps
 from warden.service.starting import StartingOps
 from warden.service.triaging import TriageOps
+from warden.service.working import WorkerOps
 
 __all__ = ["Service"]
 
 
-class Service(StartingOps, DecisionOps, ResumeOps, ReadingOps, TriageOps, InboxOps, CommentOps, PolicyOps):
+class Service(
+    StartingOps, DecisionOps, ResumeOps, ReadingOps, TriageOps, InboxOps, CommentOps, PolicyOps, WorkerOps
+):
     """Warden's operations over one state directory.
 
     ``policy`` is the policy file the caller presented (``--policy`` / $WARDEN_POLICY), if any:

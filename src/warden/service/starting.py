@@ -175,7 +175,7 @@ class StartingOps(ServiceBase):
         """Drive a submitted run until it finishes or waits for approval."""
         state = initial_state(submitted.run_id, submitted.tenant, submitted.requester, submitted.request)
         with self._one_connection():
-            return self.engine.drive(self._context(submitted.policy), submitted.run_id, state)
+            return self.engine.start(self._context(submitted.policy), submitted.run_id, state)
 
     def start_request(
         self,

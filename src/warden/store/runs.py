@@ -17,6 +17,7 @@ __all__ = [
     "create_run",
     "get_run",
     "list_runs",
+    "live_roots",
     "record_approved_runbook",
     "record_drafted_runbook",
     "runs_of_trees_in_flight",
@@ -99,6 +100,20 @@ def claim(con: Any, run_id: str, claimant: str) -> bool:
 def get_run(con: Any, run_id: str) -> dict[str, Any] | None:
     found = rows(con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]))
     return found[0] if found else None
+
+
+def live_roots(con: Any, tenants: list[str]) -> list[str]:
+    """Roots of the trees of these tenants with a run that has not ended (oldest first)."""
+    if not tenants:
+        return []
+    marks, states = ", ".join("?" for _ in tenants), ", ".join("?" for _ in TERMINAL)
+    found = con.execute(
+        f"""SELECT root_run_id, min(created_at) AS first FROM runs
+            WHERE tenant IN ({marks}) AND status NOT IN ({states})
+            GROUP BY root_run_id ORDER BY first, root_run_id""",
+        [*tenants, *sorted(TERMINAL)],
+    ).fetchall()
+    return [root for root, _ in found]
 
 
 def list_runs(con: Any, *, status: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:

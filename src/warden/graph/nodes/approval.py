@@ -29,7 +29,7 @@ from warden.schemas.approval import ApprovalDecision
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import approval_queue, approvals, ledger, notifications, runs
 
-__all__ = ["approval", "approval_payload"]
+__all__ = ["approval", "approval_payload", "open_approval", "take_decision"]
 
 
 def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
@@ -58,7 +58,9 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
     }
 
 
-def approval(state: RunState, ctx: RunContext) -> StateUpdate:
+def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None, dict[str, Any]]:
+    """(update, payload): the update when a policy rule approves the draft at once (no human
+    asked), else None and the payload a human reviews. Reads only (it re-runs on resume)."""
     runbook = RunbookDefinition.model_validate(state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None  # the guard refuses runbooks without one
@@ -73,17 +75,70 @@ def approval(state: RunState, ctx: RunContext) -> StateUpdate:
     )
     draft_sha256 = state.get("runbook_sha256")
     assert draft_sha256 is not None  # plan set it: the guard refused drafts that do not parse
-    if rule is not None:
-        auto = ApprovalDecision(
-            decision="approve",
-            approver=f"auto:{rule.name}",
-            role=required_role,
-            runbook_sha256=draft_sha256,
-            auto_rule=rule.name,
-            comment=f"approved by the policy's auto-approval rule '{rule.name}'",
-            auth="policy",
+    if rule is None:
+        return None, payload
+    auto = ApprovalDecision(
+        decision="approve",
+        approver=f"auto:{rule.name}",
+        role=required_role,
+        runbook_sha256=draft_sha256,
+        auto_rule=rule.name,
+        comment=f"approved by the policy's auto-approval rule '{rule.name}'",
+        auth="policy",
+    )
+    return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy), payload
+
+
+def take_decision(
+    state: RunState, ctx: RunContext, payload: dict[str, Any], raw: Any, attempt: int
+) -> tuple[StateUpdate | None, str | None]:
+    """(update, None) when the decision `raw` is taken; (None, why) when it may not be (audited
+    as ``approval_refused``: the run keeps waiting)."""
+    runbook = RunbookDefinition.model_validate(state["runbook"])
+    policy = ctx.policy
+    assert runbook.approval is not None
+    draft_sha256 = state.get("runbook_sha256")
+    assert draft_sha256 is not None
+    report = state.get("report") or {}
+    decision: ApprovalDecision | None
+    try:
+        decision = ApprovalDecision.model_validate(raw)
+        error = decision_error(
+            decision,
+            policy=policy,
+            tenant=state["tenant"],
+            requester=state["requester"],
+            required_role=runbook.approval.required_role,
+            draft_sha256=draft_sha256,
         )
-        return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy)
+    except ValidationError as exc:
+        decision, error = None, f"malformed decision: {exc.errors()[0]['msg']}"
+    if decision is not None and error is None and decision.decision == "edit":
+        edited = decision.edited_runbook
+        assert edited is not None
+        edited_report = validate(edited, guard_context(state, ctx))
+        report = edited_report.model_dump(mode="json")
+        if not edited_report.ok:
+            codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
+            error = f"the edited runbook fails the guard: {', '.join(codes)}"
+    if error is None and decision is not None:
+        return _apply(state, ctx, runbook, decision, payload, report, policy), None
+    with ctx.store.connect() as con:
+        record(
+            con,
+            state,
+            "approval_refused",
+            actor=getattr(decision, "approver", "unknown"),
+            payload={"reason": error},
+            key=f"{state['run_id']}:approval_refused:{attempt}",
+        )
+    return None, error
+
+
+def approval(state: RunState, ctx: RunContext) -> StateUpdate:
+    update, payload = open_approval(state, ctx)
+    if update is not None:
+        return update
     if state.get("ledger"):  # nothing of the run waits for a human unwritten (graph/ledger.py)
         with ctx.store.connect() as con:
             ledger.flush(con, state.get("ledger") or [])
@@ -91,39 +146,9 @@ def approval(state: RunState, ctx: RunContext) -> StateUpdate:
     while True:
         raw = interrupt(payload)
         attempt += 1
-        report = state.get("report") or {}
-        decision: ApprovalDecision | None
-        try:
-            decision = ApprovalDecision.model_validate(raw)
-            error = decision_error(
-                decision,
-                policy=policy,
-                tenant=state["tenant"],
-                requester=state["requester"],
-                required_role=required_role,
-                draft_sha256=draft_sha256,
-            )
-        except ValidationError as exc:
-            decision, error = None, f"malformed decision: {exc.errors()[0]['msg']}"
-        if decision is not None and error is None and decision.decision == "edit":
-            edited = decision.edited_runbook
-            assert edited is not None
-            edited_report = validate(edited, guard_context(state, ctx))
-            report = edited_report.model_dump(mode="json")
-            if not edited_report.ok:
-                codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
-                error = f"the edited runbook fails the guard: {', '.join(codes)}"
-        if error is None and decision is not None:
-            return _apply(state, ctx, runbook, decision, payload, report, policy)
-        with ctx.store.connect() as con:
-            record(
-                con,
-                state,
-                "approval_refused",
-                actor=getattr(decision, "approver", "unknown"),
-                payload={"reason": error},
-                key=f"{state['run_id']}:approval_refused:{attempt}",
-            )
+        taken, _ = take_decision(state, ctx, payload, raw, attempt)
+        if taken is not None:
+            return taken
 
 
 def _apply(

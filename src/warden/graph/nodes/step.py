@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from warden.analyser import AnalyserContext
@@ -30,13 +31,46 @@ from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDef
 from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, ledger, runs, steps
 
-__all__ = ["step"]
+__all__ = ["ChildRequest", "advance", "child_ended", "step"]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
 
 
+@dataclass(frozen=True)
+class ChildRequest:
+    """A child run a step has recorded and wants run: by a nested graph (embedded) or as a child
+    workflow (Temporal); :func:`child_ended` then records how it ended."""
+
+    step_id: str
+    child_run_id: str
+    state: RunState
+    started_at: float
+    """Wall-clock time the child was handed over (for the step's duration)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step_id": self.step_id,
+            "child_run_id": self.child_run_id,
+            "state": dict(self.state),
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChildRequest:
+        return cls(data["step_id"], data["child_run_id"], data["state"], data["started_at"])
+
+
 def step(state: RunState, ctx: RunContext) -> StateUpdate:
+    out = advance(state, ctx)
+    if isinstance(out, ChildRequest):
+        final = ctx.child_graph.invoke(out.state)  # a pending approval inside raises to the top
+        return child_ended(state, ctx, out, final)
+    return out
+
+
+def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
+    """The step node up to a child run: checks, then an analyser run, or a child requested."""
     runbook, sha256, limits = _approved_model(ctx, state)
     cursor = state.get("cursor", 0)
     current = next(s for s in runbook.steps if s.id == state["order"][cursor])
@@ -450,7 +484,7 @@ def _run_child(
     cursor: int,
     started_before: bool,
     pending: list[dict[str, Any]],
-) -> StateUpdate:
+) -> StateUpdate | ChildRequest:
     if pending and started_before:  # the child may wait for approval: nothing may wait unwritten
         with ctx.store.connect() as con:
             ledger.flush(con, pending)
@@ -502,29 +536,37 @@ def _run_child(
         "parent_limits": tighter(limits, current.limits).model_dump(mode="json"),
         "status": "running",
     }
-    started = time.perf_counter()
-    final = ctx.child_graph.invoke(child_state)  # a pending approval inside raises to the top
+    return ChildRequest(current.id, child_id, child_state, time.time())
+
+
+def child_ended(
+    state: RunState, ctx: RunContext, request: ChildRequest, final: dict[str, Any]
+) -> StateUpdate:
+    """Record how the child run of a step ended (its final state), and move the parent on."""
+    child_id, step_id = request.child_run_id, request.step_id
+    cursor = state.get("cursor", 0)
+    took = max(time.time() - request.started_at, 0.0)
     child_status = final.get("status") or "failed"
     with ctx.store.connect() as con:
         if child_status in ("completed", "rejected"):
             steps.finish_step(
                 con,
                 state["run_id"],
-                current.id,
+                step_id,
                 output={"child_run_id": child_id, "status": child_status},
                 output_schema="findings",
-                duration_s=time.perf_counter() - started,
+                duration_s=took,
                 child_run_id=child_id,
             )
             if child_status == "rejected":
-                steps.mark_rejected(con, state["run_id"], current.id)
+                steps.mark_rejected(con, state["run_id"], step_id)
         else:
             steps.fail_step(
                 con,
                 state["run_id"],
-                current.id,
+                step_id,
                 error=f"child run {child_id}: {child_status}",
-                duration_s=time.perf_counter() - started,
+                duration_s=took,
                 status=child_status,
             )
     if child_status in ("completed", "rejected"):

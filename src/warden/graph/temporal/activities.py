@@ -1,0 +1,210 @@
+"""The graph's nodes as Temporal activities: the same node functions, the same store writes.
+
+Each activity builds the node's :class:`RunContext` with the factory the worker was given (the
+service's: the run's bound policy, the live kill switch), holds the store for the node's units
+of work, and heartbeats while the node runs, so a worker that dies is noticed within the
+heartbeat timeout and the activity runs again on another worker. Nodes are idempotent by
+construction (the embedded engine re-runs them after a crash too): a step already completed in
+the store is not run again, findings and audit events have stable keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext
+from typing import Any
+
+from temporalio import activity
+
+from warden.governance.approval_rules import approval_gate
+from warden.graph import nodes
+from warden.graph.context import RunContext
+from warden.graph.engine import fail_tree, mark_waiting
+from warden.graph.nodes._common import record
+from warden.graph.nodes.approval import open_approval, take_decision
+from warden.graph.nodes.step import ChildRequest, advance, child_ended
+from warden.graph.state import RunState
+from warden.schemas.runbook import RunbookDefinition
+from warden.store import Store, ledger, runs
+
+__all__ = ["NodeActivities"]
+
+ContextFor = Callable[[str], RunContext]
+"""run id -> the context its nodes run in (given by the worker's entry point)."""
+
+
+class NodeActivities:
+    """The activities of one worker process; `context_for` comes from the service layer."""
+
+    def __init__(
+        self, context_for: ContextFor, *, store: Store | None = None, heartbeat_every_s: float = 1.0
+    ) -> None:
+        self.context_for = context_for
+        self.store = store
+        """The store `context_for` reads: held from the start, so an activity opens the file once."""
+        self.heartbeat_every_s = heartbeat_every_s
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warden-node")
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.ingest,
+            self.plan,
+            self.guard,
+            self.approval_open,
+            self.approval_take,
+            self.step,
+            self.child_ended,
+            self.finish,
+            self.stop,
+            self.fail,
+        ]
+
+    def _run(self, run_id: str, work: Callable[[RunContext], Any]) -> Any:
+        """`work(ctx)` under a store hold, in a helper thread, heartbeating from this one (from the
+        start: building the context reads the store, which may make it wait its turn)."""
+
+        def held() -> Any:
+            with self.store.hold() if self.store is not None else nullcontext():
+                ctx = self.context_for(run_id)
+                with ctx.store.hold():
+                    return work(ctx)
+
+        future = self._pool.submit(held)
+        while True:
+            try:
+                return future.result(timeout=self.heartbeat_every_s)
+            except FutureTimeout:
+                activity.heartbeat()
+
+    def _node(self, fn: Callable[[RunState, RunContext], Any], arg: dict[str, Any]) -> Any:
+        state: RunState = arg["state"]
+        return self._run(state["run_id"], lambda ctx: written(ctx, fn(state, ctx)))
+
+    @activity.defn(name="warden.ingest")
+    def ingest(self, arg: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._node(nodes.ingest, arg))
+
+    @activity.defn(name="warden.plan")
+    def plan(self, arg: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._node(nodes.plan, arg))
+
+    @activity.defn(name="warden.guard")
+    def guard(self, arg: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._node(nodes.guard, arg))
+
+    @activity.defn(name="warden.finish")
+    def finish(self, arg: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._node(nodes.finish, arg))
+
+    @activity.defn(name="warden.approval_open")
+    def approval_open(self, arg: dict[str, Any]) -> dict[str, Any]:
+        """An auto-approval's update, or the payload to review, the gate a decision must pass
+        (from the bound policy) and the run marked waiting (as the embedded engine's settle)."""
+        state: RunState = arg["state"]
+
+        def work(ctx: RunContext) -> dict[str, Any]:
+            update, payload = open_approval(state, ctx)
+            if update is not None:
+                return {"update": written(ctx, update), "payload": None, "gate": None}
+            runbook = RunbookDefinition.model_validate(state["runbook"])
+            assert runbook.approval is not None
+            gate = approval_gate(
+                ctx.policy,
+                tenant=state["tenant"],
+                requester=state["requester"],
+                required_role=runbook.approval.required_role,
+                draft_sha256=state.get("runbook_sha256") or "",
+            )
+            _mark_waiting(ctx, state, payload)
+            return {"update": None, "payload": payload, "gate": gate}
+
+        return dict(self._run(state["run_id"], work))
+
+    @activity.defn(name="warden.approval_take")
+    def approval_take(self, arg: dict[str, Any]) -> dict[str, Any]:
+        """Apply an accepted decision (checked again by the node); refused, the run waits again."""
+        state: RunState = arg["state"]
+
+        def work(ctx: RunContext) -> dict[str, Any]:
+            update, error = take_decision(state, ctx, arg["payload"], arg["decision"], int(arg["attempt"]))
+            if update is None:
+                _mark_waiting(ctx, state, arg["payload"])
+            return {"update": written(ctx, update), "error": error}
+
+        return dict(self._run(state["run_id"], work))
+
+    @activity.defn(name="warden.step")
+    def step(self, arg: dict[str, Any]) -> dict[str, Any]:
+        """One step: an analyser run to the end (under the runbook's timeout and retry policy),
+        or a child run recorded and handed back to start as a child workflow."""
+        out = self._node(advance, arg)
+        if isinstance(out, ChildRequest):
+            return {"child": out.to_json()}
+        return dict(out)
+
+    @activity.defn(name="warden.child_ended")
+    def child_ended(self, arg: dict[str, Any]) -> dict[str, Any]:
+        state: RunState = arg["state"]
+        request = ChildRequest.from_json(arg["request"])
+        return dict(
+            self._run(
+                state["run_id"], lambda ctx: written(ctx, child_ended(state, ctx, request, arg["final"]))
+            )
+        )
+
+    @activity.defn(name="warden.stop")
+    def stop(self, arg: dict[str, Any]) -> list[str]:
+        """A cancelled workflow: its run and those below stop `cancelled` (those the service
+        already stopped keep their reason), with the tenant's kill switch as the reason if on."""
+        run_id = arg["run_id"]
+
+        def work(ctx: RunContext) -> list[str]:
+            with ctx.store.connect(read_only=True) as con:
+                row = runs.get_run(con, run_id)
+            if row is None:
+                return []
+            switched = ctx.kill_switch_reason(row["tenant"])
+            reason = f"kill switch: {switched}" if switched else "cancelled through the Temporal engine"
+            with ctx.store.connect() as con:
+                stopped = runs.stop_subtree(con, run_id, "cancelled", reason)
+                for found in stopped:
+                    record(
+                        con,
+                        {"run_id": found, "root_run_id": row["root_run_id"], "tenant": row["tenant"]},
+                        "status:cancelled",
+                        payload={"reason": reason, "stopped_by": "temporal"},
+                    )
+            return stopped
+
+        return list(self._run(run_id, work))
+
+    @activity.defn(name="warden.fail")
+    def fail(self, arg: dict[str, Any]) -> None:
+        """A node failed past its retries: the tree's running runs fail with the error."""
+        run_id = arg["run_id"]
+
+        def work(ctx: RunContext) -> None:
+            with ctx.store.connect(read_only=True) as con:
+                row = runs.get_run(con, run_id)
+            if row is not None:
+                fail_tree(ctx, row["root_run_id"], RuntimeError(str(arg.get("error"))[:500]))
+
+        self._run(run_id, work)
+
+
+def written(ctx: RunContext, update: Any) -> Any:
+    """A node's update with the ledger records it left pending written now (one transaction,
+    idempotent by key), so workflow state never carries them: on Temporal the activity, not a
+    checkpoint, is the unit of durability, and state carries references, not step outputs."""
+    if isinstance(update, dict) and update.get("ledger"):
+        with ctx.store.connect() as con:
+            ledger.flush(con, update["ledger"])
+        update = {**update, "ledger": []}
+    return update
+
+
+def _mark_waiting(ctx: RunContext, state: RunState, payload: dict[str, Any]) -> None:
+    with ctx.store.connect() as con:
+        mark_waiting(con, ctx.policy, state["root_run_id"], payload)

