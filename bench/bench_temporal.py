@@ -37,7 +37,7 @@ from warden.graph.temporal.engine import TemporalEngine
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
 from warden.store._util import now
-from warden.worker.cluster import free_port, temporal_binary, wait_for_port
+from warden.worker.cluster import dev_server_command, free_port, temporal_binary, wait_for_port
 
 NOTICE = ACME / "notice.md"
 POLICY = ACME / "policy.yaml"
@@ -101,22 +101,7 @@ def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str,
     folder.mkdir()
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
-        [
-            str(binary),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ui-port",
-            str(free_port()),
-            "--db-filename",
-            str(folder / "temporal.db"),
-            "--log-level",
-            "error",
-        ],
+        dev_server_command(binary, folder, port, free_port(), log_level="error"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

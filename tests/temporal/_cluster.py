@@ -15,7 +15,7 @@ from _wardencli import PLUGINS
 from warden.graph.temporal.engine import TemporalEngine
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
-from warden.worker.cluster import free_port
+from warden.worker.cluster import dev_server_command, free_port
 
 WAIT_S = 240.0
 """The longest any test here waits for one thing (a tree to settle, a step to start, a thread to
@@ -95,22 +95,7 @@ def start_dev_server(binary: Path, folder: Path, port: int) -> subprocess.Popen[
     (the same folder and port again is the same server restarted), logging to folder/server.log."""
     with open(folder / "server.log", "ab") as log:
         return subprocess.Popen(
-            [
-                str(binary),
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ui-port",
-                str(free_port()),
-                "--db-filename",
-                str(folder / "temporal.db"),
-                "--log-level",
-                "error",
-            ],
+            dev_server_command(binary, folder, port, free_port(), log_level="error"),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -19,7 +19,7 @@ from typing import Any
 
 from warden.errors import WardenError
 
-__all__ = ["down", "free_port", "temporal_binary", "up", "wait_for_port"]
+__all__ = ["dev_server_command", "down", "free_port", "temporal_binary", "up", "wait_for_port"]
 
 TEMPORAL_BIN_ENV = "WARDEN_TEMPORAL_BIN"
 
@@ -76,6 +76,17 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
         )
 
 
+def dev_server_command(
+    binary: Path, folder: Path, port: int, ui_port: int, *, headless: bool = True, log_level: str = "warn"
+) -> list[str]:
+    """Temporal's development server on loopback, its state in `folder` (the same folder and
+    port again is the same server restarted): one command line for the cluster, tests and bench."""
+    args = [str(binary), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
+    args += ["--ui-port", str(ui_port), "--db-filename", str(folder / "temporal.db")]
+    args += ["--log-level", log_level]
+    return [*args, "--headless"] if headless else args
+
+
 def warden_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "warden", *args]
 
@@ -108,23 +119,7 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         "state": str(state),
     }
     try:
-        dev = [
-            str(binary),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(grpc),
-            "--ui-port",
-            str(ui),
-            "--db-filename",
-            str(folder / "temporal.db"),
-            "--log-level",
-            "warn",
-        ]
-        if headless:
-            dev.append("--headless")
+        dev = dev_server_command(binary, folder, grpc, ui, headless=headless)
         temporal = _spawn(dev, folder / "temporal.log", dict(os.environ))
         pids["temporal"] = temporal.pid
         wait_for_port(grpc, 60, temporal)
