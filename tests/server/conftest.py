@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -85,13 +86,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    home = tmp_path_factory.mktemp("server") / "home"
-    app = create_app(home, policy=POLICY, workers=2)
-    for user, tenant in USERS.items():
-        app.state.service.accounts.add_user(user, tenant, PASSWORD)
-    tokens = {u: app.state.service.accounts.issue_token(u, timedelta(days=1)).secret for u in USERS}
+@contextmanager
+def serving(app: Any) -> Iterator[int]:
+    """Serve `app` with uvicorn on a free loopback port (yielded) until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -100,9 +97,22 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    yield Live(f"http://127.0.0.1:{port}", app, home, tokens)
-    server.should_exit = True
-    thread.join(timeout=60)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    home = tmp_path_factory.mktemp("server") / "home"
+    app = create_app(home, policy=POLICY, workers=2)
+    for user, tenant in USERS.items():
+        app.state.service.accounts.add_user(user, tenant, PASSWORD)
+    tokens = {u: app.state.service.accounts.issue_token(u, timedelta(days=1)).secret for u in USERS}
+    with serving(app) as port:
+        yield Live(f"http://127.0.0.1:{port}", app, home, tokens)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from tests.server.conftest import NOTICE, PASSWORD, Live, free_port
+from tests.server.conftest import NOTICE, PASSWORD, Live, serving
 
 from warden.server import create_app
 
@@ -388,17 +386,8 @@ def overdue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
         for user, tenant in users.items():
             app.state.service.accounts.add_user(user, tenant, PASSWORD)
         tokens = {u: app.state.service.accounts.issue_token(u, timedelta(days=1)).secret for u in users}
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-        yield Live(f"http://127.0.0.1:{port}", app, folder / "home", tokens), mailbox
-        server.should_exit = True
-        thread.join(timeout=60)
+        with serving(app) as port:
+            yield Live(f"http://127.0.0.1:{port}", app, folder / "home", tokens), mailbox
 
 
 def test_an_overdue_approval_shows_as_escalated_and_the_escalation_is_mailed(

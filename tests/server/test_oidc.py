@@ -9,7 +9,6 @@ import copy
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +19,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from tests.server._oidc_provider import CLIENT_ID, Provider, running_provider
-from tests.server.conftest import PASSWORD, POLICY, Live, free_port
+from tests.server.conftest import PASSWORD, POLICY, Live, free_port, serving
 
 from warden.server import create_app
 
@@ -96,19 +94,10 @@ def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcLive]:
         for user, tenant in (("ana@acme", "acme"), ("gil@globex", "globex")):
             app.state.service.accounts.add_user(user, tenant, PASSWORD)
             tokens[user] = app.state.service.accounts.issue_token(user, timedelta(days=1)).secret
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
         try:
-            yield OidcLive(Live(f"http://127.0.0.1:{port}", app, home, tokens), provider)
+            with serving(app) as port:
+                yield OidcLive(Live(f"http://127.0.0.1:{port}", app, home, tokens), provider)
         finally:
-            server.should_exit = True
-            thread.join(timeout=60)
             if before is None:
                 os.environ.pop(SECRET_ENV, None)
             else:
@@ -355,18 +344,10 @@ def test_a_browser_signs_in_through_a_provider_on_another_site(tmp_path: Path) -
         policy.write_text(yaml.safe_dump(_policy(provider.issuer), sort_keys=False))
         os.environ[SECRET_ENV] = CLIENT_SECRET
         app = create_app(tmp_path / "home", policy=policy, workers=1, orphan_grace_s=None)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
         provider.identity = {"sub": "sub-dora", "email": EMAILS["dora@acme"], "email_verified": True}
         provider.interactive = True
         try:
-            with sync_playwright() as pw:
+            with serving(app) as port, sync_playwright() as pw:
                 browser = pw.chromium.launch(
                     executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
                 )
@@ -384,6 +365,4 @@ def test_a_browser_signs_in_through_a_provider_on_another_site(tmp_path: Path) -
                 finally:
                     browser.close()
         finally:
-            server.should_exit = True
-            thread.join(timeout=60)
             os.environ.pop(SECRET_ENV, None)
