@@ -17,7 +17,7 @@ from _wardencli import ACME_NOTICE, runbook, slow, write_yaml
 
 from warden.errors import WardenError
 from warden.graph.engine import EmbeddedEngine
-from warden.service import RunRefused, Service
+from warden.service import NotFound, RunRefused, Service
 
 pytestmark = pytest.mark.slow
 
@@ -170,6 +170,28 @@ def test_two_approvals_of_one_run_at_once_are_carried_out_once(cluster: Cluster)
         one, "SELECT count(*) AS n FROM audit_events WHERE run_id = ? AND event = 'step_completed'", [root]
     )
     assert steps[0]["n"] == 2
+
+
+def test_decisions_on_temporal_pass_the_same_door_as_on_the_embedded_engine(cluster: Cluster) -> None:
+    """Another tenant's approver, the requester without the role, a role the caller does not
+    hold, and an unknown run are refused before anything reaches Temporal; the run still waits,
+    no approval is recorded, and the rightful approver's decision then carries it out."""
+    cluster.start_workers(1)
+    service = cluster.service()
+    root = _slow_tree(cluster, service, [slow("a", 0)])
+    attempts = [
+        ("gwen@globex", root, "dpo", NotFound),  # another tenant: answered like no such run
+        ("ana@acme", root, "dpo", RunRefused),  # the requester, without the role
+        ("ana@acme", root, "analyst", RunRefused),  # a role that may not approve
+        ("dora@acme", "run-0123456789ab", "dpo", NotFound),  # no such run
+    ]
+    for user, run, role, refusal in attempts:
+        with pytest.raises(refusal):
+            service.decide(service.principal(user), run, "approve", role=role)
+    assert _store_rows(service, "SELECT count(*) AS n FROM approvals WHERE run_id = ?", [root])[0]["n"] == 0
+    status = _store_rows(service, "SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
+    assert status == "waiting_approval"
+    assert _approve_tree(service, root).status == "completed"
 
 
 def test_the_kill_switch_cancels_every_running_tree_before_its_next_step(cluster: Cluster) -> None:
