@@ -93,3 +93,63 @@ def test_wordings_that_disclose_an_item(text: str, label: str) -> None:
 )
 def test_wordings_that_only_look_like_an_item(text: str, context: tuple[str, ...], label: str) -> None:
     assert label not in labels_of(text, context)
+
+
+# ---- second missing-item round (issue 18, extract18) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # a parent's own right to have a child's data deleted (the child vetoes are for the
+        # controller deleting data it should not have collected)
+        ("Parents may look at, change or delete the profile their child has created.", "right_erasure"),
+        ("A guardian has the right to have us erase the records of a minor.", "right_erasure"),
+        # the -ing form of reviewing and changing one's data
+        (
+            "For help with reviewing or changing your personal information, write to our support team.",
+            "right_access",
+        ),
+        # the person updating their account's details
+        ("You can edit your account details from the profile screen.", "right_rectification"),
+        ("Members may update certain account information in the app's settings.", "right_rectification"),
+        # consent asked for
+        ("Before ads are personalised, you will be asked to agree to the use of your data.", "legal_basis"),
+        ("The app asks you for your permission before it reads your calendar.", "legal_basis"),
+        # an answer to a consent request that can be changed afterwards
+        ("You can change the choice you made about personalised ads later.", "right_withdraw_consent"),
+        # a data protection department or specialist as the contact
+        ("Our data protection department can be reached at the address below.", "dpo_contact"),
+        # data about the person received from someone else
+        ("We may obtain some information about you from the partner that referred you.", "data_source"),
+        # legitimate rights and interests
+        ("We share data to protect the legitimate rights and interests of users.", "legitimate_interests"),
+    ],
+)
+def test_second_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
+    assert label in labels_of(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "label"),
+    [
+        # the controller deleting what a child sent stays the children's policy
+        (
+            "If we learn that a child under 13 has sent us personal data, we will delete it.",
+            ("Children",),
+            "right_erasure",
+        ),
+        # the controller updating account information is no right of the person
+        ("We may update account information when you change your plan.", (), "right_rectification"),
+        # a section title in -ing form, or a table of contents naming it, states no right
+        ("Reviewing, Updating or Deleting Information", (), "right_access"),
+        # a parent asked for consent is the children's policy, not a basis for the person's data
+        ("A parent will be asked to consent before a child can register.", (), "legal_basis"),
+        # information the person gives is collected from them, not from another source
+        ("We collect information about you from you when you register.", (), "data_source"),
+    ],
+)
+def test_second_round_wordings_that_only_look_like_an_item(
+    text: str, context: tuple[str, ...], label: str
+) -> None:
+    assert label not in labels_of(text, context)
