@@ -122,6 +122,12 @@ def test_wordings_that_only_look_like_an_item(text: str, context: tuple[str, ...
         ("Our data protection department can be reached at the address below.", "dpo_contact"),
         # data about the person received from someone else
         ("We may obtain some information about you from the partner that referred you.", "data_source"),
+        # escalating an unanswered concern to an authority
+        (
+            "We will try to resolve your concern, but if you are still unhappy you can contact "
+            "the national data protection authority.",
+            "right_complaint",
+        ),
         # legitimate rights and interests
         ("We share data to protect the legitimate rights and interests of users.", "legitimate_interests"),
     ],
@@ -145,6 +151,12 @@ def test_second_round_wordings_that_disclose_an_item(text: str, label: str) -> N
         ("Reviewing, Updating or Deleting Information", (), "right_access"),
         # a parent asked for consent is the children's policy, not a basis for the person's data
         ("A parent will be asked to consent before a child can register.", (), "legal_basis"),
+        # an unhappy customer contacting support names no authority
+        (
+            "If you are unhappy with an order, contact our support team within 14 days.",
+            (),
+            "right_complaint",
+        ),
         # information the person gives is collected from them, not from another source
         ("We collect information about you from you when you register.", (), "data_source"),
     ],
