@@ -12,7 +12,7 @@ it) before Temporal accepts it; a second decision is refused by the workflow its
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -129,10 +129,11 @@ class RunWorkflow:
         if opened["update"] is not None:  # a policy rule approved it
             return {**state, **opened["update"]}
         self._pending, self._gate = opened["payload"], opened["gate"]
+        due: str | None = opened.get("due_at")  # absent in histories from before the SLA timer
         while True:
             self._attempt += 1
             self._phase = "waiting"
-            await workflow.wait_condition(lambda: self._decision is not None)
+            due = await self._await_decision(due)
             self._phase = "running"
             decision, self._decision = self._decision, None
             taken = await self._node(
@@ -143,6 +144,30 @@ class RunWorkflow:
             if taken["update"] is not None:
                 self._pending = self._gate = None
                 return {**state, **taken["update"]}
+
+    async def _await_decision(self, due: str | None) -> str | None:
+        """Wait for the ``decide`` update; with an SLA, a durable timer to its due time runs the
+        escalation when it fires first (it survives worker and server restarts: it is in the
+        history), then the wait goes on. Returns the due time still to wait for (None once
+        escalated). The policy has one escalation level, so after it the wait has no timer."""
+        while due is not None:
+            left = (datetime.fromisoformat(due) - workflow.now()).total_seconds()
+            if left > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._decision is not None,
+                        timeout=left,
+                        timeout_summary=f"approval SLA due {due}",
+                    )
+                    return due
+                except TimeoutError:
+                    pass
+            out = await self._node(
+                "approval_escalate", {"run_id": self._run_id}, "SLA passed: escalate approval"
+            )
+            due = out["due_at"]  # None once escalated; a later time if the row is not due yet
+        await workflow.wait_condition(lambda: self._decision is not None)
+        return None
 
     async def _step(self, state: dict[str, Any]) -> dict[str, Any]:
         step_id = (state.get("order") or [])[state.get("cursor", 0)]
