@@ -18,7 +18,6 @@ from datetime import UTC
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from warden.governance.approval_rules import approval_gate
 from warden.graph import nodes
@@ -134,13 +133,13 @@ class NodeActivities:
         run_id = arg["run_id"]
 
         def work(ctx: RunContext) -> dict[str, Any]:
-            if ctx.escalate is None:
-                raise ApplicationError(
-                    "escalation_unavailable: this worker's context has no SLA escalation; "
-                    "fix: run the worker as `warden worker` (its service gives the context one)",
-                    type="escalation_unavailable",
-                    non_retryable=True,
+            if ctx.escalate is None:  # not failing the run: the server's SLA loop escalates it
+                activity.logger.warning(
+                    "escalation_unavailable: %s is overdue but this worker's context cannot escalate; "
+                    "fix: run workers as `warden worker` (its service gives the context one)",
+                    run_id,
                 )
+                return {"escalated": None, "due_at": None}
             return {"escalated": ctx.escalate(run_id), "due_at": _due_at(ctx, run_id)}
 
         return dict(self._run(run_id, work))
