@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,9 @@ from pathlib import Path
 import pytest
 from _cluster import WAIT_S, Cluster
 from temporalio.client import Client
+from tests.service import test_tenancy_matrix as embedded  # the embedded engine's matrix
 
 from warden.graph.temporal.settings import TemporalSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-import test_tenancy_matrix as embedded  # the embedded engine's matrix
 
 pytestmark = pytest.mark.slow
 

