@@ -167,8 +167,9 @@ class RunWorkflow:
         escalation when it fires first (it survives worker and server restarts: it is in the
         history), then the wait goes on. Returns the due time still to wait for (None once
         escalated). The policy has one escalation level, so after it the wait has no timer."""
+        again = 0.0  # after a "not due yet" (a worker's clock behind Temporal's): not at once
         while due is not None:
-            left = (datetime.fromisoformat(due) - workflow.now()).total_seconds()
+            left = max((datetime.fromisoformat(due) - workflow.now()).total_seconds(), again)
             if left > 0:
                 try:
                     await workflow.wait_condition(
@@ -180,7 +181,7 @@ class RunWorkflow:
                 except TimeoutError:
                     pass
             out = await self._node("approval_escalate", {"run_id": self._run_id}, "SLA passed, escalate")
-            due = out["due_at"]  # None once escalated; a later time if the row is not due yet
+            due, again = out["due_at"], 1.0  # None once escalated; still set if not due yet
         await workflow.wait_condition(lambda: self._decision is not None)
         return None
 
