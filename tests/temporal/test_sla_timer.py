@@ -104,8 +104,7 @@ def test_the_sla_timer_escalates_once_after_workers_and_temporal_restart(
         assert queued["due_at"] == queued["requested_at"] + timedelta(seconds=SLA_S)
 
         # while it waits: the workers and the Temporal server go away, then come back
-        _stop(cluster.workers)
-        cluster.workers.clear()
+        _stop(cluster.workers)  # (kept in the list: the next one logs to worker-1.log)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         server = start_dev_server(binary, folder, port)  # same database, same address
