@@ -281,6 +281,38 @@ def test_racing_escalation_passes_escalate_each_approval_exactly_once(tmp_path: 
         assert audit.verify_chain(con, "acme").ok
 
 
+def test_one_runs_escalation_is_the_loops_and_they_escalate_it_once_together(tmp_path: Path) -> None:
+    """`escalate_due` (what the Temporal engine's SLA timer runs) changes nothing before the due
+    time, then makes the loop's change; the loop and it, racing in threads, escalate once."""
+    svc = _service(tmp_path / "home", policy_copy(tmp_path, sla="1h", escalate_to="admin"))
+    timed, raced = _start(svc, "ana@acme"), _start(svc, "ana@acme")
+    requested = _queue(svc)[raced]["requested_at"]
+    assert svc.escalate_due(timed, now=requested + timedelta(minutes=59)) is None
+    assert svc.escalate_due("run-0123456789ab", now=requested + timedelta(hours=2)) is None
+    one = svc.escalate_due(timed, now=requested + timedelta(hours=2))
+    assert one is not None and (one.run_id, one.escalate_to, one.notified) == (timed, "admin", ["adam@acme"])
+    assert svc.escalate_due(timed, now=requested + timedelta(hours=3)) is None
+
+    later = requested + timedelta(hours=2)
+    results: list[Any] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(Service(tmp_path / "home").escalate_due(raced, now=later))
+        ),
+        threading.Thread(
+            target=lambda: results.extend(Service(tmp_path / "home").escalate_overdue(now=later))
+        ),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [e.run_id for e in results if e is not None] == [raced]
+    found = sorted(e["run_id"] for e in _events(svc, "approval_escalated"))
+    assert found == sorted([timed, raced])
+    assert svc.escalate_overdue(now=later + timedelta(hours=1)) == []
+
+
 def test_the_servers_loop_on_a_fresh_state_directory_does_nothing_and_creates_nothing(tmp_path: Path) -> None:
     svc = _service(tmp_path / "home", policy_copy(tmp_path))
     assert svc.escalate_overdue() == [] and svc.deliver_notifications().sent == 0

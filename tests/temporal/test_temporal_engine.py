@@ -251,34 +251,3 @@ def test_doctor_says_when_no_worker_polls_the_task_queue(cluster: Cluster) -> No
     engine = json.loads(done.stdout)["engine"]
     assert (engine["name"], engine["code"]) == ("temporal", "no_workers"), engine
     assert "warden worker" in engine["fix"]
-
-
-def test_an_sla_escalation_fires_once_after_the_workers_and_the_server_restart(cluster: Cluster) -> None:
-    """The SLA's due time is data in the ledger (the queue row a run waiting on Temporal gets):
-    a new service process escalates it once after the workers were replaced, and the run is
-    still decided and completed on the new workers."""
-    from datetime import timedelta
-
-    from _wardencli import acme_policy_data
-
-    data = acme_policy_data()
-    data["tenants"]["acme"]["approval"].update(sla="48h", escalate_to="admin")
-    write_yaml(cluster.policy, data)
-    cluster.start_workers(1)
-    service = cluster.service()
-    root = _slow_tree(cluster, service, [slow("a", 0)])
-    [queued] = _store_rows(
-        service, "SELECT requested_at, due_at FROM approval_queue WHERE run_id = ?", [root]
-    )
-    assert queued["due_at"] == queued["requested_at"] + timedelta(hours=48)
-
-    cluster.stop()  # the workers and the serving process go away; new ones take over
-    cluster.workers.clear()
-    cluster.start_workers(1)
-    again = cluster.service()
-    later = queued["requested_at"] + timedelta(hours=49)
-    escalated = again.escalate_overdue(now=later)
-    assert [(e.run_id, e.escalate_to, e.notified) for e in escalated] == [(root, "admin", ["adam@acme"])]
-    assert again.escalate_overdue(now=later + timedelta(hours=1)) == []
-    done = again.decide(again.principal("dora@acme"), root, "approve", role="dpo")
-    assert done.status == "completed", done

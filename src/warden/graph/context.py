@@ -53,6 +53,10 @@ class RunContext:
     """The compiled graph a step runs a child runbook in (set by the engine that compiles both)."""
     on_step: Callable[[StepProgress], None] | None = None
     """Told as each step starts: the entry point shows progress with it (or nothing, piped)."""
+    escalate: Callable[[str], dict[str, Any] | None] | None = None
+    """run id -> that run's overdue approval escalated now (the service's own SLA escalation:
+    ledger row, audit event, notice; once, however many callers), or None when not due. Given
+    by a worker's service so the Temporal engine's SLA timer escalates as the server loop does."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """What the nodes of this invocation read once and reuse: validated runbooks by run and
     hash, each run's step gate and the live kill switch while the store is unchanged

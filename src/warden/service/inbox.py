@@ -13,6 +13,7 @@ from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import notice_payload
 from warden.schemas.policy import Notifications
 from warden.service._base import ServiceBase
+from warden.service.policies import PolicyBook
 from warden.service.principal import Principal
 from warden.service.queue import (
     DUE_SOON_FRACTION,
@@ -23,6 +24,7 @@ from warden.service.queue import (
     utc_naive,
 )
 from warden.store import (
+    Store,
     approval_queue,
     audit,
     is_write_conflict,
@@ -99,9 +101,8 @@ class InboxOps(ServiceBase):
         to: an ``approval_escalated`` audit event (idempotent key), the queue row marked, and a
         notice to the escalation role's users, in one transaction per approval. The due time is
         data, so a restarted process escalates what came due while it was down and nothing
-        twice; a second caller racing this one loses the row and skips it."""
-        from warden.governance.notifications import holders
-
+        twice; a second caller racing this one (another server, or the run's Temporal timer)
+        loses the row and skips it."""
         at = utc_naive(now)
         done: list[Escalation] = []
         if not self.store.path.exists():  # a fresh state directory: nothing waits yet
@@ -110,81 +111,16 @@ class InboxOps(ServiceBase):
             with self.store.connect(read_only=True) as con:
                 due = approval_queue.overdue(con, at)
             for row in due:
-                bound = self.policies.bound(row["policy_sha256"])
-                role = row["escalate_to"] or row["required_role"]
-                users = holders(bound, row["tenant"], role)
-                key = f"{row['run_id']}:approval_escalated:{row['runbook_sha256']}"
-                if not self._escalate_one(row, key, role, users, bound, at):
-                    continue
-                done.append(
-                    Escalation(
-                        run_id=row["run_id"],
-                        root_run_id=row["root_run_id"],
-                        tenant=row["tenant"],
-                        required_role=row["required_role"],
-                        escalate_to=role,
-                        due_at=row["due_at"],
-                        escalated_at=at,
-                        notified=users,
-                    )
-                )
+                escalated = escalate_row(self.store, self.policies, row, at)
+                if escalated is not None:
+                    done.append(escalated)
         return done
 
-    def _escalate_one(
-        self,
-        row: dict[str, Any],
-        key: str,
-        role: str,
-        users: list[str],
-        bound: LoadedPolicy,
-        at: datetime,
-    ) -> bool:
-        """One escalation in one transaction; False when another caller escalated it first. A
-        transaction that loses a race (the row, or the tenant's audit chain) is retried."""
-        from warden.governance.notifications import deliveries
-
-        for attempt in range(8):
-            try:
-                with self.store.connect() as con:
-                    if not approval_queue.mark_escalated(con, row["run_id"], at):
-                        return False
-                    audit.audit(
-                        con,
-                        run_id=row["run_id"],
-                        root_run_id=row["root_run_id"],
-                        tenant=row["tenant"],
-                        actor="warden",
-                        event="approval_escalated",
-                        key=key,
-                        payload={
-                            "required_role": row["required_role"],
-                            "escalate_to": role,
-                            "requested_at": row["requested_at"].isoformat() + "Z",
-                            "due_at": row["due_at"].isoformat() + "Z",
-                            "sla_s": row["sla_s"],
-                            "notified": users,
-                            "policy_sha256": row["policy_sha256"],
-                        },
-                    )
-                    notifications.enqueue(
-                        con,
-                        deliveries(
-                            bound,
-                            tenant=row["tenant"],
-                            event="approval_escalated",
-                            key=key,
-                            users=users,
-                            run_id=row["run_id"],
-                            root_run_id=row["root_run_id"],
-                            payload={**notice_payload(row), "escalate_to": role},
-                        ),
-                    )
-                return True
-            except Exception as exc:
-                if not is_write_conflict(exc) or attempt == 7:
-                    raise
-                time.sleep(0.01 * (attempt + 1) * (1 + random.random()))
-        return False
+    def escalate_due(self, run_id: str, now: datetime | None = None) -> Escalation | None:
+        """Escalate the pending approval of `run_id` if it is past its due time (what the
+        Temporal engine's SLA timer asks when it fires): the same change as
+        :meth:`escalate_overdue`, once; None when it is not due, decided or escalated already."""
+        return escalate_run(self.store, self.policies, run_id, utc_naive(now))
 
     def deliver_notifications(self, *, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
         """Send the outbox's due notifications (at most `limit`): webhook and SMTP, retried with
@@ -245,3 +181,96 @@ def _health(tenant: str, row: dict[str, Any] | None, at: datetime) -> QueueHealt
         edit_rate=rate(r.get("edited")),
         sla_breaches=int(r.get("sla_breaches") or 0),
     )
+
+
+def escalate_run(store: Store, policies: PolicyBook, run_id: str, at: datetime) -> Escalation | None:
+    """One run's approval escalated if overdue at `at` (shared by the service and the worker)."""
+    if not store.path.exists():
+        return None
+    with store.connect(read_only=True) as con:
+        row = approval_queue.get(con, run_id)
+    if row is None or row["decided_at"] is not None or row["escalated_at"] is not None:
+        return None
+    if row["due_at"] is None or row["due_at"] > at:
+        return None
+    return escalate_row(store, policies, row, at)
+
+
+def escalate_row(store: Store, policies: PolicyBook, row: dict[str, Any], at: datetime) -> Escalation | None:
+    """Escalate one overdue queue row (the server loop's and the SLA timer's one code path);
+    None when another caller escalated it first."""
+    from warden.governance.notifications import holders
+
+    bound = policies.bound(row["policy_sha256"])
+    role = row["escalate_to"] or row["required_role"]
+    users = holders(bound, row["tenant"], role)
+    key = f"{row['run_id']}:approval_escalated:{row['runbook_sha256']}"
+    if not _escalate_one(store, row, key, role, users, bound, at):
+        return None
+    return Escalation(
+        run_id=row["run_id"],
+        root_run_id=row["root_run_id"],
+        tenant=row["tenant"],
+        required_role=row["required_role"],
+        escalate_to=role,
+        due_at=row["due_at"],
+        escalated_at=at,
+        notified=users,
+    )
+
+
+def _escalate_one(
+    store: Store,
+    row: dict[str, Any],
+    key: str,
+    role: str,
+    users: list[str],
+    bound: LoadedPolicy,
+    at: datetime,
+) -> bool:
+    """One escalation in one transaction; False when another caller escalated it first. A
+    transaction that loses a race (the row, or the tenant's audit chain) is retried."""
+    from warden.governance.notifications import deliveries
+
+    for attempt in range(8):
+        try:
+            with store.connect() as con:
+                if not approval_queue.mark_escalated(con, row["run_id"], at):
+                    return False
+                audit.audit(
+                    con,
+                    run_id=row["run_id"],
+                    root_run_id=row["root_run_id"],
+                    tenant=row["tenant"],
+                    actor="warden",
+                    event="approval_escalated",
+                    key=key,
+                    payload={
+                        "required_role": row["required_role"],
+                        "escalate_to": role,
+                        "requested_at": row["requested_at"].isoformat() + "Z",
+                        "due_at": row["due_at"].isoformat() + "Z",
+                        "sla_s": row["sla_s"],
+                        "notified": users,
+                        "policy_sha256": row["policy_sha256"],
+                    },
+                )
+                notifications.enqueue(
+                    con,
+                    deliveries(
+                        bound,
+                        tenant=row["tenant"],
+                        event="approval_escalated",
+                        key=key,
+                        users=users,
+                        run_id=row["run_id"],
+                        root_run_id=row["root_run_id"],
+                        payload={**notice_payload(row), "escalate_to": role},
+                    ),
+                )
+            return True
+        except Exception as exc:
+            if not is_write_conflict(exc) or attempt == 7:
+                raise
+            time.sleep(0.01 * (attempt + 1) * (1 + random.random()))
+    return False

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import nullcontext
+from datetime import UTC
 from typing import Any
 
 from temporalio import activity
@@ -27,7 +28,7 @@ from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import Store, ledger, runs
+from warden.store import Store, approval_queue, ledger, runs
 
 __all__ = ["NodeActivities"]
 
@@ -53,6 +54,7 @@ class NodeActivities:
             self.plan,
             self.guard,
             self.approval_open,
+            self.approval_escalate,
             self.approval_take,
             self.step,
             self.child_ended,
@@ -101,7 +103,8 @@ class NodeActivities:
     @activity.defn(name="warden.approval_open")
     def approval_open(self, arg: dict[str, Any]) -> dict[str, Any]:
         """An auto-approval's update, or the payload to review, the gate a decision must pass
-        (from the bound policy) and the run marked waiting (as the embedded engine's settle)."""
+        (from the bound policy), the run marked waiting (as the embedded engine's settle) and
+        the SLA due time of its queue row (ISO, UTC; None without an SLA) for the workflow's timer."""
         state: RunState = arg["state"]
 
         def work(ctx: RunContext) -> dict[str, Any]:
@@ -118,9 +121,28 @@ class NodeActivities:
                 draft_sha256=state.get("runbook_sha256") or "",
             )
             _mark_waiting(ctx, state, payload)
-            return {"update": None, "payload": payload, "gate": gate}
+            return {"update": None, "payload": payload, "gate": gate, "due_at": _due_at(ctx, state["run_id"])}
 
         return dict(self._run(state["run_id"], work))
+
+    @activity.defn(name="warden.approval_escalate")
+    def approval_escalate(self, arg: dict[str, Any]) -> dict[str, Any]:
+        """The SLA timer fired: escalate the run's approval with the service's own escalation
+        (the server loop's: same row change, notice, audit event; once, whoever comes first).
+        `due_at` is the time to wait for again (None once escalated, decided or without SLA)."""
+        run_id = arg["run_id"]
+
+        def work(ctx: RunContext) -> dict[str, Any]:
+            if ctx.escalate is None:  # not failing the run: the server's SLA loop escalates it
+                activity.logger.warning(
+                    "escalation_unavailable: %s is overdue but this worker's context cannot escalate; "
+                    "fix: run workers as `warden worker` (its service gives the context one)",
+                    run_id,
+                )
+                return {"escalated": None, "due_at": None}
+            return {"escalated": ctx.escalate(run_id), "due_at": _due_at(ctx, run_id)}
+
+        return dict(self._run(run_id, work))
 
     @activity.defn(name="warden.approval_take")
     def approval_take(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +225,16 @@ def written(ctx: RunContext, update: Any) -> Any:
             ledger.flush(con, update["ledger"])
         update = {**update, "ledger": []}
     return update
+
+
+def _due_at(ctx: RunContext, run_id: str) -> str | None:
+    """When the run's pending approval falls due (aware ISO UTC), if it has an SLA and is not
+    escalated or decided yet: the one time the workflow's SLA timer waits for."""
+    with ctx.store.connect(read_only=True) as con:
+        row = approval_queue.get(con, run_id)
+    if row is None or row["due_at"] is None or row["escalated_at"] or row["decided_at"]:
+        return None
+    return str(row["due_at"].replace(tzinfo=UTC).isoformat())
 
 
 def _mark_waiting(ctx: RunContext, state: RunState, payload: dict[str, Any]) -> None:

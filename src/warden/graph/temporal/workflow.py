@@ -12,7 +12,7 @@ it) before Temporal accepts it; a second decision is refused by the workflow its
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -38,14 +38,19 @@ def _running(state: dict[str, Any]) -> bool:
     return (state.get("status") or "running") == "running"
 
 
-def _step_timeout(state: dict[str, Any]) -> timedelta:
-    """The step's own timeout and retry policy from the runbook, as one activity deadline."""
-    limits = state.get("limits") or {}
-    order = state.get("order") or []
-    step_id = order[state.get("cursor", 0)]
+def _current_step(state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The id and runbook entry of the step at the cursor."""
+    step_id = str((state.get("order") or [])[state.get("cursor", 0)])
     step: dict[str, Any] = next(
         (s for s in (state.get("runbook") or {}).get("steps", []) if s.get("id") == step_id), {}
     )
+    return step_id, step
+
+
+def _step_timeout(state: dict[str, Any]) -> timedelta:
+    """The step's own timeout and retry policy from the runbook, as one activity deadline."""
+    limits = state.get("limits") or {}
+    _, step = _current_step(state)
     timeout = float(step.get("timeout_s") or limits.get("step_timeout_s") or 300)
     retry = step.get("retry") or {}
     attempts = int(retry.get("max_attempts") or 1)
@@ -58,6 +63,16 @@ def _step_timeout(state: dict[str, Any]) -> timedelta:
     if cap is not None:
         budget = min(budget, float(cap))
     return timedelta(seconds=min(budget, 7 * 86400) + 60)
+
+
+def _step_summary(state: dict[str, Any]) -> str:
+    """What the Web UI shows for a step activity: the step and its analyser (or child runbook)."""
+    step_id, step = _current_step(state)
+    if step.get("analyser"):
+        return f"{step_id} · analyser {step['analyser']}"
+    child = step.get("execute_workflow")
+    name = child.get("runbook") if isinstance(child, dict) else child
+    return f"{step_id} · child runbook {name}" if name else str(step_id)
 
 
 @workflow.defn(name=WORKFLOW)
@@ -82,16 +97,18 @@ class RunWorkflow:
         except asyncio.CancelledError:
             # cancelled (withdrawn, or the tenant's kill switch): say so in the store, then end
             self._phase = "stopped"
-            await self._node("stop", {"run_id": self._run_id}, "stop")
+            await self._node("stop", {"run_id": self._run_id}, "record the cancellation")
             raise
         except (ActivityError, ChildWorkflowError) as exc:
             if isinstance(exc.cause, CancelledError):  # cancelled while an activity or child ran
                 self._phase = "stopped"
-                await self._node("stop", {"run_id": self._run_id}, "stop")
+                await self._node("stop", {"run_id": self._run_id}, "record the cancellation")
                 raise
             # a node failed past its retries (a bug, or a store that stayed unusable)
             self._phase = "failed"
-            await self._node("fail", {"run_id": self._run_id, "error": str(exc.cause or exc)}, "fail")
+            await self._node(
+                "fail", {"run_id": self._run_id, "error": str(exc.cause or exc)}, "record the failure"
+            )
             return {"status": "failed", "reason": str(exc.cause or exc)}
         self._phase = "done"
         return {"status": state.get("status"), "reason": state.get("reason")}
@@ -105,7 +122,7 @@ class RunWorkflow:
             start_to_close_timeout=timeout,
             heartbeat_timeout=self._heartbeat,
             retry_policy=NODE_RETRY,
-            summary=f"{summary} · run {self._run_id}",
+            summary=f"{summary} · run {self._run_id}",  # the UI shows the type before it
         )
 
     async def _apply(self, name: str, state: dict[str, Any], summary: str) -> dict[str, Any]:
@@ -114,25 +131,26 @@ class RunWorkflow:
 
     async def _tree(self, state: dict[str, Any]) -> dict[str, Any]:
         self._phase = "running"
-        state = await self._apply("ingest", state, "ingest the documents")
+        state = await self._apply("ingest", state, "read the documents")
         if _running(state):
             state = await self._apply("plan", state, "record the runbook")
-            state = await self._apply("guard", state, "guard the runbook")
+            state = await self._apply("guard", state, "check the runbook against the policy")
         if _running(state):
             state = await self._approval(state)
         while _running(state) and state.get("cursor", 0) < len(state.get("order") or []):
             state = await self._step(state)
-        return await self._apply("finish", state, "finish")
+        return await self._apply("finish", state, "record the outcome")
 
     async def _approval(self, state: dict[str, Any]) -> dict[str, Any]:
-        opened = await self._node("approval_open", {"state": state}, "open the approval")
+        opened = await self._node("approval_open", {"state": state}, "ask for approval")
         if opened["update"] is not None:  # a policy rule approved it
             return {**state, **opened["update"]}
         self._pending, self._gate = opened["payload"], opened["gate"]
+        due: str | None = opened.get("due_at")  # absent in histories from before the SLA timer
         while True:
             self._attempt += 1
             self._phase = "waiting"
-            await workflow.wait_condition(lambda: self._decision is not None)
+            due = await self._await_decision(due)
             self._phase = "running"
             decision, self._decision = self._decision, None
             taken = await self._node(
@@ -144,9 +162,32 @@ class RunWorkflow:
                 self._pending = self._gate = None
                 return {**state, **taken["update"]}
 
+    async def _await_decision(self, due: str | None) -> str | None:
+        """Wait for the ``decide`` update; with an SLA, a durable timer to its due time runs the
+        escalation when it fires first (it survives worker and server restarts: it is in the
+        history), then the wait goes on. Returns the due time still to wait for (None once
+        escalated). The policy has one escalation level, so after it the wait has no timer."""
+        again = 0.0  # after a "not due yet" (a worker's clock behind Temporal's): not at once
+        while due is not None:
+            left = max((datetime.fromisoformat(due) - workflow.now()).total_seconds(), again)
+            if left > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._decision is not None,
+                        timeout=left,
+                        timeout_summary=f"approval SLA due {due}",
+                    )
+                    return due
+                except TimeoutError:
+                    pass
+            out = await self._node("approval_escalate", {"run_id": self._run_id}, "SLA passed, escalate")
+            due, again = out["due_at"], 1.0  # None once escalated; still set if not due yet
+        await workflow.wait_condition(lambda: self._decision is not None)
+        return None
+
     async def _step(self, state: dict[str, Any]) -> dict[str, Any]:
         step_id = (state.get("order") or [])[state.get("cursor", 0)]
-        out = await self._node("step", {"state": state}, f"step {step_id}", timeout=_step_timeout(state))
+        out = await self._node("step", {"state": state}, _step_summary(state), timeout=_step_timeout(state))
         if "child" not in out:
             return {**state, **out}
         child = out["child"]
