@@ -81,7 +81,7 @@ class Model:
 
     def score(self, feats: set[str], item: str) -> float:
         bias, w = self.weights[item]
-        return bias + sum(w.get(f, 0.0) for f in feats)
+        return bias + math.fsum(w.get(f, 0.0) for f in feats)  # exact: not set order
 
 
 def train(
