@@ -234,19 +234,18 @@ def _probe(
     keyed = (("s", "steps", "step_id", steps), ("f", "findings", "finding_id", found))
     for kind, table, second, keys in keyed:
         if keys:
+            runs_in, run_ids = _in("run_id", sorted({k[0] for k in keys}))
+            ids_in, ids = _in(second, sorted({k[1] for k in keys}))
             parts.append(
-                f"""SELECT '{kind}' AS kind, run_id AS a, {second} AS b, NULL AS c FROM {table}
-                    WHERE run_id IN (SELECT unnest(?::VARCHAR[]))
-                      AND {second} IN (SELECT unnest(?::VARCHAR[]))"""
+                f"SELECT '{kind}' AS kind, run_id AS a, {second} AS b, NULL AS c FROM {table} "
+                f"WHERE {runs_in} AND {ids_in}"
             )
-            params += [sorted({k[0] for k in keys}), sorted({k[1] for k in keys})]
+            params += [*run_ids, *ids]
     tenants = list(dict.fromkeys(e["tenant"] for e in events))
     if events:
-        parts.append(
-            """SELECT 'e', event_key, NULL, NULL FROM audit_events
-               WHERE event_key IN (SELECT unnest(?::VARCHAR[]))"""
-        )
-        params.append([e["event_key"] for e in events])
+        keys_in, event_keys = _in("event_key", [e["event_key"] for e in events])
+        parts.append(f"SELECT 'e', event_key, NULL, NULL FROM audit_events WHERE {keys_in}")
+        params += event_keys
     for tenant in tenants:
         parts.append(
             """SELECT 'h', tenant, CAST(chain_no AS VARCHAR), hash FROM (SELECT tenant, chain_no, hash
@@ -265,6 +264,19 @@ def _probe(
         elif kind == "h":
             out.heads[a] = (int(b), c)
     return out
+
+
+_IN_LIST_MAX = 64
+"""Up to this many values a key filter is a list of parameters (``col IN (?, ?)``, which DuckDB
+plans faster than a join with ``unnest``: ~0.75 against ~1.1-1.6 ms); past it, one list
+parameter (a flush of 255 records, a large findings batch)."""
+
+
+def _in(column: str, values: list[str]) -> tuple[str, list[Any]]:
+    """``column IN (...)`` over `values`, and its parameters."""
+    if len(values) <= _IN_LIST_MAX:
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+    return f"{column} IN (SELECT unnest(?::VARCHAR[]))", [values]
 
 
 def _insert_or_upsert(

@@ -511,7 +511,9 @@ def _run_child(
         return set_status(ctx, state, "failed", reason, [])
     if not started_before:
         with ctx.store.connect() as con:
-            steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
+            attempt = steps.start_step(
+                con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None
+            )
             runs.create_run(
                 con,
                 runs.RunRow(
@@ -526,6 +528,8 @@ def _run_child(
                     requester=state["requester"],
                     policy_sha256=ctx.policy.sha256,  # the tree's bound policy governs its decisions
                 ),
+                # the step's first row: the child's run row, only ever written with it, is new too
+                new=attempt == 1,
             )
             steps.link_child(con, state["run_id"], current.id, child_id)
             # the run's pending records, then the child's event (chained after them), in one flush
