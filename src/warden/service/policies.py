@@ -50,8 +50,8 @@ class PolicyBook:
                 code="no_store",
             )
         with self.store.connect(read_only=not may_initialise) as con:
-            row = policies.policy_in_force(con)
-            if row is None:
+            current = self._in_force(con)
+            if current is None:
                 if self.presented is None:
                     raise UsageError(
                         "no governance policy is in force in this state directory",
@@ -68,9 +68,19 @@ class PolicyBook:
                     con, self.presented, "bootstrap", "asserted", None, "initialised the state directory"
                 )
                 return self.presented
-        current = self._loaded(row)
         self.check_presented(current, "the policy in force")
         return current
+
+    def _in_force(self, con: Any) -> LoadedPolicy | None:
+        """The policy in force, None before the first; its text is read only when this book has
+        not parsed that version yet (versions are immutable, kept by hash)."""
+        sha = policies.sha256_in_force(con)
+        if sha is None:
+            return None
+        if sha in self._by_sha:
+            return self._by_sha[sha]
+        row = policies.policy_in_force(con)
+        return self._loaded(row) if row is not None else None
 
     def check_presented(self, expected: LoadedPolicy, what: str) -> None:
         """Refuse a presented policy file other than `expected`."""
@@ -95,8 +105,8 @@ class PolicyBook:
     def live(self) -> LoadedPolicy:
         """The policy in force now, read again (for the kill switch of running trees)."""
         with self.store.connect(read_only=True) as con:
-            row = policies.policy_in_force(con)
-        return self._loaded(row) if row is not None else self.in_force(may_initialise=False)
+            current = self._in_force(con)
+        return current if current is not None else self.in_force(may_initialise=False)
 
     def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
         """Put `new` in force: only an administrator of the policy in force may (or, in an

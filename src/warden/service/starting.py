@@ -202,6 +202,7 @@ class StartingOps(ServiceBase):
                 runs.RunRow(
                     run_id, run_id, None, None, 0, run_id, "", tenant, requester, policy.sha256, request
                 ),
+                new=True,  # a fresh random id
             )
             if request.get("document_ids"):
                 documents.link_documents(con, run_id, request["document_ids"])

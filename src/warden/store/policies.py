@@ -8,7 +8,7 @@ from typing import Any
 
 from warden.store._util import now, rows
 
-__all__ = ["apply_policy", "get_policy", "policy_in_force", "put_policy"]
+__all__ = ["apply_policy", "get_policy", "policy_in_force", "put_policy", "sha256_in_force"]
 
 
 def put_policy(con: Any, *, sha256: str, text: str, base_dir: str, source: str) -> None:
@@ -42,3 +42,12 @@ def policy_in_force(con: Any) -> dict[str, Any] | None:
         )
     )
     return found[0] if found else None
+
+
+def sha256_in_force(con: Any) -> str | None:
+    """The hash of the version applied last, without reading the version itself: what a caller
+    that parsed that version already needs (the kill switch is read again after every write).
+    Every application names a kept version (both are written in one transaction, and neither
+    table is ever deleted from or updated), so this is :func:`policy_in_force`'s hash."""
+    found = con.execute("SELECT sha256 FROM policy_applications ORDER BY seq DESC LIMIT 1").fetchone()
+    return str(found[0]) if found else None

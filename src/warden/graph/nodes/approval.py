@@ -17,7 +17,7 @@ from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import record, set_status
+from warden.graph.nodes._common import event, record, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
@@ -173,7 +173,6 @@ def _apply(
         else "edited by approver; " + change_summary(draft, final)
     )
     with ctx.store.connect() as con:
-        ledger.flush(con, state.get("ledger") or [])
         version_no = None
         if decision.decision != "reject":
             version_no = approvals.publish_version(
@@ -207,8 +206,8 @@ def _apply(
             validation=report,
             model=final.model.model_dump(mode="json") if final.model else None,
         )
-        record(
-            con,
+        # the run's pending records, then the decision's event (chained after them), in one flush
+        decided = event(
             state,
             f"approval:{decision.decision}",
             actor=decision.approver,
@@ -236,6 +235,7 @@ def _apply(
                 "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
             },
         )
+        ledger.flush(con, [*(state.get("ledger") or []), decided])
         if decision.decision != "reject":
             runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
         # the inbox row closes with the decision; the requester hears of it (a human decision:

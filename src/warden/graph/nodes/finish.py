@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import record, status_in
+from warden.graph.nodes._common import event
 from warden.graph.state import RunState, StateUpdate
 from warden.store import ledger, runs
 
@@ -13,14 +13,18 @@ __all__ = ["finish"]
 def finish(state: RunState, ctx: RunContext) -> StateUpdate:
     status = state.get("status") or "running"
     update: StateUpdate = {"ledger": []}
-    # one transaction: the run's pending ledger records, its final status, its duration
+    records = list(state.get("ledger") or [])
+    completing = status == "running"
+    if completing:
+        status = "completed"
+        records.append(event(state, "status:completed", payload={"reason": None}))
+        update.update(status="completed", reason=None)
+    records.append(event(state, "run_finished", payload={"status": status, "reason": state.get("reason")}))
+    # one transaction: the run's pending ledger records and its events (one flush, chained in
+    # this order), its final status, its duration (summed from the steps just written)
     with ctx.store.connect() as con:
-        if status == "running":
-            status_in(con, state, "completed", None, state.get("ledger"))
-            update.update(status="completed", reason=None)
-            status = "completed"
-        else:
-            ledger.flush(con, state.get("ledger") or [])
+        ledger.flush(con, records)
+        if completing:
+            runs.set_status(con, state["run_id"], "completed", None)
         runs.settle_duration(con, state["run_id"])
-        record(con, state, "run_finished", payload={"status": status, "reason": state.get("reason")})
     return update

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from warden.errors import LoadError
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import record, set_status
+from warden.graph.ledger import pending, tagged
+from warden.graph.nodes._common import event, set_status
 from warden.graph.state import RunState, StateUpdate
 from warden.store import documents
 
@@ -36,15 +37,16 @@ def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
     with ctx.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])
-        record(
-            con,
-            state,
-            "documents_ingested",
-            payload={
-                "documents": [
-                    {"id": d.id, "name": d.name, "format": d.format, "passages": len(d.passages)}
-                    for d in loaded
-                ]
-            },
-        )
-    return {"document_ids": [d.id for d in loaded]}
+    # the event rides in the checkpoint with the document ids and is chained with the run's next
+    # flush (the approval's transaction, or a refusal's), in the order it happened: see
+    # graph/ledger.py. Its two statements (key and chain head, insert) join that flush's.
+    ingested = event(
+        state,
+        "documents_ingested",
+        payload={
+            "documents": [
+                {"id": d.id, "name": d.name, "format": d.format, "passages": len(d.passages)} for d in loaded
+            ]
+        },
+    )
+    return {"document_ids": [d.id for d in loaded], "ledger": [*pending(state), *tagged([ingested])]}

@@ -21,7 +21,7 @@ from warden.graph.ids import child_run_id
 from warden.graph.ledger import due, tagged
 from warden.graph.ledger import pending as ledger_of
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
-from warden.graph.nodes._common import record, set_status
+from warden.graph.nodes._common import event, record, set_status
 from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
@@ -249,9 +249,16 @@ def _inputs(
             if name in here:  # a step whose records are not flushed yet
                 out[name] = _decoded(here[name])
             elif name in runbook.inputs:
-                stored = [documents.get_document(con, d) for d in state.get("document_ids") or []]
-                found = [d for d in stored if d is not None]
-                document = combine(found) if found and len(found) == len(stored) else None
+                # a stored document never changes (its id is its content's hash): read, parse
+                # and combine once per invocation, not for every step; each step gets its own dict
+                key = ("documents", tuple(state.get("document_ids") or []))
+                document = ctx.memo.get(key)
+                if document is None:
+                    stored = [documents.get_document(con, d) for d in key[1]]
+                    found = [d for d in stored if d is not None]
+                    document = combine(found) if found and len(found) == len(stored) else None
+                    if document is not None:
+                        ctx.memo[key] = document
                 out[name] = document.model_dump(mode="json") if document else None
             else:
                 produced = steps.get_step(con, state["run_id"], name)
@@ -504,8 +511,9 @@ def _run_child(
         return set_status(ctx, state, "failed", reason, [])
     if not started_before:
         with ctx.store.connect() as con:
-            ledger.flush(con, pending)
-            steps.start_step(con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None)
+            attempt = steps.start_step(
+                con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None
+            )
             runs.create_run(
                 con,
                 runs.RunRow(
@@ -520,9 +528,13 @@ def _run_child(
                     requester=state["requester"],
                     policy_sha256=ctx.policy.sha256,  # the tree's bound policy governs its decisions
                 ),
+                # the step's first row: the child's run row, only ever written with it, is new too
+                new=attempt == 1,
             )
             steps.link_child(con, state["run_id"], current.id, child_id)
-            record(con, state, "child_started", payload={"step": current.id, "child_run_id": child_id})
+            # the run's pending records, then the child's event (chained after them), in one flush
+            started = event(state, "child_started", payload={"step": current.id, "child_run_id": child_id})
+            ledger.flush(con, [*pending, started])
     child_state: RunState = {
         "run_id": child_id,
         "root_run_id": state["root_run_id"],
