@@ -20,7 +20,7 @@ from typing import Any
 
 from warden.schemas.finding import Finding
 from warden.store._util import insert_rows, now, scrub, to_json
-from warden.store.audit import GENESIS, canonical, iso_at, payload_digest
+from warden.store.audit import GENESIS, canonical, chain_readers, iso_at, payload_digest
 from warden.store.findings import FINDING_COLUMNS, FINDINGS_UPSERT, finding_rows, with_fingerprints
 from warden.store.runs import record_drafted_runbook
 
@@ -206,11 +206,14 @@ def flush(con: Any, records: list[dict[str, Any]]) -> None:
 
 def _append_events(con: Any, events: list[dict[str, Any]]) -> None:
     """Chain the events not yet stored onto their tenants' chains, in the order given."""
+    keys = [e["event_key"] for e in events]
+    readers = {t: chain_readers(con, t) for t in dict.fromkeys(e["tenant"] for e in events)}
     stored = {
         row[0]
-        for row in con.execute(
+        for reader in {id(r): r for rs in readers.values() for r in rs}.values()
+        for row in reader.execute(
             "SELECT event_key FROM audit_events WHERE event_key IN (SELECT unnest(?::VARCHAR[]))",
-            [[e["event_key"] for e in events]],
+            [keys],
         ).fetchall()
     }
     heads: dict[str, tuple[int, str]] = {}
@@ -220,12 +223,15 @@ def _append_events(con: Any, events: list[dict[str, Any]]) -> None:
             continue
         tenant = e["tenant"]
         if tenant not in heads:
-            head = con.execute(
-                """SELECT chain_no, hash FROM audit_events
-                   WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1""",
-                [tenant],
-            ).fetchone()
-            heads[tenant] = (head[0], head[1]) if head else (0, GENESIS)
+            heads[tenant] = (0, GENESIS)
+            for reader in readers[tenant]:
+                head = reader.execute(
+                    """SELECT chain_no, hash FROM audit_events
+                       WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1""",
+                    [tenant],
+                ).fetchone()
+                if head and head[0] > heads[tenant][0]:
+                    heads[tenant] = (head[0], head[1])
         last_no, prev_hash = heads[tenant]
         at = datetime.fromisoformat(e["at"])
         digest = hashlib.sha256(
