@@ -28,7 +28,9 @@ database (WARDEN_LEDGER_URL, inherited by the subprocesses it starts), dropped a
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if LEDGER != "postgres":
         return
-    skip = pytest.mark.skip(reason="about the DuckDB file itself; WARDEN_TEST_LEDGER=postgres")
+    skip = pytest.mark.skip(
+        reason="the DuckDB file itself, or two state directories as two ledgers; WARDEN_TEST_LEDGER=postgres"
+    )
     for item in items:
         if item.get_closest_marker("duckdb_only"):
             item.add_marker(skip)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
     "CHAIN_TAG",
@@ -126,8 +126,7 @@ def chain_readers(con: Any, tenant: str) -> list[Any]:
     transaction. DuckDB: `con` (one writer process at a time). Postgres: the tenant's chain is
     locked until the transaction ends, and the head is the newer of this transaction's and the
     last committed one (see ``store.postgres``)."""
-    readers = getattr(con, "chain_readers", None)
-    return [con] if readers is None else list(readers(tenant))
+    return readers_under_lock(con, f"audit:{tenant}")
 
 
 def audit(

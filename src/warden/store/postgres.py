@@ -9,9 +9,10 @@ REPEATABLE READ, the snapshot isolation DuckDB gives; a lost race is a serializa
 that :func:`~warden.store.connection.is_write_conflict` recognises, as DuckDB's conflicts.
 
 What DuckDB's single-writer file lock gave for free is made explicit: a tenant's audit chain
-appends take a transaction-scoped advisory lock on the tenant (:meth:`PgConnection.chain_readers`)
-and read the chain head as last committed, so appends from any number of processes chain one
-after another instead of failing on ``UNIQUE (tenant, chain_no)``. The schema is created and
+appends take a transaction-scoped advisory lock on the tenant and read the chain head as last
+committed (:meth:`PgConnection.readers_under_lock`; runbook version numbers likewise), so
+appends from any number of processes chain one after another instead of failing on
+``UNIQUE (tenant, chain_no)``. The schema is created and
 upgraded under another advisory lock, so processes starting together do not race on DDL.
 A server that is down or refuses gives the coded ``store_unavailable``, never a traceback.
 """
@@ -39,8 +40,9 @@ __all__ = [
     "translate",
 ]
 
-_CHAIN_LOCK_CLASS = 17
-"""First key of the advisory lock a tenant's chain appends take (the second: hashtext(tenant))."""
+_LOCK_CLASS = 17
+"""First key of the advisory locks of :meth:`PgConnection.readers_under_lock` (the second:
+hashtext of what is locked, e.g. ``audit:TENANT``)."""
 _SCHEMA_LOCK = (18, 0)
 """The advisory lock schema creation and upgrades take."""
 _IDLE_MAX = 8
@@ -148,14 +150,15 @@ class PgConnection:
     def cursor(self) -> PgConnection:
         return self
 
-    def chain_readers(self, tenant: str) -> list[PgConnection]:
-        """Lock `tenant`'s audit chain until this transaction ends, and return the connections
-        whose reads together give its head: this transaction (its own appends) and a side
-        connection outside it (what others committed after this snapshot was taken; nobody
-        else can append while the lock is held, so the head read stays the head)."""
-        if tenant not in self._locked:
-            self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [_CHAIN_LOCK_CLASS, tenant])
-            self._locked.add(tenant)
+    def readers_under_lock(self, key: str) -> list[PgConnection]:
+        """Take the advisory lock `key` until this transaction ends, and return the connections
+        whose reads together give the latest state of what the lock guards (a tenant's chain
+        head, a runbook's version numbers): this transaction (its own writes) and a side
+        connection outside it (what others committed after this snapshot was taken; every
+        writer of it takes the lock, so what is read stays the latest until commit)."""
+        if key not in self._locked:
+            self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [_LOCK_CLASS, key])
+            self._locked.add(key)
         if self._side is None:
             self._side = PgConnection(self._ledger.take(), self._ledger)
         return [self, self._side]
