@@ -53,6 +53,14 @@ def test_the_report_from_the_export_equals_the_report_from_the_postgres_ledger(
     for table, n in counts.items():
         assert service.store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == n, table
 
+    # a replay works from an export in its scratch directory and never writes the ledger
+    from warden.service.replay import replay_run
+
+    before = {t: service.store.query(f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in counts}
+    replayed = replay_run(service, service.principal("dora@acme"), root)
+    assert replayed.identical, replayed
+    assert {t: service.store.query(f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in counts} == before
+
     with pytest.raises(UsageError) as again:
         service.export_ledger(service.principal("adam@acme"), target)
     assert again.value.code == "export_exists"
