@@ -149,7 +149,7 @@ class Store:
 
     @property
     def backend(self) -> str:
-        """ "postgres" or "duckdb": which ledger this store writes."""
+        """Which ledger this store writes: "postgres" or "duckdb"."""
         return "postgres" if self._pg is not None else "duckdb"
 
     def where(self) -> str:
