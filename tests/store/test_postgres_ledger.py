@@ -6,6 +6,7 @@ the coded ``store_unavailable``. Skipped, saying why, only when no Postgres answ
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -197,6 +198,17 @@ def test_an_unreachable_postgres_is_the_coded_store_unavailable_with_a_fix(tmp_p
     assert done.returncode != 0
     assert "store_unavailable" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert "fix:" in done.stderr
+    doctor = subprocess.run(
+        [sys.executable, "-m", "warden", "doctor", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    store = json.loads(doctor.stdout)["engine"]["store"]
+    assert (store["ledger"], store["ok"], store["code"]) == ("postgres", False, "store_unavailable"), store
+    assert store["fix"]
 
 
 def test_a_missing_database_and_a_bad_url_are_coded_too(pg_url: str, tmp_path: Path) -> None:
