@@ -244,3 +244,23 @@ def test_the_schema_is_created_once_by_processes_starting_together_and_upgrades_
         {"value": str(SCHEMA_VERSION)}
     ]
     assert again.generation() is None and again.backend == "postgres" and again.exists()
+
+
+def test_a_row_held_past_the_lock_timeout_is_store_busy_and_the_timeout_follows_the_store(
+    pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    store = Store(tmp_path / "warden.duckdb", url=pg_url, lock_timeout_s=0.3)
+    with store.connect() as con:
+        con.execute("INSERT INTO meta VALUES ('held', '1')")
+    assert store.query("SHOW lock_timeout") == [{"lock_timeout": "300ms"}]
+    with psycopg.connect(pg_url) as other:  # another process holds the row, uncommitted
+        other.execute("UPDATE meta SET value = '2' WHERE key = 'held'")
+        with pytest.raises(WardenError) as busy, store.connect() as con:
+            con.execute("UPDATE meta SET value = '3' WHERE key = 'held'")
+        other.rollback()
+    assert busy.value.code == "store_busy" and busy.value.fix
+    store.lock_timeout_s = 5
+    assert store.query("SHOW lock_timeout") == [{"lock_timeout": "5s"}]
+    assert store.query("SELECT value FROM meta WHERE key = 'held'") == [{"value": "1"}]

@@ -213,6 +213,7 @@ class PostgresLedger:
         self._mutex = threading.Lock()
         self._pid = os.getpid()
         self._schema_ready = False
+        self._timeouts: dict[int, int] = {}
         self.opened = 0
 
     def unavailable(self, exc: BaseException) -> StoreUnavailable:
@@ -233,9 +234,17 @@ class PostgresLedger:
         except psycopg.Error as exc:
             raise self.unavailable(exc) from None
         raw.adapters.register_loader("numeric", _numeric_loader())
-        raw.execute(f"SET lock_timeout = '{max(int(self.lock_timeout_s * 1000), 1)}ms'")
+        self._timeouts.pop(id(raw), None)  # a new connection (its id may be a closed one's)
         self.opened += 1
         return raw
+
+    def _lock_timeout(self, raw: Any) -> None:
+        """Waits for a row or the chain lock end after the store's lock timeout (`store_busy`),
+        as waits for the DuckDB file do; set again when the store's timeout changed."""
+        ms = max(int(self.lock_timeout_s * 1000), 1)
+        if self._timeouts.get(id(raw)) != ms:
+            raw.execute(f"SET lock_timeout = '{ms}ms'")
+            self._timeouts[id(raw)] = ms
 
     def take(self) -> Any:
         with self._mutex:
@@ -301,6 +310,7 @@ class PostgresLedger:
             raw = self.take()
             con = PgConnection(raw, self)
             try:
+                self._lock_timeout(raw)
                 self._ensure_schema(con)
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" + (" READ ONLY" if read_only else ""))
                 return raw, con
