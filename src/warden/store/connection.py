@@ -223,10 +223,8 @@ class Store:
         `before_release` runs (in the timer's thread) just before the file is given back, so
         the work in flight can be made visible to the processes that get their turn; once the
         block has exited it never runs, and the exit waits for it if it is running. On Postgres
-        nothing is held, so nothing is given back and the hook is not needed."""
-        if self._pg is not None:
-            yield
-            return
+        nothing is held, so nothing is given back, but the hook still runs: it is what makes a
+        long step's progress visible to other processes."""
         lock = threading.Lock()
         closed = [False]
 
