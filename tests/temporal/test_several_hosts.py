@@ -41,7 +41,10 @@ def test_a_service_and_two_workers_on_separate_hosts_share_only_the_postgres_led
 ) -> None:
     # the reference: the embedded engine on a DuckDB file
     reference = Service(
-        tmp_path / "embedded", policy=cluster.policy, engine=EmbeddedEngine(tmp_path / "cp.sqlite")
+        tmp_path / "embedded",
+        policy=cluster.policy,
+        engine=EmbeddedEngine(tmp_path / "cp.sqlite"),
+        ledger_url="",  # whatever WARDEN_TEST_LEDGER says
     )
     assert reference.store.backend == "duckdb"
     ana = reference.principal("ana@acme", writing=True)
