@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,41 @@ import yaml
 
 from warden.catalogue import Catalogue, default_catalogue
 from warden.governance import LoadedPolicy, load_policy
+from warden.testing import pg_unavailable_reason, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 ACME_POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
 ROOT_RUNBOOK = REPO / "runbooks" / "privacy-policy-review.yaml"
+
+
+LEDGER = os.environ.get("WARDEN_TEST_LEDGER", "duckdb")
+"""`WARDEN_TEST_LEDGER=postgres` runs the tests on the Postgres ledger: every test gets a fresh
+database (WARDEN_LEDGER_URL, inherited by the subprocesses it starts), dropped after it."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if LEDGER != "postgres":
+        return
+    skip = pytest.mark.skip(
+        reason="the DuckDB file itself, or two state directories as two ledgers; WARDEN_TEST_LEDGER=postgres"
+    )
+    for item in items:
+        if item.get_closest_marker("duckdb_only"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    if LEDGER != "postgres":
+        monkeypatch.delenv("WARDEN_LEDGER_URL", raising=False)
+        yield None
+        return
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"WARDEN_TEST_LEDGER=postgres, but {reason}")
+    with scratch_database() as url:
+        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import zlib
 
+from warden.store.scratch import PG_ADMIN_URL, pg_unavailable_reason, refill_database, scratch_database
+
 __all__ = [
     "PEAK_RSS_MARKER",
     "PEAK_RSS_PRELUDE",
+    "PG_ADMIN_URL",
     "pdf_document",
     "pdf_escape",
+    "pg_unavailable_reason",
+    "refill_database",
+    "scratch_database",
     "simple_pdf",
     "split_peak_rss",
 ]

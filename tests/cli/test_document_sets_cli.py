@@ -20,7 +20,7 @@ MAIN = REPO / "fixtures" / "transparency" / "sets" / "lumen-privacy-statement.md
 def _warden(
     *args: str, home: Path | None = None, policy: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
     env.update(NO_COLOR="1", COLUMNS="250")
     if home is not None:
         env["WARDEN_HOME"] = str(home)

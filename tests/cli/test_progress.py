@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _approve(home: Path, stderr_tty: bool) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
     env.update(WARDEN_HOME=str(home), WARDEN_POLICY=str(REPO / "fixtures/acme/policy.yaml"), COLUMNS="200")
     base = [sys.executable, "-m", "warden"]
     started = subprocess.run(

@@ -78,7 +78,7 @@ class Warden:
     extra_env: dict[str, str | None] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
         env.update(
             WARDEN_HOME=str(self.home),
             WARDEN_ANALYSER_PATH=str(PLUGINS),

@@ -26,7 +26,7 @@ from warden.store import Store
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
     env.update(WARDEN_HOME=str(home), WARDEN_ANALYSER_PATH=str(PLUGINS), NO_COLOR="1", COLUMNS="200")
     return env
 

@@ -76,6 +76,7 @@ def test_the_inbox_lists_what_my_roles_may_decide_oldest_first_and_nothing_of_an
     assert [i.run_id for i in svc.inbox(svc.principal("dora@acme"), limit=1, offset=1)] == [second]
 
 
+@pytest.mark.duckdb_only  # two state directories as two ledgers
 def test_my_own_request_is_in_my_inbox_only_where_self_approval_is_allowed(tmp_path: Path) -> None:
     def ana_is_dpo(allow: bool) -> Any:
         def tweak(data: dict[str, Any]) -> None:

@@ -18,11 +18,13 @@ the next case.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import pytest
 from typer.testing import CliRunner
 
 from warden.cli import app
+from warden.testing import refill_database, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
@@ -69,8 +72,22 @@ def _invoke(home: Path, args: list[str], user: str | None, *, policy: bool = Tru
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """One state directory with a root run in each state (all requested by ana@acme)."""
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """One state directory with a root run in each state (all requested by ana@acme); with
+    WARDEN_TEST_LEDGER=postgres, its ledger is a database each test gets a copy of."""
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("WARDEN_TEST_LEDGER") == "postgres":
+            url = stack.enter_context(scratch_database("warden_matrix"))
+            stack.enter_context(pytest.MonkeyPatch.context()).setenv("WARDEN_LEDGER_URL", url)
+            _TEMPLATE["url"] = url
+        yield _prepare(tmp_path_factory)
+
+
+_TEMPLATE: dict[str, str] = {}
+"""The prepared ledger's database (WARDEN_TEST_LEDGER=postgres)."""
+
+
+def _prepare(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     home = tmp_path_factory.mktemp("matrix") / "home"
     runs: dict[str, str] = {}
 
@@ -94,6 +111,8 @@ def _copy(prepared: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[Path, 
     home, runs = prepared
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
+    if "url" in _TEMPLATE:  # this test's fresh database becomes a copy of the prepared one
+        refill_database(os.environ["WARDEN_LEDGER_URL"], _TEMPLATE["url"])
     return copy, runs
 
 
@@ -180,8 +199,10 @@ def test_run_commands_answer_each_identity_as_the_service_decides(
 
 
 @pytest.mark.parametrize("identity", list(IDENTITIES))
-def test_runs_lists_only_the_callers_tenants(prepared: tuple[Path, dict[str, str]], identity: str) -> None:
-    home, runs = prepared
+def test_runs_lists_only_the_callers_tenants(
+    prepared: tuple[Path, dict[str, str]], tmp_path: Path, identity: str
+) -> None:
+    home, runs = _copy(prepared, tmp_path)
     result = _invoke(home, ["runs", "--json"], IDENTITIES[identity])
     if identity in ("nobody", "unknown"):
         assert result.code == 2

@@ -4,10 +4,13 @@ only to the roles the run's bound policy names; `diff` compares two runs by fing
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from warden.service import NotFound, RunRefused, UnknownFinding
 from warden.store import Store
 from warden.store.audit import verify_chain
 from warden.store.fingerprints import evidence_hash, fingerprint
+from warden.testing import refill_database, scratch_database
 
 EMAIL_CODE = "scan.personal_data"
 
@@ -59,15 +63,28 @@ def _rewrite_newsletter(systems: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Acme, str]:
-    acme = acme_copy(tmp_path_factory.mktemp("triage") / "acme")
-    return acme, acme.completed()
+def one_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Acme, str]]:
+    """One completed tree; with WARDEN_TEST_LEDGER=postgres its ledger is a database each test
+    gets a copy of (as it gets a copy of the state directory)."""
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("WARDEN_TEST_LEDGER") == "postgres":
+            url = stack.enter_context(scratch_database("warden_triage"))
+            stack.enter_context(pytest.MonkeyPatch.context()).setenv("WARDEN_LEDGER_URL", url)
+            _TEMPLATE["url"] = url
+        acme = acme_copy(tmp_path_factory.mktemp("triage") / "acme")
+        yield acme, acme.completed()
+
+
+_TEMPLATE: dict[str, str] = {}
+"""The prepared ledger's database (WARDEN_TEST_LEDGER=postgres)."""
 
 
 def _copy(one_tree: tuple[Acme, str], tmp_path: Path) -> tuple[Acme, str]:
     acme, run = one_tree
     home = tmp_path / "home"
     shutil.copytree(acme.home, home)
+    if "url" in _TEMPLATE:  # this test's fresh database becomes a copy of the prepared one
+        refill_database(os.environ["WARDEN_LEDGER_URL"], _TEMPLATE["url"])
     return Acme(acme.base, acme.policy, acme.notice, acme.systems, home), run
 
 

@@ -50,7 +50,18 @@ class Chains:
         return self.home / "warden.duckdb"
 
     def sql(self, *statements: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Tamper as an attacker with the file would: plain DuckDB, no Warden code."""
+        """Tamper as an attacker with the file (or the Postgres ledger) would: plain SQL, no
+        Warden code."""
+        url = os.environ.get("WARDEN_LEDGER_URL")
+        if url:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as pg:
+                out_pg: list[tuple[Any, ...]] = []
+                for s in statements:
+                    cur = pg.execute(re.sub(r"\?|\$\d+", "%s", s), params or [])
+                    out_pg = cur.fetchall() if cur.description else []
+                return out_pg
         con = duckdb.connect(str(self.path))
         try:
             out: list[tuple[Any, ...]] = []
@@ -73,7 +84,7 @@ class Chains:
             return verify_chain(con, tenant, **kw)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
         env.update(WARDEN_HOME=str(self.home), NO_COLOR="1", COLUMNS="200")
         return subprocess.run(
             [sys.executable, "-m", "warden", "audit", *args, "--policy", str(POLICY)],
@@ -244,7 +255,7 @@ TAMPERS: dict[str, tuple[Callable[[Chains], Any], str, int | None, int | None]] 
     ),
     "edit a time": (
         lambda c: c.sql(
-            """UPDATE audit_events SET "at" = "at" + INTERVAL 1 SECOND
+            """UPDATE audit_events SET "at" = "at" + INTERVAL '1 second'
                WHERE tenant = 'acme' AND chain_no = 2"""
         ),
         "edited",
@@ -434,6 +445,7 @@ def test_verify_without_a_principal_or_for_a_stranger_is_a_usage_error_that_show
         assert done.stdout == "" and "Traceback" not in done.stderr
 
 
+@pytest.mark.duckdb_only
 def test_concurrent_appends_to_one_tenant_cannot_fork_the_chain(chains: Chains) -> None:
     con = duckdb.connect(str(chains.path))
     try:
@@ -501,6 +513,7 @@ def test_the_export_carries_the_chain_and_the_documented_script_verifies_it(chai
     assert {"chain_no", "prev_hash", "hash", "payload_sha256", "event_key"} <= set(header)
 
 
+@pytest.mark.duckdb_only
 def test_a_schema_1_file_gains_the_chain_and_its_old_rows_count_as_legacy(tmp_path: Path) -> None:
     path = tmp_path / "warden.duckdb"
     con = duckdb.connect(str(path))

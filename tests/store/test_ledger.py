@@ -3,6 +3,8 @@ and in the order the events were made (graph/ledger.py keeps them in the checkpo
 
 from __future__ import annotations
 
+import pytest
+
 from warden.schemas.finding import Finding
 from warden.store import Store, audit, ledger
 from warden.store.audit import verify_chain
@@ -125,6 +127,7 @@ def test_batched_flushes_interleaved_with_direct_events_keep_every_tenant_chain_
         assert len(keys) == len(set(keys)) == 600
 
 
+@pytest.mark.duckdb_only
 def test_a_flush_and_a_direct_event_that_race_for_the_chain_head_cannot_both_commit(tmp_path) -> None:
     """Two transactions appending to one tenant's chain from the same head (a flush and an event
     audited one at a time): the UNIQUE (tenant, chain_no) index makes the second fail (a write
@@ -132,7 +135,6 @@ def test_a_flush_and_a_direct_event_that_race_for_the_chain_head_cannot_both_com
     import contextlib
 
     import duckdb
-    import pytest
 
     from warden.store import is_write_conflict
 
@@ -159,6 +161,7 @@ def test_a_flush_and_a_direct_event_that_race_for_the_chain_head_cannot_both_com
     assert report.checked in (2, 3)  # the flush's two events or the racing one, never both
 
 
+@pytest.mark.duckdb_only
 def test_the_generation_changes_with_every_commit_open_and_close_and_is_none_outside_a_hold(tmp_path) -> None:
     store = Store(tmp_path / "w.duckdb")
     other = Store(tmp_path / "w.duckdb")  # another Store on the same file, in this process

@@ -138,6 +138,7 @@ def test_a_writer_waits_for_another_process_holding_the_lock(store: Store) -> No
     assert store.query("SELECT status FROM runs WHERE run_id = 'root'") == [{"status": "completed"}]
 
 
+@pytest.mark.duckdb_only
 def test_a_lock_held_past_the_timeout_is_a_clear_error(store: Store) -> None:
     impatient = Store(store.path, lock_timeout_s=0.3)
     holder = subprocess.Popen(
@@ -159,6 +160,7 @@ def test_a_lock_held_past_the_timeout_is_a_clear_error(store: Store) -> None:
         holder.wait()
 
 
+@pytest.mark.duckdb_only
 def test_reading_a_missing_database_names_the_fix(tmp_path: Path) -> None:
     with (
         pytest.raises(WardenError, match="WARDEN_HOME"),

@@ -59,6 +59,7 @@ def test_a_failed_unit_inside_a_hold_rolls_back_alone(tmp_path: Path) -> None:
     assert [r["run_id"] for r in store.query("SELECT run_id FROM runs")] == ["kept"]
 
 
+@pytest.mark.duckdb_only
 def test_release_lets_another_process_write_and_the_hold_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path / "warden.duckdb")
     with store.hold():
@@ -92,6 +93,7 @@ def test_bulk_upsert_keeps_one_row_per_id_and_the_last_message(tmp_path: Path) -
     assert got == [{"finding_id": "a", "message": "second"}, {"finding_id": "b", "message": "again"}]
 
 
+@pytest.mark.duckdb_only
 def test_work_outlasting_release_after_gives_the_file_to_other_processes(tmp_path: Path) -> None:
     store = Store(tmp_path / "warden.duckdb")
     with store.hold():

@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 def test_cluster_up_runs_the_demo_on_temporal_and_down_stops_it(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
     env["WARDEN_ANALYSER_PATH"] = str(PLUGINS)
     up = _warden(
         "cluster", "up", "--workers", "2", "--state", str(state), "--policy", str(ACME_POLICY), "--headless",

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ropa",
     "report",
     "audit",
+    "ledger",
     "replay",
     "policy",
     "doctor",

@@ -77,7 +77,7 @@ def _export(run_id: str, fmt: str, out: Path | None, user: str | None, policy: P
         raise UsageError(f"unknown audit format '{fmt}'", fix=f"use one of: {', '.join(FORMATS)}")
     service = open_service(policy, llm=False)
     service.visible_run(principal(service, user), run_id)
-    records = export_records(Source(service.store.path), run_id)
+    records = export_records(Source(service.store.path, store=service.store), run_id)
     buffer = io.StringIO()
     (write_jsonl if fmt == "jsonl" else write_csv)(records, buffer)
     write_output(buffer.getvalue(), out)

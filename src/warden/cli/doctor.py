@@ -75,7 +75,11 @@ def _print_engine(engine: dict) -> None:  # type: ignore[type-arg]
     if engine.get("task_queue"):
         console.print(f"  namespace {plain(engine['namespace'])}, task queue {plain(engine['task_queue'])}")
     for label, part in (("check", engine), ("store", engine["store"])):
-        prefix = f"  {label}:    " if label == "check" else f"  {label}:    {plain(part['path'])}: "
+        prefix = (
+            f"  {label}:    "
+            if label == "check"
+            else f"  {label}:    {plain(part.get('ledger', 'duckdb'))} {plain(part['path'])}: "
+        )
         if part["ok"]:
             console.print(f"{prefix}[green]ok[/]: {plain(part['detail'])}")
         else:

@@ -63,6 +63,6 @@ def report(
     service.visible_run(principal(service, user), run_id)
     # visible_run has just read the run from this file, so open_store()'s checks (a DuckDB file
     # holding Warden's tables) would only cost another connection; the report reads over one
-    source = Source(service.store.path)
+    source = Source(service.store.path, store=service.store)
     built = build_report(source, run_id, hide_suppressed=hide_suppressed)
     write_output(render(built, fmt), out)  # type: ignore[arg-type]

@@ -47,7 +47,9 @@ class Source:
             return
         from warden.store import Store
 
-        with (self.store or Store(self.path)).connect(read_only=True) as con:
+        # no store given: this DuckDB file (a state directory's, or a Postgres ledger's export),
+        # whatever WARDEN_LEDGER_URL says
+        with (self.store or Store(self.path, url="")).connect(read_only=True) as con:
             self._local.con = con
             try:
                 yield con
@@ -80,6 +82,11 @@ def open_store(where: str | Path | None = None) -> Source:
     path = base / DB_NAME if base.is_dir() else base
     if not path.exists():
         hint = "pass the state directory or its warden.duckdb" if where is not None else f"set {HOME_ENV}"
+        from warden.store.home import ledger_url
+
+        if ledger_url() is not None:
+            hint += "; the ledger is in Postgres (WARDEN_LEDGER_URL): `warden ledger export --to FILE.duckdb`"
+            hint += " snapshots it into a DuckDB file to open here"
         raise WardenError(
             f"no Warden database at {path}",
             fix=f"run `warden analyse` first, or {hint}",

@@ -52,7 +52,10 @@ class ServiceBase:
         chat_model: Any = None,
         replaying: bool = False,
         engine: Engine | None = None,
+        ledger_url: str | None = None,
     ) -> None:
+        """`ledger_url`: None follows $WARDEN_LEDGER_URL; "" is the state directory's DuckDB file
+        whatever it says (a replay's scratch directory)."""
         self.home = Path(home)
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,7 @@ class ServiceBase:
                 code="bad_home",
             ) from None
         presented = load_policy(policy) if isinstance(policy, str | Path) else policy
-        self.store = Store(self.home / "warden.duckdb")
+        self.store = Store(self.home / "warden.duckdb", url=ledger_url)
         self.policies = PolicyBook(self.store, presented)
         self.leases = DriverLeases(self.home)
         """Who drives which tree: a process holds a tree's lease while its graph runs."""

@@ -47,8 +47,15 @@ def engine_report(home: Path, *, check: bool = True) -> dict[str, Any]:
 
     name = (os.environ.get(ENGINE_ENV) or "embedded").strip().lower()
     report: dict[str, Any] = {"name": name, "ok": True, "detail": "not checked", "code": None, "fix": None}
-    store_path = home / "warden.duckdb"
-    store: dict[str, Any] = {"path": str(store_path), "ok": True, "detail": "not checked", "code": None}
+    store: dict[str, Any]
+    ledger: Store | None = None
+    try:  # WARDEN_LEDGER_URL names the Postgres ledger; unset, the state directory's DuckDB file
+        ledger = Store(home / "warden.duckdb", lock_timeout_s=10)
+        store = {"ledger": ledger.backend, "path": ledger.where(), "ok": True, "detail": "not checked"}
+        store["code"] = None
+    except WardenError as exc:  # a URL that is not Postgres's, or no driver for it
+        store = {"ledger": "postgres", "path": "WARDEN_LEDGER_URL", "ok": False, "detail": exc.message}
+        store.update(code=exc.code, fix=exc.fix)
     engine = engine_for(home)  # an unknown engine, or a missing SDK, is bad configuration (raised)
     if name == "temporal":
         settings = TemporalSettings.from_env()
@@ -57,15 +64,17 @@ def engine_report(home: Path, *, check: bool = True) -> dict[str, Any]:
         report["checkpoints"] = str(engine.checkpoint_path)
     if check:
         report.update(_check_engine(engine))
-    if check:
-        if not store_path.exists():
+    if check and ledger is not None:
+        if not ledger.exists():
             store["detail"] = "no store yet (the first run creates it)"
         else:
             try:
-                Store(store_path, lock_timeout_s=10).ping()
+                ledger.ping()
                 store["detail"] = "opens and answers"
             except WardenError as exc:
                 store.update(ok=False, detail=exc.message, code=exc.code, fix=exc.fix)
+            finally:
+                ledger.close()
     report["store"] = store
     return report
 

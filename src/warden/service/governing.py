@@ -37,3 +37,16 @@ class PolicyOps(ServiceBase):
             if live:
                 self.engine.stop(live)
         return changed
+
+    def export_ledger(self, p: Principal, target: str | Path) -> dict[str, int]:
+        """Snapshot the whole ledger (every tenant's records) into a new DuckDB file for
+        investigators: an administrator's act, like changing the policy."""
+        from warden.store.export import export_to_duckdb
+
+        if not p.admin:
+            raise UsageError(
+                f"'{p.user}' may not export the ledger (it holds every tenant's records)",
+                fix="ask a policy admin",
+                code="forbidden",
+            )
+        return export_to_duckdb(self.store, target)

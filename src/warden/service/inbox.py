@@ -105,7 +105,7 @@ class InboxOps(ServiceBase):
         loses the row and skips it."""
         at = utc_naive(now)
         done: list[Escalation] = []
-        if not self.store.path.exists():  # a fresh state directory: nothing waits yet
+        if not self.store.exists():  # a fresh state directory: nothing waits yet
             return done
         with self._one_connection():
             with self.store.connect(read_only=True) as con:
@@ -127,7 +127,7 @@ class InboxOps(ServiceBase):
         backoff, failures recorded; a server's loop calls this every few seconds."""
         from warden.service.notify import deliver
 
-        if not self.store.path.exists():  # a fresh state directory: nothing to send
+        if not self.store.exists():  # a fresh state directory: nothing to send
             return DeliveryReport()
         live: list[LoadedPolicy] = []
 

@@ -41,11 +41,11 @@ class PolicyBook:
     def in_force(self, *, may_initialise: bool) -> LoadedPolicy:
         """The policy in force; the presented file must be it. An empty store is initialised
         with the presented file when `may_initialise` (a writing command)."""
-        if not may_initialise and not self.store.path.exists():
+        if not may_initialise and not self.store.exists():
             from warden.errors import WardenError
 
             raise WardenError(
-                f"no Warden database at {self.store.path}",
+                f"no Warden database at {self.store.where()}",
                 fix="run `warden analyse` first, or set WARDEN_HOME to the state directory",
                 code="no_store",
             )

@@ -114,7 +114,7 @@ class ReadingOps(ServiceBase):
                 for s in bound.tenant(row["tenant"]).systems
             ]
         # the investigation helpers open their own read-only connection: after ours is closed
-        return build_ropa(Source(self.store.path), run_id, systems)
+        return build_ropa(Source(self.store.path, store=self.store), run_id, systems)
 
     def verify_audit(self, p: Principal, run_id: str | None = None, *, head: str | None = None) -> list[Any]:
         """Recompute the audit hash chain of the run's tenant (without a run: of every tenant of

@@ -65,7 +65,13 @@ class ReplayResult:
 
 
 def _copy_store(service: Service, scratch: Path) -> None:
-    """Copy the DuckDB file while a read connection keeps writers out."""
+    """Copy the DuckDB file while a read connection keeps writers out; a Postgres ledger is
+    exported into the scratch directory's DuckDB file (the replay never writes the ledger)."""
+    if service.store.backend == "postgres":
+        from warden.store.export import export_to_duckdb
+
+        export_to_duckdb(service.store, scratch / service.store.path.name)
+        return
     with service.store.connect(read_only=True):
         for suffix in ("", ".wal"):
             source = service.store.path.with_name(service.store.path.name + suffix)
@@ -138,6 +144,7 @@ def replay_run(service: Service, p: Principal, run_id: str, *, keep: bool = Fals
         settings, replayer = _replay_settings(service, calls, requested)
         twin = Service(
             scratch,
+            ledger_url="",  # the scratch copy, never the real ledger
             catalogue=service.catalogue,
             llm_settings=settings,
             chat_model=replayer,

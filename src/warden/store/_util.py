@@ -8,7 +8,7 @@ from typing import Any
 
 from warden.credentials import scrub, scrub_data
 
-__all__ = ["insert_rows", "now", "rows", "scrub", "to_json"]
+__all__ = ["insert_rows", "now", "readers_under_lock", "rows", "scrub", "to_json"]
 
 
 def now() -> datetime:
@@ -45,3 +45,12 @@ def insert_rows(
         f"INSERT INTO {table} ({', '.join(names)}) SELECT {selects} {conflict}",
         lists,
     )
+
+
+def readers_under_lock(con: Any, key: str) -> list[Any]:
+    """The connections whose reads give the latest committed state of what `key` names, for a
+    read-then-write that must not race (a chain head, the next version number). DuckDB: `con`
+    (one writer process at a time). Postgres: `key` is locked until the transaction ends and a
+    side connection sees what others committed after this snapshot (see ``store.postgres``)."""
+    lock = getattr(con, "readers_under_lock", None)
+    return [con] if lock is None else list(lock(key))

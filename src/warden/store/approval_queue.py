@@ -221,11 +221,13 @@ def inbox(
         return []
     sql = f"""SELECT run_id, root_run_id, tenant, document, requester, required_role, runbook,
                      runbook_sha256, depth, requested_at,
-                     greatest(epoch(CAST(? AS TIMESTAMP) - requested_at), 0) AS age_s,
+                     greatest(CAST(extract(epoch FROM CAST(? AS TIMESTAMP) - requested_at) AS DOUBLE), 0)
+                         AS age_s,
                      CASE WHEN escalated_at IS NOT NULL THEN 'escalated'
                           WHEN due_at IS NULL OR coalesce(sla_s, 0) <= 0 THEN 'ok'
                           WHEN due_at <= CAST(? AS TIMESTAMP) THEN 'overdue'
-                          WHEN epoch(due_at - CAST(? AS TIMESTAMP)) < ? * sla_s THEN 'due_soon'
+                          WHEN CAST(extract(epoch FROM due_at - CAST(? AS TIMESTAMP)) AS DOUBLE) < ? * sla_s
+                               THEN 'due_soon'
                           ELSE 'ok' END AS sla_state,
                      due_at, escalated_at, guard_ok, guard_warnings, guard_errors, cost_estimate_usd
               FROM approval_queue WHERE decided_at IS NULL AND ({" OR ".join(clauses)})
@@ -277,7 +279,7 @@ def health(con: Any, tenants: list[str], at: datetime) -> list[dict[str, Any]]:
     if not tenants:
         return []
     marks = ", ".join("?" for _ in tenants)
-    age = "epoch(CAST(? AS TIMESTAMP) - requested_at)"
+    age = "CAST(extract(epoch FROM CAST(? AS TIMESTAMP) - requested_at) AS DOUBLE)"
     bucket_sql = []
     params: list[Any] = []
     lower = 0.0
@@ -290,6 +292,7 @@ def health(con: Any, tenants: list[str], at: datetime) -> list[dict[str, Any]]:
             lower = upper
         bucket_sql.append(f'count(*) FILTER (WHERE {cond}) AS "{name}"')
     decided = ", ".join(f"'{d}'" for d in DECISIONS)
+    took = "CAST(extract(epoch FROM decided_at - requested_at) AS DOUBLE)"
     sql = f"""
         SELECT tenant,
                count(*) FILTER (WHERE decided_at IS NULL) AS pending,
@@ -302,9 +305,9 @@ def health(con: Any, tenants: list[str], at: datetime) -> list[dict[str, Any]]:
                count(*) FILTER (WHERE outcome = 'reject') AS rejected,
                count(*) FILTER (WHERE outcome = 'edit') AS edited,
                count(*) FILTER (WHERE decided_at IS NOT NULL AND outcome NOT IN ({decided})) AS withdrawn,
-               quantile_cont(epoch(decided_at - requested_at), 0.5)
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY {took})
                    FILTER (WHERE outcome IN ('approve', 'edit')) AS approve_p50_s,
-               quantile_cont(epoch(decided_at - requested_at), 0.95)
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY {took})
                    FILTER (WHERE outcome IN ('approve', 'edit')) AS approve_p95_s,
                count(*) FILTER (WHERE due_at IS NOT NULL
                    AND coalesce(decided_at, CAST(? AS TIMESTAMP)) > due_at) AS sla_breaches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
     "approvals_of_tree",
@@ -48,16 +48,24 @@ def publish_version(
     approved_by: str,
 ) -> int:
     """Record an approved runbook version; returns its version number within (tenant, runbook)."""
-    existing = con.execute(
-        "SELECT version_no FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
-        [tenant, runbook, sha256],
-    ).fetchone()
-    if existing:
-        return int(existing[0])
-    number = con.execute(
-        "SELECT coalesce(max(version_no), 0) + 1 FROM runbook_versions WHERE tenant = ? AND runbook = ?",
-        [tenant, runbook],
-    ).fetchone()[0]
+    # two approvals of the runbook at once (two workers) must not take one number, nor both
+    # record the same content: the latest committed versions are read under the runbook's lock
+    number = 1
+    for reader in readers_under_lock(con, f"runbook_versions:{tenant}:{runbook}"):
+        existing = reader.execute(
+            "SELECT version_no FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?",
+            [tenant, runbook, sha256],
+        ).fetchone()
+        if existing:
+            return int(existing[0])
+        number = max(
+            number,
+            reader.execute(
+                """SELECT coalesce(max(version_no), 0) + 1 FROM runbook_versions
+                   WHERE tenant = ? AND runbook = ?""",
+                [tenant, runbook],
+            ).fetchone()[0],
+        )
     con.execute(
         """INSERT INTO runbook_versions (tenant, runbook, sha256, version_no, declared_version,
                definition_json, first_run_id, approved_at, approved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -7,6 +7,8 @@ recomputes a tenant's chain and names the first edited, deleted, inserted or reo
 
 Appends of one tenant are serialised by the UNIQUE (tenant, chain_no) index: two transactions
 that both read the same head cannot both commit (the second fails instead of forking the chain).
+On Postgres, where several processes write at once, appends also take the tenant's chain lock
+(:func:`chain_readers`), so they wait for each other instead of failing.
 Rows written before schema 2 have no chain values; they are counted as unchained legacy events.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from warden.store._util import now, rows, to_json
+from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
     "CHAIN_TAG",
@@ -30,6 +32,7 @@ __all__ = [
     "audit",
     "audit_of_tree",
     "canonical",
+    "chain_readers",
     "event_hash",
     "first_event",
     "iso_at",
@@ -118,6 +121,14 @@ def event_hash(row: dict[str, Any]) -> str:
     ).hexdigest()
 
 
+def chain_readers(con: Any, tenant: str) -> list[Any]:
+    """The connections whose reads give `tenant`'s chain head for an append in `con`'s
+    transaction. DuckDB: `con` (one writer process at a time). Postgres: the tenant's chain is
+    locked until the transaction ends, and the head is the newer of this transaction's and the
+    last committed one (see ``store.postgres``)."""
+    return readers_under_lock(con, f"audit:{tenant}")
+
+
 def audit(
     con: Any,
     *,
@@ -134,15 +145,19 @@ def audit(
     tenant-level events (a policy applied, the kill switch engaged)."""
     # one statement for both reads: is the key stored already, and the tenant's chain head
     # (each statement costs DuckDB a millisecond or more, and every node audits)
-    found = con.execute(
-        """SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = ?),
-                  (SELECT [CAST(chain_no AS VARCHAR), hash] FROM audit_events
-                   WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1)""",
-        [key, tenant],
-    ).fetchone()
-    if key is not None and found[0]:
+    stored, head = False, None
+    for reader in chain_readers(con, tenant):
+        found = reader.execute(
+            """SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = ?),
+                      (SELECT ARRAY[CAST(chain_no AS VARCHAR), hash] FROM audit_events
+                       WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1)""",
+            [key, tenant],
+        ).fetchone()
+        stored = stored or bool(found[0])
+        if found[1] and (head is None or int(found[1][0]) > int(head[0])):
+            head = found[1]
+    if key is not None and stored:
         return
-    head = found[1]
     chain_no, prev_hash = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
     row = {
         "event_key": key,

@@ -31,6 +31,7 @@ from typing import Any
 
 from warden.errors import WardenError
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
+from warden.store.home import ledger_url
 
 __all__ = ["Store", "StoreBusy", "is_write_conflict"]
 
@@ -50,6 +51,10 @@ def is_write_conflict(exc: BaseException) -> bool:
     nothing of it was committed, and the caller may retry the work."""
     import duckdb
 
+    if type(exc).__module__.startswith("psycopg"):
+        from warden.store.postgres import is_pg_conflict
+
+        return is_pg_conflict(exc)
     if isinstance(exc, duckdb.TransactionException):
         return True
     text = str(exc)
@@ -101,11 +106,22 @@ _WATCHDOG = _Watchdog()
 
 
 class Store:
-    """The DuckDB file under the state directory."""
+    """The ledger: the DuckDB file under the state directory, or the Postgres database that
+    ``$WARDEN_LEDGER_URL`` names (`url`: None reads the setting, "" forces the DuckDB file).
 
-    def __init__(self, path: str | Path, *, lock_timeout_s: float = 60.0) -> None:
+    Either way the same calls: units of work from :meth:`connect`, :meth:`hold`,
+    :meth:`release_after`, :meth:`query`, :meth:`ping`. On Postgres a hold, a release and the
+    generation have nothing to do (connections are pooled, other hosts write at any time)."""
+
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 60.0, url: str | None = None) -> None:
         self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
+        self.url = (ledger_url() if url is None else url) or None
+        self._pg: Any = None
+        if self.url is not None:
+            from warden.store.postgres import PostgresLedger
+
+            self._pg = PostgresLedger(self.url, lock_timeout_s=lock_timeout_s)
+        self._lock_timeout_s = lock_timeout_s
         self._schema_ready = False
         self._holds = 0
         self._anchor: Any = None  # the connection a hold keeps open, opened on first use
@@ -120,6 +136,39 @@ class Store:
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
         self._key = str(self.path.resolve())
+
+    @property
+    def lock_timeout_s(self) -> float:
+        return self._lock_timeout_s
+
+    @lock_timeout_s.setter
+    def lock_timeout_s(self, seconds: float) -> None:
+        self._lock_timeout_s = seconds
+        if self._pg is not None:
+            self._pg.lock_timeout_s = seconds
+
+    @property
+    def backend(self) -> str:
+        """Which ledger this store writes: "postgres" or "duckdb"."""
+        return "postgres" if self._pg is not None else "duckdb"
+
+    def where(self) -> str:
+        """The ledger's location for messages: the DuckDB file, or the URL without a password."""
+        if self._pg is None:
+            return str(self.path)
+        from warden.store.postgres import redact_url
+
+        return redact_url(self._pg.url)
+
+    def exists(self) -> bool:
+        """Whether a ledger is there to read (a DuckDB file not yet created is not; a Postgres
+        ledger always is: its schema is created on first use)."""
+        return self._pg is not None or self.path.exists()
+
+    def close(self) -> None:
+        """Close what this store keeps open between units of work (Postgres: idle connections)."""
+        if self._pg is not None:
+            self._pg.close()
 
     def _bump(self) -> None:
         with _GEN_LOCK:
@@ -154,6 +203,8 @@ class Store:
         """Close the held file now (before long work that does not touch the store); the next
         unit of work inside the hold opens it again. While another thread's unit of work uses
         a cursor of it, the last such unit closes it instead."""
+        if self._pg is not None:
+            return
         with self._mutex:
             if self._in_use:
                 return
@@ -171,7 +222,9 @@ class Store:
 
         `before_release` runs (in the timer's thread) just before the file is given back, so
         the work in flight can be made visible to the processes that get their turn; once the
-        block has exited it never runs, and the exit waits for it if it is running."""
+        block has exited it never runs, and the exit waits for it if it is running. On Postgres
+        nothing is held, so nothing is given back, but the hook still runs: it is what makes a
+        long step's progress visible to other processes."""
         lock = threading.Lock()
         closed = [False]
 
@@ -285,6 +338,10 @@ class Store:
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator:  # type: ignore[type-arg]
         """A connection for one unit of work; writes commit together or not at all."""
+        if self._pg is not None:
+            with self._pg_connect(read_only=read_only) as pg:
+                yield pg
+            return
         if read_only and not self.path.exists():
             raise WardenError(
                 f"no Warden database at {self.path}",
@@ -336,6 +393,21 @@ class Store:
         finally:
             if self.threaded and not read_only:
                 self._writer.release()
+
+    @contextmanager
+    def _pg_connect(self, *, read_only: bool) -> Iterator[Any]:
+        # in threaded mode this process's write units of work still take turns (as on DuckDB):
+        # other processes and hosts are kept apart by Postgres itself (snapshots, row locks,
+        # the tenant's chain lock)
+        if self.threaded and not read_only:
+            self._writer.acquire()
+        try:
+            with self._pg.connect(read_only=read_only) as con:
+                yield con
+        finally:
+            if self.threaded and not read_only:
+                self._writer.release()
+        self.opened = self._pg.opened
 
     def ping(self) -> bool:
         """The file opens and answers (a health probe); an error says why not."""

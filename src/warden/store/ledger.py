@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from warden.schemas.finding import Finding
 from warden.store._util import insert_rows, now, scrub, to_json
-from warden.store.audit import GENESIS, canonical, iso_at, payload_digest
+from warden.store.audit import GENESIS, canonical, chain_readers, iso_at, payload_digest
 from warden.store.findings import FINDING_COLUMNS, FINDINGS_UPSERT, finding_rows, with_fingerprints
 from warden.store.runs import record_drafted_runbook
 
@@ -197,7 +197,10 @@ def flush(con: Any, records: list[dict[str, Any]]) -> None:
             raise ValueError(f"unknown ledger record {r['t']!r}")
     if not (steps or found or events):
         return
+    tenants = list(dict.fromkeys(e["tenant"] for e in events.values()))
+    readers = {t: chain_readers(con, t) for t in tenants}  # Postgres: the tenants' chain locks
     stored = _probe(con, steps, found, list(events.values()))
+    _committed_since(con, readers, list(events), stored)
     if steps:
         step_rows = {k: [_dt(r[c]) if c in _TIMES else r[c] for c in _STEP_COLUMNS] for k, r in steps.items()}
         _insert_or_upsert(con, "steps", _STEP_COLUMNS, step_rows, stored.steps, _STEP_UPSERT)
@@ -264,6 +267,30 @@ def _probe(
         elif kind == "h":
             out.heads[a] = (int(b), c)
     return out
+
+
+def _committed_since(con: Any, readers: dict[str, list[Any]], keys: list[str], stored: _Stored) -> None:
+    """Postgres: what other processes committed after this transaction's snapshot (read on the
+    side connections :func:`chain_readers` hands back once the tenants' chains are locked):
+    event keys stored and newer chain heads. DuckDB has one writer: `con` saw everything."""
+    others = {id(r): r for rs in readers.values() for r in rs if r is not con}
+    if not others:
+        return
+    keys_in, params = _in("event_key", keys)
+    for reader in others.values():
+        cur = reader.execute(f"SELECT event_key FROM audit_events WHERE {keys_in}", params)
+        stored.events.update(row[0] for row in cur.fetchall())
+    for tenant, rs in readers.items():
+        for reader in rs:
+            if reader is con:
+                continue
+            head = reader.execute(
+                """SELECT chain_no, hash FROM audit_events
+                   WHERE tenant = ? AND chain_no IS NOT NULL ORDER BY chain_no DESC LIMIT 1""",
+                [tenant],
+            ).fetchone()
+            if head and int(head[0]) > stored.heads[tenant][0]:
+                stored.heads[tenant] = (int(head[0]), head[1])
 
 
 _IN_LIST_MAX = 64

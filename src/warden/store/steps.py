@@ -127,7 +127,8 @@ def run_gate(con: Any, *, tenant: str, runbook: str, sha256: str, run_id: str, r
     row = con.execute(
         f"""SELECT
                EXISTS (SELECT 1 FROM runbook_versions WHERE tenant = ? AND runbook = ? AND sha256 = ?),
-               (SELECT list([step_id, status, CAST(attempts AS VARCHAR)]) FROM steps WHERE run_id = ?),
+               (SELECT array_agg(ARRAY[step_id, status, CAST(attempts AS VARCHAR)])
+                FROM steps WHERE run_id = ?),
                ({TREE_COST_SQL}),
                (SELECT coalesce(sum(s.duration_s), 0) FROM steps s JOIN runs r USING (run_id)
                 WHERE r.root_run_id = ? AND s.kind = 'analyser')""",
