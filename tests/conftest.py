@@ -28,6 +28,11 @@ database (WARDEN_LEDGER_URL, inherited by the subprocesses it starts), dropped a
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if LEDGER != "postgres":
         return
+    reason = pg_unavailable_reason()
+    if reason is not None:  # a machine without Postgres (the README's fresh machine): say so, once per test
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=f"WARDEN_TEST_LEDGER=postgres, but {reason}"))
+        return
     skip = pytest.mark.skip(
         reason="the DuckDB file itself, or two state directories as two ledgers; WARDEN_TEST_LEDGER=postgres"
     )
