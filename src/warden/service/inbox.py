@@ -185,7 +185,7 @@ def _health(tenant: str, row: dict[str, Any] | None, at: datetime) -> QueueHealt
 
 def escalate_run(store: Store, policies: PolicyBook, run_id: str, at: datetime) -> Escalation | None:
     """One run's approval escalated if overdue at `at` (shared by the service and the worker)."""
-    if not store.path.exists():
+    if not store.exists():
         return None
     with store.connect(read_only=True) as con:
         row = approval_queue.get(con, run_id)
