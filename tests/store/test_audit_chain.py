@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from tests.store._setup import put_policy_in_force
 
 from warden.store import Store, audit, runs
 from warden.store.audit import GENESIS, event_hash, verify_chain
@@ -111,21 +112,8 @@ def _append(store: Store, tenant: str, run_id: str | None, event: str, **kw: Any
 
 
 def _make_runs(store: Store) -> None:
-    from warden.governance import load_policy
-    from warden.store import policies
-
-    loaded = load_policy(POLICY)
     with store.connect() as con:
-        # the policy in force, as `warden policy apply` leaves it (without its audit events,
-        # so the chains hold exactly the events listed above)
-        policies.put_policy(
-            con,
-            sha256=loaded.sha256,
-            text=loaded.text,
-            base_dir=str(loaded.base_dir),
-            source=str(loaded.path),
-        )
-        policies.apply_policy(con, sha256=loaded.sha256, applied_by="test", auth="asserted")
+        put_policy_in_force(con, POLICY)
         for run_id, tenant in (("a1", "acme"), ("a2", "acme"), ("g1", "globex")):
             runs.create_run(con, runs.RunRow(run_id, run_id, None, None, 0, run_id, None, tenant, "ana@acme"))
         runs.create_run(

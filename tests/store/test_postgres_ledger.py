@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.store._setup import put_policy_in_force
 
 from warden.errors import WardenError
 from warden.store import Store, audit, runs
@@ -74,19 +75,8 @@ def pg_url() -> Iterator[str]:
 
 
 def _make_tenant(store: Store) -> None:
-    from warden.governance import load_policy
-    from warden.store import policies
-
-    loaded = load_policy(POLICY)
     with store.connect() as con:
-        policies.put_policy(
-            con,
-            sha256=loaded.sha256,
-            text=loaded.text,
-            base_dir=str(loaded.base_dir),
-            source=str(loaded.path),
-        )
-        policies.apply_policy(con, sha256=loaded.sha256, applied_by="test", auth="asserted")
+        put_policy_in_force(con, POLICY)
         for p in range(PROCESSES):
             runs.create_run(
                 con, runs.RunRow(f"r{p}", f"r{p}", None, None, 0, f"r{p}", None, "acme", "ana@acme")
