@@ -14,7 +14,9 @@ whole module; a case that changes a waiting run gets a fresh one, so no case lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from temporalio.client import Client
 from tests.service import test_tenancy_matrix as embedded  # the embedded engine's matrix
 
 from warden.graph.temporal.settings import TemporalSettings
+from warden.testing import scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +55,17 @@ CHANGES_A_WAITING_RUN = {
 
 
 class Prepared:
-    def __init__(self, home: Path, runs: dict[str, str]) -> None:
+    def __init__(self, home: Path, runs: dict[str, str], ledger_url: str | None = None) -> None:
         self.home, self.runs = home, runs
+        self.ledger_url = ledger_url
+        """WARDEN_TEST_LEDGER=postgres: the module's database, which its worker records into (each
+        test's own fresh database, set by tests/conftest.py, would hold none of these runs)."""
 
     def invoke(self, args: list[str], user: str | None) -> embedded.Result:
-        return embedded._invoke(self.home, args, user)
+        with pytest.MonkeyPatch.context() as env:
+            if self.ledger_url:
+                env.setenv("WARDEN_LEDGER_URL", self.ledger_url)
+            return embedded._invoke(self.home, args, user)
 
     def start(self) -> str:
         done = self.invoke(["analyse", str(embedded.NOTICE), "--tenant", "acme", "--json"], "ana@acme")
@@ -81,7 +90,12 @@ def prepared(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) ->
     )
     cluster = Cluster(folder / "home", settings, embedded.POLICY)
     cluster.home.mkdir()
-    with pytest.MonkeyPatch.context() as env:
+    with contextlib.ExitStack() as stack:
+        env = stack.enter_context(pytest.MonkeyPatch.context())
+        url = None
+        if os.environ.get("WARDEN_TEST_LEDGER") == "postgres":
+            url = stack.enter_context(scratch_database("warden_tenancy_temporal"))
+            env.setenv("WARDEN_LEDGER_URL", url)
         for name, value in cluster.env().items():
             if name.startswith("WARDEN_") and name != "WARDEN_HOME":
                 env.setenv(name, value)
@@ -89,7 +103,7 @@ def prepared(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) ->
         try:
             cluster.service()  # the state directory initialised with the policy a worker reads
             cluster.start_workers(1)
-            found = Prepared(cluster.home, {})
+            found = Prepared(cluster.home, {}, url)
             found.runs["waiting_approval"] = found.start()
             found.runs["completed"] = completed = found.start()
             for run in (completed, f"{completed}.checks"):
