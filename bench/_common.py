@@ -25,6 +25,21 @@ ACME = REPO / "fixtures" / "acme"
 LAST_CPU = [0.0]
 
 
+def missing_counts(
+    gold_docs: dict[str, set[str]], pred_docs: dict[str, set[str]], items: list[str]
+) -> tuple[int, int, int]:
+    """Document-level missing items as the shared scorer counts them: (correct "missing", false
+    "missing", false "present") over every policy and item."""
+    mt = mf = mn = 0
+    for pol in gold_docs:
+        for c in items:
+            gm, pm = c not in gold_docs[pol], c not in pred_docs[pol]
+            mt += gm and pm
+            mf += pm and not gm
+            mn += gm and not pm
+    return mt, mf, mn
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

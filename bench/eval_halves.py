@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from _common import missing_counts
 from warden_analysers.policy_practices.engine import Labeller
 from warden_analysers.policy_practices.loader import RuleSet, load_rules
 from warden_analysers.policy_practices.sequence import LeadInTracker
@@ -48,13 +49,7 @@ def score(rows: list[dict], labeller: Labeller, items, opp_map) -> dict:
         fn += len(gold - pred)
     res = {"micro": 2 * tp / max(1, 2 * tp + fp + fn), "per": dict(per)}
     if not opp:
-        mt = mf = mn = 0
-        for pol in gdoc:
-            for c in items:
-                gm, pm = c not in gdoc[pol], c not in pdoc[pol]
-                mt += gm and pm
-                mf += pm and not gm
-                mn += gm and not pm
+        mt, mf, mn = missing_counts(gdoc, pdoc, items)
         res["mp"], res["mr"] = mt / max(1, mt + mf), mt / max(1, mt + mn)
     return res
 

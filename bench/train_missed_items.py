@@ -44,6 +44,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from _common import missing_counts
 from warden_analysers.policy_practices.engine import default_labeller
 from warden_analysers.policy_practices.sequence import LeadInTracker
 
@@ -246,13 +247,7 @@ def aggregates(rows: list[dict], preds: list[set[str]], items, opp_map) -> dict:
         fn += len(gold - pred)
     res = {"micro": 2 * tp / max(1, 2 * tp + fp + fn), "tp": tp, "fp": fp, "fn": fn}
     if not opp:
-        mt = mf = mn = 0
-        for pol in gdoc:
-            for c in items:
-                gm, pm = c not in gdoc[pol], c not in pdoc[pol]
-                mt += gm and pm
-                mf += pm and not gm
-                mn += gm and not pm
+        mt, mf, mn = missing_counts(gdoc, pdoc, items)
         res.update(
             mp=mt / max(1, mt + mf), mr=mt / max(1, mt + mn), m_tp=mt, false_missing=mf, false_present=mn
         )
