@@ -38,9 +38,12 @@ def test_the_report_from_the_export_equals_the_report_from_the_postgres_ledger(
     assert service.store.backend == "postgres"
     assert not (acme.home / "warden.duckdb").exists(), "the ledger is Postgres, not the state directory"
 
-    with pytest.raises(UsageError) as refused:
-        service.export_ledger(service.principal("ana@acme"), tmp_path / "x.duckdb")
-    assert refused.value.code == "forbidden"
+    # every identity but an administrator: the requester, an approver, another tenant's user
+    for user in ("ana@acme", "dora@acme", "gwen@globex"):
+        with pytest.raises(UsageError) as refused:
+            service.export_ledger(service.principal(user), tmp_path / "x.duckdb")
+        assert refused.value.code == "forbidden", user
+        assert not (tmp_path / "x.duckdb").exists(), user
 
     target = tmp_path / "out" / "ledger.duckdb"
     counts = service.export_ledger(service.principal("adam@acme"), target)
