@@ -165,3 +165,26 @@ def test_second_round_wordings_that_only_look_like_an_item(
     text: str, context: tuple[str, ...], label: str
 ) -> None:
     assert label not in labels_of(text, context)
+
+
+# ---- fourth missing-item round (issue 18, the swap: branch x18) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # asking to see the data held, demanding access
+        ("You may ask to see the personal details we keep about you at any time.", "right_access"),
+        ("Customers can demand access to the records we hold on them.", "right_access"),
+        # the passive request to correct, and editing wrong data
+        (
+            "Residents may ask that any personal information held about them be corrected.",
+            "right_rectification",
+        ),
+        ("You can ask us to edit any wrong data we have about you.", "right_rectification"),
+        # a transfer of the data to the person or to another party
+        ("You can request a transfer of personal information to you or a third party.", "right_portability"),
+    ],
+)
+def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
+    assert label in labels_of(text)
