@@ -184,6 +184,18 @@ def test_second_round_wordings_that_only_look_like_an_item(
         ("You can ask us to edit any wrong data we have about you.", "right_rectification"),
         # a transfer of the data to the person or to another party
         ("You can request a transfer of personal information to you or a third party.", "right_portability"),
+        # the data themselves withdrawn
+        (
+            "Members wishing to withdraw their information should write to the support desk.",
+            "right_withdraw_consent",
+        ),
+        ("Any data you have given us can be withdrawn later on request.", "right_withdraw_consent"),
+        # a privacy compliance officer as the contact
+        ("Questions go to our Privacy Compliance Officer.", "dpo_contact"),
+        # data taken from the person's own social-network profile
+        ("The app may import your photo from your social media profile.", "data_source"),
+        # recipients within or outside the controller's country
+        ("Data may be shared with partners located within or outside Canada.", "international_transfer"),
     ],
 )
 def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
