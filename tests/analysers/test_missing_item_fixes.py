@@ -200,3 +200,33 @@ def test_second_round_wordings_that_only_look_like_an_item(
 )
 def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
     assert label in labels_of(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # a promise to name the legitimate interests later names none
+        (
+            "Where we rely on our legitimate interests, we will tell you at that point which legitimate "
+            "interests they are.",
+            "legitimate_interests",
+        ),
+        # a promise to say later whether data are mandatory, and what the controller is not obliged to do
+        (
+            "When we ask for data, we will advise you whether the provision of your data is mandatory.",
+            "statutory_requirement",
+        ),
+        ("We are not obligated to provide information that has been anonymised.", "statutory_requirement"),
+        # a person being outside a place moves no data
+        (
+            "A resident includes anyone who lives in the State but is outside the State on holiday.",
+            "international_transfer",
+        ),
+        # a sentence saying whom a section is for
+        ("If you are located in the EU, this section applies to you.", "international_transfer"),
+        # a complaint made to the controller, not to an authority
+        ("If you would like to make a complaint, please contact us by e-mail.", "right_complaint"),
+    ],
+)
+def test_fourth_round_wordings_that_only_look_like_an_item(text: str, label: str) -> None:
+    assert label not in labels_of(text)
