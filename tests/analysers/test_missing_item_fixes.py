@@ -196,6 +196,10 @@ def test_second_round_wordings_that_only_look_like_an_item(
         ("The app may import your photo from your social media profile.", "data_source"),
         # recipients within or outside the controller's country
         ("Data may be shared with partners located within or outside Canada.", "international_transfer"),
+        # a name with the quoted role it takes in the notice
+        ('Northwind Media ("Developer") respects the privacy of its users.', "controller_identity"),
+        # data maintained until the person asks for deletion
+        ("We will maintain your booking details unless and until you ask us to remove them.", "retention"),
     ],
 )
 def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
