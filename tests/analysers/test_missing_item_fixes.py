@@ -200,6 +200,12 @@ def test_second_round_wordings_that_only_look_like_an_item(
         ('Northwind Media ("Developer") respects the privacy of its users.', "controller_identity"),
         # data maintained until the person asks for deletion
         ("We will maintain your booking details unless and until you ask us to remove them.", "retention"),
+        # the controller's name opening a passage as the one who collects
+        ("Bright Tutors collects information about users when they book a lesson.", "controller_identity"),
+        ("ExampleSoft processes your personal data only to run the service.", "controller_identity"),
+        # the right to block cookies, asking for one's profile to be deleted
+        ("You have the right to block some cookies in your browser.", "right_object"),
+        ("A member who asks for profile deletion is removed within a week.", "right_erasure"),
     ],
 )
 def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
@@ -230,6 +236,9 @@ def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> N
         ("If you are located in the EU, this section applies to you.", "international_transfer"),
         # a complaint made to the controller, not to an authority
         ("If you would like to make a complaint, please contact us by e-mail.", "right_complaint"),
+        # the app, "we" or a third party's tool as the one who collects names no controller
+        ("The Application collects information about you when you open it.", "controller_identity"),
+        ("Acme Analytics collects information about users for advertisers.", "controller_identity"),
     ],
 )
 def test_fourth_round_wordings_that_only_look_like_an_item(text: str, label: str) -> None:
