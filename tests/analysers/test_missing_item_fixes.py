@@ -239,6 +239,11 @@ def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> N
         # the app, "we" or a third party's tool as the one who collects names no controller
         ("The Application collects information about you when you open it.", "controller_identity"),
         ("Acme Analytics collects information about users for advertisers.", "controller_identity"),
+        # when data are given is collection, not a right to correct them
+        (
+            "The details are those you give us when you create your account or change your account details.",
+            "right_rectification",
+        ),
     ],
 )
 def test_fourth_round_wordings_that_only_look_like_an_item(text: str, label: str) -> None:
