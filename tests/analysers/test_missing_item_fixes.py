@@ -203,6 +203,8 @@ def test_second_round_wordings_that_only_look_like_an_item(
         # the controller's name opening a passage as the one who collects
         ("Bright Tutors collects information about users when they book a lesson.", "controller_identity"),
         ("ExampleSoft processes your personal data only to run the service.", "controller_identity"),
+        # a title naming a company by its legal form
+        ("Northwind Trading Ltd. Privacy Policy", "controller_identity"),
         # the right to block cookies, asking for one's profile to be deleted
         ("You have the right to block some cookies in your browser.", "right_object"),
         ("A member who asks for profile deletion is removed within a week.", "right_erasure"),
@@ -239,6 +241,8 @@ def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> N
         # the app, "we" or a third party's tool as the one who collects names no controller
         ("The Application collects information about you when you open it.", "controller_identity"),
         ("Acme Analytics collects information about users for advertisers.", "controller_identity"),
+        # a service list's item naming a product and its maker
+        ("Cloud Messaging (Example Cloud LLC)", "controller_identity"),
         # when data are given is collection, not a right to correct them
         (
             "The details are those you give us when you create your account or change your account details.",
