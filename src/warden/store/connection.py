@@ -9,7 +9,7 @@ work, so a graph invocation wraps itself in ``Store.hold()``: the file stays ope
 units of work (each then a ~1 ms cursor), and ``Store.release_after()`` closes it when work
 that does not touch the store (an analyser, a document load) runs longer than a second, so
 other processes get their turn. A hold never outlives the invocation, so no connection is
-held across an interrupt.
+held across an interrupt (a lingering one, below, at most for its short linger).
 
 A long-lived process that analyses one request after another (the server, a worker, a batch)
 may also let the file *linger* (:attr:`Store.linger_s`, :data:`LONG_LIVED_LINGER_S`): when
