@@ -3,9 +3,10 @@
     python bench/profile_orchestration.py [--runs 20]
 
 Runs the Acme notice `--runs` times in one warm process (as `bench_analysis.py --only
-in_process`) and prints CPU milliseconds per analysis for each part, measured by wrapping
-functions (any thread's own CPU, ``time.thread_time``; the DuckDB open and close as the whole
-process's CPU, nothing else runs then):
+in_process`, with the same ``Service.long_lived()`` setting when the Warden has it) and prints
+CPU milliseconds per analysis for each part, measured by wrapping functions (any thread's own
+CPU, ``time.thread_time``; the DuckDB open and close as the whole process's CPU, nothing else
+runs then):
 
 - the analysers' own calls (their worker threads: the bench's denominator);
 - opening and closing the DuckDB file (once per analysis);
@@ -137,7 +138,8 @@ def main() -> None:
     real_cursor = connection.Store._held_cursor
     connection.Store._held_cursor = lambda self: Cursor(real_cursor(self))  # type: ignore[method-assign]
     parts.wrap(connection.Store, "_open", "DuckDB open", time.process_time)
-    parts.wrap(connection.Store, "release", "DuckDB close (checkpoints its WAL)", time.process_time)
+    closing = "_close_anchor" if hasattr(connection.Store, "_close_anchor") else "release"
+    parts.wrap(connection.Store, closing, "DuckDB close (checkpoints its WAL)", time.process_time)
     parts.wrap(SqliteSaver, "put", "LangGraph checkpoint writes")
     parts.wrap(SqliteSaver, "put_writes", "LangGraph checkpoint writes")
     parts.wrap(StartingOps, "submit", "request checks and record (Python)")
@@ -149,6 +151,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         svc = Service(tmp / "warm", policy=auto_policy(tmp / "auto.yaml"))
+        if hasattr(svc, "long_lived"):  # as the server, a worker and bench_analysis.py
+            svc.long_lived()
         ana = svc.principal("ana@acme", "asserted", writing=True)
         for _ in range(2):  # warm-up: imports, rules, schema
             svc.start(ana, NOTICE, tenant="acme")

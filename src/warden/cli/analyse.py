@@ -95,14 +95,19 @@ def analyse(
     if client is not None:
         raise typer.Exit(_analyse_remote(client, sets, tenant, runbook, as_json))
     service = open_service(policy)
+    if len(sets) > 1:  # a batch: the file lingers open from one analysis to the next
+        service.long_lived()
     who = principal(service, user, writing=True)
     code = EXIT_OK
-    for documents in sets:
-        if not as_json:
-            named = " + ".join(str(d) for d in documents)
-            console.print(f"[dim]{plain(f'analysing {named} for {tenant} as {who.user} ...')}[/]")
-        outcome = service.start(who, documents, tenant=tenant, runbook=runbook)
-        code = max(code, print_outcome(outcome, as_json))
+    try:
+        for documents in sets:
+            if not as_json:
+                named = " + ".join(str(d) for d in documents)
+                console.print(f"[dim]{plain(f'analysing {named} for {tenant} as {who.user} ...')}[/]")
+            outcome = service.start(who, documents, tenant=tenant, runbook=runbook)
+            code = max(code, print_outcome(outcome, as_json))
+    finally:
+        service.store.close()  # a lingering file now, not at exit
     raise typer.Exit(code)
 
 

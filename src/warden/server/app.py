@@ -167,6 +167,7 @@ def create_app(
     )
     service = service or Service(settings.home, policy=settings.policy)
     service.store.threaded = True
+    service.long_lived()  # the file lingers open between requests (given up to a waiting process)
     if hasattr(service.engine, "wait_s"):  # a remote engine: a request waits at most its `wait`
         service.engine.wait_s = 30.0
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request

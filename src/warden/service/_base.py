@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from warden.catalogue import Catalogue, default_catalogue
 from warden.errors import UsageError
@@ -78,6 +78,17 @@ class ServiceBase:
         self.on_step: Callable[[StepProgress], None] | None = None
         """Called as each step starts (an entry point's progress display)."""
         self._accounts: Accounts | None = None
+
+    def long_lived(self) -> Self:
+        """Mark this service as a long-lived process's (the server, a worker, a batch of
+        analyses): its DuckDB file lingers open between operations for
+        :data:`~warden.store.connection.LONG_LIVED_LINGER_S` (an open and a close of the file
+        cost ~50 ms of CPU per analysis), and is given up to another process that waits for it
+        (see ``store/connection.py``). A one-shot command does not call it. Returns the service."""
+        from warden.store.connection import LONG_LIVED_LINGER_S
+
+        self.store.linger_s = LONG_LIVED_LINGER_S
+        return self
 
     @property
     def accounts(self) -> Accounts:

@@ -29,6 +29,9 @@ class PolicyBook:
         self.store = store
         self.presented = presented
         self._by_sha: dict[str, LoadedPolicy] = {}
+        self._current: tuple[int, LoadedPolicy] | None = None
+        """The policy in force as last read, with the store's generation of the policy tables
+        then: reused while it is unchanged (the file held all along, no policy written here)."""
         if presented is not None:
             self._by_sha[presented.sha256] = presented
 
@@ -49,6 +52,11 @@ class PolicyBook:
                 fix="run `warden analyse` first, or set WARDEN_HOME to the state directory",
                 code="no_store",
             )
+        current = self._reused()
+        if current is not None:
+            self.check_presented(current, "the policy in force")
+            return current
+        generation = self.store.generation([policies.TABLES])
         with self.store.connect(read_only=not may_initialise) as con:
             current = self._in_force(con)
             if current is None:
@@ -68,8 +76,24 @@ class PolicyBook:
                     con, self.presented, "bootstrap", "asserted", None, "initialised the state directory"
                 )
                 return self.presented
+        self._keep(generation, current)
         self.check_presented(current, "the policy in force")
         return current
+
+    def _reused(self) -> LoadedPolicy | None:
+        """The policy in force as last read, if the policy tables cannot have changed since:
+        the DuckDB file held open all along (no other process could write) and no policy
+        written by this process. None otherwise (always on Postgres: other hosts write)."""
+        cached = self._current
+        if cached is None:
+            return None
+        generation = self.store.generation([policies.TABLES])
+        return cached[1] if generation is not None and generation == cached[0] else None
+
+    def _keep(self, generation: int | None, current: LoadedPolicy) -> None:
+        """Remember `current`, read at `generation` (taken before the read: a write committed
+        during it changes the generation, so the reading is not reused)."""
+        self._current = None if generation is None else (generation, current)
 
     def _in_force(self, con: Any) -> LoadedPolicy | None:
         """The policy in force, None before the first; its text is read only when this book has
@@ -103,10 +127,18 @@ class PolicyBook:
         return self._loaded(row)
 
     def live(self) -> LoadedPolicy:
-        """The policy in force now, read again (for the kill switch of running trees)."""
+        """The policy in force now (for the kill switch of running trees): read again unless
+        the policy tables cannot have changed since the last reading (:meth:`_reused`)."""
+        current = self._reused()
+        if current is not None:
+            return current
+        generation = self.store.generation([policies.TABLES])
         with self.store.connect(read_only=True) as con:
             current = self._in_force(con)
-        return current if current is not None else self.in_force(may_initialise=False)
+        if current is None:
+            return self.in_force(may_initialise=False)
+        self._keep(generation, current)
+        return current
 
     def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
         """Put `new` in force: only an administrator of the policy in force may (or, in an

@@ -9,7 +9,19 @@ work, so a graph invocation wraps itself in ``Store.hold()``: the file stays ope
 units of work (each then a ~1 ms cursor), and ``Store.release_after()`` closes it when work
 that does not touch the store (an analyser, a document load) runs longer than a second, so
 other processes get their turn. A hold never outlives the invocation, so no connection is
-held across an interrupt.
+held across an interrupt (a lingering one, below, at most for its short linger).
+
+A long-lived process that analyses one request after another (the server, a worker, a batch)
+may also let the file *linger* (:attr:`Store.linger_s`, :data:`LONG_LIVED_LINGER_S`): when
+the last hold or unit of work ends, the file stays open for that long, and a hold or unit of
+work that starts meanwhile reuses it instead of paying the open and the close (which
+checkpoints DuckDB's WAL) again. Other processes still get their turn: one that finds the file
+locked announces itself (it touches ``<file>.waiting`` at each retry), and a lingering process
+then closes at once and, at the end of its next hold, closes without lingering and waits
+(:data:`YIELD_S`, or until the announcer got in) before opening again; a file open for
+:attr:`Store.linger_cap_s` without a break is closed at the end of the hold, lingering or not.
+So a process analysing back to back lets a waiting Warden process in within one hold plus its
+retry interval. A one-shot command (the CLI) does not linger.
 
 A file that cannot be used (corrupt, truncated, a directory, read-only, a full disk) raises the
 coded :class:`~warden.store.faults.StorageFault` that :func:`~warden.store.faults.store_fault`
@@ -19,12 +31,15 @@ waited for and, past the timeout, reported as ``store_busy``. The file itself is
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -33,7 +48,7 @@ from warden.errors import WardenError
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 from warden.store.home import ledger_url
 
-__all__ = ["Store", "StoreBusy", "is_write_conflict"]
+__all__ = ["LONG_LIVED_LINGER_S", "YIELD_S", "Store", "StoreBusy", "is_write_conflict", "wrote"]
 
 _is_lock_error = is_lock_error  # the name older code and tests import
 
@@ -43,6 +58,71 @@ process. While a hold keeps the file open read-write no other process can open i
 unchanged generation means the file's content has not changed: what was read from it at that
 generation may be reused (:meth:`Store.generation`)."""
 _GEN_LOCK = threading.Lock()
+_EPOCHS: dict[str, int] = {}
+"""Per database file: bumped by every open and close only (not by writes): with the counters of
+:data:`_TABLE_GENERATIONS`, the generation of a few tables (:meth:`Store.generation`)."""
+_TABLE_GENERATIONS: dict[tuple[str, str], int] = {}
+"""Per (database file, table family): bumped after every committed unit of work that marked it
+written (:func:`wrote`)."""
+_WRITTEN: dict[int, set[str]] = {}
+"""The table families a unit of work in progress marked written, by its connection's id."""
+
+LONG_LIVED_LINGER_S = 0.5
+"""How long a long-lived process's file stays open after its last hold or unit of work ends
+(the server, a worker, a batch of analyses; the benchmarks' warm process)."""
+LINGER_CAP_S = 5.0
+"""A file open this long without a break closes at the end of the hold, lingering or not, so
+processes that do not announce themselves (a bare ``duckdb.connect``) still see it free."""
+YIELD_S = 1.2
+"""How long a lingering process that found another one waiting stays out of the file after
+closing it: more than an opener's longest sleep between retries (0.5 s, jittered up to 1 s),
+so the waiter's next retry finds it free; cut short when the waiter says it got in."""
+_WAITING_FRESH_S = 1.5
+"""An announcement (``<file>.waiting`` touched) counts this long: a waiter retries at least
+every second, touching it each time."""
+_LINGER_POLL_S = 0.05
+"""While lingering, how often the announcements are looked at."""
+
+_LINGERING: weakref.WeakSet[Store] = weakref.WeakSet()
+"""Stores of this process whose file is open only because it lingers."""
+_LINGERING_LOCK = threading.Lock()
+
+
+def _lingering() -> list[Store]:
+    with _LINGERING_LOCK:
+        return list(_LINGERING)
+
+
+def wrote(con: Any, table: str) -> None:
+    """Mark the unit of work on `con` as writing `table` (a family of tables, e.g. "policies"):
+    once it commits, what was read from that family under :meth:`Store.generation` of it is
+    read again. Store modules whose reads are reused across writes of other tables call it."""
+    _WRITTEN.setdefault(id(con), set()).add(table)
+
+
+def _waiting_path(path: Path) -> Path:
+    return path.with_name(path.name + ".waiting")
+
+
+def _announce(path: Path) -> None:
+    """Say that this process waits for the file (best effort: a read-only directory says
+    nothing, and then only :data:`LINGER_CAP_S` bounds the wait)."""
+    with suppress(OSError):
+        _waiting_path(path).touch()
+
+
+def _got_in(path: Path) -> None:
+    """The waiter got the file: its announcement no longer holds anyone out."""
+    with suppress(OSError):
+        os.utime(_waiting_path(path), (0, 0))
+
+
+def _someone_waits(path: Path) -> bool:
+    try:
+        touched = _waiting_path(path).stat().st_mtime
+    except OSError:
+        return False
+    return time.time() - touched < _WAITING_FRESH_S
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -136,6 +216,15 @@ class Store:
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
         self._key = str(self.path.resolve())
+        self.linger_s = 0.0
+        """Set by a long-lived entry point (:data:`LONG_LIVED_LINGER_S`): how long the file stays
+        open after the last hold or unit of work ends, for the next to reuse. 0: closed at once
+        (a one-shot command). Nothing to do on Postgres."""
+        self.linger_cap_s = LINGER_CAP_S
+        self._opened_at = 0.0  # monotonic time the anchor was opened
+        self._linger_until = 0.0  # while lingering: when the file closes
+        self._linger_entry: list[Any] | None = None  # the watchdog's check of a linger
+        self._yield_until = 0.0  # stay out of the file until then (another process waits)
 
     @property
     def lock_timeout_s(self) -> float:
@@ -166,38 +255,59 @@ class Store:
         return self._pg is not None or self.path.exists()
 
     def close(self) -> None:
-        """Close what this store keeps open between units of work (Postgres: idle connections)."""
+        """Close what this store keeps open between units of work (Postgres: idle connections;
+        DuckDB: a lingering file)."""
         if self._pg is not None:
             self._pg.close()
+            return
+        with self._mutex:
+            if self._holds == 0 and self._in_use == 0:
+                self._close_anchor()
 
-    def _bump(self) -> None:
+    def _bump(self, *, reopened: bool = False, tables: Iterable[str] = ()) -> None:
+        """A write committed (`tables`: the families it marked), or the file was opened or
+        closed (`reopened`: another process may have written in between)."""
         with _GEN_LOCK:
             _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+            if reopened:
+                _EPOCHS[self._key] = _EPOCHS.get(self._key, 0) + 1
+            for table in tables:
+                _TABLE_GENERATIONS[self._key, table] = _TABLE_GENERATIONS.get((self._key, table), 0) + 1
 
-    def generation(self) -> int | None:
+    def generation(self, tables: Iterable[str] | None = None) -> int | None:
         """A number that changes whenever the file's content may have: any write committed in
         this process (through any Store on the file) and any (re)open, after which another
         process may have written; closing the held file changes it too. None outside a hold or
         while the held file is closed (another process may write at any time): nothing read
-        may then be reused."""
+        may then be reused.
+
+        With `tables` (families marked by :func:`wrote`), a number that changes only when
+        those may have: a write of this process that marked one of them, or a (re)open or
+        close. What was read from them may be reused across this process's other writes."""
         with self._mutex:
             if self._holds == 0 or self._anchor is None:
                 return None
         with _GEN_LOCK:
-            return _GENERATIONS.get(self._key, 0)
+            if tables is None:
+                return _GENERATIONS.get(self._key, 0)
+            # each counter only grows, so their sum changes whenever any of them does
+            epoch = _EPOCHS.get(self._key, 0)
+            return epoch + sum(_TABLE_GENERATIONS.get((self._key, t), 0) for t in tables)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        """Keep the file open for the units of work inside (re-entrant; the last exit closes it)."""
+        """Keep the file open for the units of work inside (re-entrant; the last exit closes it,
+        or lets it linger: :attr:`linger_s`)."""
         with self._mutex:
             self._holds += 1
+            self._linger_until = 0.0
         try:
             yield
         finally:
             with self._mutex:
                 self._holds -= 1
                 if self._holds == 0:
-                    self.release()
+                    self._idle()
 
     def release(self) -> None:
         """Close the held file now (before long work that does not touch the store); the next
@@ -208,10 +318,67 @@ class Store:
         with self._mutex:
             if self._in_use:
                 return
-            anchor, self._anchor = self._anchor, None
-            if anchor is not None:
-                anchor.close()
-                self._bump()
+            self._close_anchor()
+
+    def _close_anchor(self) -> None:
+        """Close the open file, if any (under the mutex, nothing in use)."""
+        self._linger_until = 0.0
+        with _LINGERING_LOCK:
+            _LINGERING.discard(self)
+        anchor, self._anchor = self._anchor, None
+        if anchor is not None:
+            anchor.close()
+            self._bump(reopened=True)
+
+    def _idle(self) -> None:
+        """No hold and no unit of work uses the file any more (under the mutex): close it, or
+        let it linger for the next. Not when another process waits (it gets its turn now, and
+        this one stays out a moment: :data:`YIELD_S`), nor past :attr:`linger_cap_s`."""
+        if self._pg is not None or self._in_use or self._holds or self._anchor is None:
+            return
+        now = time.monotonic()
+        if self.linger_s <= 0 or now - self._opened_at >= self.linger_cap_s:
+            self._close_anchor()
+            return
+        if _someone_waits(self.path):
+            self._yield_until = now + YIELD_S
+            self._close_anchor()
+            return
+        self._linger_until = now + self.linger_s
+        with _LINGERING_LOCK:
+            _LINGERING.add(self)
+        if self._linger_entry is None:
+            self._linger_entry = _WATCHDOG.schedule(min(self.linger_s, _LINGER_POLL_S), self._lingered)
+
+    def _lingered(self) -> None:
+        """The watchdog's look at a lingering file: closed when its time is up or another
+        process waits; otherwise looked at again shortly. A hold or unit of work that started
+        meanwhile ended the linger (it closes or lingers again when it ends)."""
+        with self._mutex:
+            self._linger_entry = None
+            if self._linger_until == 0.0 or self._anchor is None or self._holds or self._in_use:
+                return
+            now = time.monotonic()
+            if _someone_waits(self.path):
+                self._yield_until = now + YIELD_S
+                self._close_anchor()
+            elif now >= self._linger_until:
+                self._close_anchor()
+            else:
+                wait = min(self._linger_until - now, _LINGER_POLL_S)
+                self._linger_entry = _WATCHDOG.schedule(wait, self._lingered)
+
+    def _let_go_for(self, key: str) -> None:
+        """Another Store of this process wants the file another way (read-only, which DuckDB
+        refuses beside a read-write connection): close it now if it only lingers. Never
+        waits for this store's mutex (the asking store may hold its own)."""
+        if key != self._key or not self._mutex.acquire(blocking=False):
+            return
+        try:
+            if self._linger_until and not self._holds and not self._in_use:
+                self._close_anchor()
+        finally:
+            self._mutex.release()
 
     @contextmanager
     def release_after(
@@ -249,36 +416,33 @@ class Store:
         with self._mutex:
             if self._in_use:
                 return  # a unit of work is under way (e.g. an analyser recording a cost)
-            anchor, self._anchor = self._anchor, None
-            if anchor is not None:
-                anchor.close()
-                self._bump()
+            self._close_anchor()
 
     def _held_cursor(self) -> Any:
         with self._mutex:
+            self._linger_until = 0.0  # in use again: no longer lingering
             if self._anchor is None:
                 self._anchor = self._open(read_only=False)
+                self._opened_at = time.monotonic()
             self._in_use += 1
             return self._anchor.cursor()
 
     def _done_with(self, con: Any, held: bool) -> None:
         con.close()
         if held:
-            anchor = None
             with self._mutex:
                 self._in_use -= 1
                 if self._in_use == 0 and self._holds == 0:  # the hold ended while this ran
-                    anchor, self._anchor = self._anchor, None
-                    if anchor is not None:
-                        anchor.close()
-                        self._bump()
+                    self._idle()
 
     def _open(self, *, read_only: bool) -> Any:
         """Open the file, waiting while another process holds the lock; set up the schema once."""
         import duckdb
 
+        self._stay_out()
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.01
+        waited = False
         while True:
             existed = self.path.exists()
             try:
@@ -286,6 +450,11 @@ class Store:
                 break
             except duckdb.Error as exc:
                 if is_lock_error(exc):
+                    waited = True
+                    _announce(self.path)  # a lingering process lets go (another process)
+                    for other in _lingering():  # (this process: another store)
+                        if other is not self:
+                            other._let_go_for(self._key)
                     if time.monotonic() > deadline:
                         raise StoreBusy(
                             f"the Warden database {self.path} is busy: {str(exc).splitlines()[0]}",
@@ -301,8 +470,10 @@ class Store:
                 if fault is None:
                     raise
                 raise fault from exc
+        if waited:
+            _got_in(self.path)
         self.opened += 1
-        self._bump()
+        self._bump(reopened=True)
         if not read_only and not self._schema_ready:
             try:
                 from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
@@ -323,6 +494,13 @@ class Store:
                 raise fault from exc
             self._schema_ready = True
         return con
+
+    def _stay_out(self) -> None:
+        """After giving the file up to a waiting process (:meth:`_idle`), wait until it got in
+        (it clears its announcement) or :data:`YIELD_S` passed, before opening again."""
+        while time.monotonic() < self._yield_until and _someone_waits(self.path):
+            time.sleep(0.02)
+        self._yield_until = 0.0
 
     def _forget_failed_creation(self) -> None:
         """DuckDB may leave an empty file behind when creating the store failed (a full disk):
@@ -361,7 +539,8 @@ class Store:
         # threaded: every unit of work is a cursor of one anchor connection, opened and closed
         # under the mutex (two threads opening the file at once make DuckDB refuse the second
         # attach); it closes when no unit of work or hold uses it, so other processes get turns
-        held = self._holds > 0 or self.threaded
+        # a lingering file (:attr:`linger_s`) serves a unit of work outside a hold too
+        held = self._holds > 0 or self.threaded or self._linger_until > 0.0
         if self.threaded and not read_only:
             self._writer.acquire()
         try:
@@ -378,7 +557,7 @@ class Store:
                             con.execute("ROLLBACK")
                         raise
                     con.execute("COMMIT")
-                    self._bump()
+                    self._bump(tables=_WRITTEN.pop(id(con), ()))
             except StorageFault:
                 raise
             except Exception as exc:
@@ -389,6 +568,7 @@ class Store:
                     raise
                 raise fault from exc
             finally:
+                _WRITTEN.pop(id(con), None)
                 self._done_with(con, held)
         finally:
             if self.threaded and not read_only:
@@ -403,7 +583,10 @@ class Store:
             self._writer.acquire()
         try:
             with self._pg.connect(read_only=read_only) as con:
-                yield con
+                try:
+                    yield con
+                finally:
+                    _WRITTEN.pop(id(con), None)  # (no generation on Postgres)
         finally:
             if self.threaded and not read_only:
                 self._writer.release()
@@ -420,6 +603,16 @@ class Store:
             cur = con.execute(sql, params or [])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _close_lingering() -> None:
+    """At exit: close lingering files (a clean close checkpoints DuckDB's WAL)."""
+    for store in _lingering():
+        with suppress(Exception):
+            store.close()
+
+
+atexit.register(_close_lingering)
 
 
 def _is_duckdb_error(exc: BaseException) -> bool:

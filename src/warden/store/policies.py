@@ -7,12 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from warden.store._util import now, rows
+from warden.store.connection import wrote
 
-__all__ = ["apply_policy", "get_policy", "policy_in_force", "put_policy", "sha256_in_force"]
+__all__ = ["TABLES", "apply_policy", "get_policy", "policy_in_force", "put_policy", "sha256_in_force"]
+
+TABLES = "policies"
+"""The family these tables are marked written as (:func:`warden.store.connection.wrote`): what
+was read from them under ``Store.generation([TABLES])`` stands until a write of them here, or a
+reopen of the file."""
 
 
 def put_policy(con: Any, *, sha256: str, text: str, base_dir: str, source: str) -> None:
     """Keep a policy version (once per hash): its text and the folder its relative paths name."""
+    wrote(con, TABLES)
     con.execute(
         "INSERT INTO policies VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [sha256, source, base_dir, text, now()],
@@ -21,6 +28,7 @@ def put_policy(con: Any, *, sha256: str, text: str, base_dir: str, source: str) 
 
 def apply_policy(con: Any, *, sha256: str, applied_by: str, auth: str, reason: str | None = None) -> None:
     """Put a kept version in force (the newest application wins)."""
+    wrote(con, TABLES)
     con.execute(
         """INSERT INTO policy_applications (sha256, applied_by, auth, reason, applied_at)
            VALUES (?, ?, ?, ?, ?)""",
