@@ -26,10 +26,11 @@ from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
+from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import approval_queue, approvals, ledger, notifications, runs
 
-__all__ = ["approval", "approval_payload", "open_approval", "take_decision"]
+__all__ = ["approval", "approval_payload", "decided_by_policy", "open_approval", "take_decision"]
 
 
 def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
@@ -66,13 +67,7 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
     assert runbook.approval is not None  # the guard refuses runbooks without one
     required_role = runbook.approval.required_role
     payload = approval_payload(state, ctx, runbook)
-    rule = matching_auto_rule(
-        runbook,
-        policy=policy,
-        tenant=state["tenant"],
-        depth=state.get("depth", 0),
-        cost_estimate_usd=payload["cost_estimate_usd"],
-    )
+    rule = _auto_rule(state, ctx, runbook)
     draft_sha256 = state.get("runbook_sha256")
     assert draft_sha256 is not None  # plan set it: the guard refused drafts that do not parse
     if rule is None:
@@ -87,6 +82,24 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
         auth="policy",
     )
     return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy), payload
+
+
+def decided_by_policy(state: RunState, ctx: RunContext) -> bool:
+    """Whether a policy rule approves the draft at once: :func:`approval` then returns without
+    an interrupt, so the graph may run it in the superstep that guarded the draft. Reads only."""
+    return _auto_rule(state, ctx, RunbookDefinition.model_validate(state["runbook"])) is not None
+
+
+def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> AutoApprovalRule | None:
+    """The policy's auto-approval rule matching the draft (its cost as the guard estimated it)."""
+    report = state.get("report") or {}
+    return matching_auto_rule(
+        runbook,
+        policy=ctx.policy,
+        tenant=state["tenant"],
+        depth=state.get("depth", 0),
+        cost_estimate_usd=report.get("cost_estimate_usd", 0.0),
+    )
 
 
 def take_decision(
