@@ -17,7 +17,7 @@ from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import event, record, set_status
+from warden.graph.nodes._common import event, record, runbook_model, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
@@ -62,7 +62,7 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
 def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None, dict[str, Any]]:
     """(update, payload): the update when a policy rule approves the draft at once (no human
     asked), else None and the payload a human reviews. Reads only (it re-runs on resume)."""
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None  # the guard refuses runbooks without one
     required_role = runbook.approval.required_role
@@ -87,7 +87,7 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
 def decided_by_policy(state: RunState, ctx: RunContext) -> bool:
     """Whether a policy rule approves the draft at once: :func:`approval` then returns without
     an interrupt, so the graph may run it in the superstep that guarded the draft. Reads only."""
-    return _auto_rule(state, ctx, RunbookDefinition.model_validate(state["runbook"])) is not None
+    return _auto_rule(state, ctx, runbook_model(ctx, state["runbook"])) is not None
 
 
 def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> AutoApprovalRule | None:
@@ -107,7 +107,7 @@ def take_decision(
 ) -> tuple[StateUpdate | None, str | None]:
     """(update, None) when the decision `raw` is taken; (None, why) when it may not be (audited
     as ``approval_refused``: the run keeps waiting)."""
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None
     draft_sha256 = state.get("runbook_sha256")
@@ -248,8 +248,9 @@ def _apply(
                 "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
             },
         )
-        ledger.flush(con, [*(state.get("ledger") or []), decided])
-        if decision.decision != "reject":
+        pending = state.get("ledger") or []
+        ledger.flush(con, [*pending, decided])
+        if decision.decision != "reject" and not _drafted_as(pending, state["run_id"], sha, final.version):
             runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
         # the inbox row closes with the decision; the requester hears of it (a human decision:
         # an auto-approved draft never waited) through the outbox, never blocking the decision
@@ -280,9 +281,12 @@ def _apply(
             )
     if decision.decision == "reject":
         return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}", [])
+    # an approved draft is the state's runbook as it stands (its dict and model are reused)
+    runbook = state["runbook"] if final is draft else final.model_dump(mode="json")
+    runbook_model(ctx, runbook, final)
     update: dict[str, Any] = {
         "ledger": [],
-        "runbook": final.model_dump(mode="json"),
+        "runbook": runbook,
         "runbook_sha256": sha,
         "report": report,
     }
@@ -291,3 +295,13 @@ def _apply(
         update["limits"] = guard_context(state, ctx).effective_limits(final).model_dump(mode="json")
         update["cursor"] = 0
     return update
+
+
+def _drafted_as(records: list[dict[str, Any]], run_id: str, sha256: str, version: int) -> bool:
+    """Whether the flush just made recorded the run's draft with this hash and version (plan's
+    record, pending until the decision): the approved version's own update would set the same
+    values again, one statement for nothing."""
+    return any(
+        r["t"] == "drafted" and r["run_id"] == run_id and r["sha256"] == sha256 and r["version"] == version
+        for r in records
+    )
