@@ -311,7 +311,7 @@ def _context(
         system_id=system_id,
         systems=tuple(tenant.systems),
         base_dir=policy.base_dir,
-        allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
+        allowed_roots=ctx.allowed_roots(state["tenant"]),
         available_analysers=tuple(a for a in tenant.analysers if a in ctx.catalogue),
         llm_model=session.model_name if session is not None else ctx.llm_model,
         record_cost=record_cost,
