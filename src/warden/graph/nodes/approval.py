@@ -252,10 +252,11 @@ def _apply(
         ledger.flush(con, [*pending, decided])
         if decision.decision != "reject" and not _drafted_as(pending, state["run_id"], sha, final.version):
             runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
-        # the inbox row closes with the decision; the requester hears of it (a human decision:
-        # an auto-approved draft never waited) through the outbox, never blocking the decision
-        approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
+        # the inbox row closes with the decision; the requester hears of it through the outbox,
+        # never blocking the decision. Both only for a human decision: a draft a rule approves
+        # never waited (the bound policy's rules decide it the same way each time the node runs)
         if decision.auto_rule is None:
+            approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
             notifications.enqueue(
                 con,
                 deliveries(
