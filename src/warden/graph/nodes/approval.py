@@ -34,10 +34,15 @@ __all__ = ["approval", "approval_payload", "decided_by_policy", "open_approval",
 
 
 def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
-    """What the approver reviews: draft, report, cost estimate, diff, requester, required role."""
+    """What the approver reviews: draft (`runbook`, the state's as a model), report, cost
+    estimate, diff, requester, required role."""
     with ctx.store.connect(read_only=True) as con:
         last = approvals.last_approved(con, state["tenant"], runbook.runbook)
-    previous = RunbookDefinition.model_validate(last["definition"]) if last else None
+    previous: RunbookDefinition | None = None
+    if last is not None and last["sha256"] == state.get("runbook_sha256"):
+        previous = runbook  # the draft is the version approved last (same content hash): no parse
+    elif last is not None:
+        previous = RunbookDefinition.model_validate(last["definition"])
     report = state.get("report") or {}
     return {
         "kind": "approval",
