@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def _boundaries(runs: int, steps: int) -> list[str]:
-    """Every node execution of a tree with `runs` runs and `steps` steps, before and after."""
-    counts = {"ingest": runs, "plan": runs, "guard": runs, "approval": runs, "step": steps, "finish": runs}
+    """Every node execution of a tree with `runs` runs and `steps` steps, before and after (a
+    child reuses its root's documents: only the root runs ingest)."""
+    counts = {"ingest": 1, "plan": runs, "guard": runs, "approval": runs, "step": steps, "finish": runs}
     return [
         f"{when}:{node}:{n}"
         for node, k in counts.items()

@@ -1,11 +1,18 @@
-"""The LangGraph StateGraph: ingest -> plan -> guard -> approval -> step* -> finish.
+"""The LangGraph StateGraph: ingest -> prepare (plan, guard, approval) -> step* -> finish.
+
+Supersteps: ingest (a root run's documents; a child, which reuses its parent's, starts at
+prepare), prepare (plan, guard and, when a policy rule approves the draft at once, the
+approval: one superstep, see :func:`_preparing`), approval (a human decision: its interrupt
+needs a superstep of its own), each step, finish. Each writes one checkpoint.
 
 Test hook (inert unless set): ``WARDEN_TEST_KILL_AT=[before:|after:]<node>[:n]`` makes the
-process SIGKILL itself at the n-th (default first) boundary of that node in this process,
-counting nested graphs' nodes too: ``before`` as the node starts (its previous checkpoint is
-saved), ``after`` (the default) once its body has returned, with its store writes committed
-but its checkpoint not yet written. tests/reliability kills a run at every boundary in turn
-and checks that ``warden resume`` ends with the same findings as an uninterrupted run.
+process SIGKILL itself at the n-th (default first) boundary of that node function in this
+process, counting nested graphs' nodes too: ``before`` as the node starts (plan, ingest,
+a human's approval, step, finish: their previous checkpoint is saved; guard and an
+auto-approval: the node before them in prepare returned, nothing of prepare checkpointed),
+``after`` (the default) once its body has returned, with its store writes committed but its
+checkpoint not yet written. tests/reliability kills a run at every boundary in turn and checks
+that ``warden resume`` ends with the same findings as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -13,13 +20,16 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from warden.graph import nodes
 from warden.graph.context import RunContext
+from warden.graph.nodes.approval import decided_by_policy
+from warden.graph.nodes.ingest import reads_documents
 from warden.graph.state import RunState, StateUpdate
 
 __all__ = ["KILL_ENV", "build_graph"]
@@ -59,16 +69,19 @@ def _killing(name: str, fn: Callable[..., StateUpdate], when: str, n: int) -> Ca
     return node
 
 
+NodeFn = Callable[[RunState, RunContext], StateUpdate]
+
+
 def _running(state: RunState) -> bool:
     return (state.get("status") or "running") == "running"
 
 
+def _entry(state: RunState) -> str:
+    return "ingest" if reads_documents(state) else "prepare"
+
+
 def _after_ingest(state: RunState) -> str:
-    return "plan" if _running(state) else "finish"
-
-
-def _after_guard(state: RunState) -> str:
-    return "approval" if _running(state) else "finish"
+    return "prepare" if _running(state) else "finish"
 
 
 def _after_approval(state: RunState) -> str:
@@ -80,10 +93,43 @@ def _after_step(state: RunState) -> str:
     return "step" if _running(state) and more else "finish"
 
 
-def _injected(fn: Callable[[RunState, RunContext], StateUpdate]) -> Callable[..., StateUpdate]:
+def _preparing(
+    checks: tuple[NodeFn, ...], approval: NodeFn
+) -> Callable[[RunState, RunContext], Command[str]]:
+    """`checks` (plan, guard) in order while the run is running, then `approval` when a policy
+    rule approves the draft at once, as one superstep.
+
+    None of them calls a model or waits, and each may run again: plan and guard only read
+    (their records ride in the state; a refusal's writes are keyed), an auto-approval's writes
+    are keyed and idempotent (as when a kill after its own superstep re-ran it). A kill inside
+    re-runs them from the checkpoint before, two checkpoints fewer per run. A draft a human
+    must decide goes on to the approval node (its interrupt re-runs its node on resume)."""
+
+    def prepare(state: RunState, ctx: RunContext) -> Command[str]:
+        current: dict[str, Any] = dict(state)
+        update: StateUpdate = {}
+
+        def run(fn: NodeFn) -> None:
+            changed = fn(cast(RunState, current), ctx)
+            update.update(changed)
+            current.update(changed)
+
+        for fn in checks:
+            run(fn)
+            if not _running(cast(RunState, current)):
+                return Command(update=update, goto="finish")
+        if not decided_by_policy(cast(RunState, current), ctx):
+            return Command(update=update, goto="approval")
+        run(approval)
+        return Command(update=update, goto=_after_approval(cast(RunState, current)))
+
+    return prepare
+
+
+def _injected(fn: Callable[[RunState, RunContext], Any]) -> Callable[..., Any]:
     """A node as LangGraph calls it: the invocation's context arrives through ``runtime``."""
 
-    def node(state: RunState, runtime: Runtime[RunContext]) -> StateUpdate:
+    def node(state: RunState, runtime: Runtime[RunContext]) -> Any:
         return fn(state, runtime.context)
 
     node.__name__ = getattr(fn, "__name__", "node")
@@ -95,15 +141,25 @@ def build_graph() -> Any:
     nodes use comes from the :class:`RunContext` of each invocation."""
     graph: Any = StateGraph(RunState, context_schema=RunContext)
     kill = _kill_point()
+    fns: dict[str, NodeFn] = {}
     for name in NODES:
-        fn: Callable[[RunState, RunContext], StateUpdate] = getattr(nodes, name)
-        if kill is not None and kill[1] == name:
-            fn = _killing(name, fn, kill[0], kill[2])
-        graph.add_node(name, _injected(fn))
-    graph.add_edge(START, "ingest")
-    graph.add_conditional_edges("ingest", _after_ingest, ["plan", "finish"])
-    graph.add_edge("plan", "guard")
-    graph.add_conditional_edges("guard", _after_guard, ["approval", "finish"])
+        fn: NodeFn = getattr(nodes, name)
+        fns[name] = _killing(name, fn, kill[0], kill[2]) if kill is not None and kill[1] == name else fn
+    after = ("approval", "step", "finish")
+    graph.add_node("ingest", _injected(fns["ingest"]))
+    graph.add_node(
+        "prepare", _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"])), destinations=after
+    )
+    graph.add_node("approval", _injected(fns["approval"]))
+    graph.add_node("step", _injected(fns["step"]))
+    graph.add_node("finish", _injected(fns["finish"]))
+    # a checkpoint written before prepare existed may name the next node "plan" or "guard"
+    graph.add_node(
+        "plan", _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"])), destinations=after
+    )
+    graph.add_node("guard", _injected(_preparing((fns["guard"],), fns["approval"])), destinations=after)
+    graph.add_conditional_edges(START, _entry, ["ingest", "prepare"])
+    graph.add_conditional_edges("ingest", _after_ingest, ["prepare", "finish"])
     graph.add_conditional_edges("approval", _after_approval, ["step", "finish"])
     graph.add_conditional_edges("step", _after_step, ["step", "finish"])
     graph.add_edge("finish", END)

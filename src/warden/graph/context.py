@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from warden.catalogue import Catalogue, default_catalogue
@@ -59,12 +60,21 @@ class RunContext:
     by a worker's service so the Temporal engine's SLA timer escalates as the server loop does."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """What the nodes of this invocation read once and reuse: validated runbooks by run and
-    hash, each run's step gate and the live kill switch while the store is unchanged
-    (``Store.generation``)."""
+    hash, each run's step gate, the live kill switch while the store is unchanged
+    (``Store.generation``), the bound policy's resolved roots."""
 
     @property
     def llm_model(self) -> str | None:
         return self.llm_settings.model
+
+    def allowed_roots(self, tenant: str) -> tuple[Path, ...]:
+        """The bound policy's allowed roots of `tenant`, resolved once per invocation: each
+        resolution is system calls per root, and every step's analyser context holds them."""
+        key = ("allowed_roots", tenant)
+        roots: tuple[Path, ...] | None = self.memo.get(key)
+        if roots is None:
+            roots = self.memo[key] = tuple(self.policy.allowed_roots(tenant))
+        return roots
 
     def kill_switch_reason(self, tenant: str) -> str | None:
         """Why runs of `tenant` must stop now: the bound policy's switch or the one in force."""

@@ -167,17 +167,18 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def flush(con: Any, records: list[dict[str, Any]]) -> None:
+def flush(con: Any, records: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """Write `records` (in order) inside the caller's transaction: one read (which keys are
     stored already, and the audit chains' heads), then one statement per table. Idempotent: a
-    record already written changes nothing.
+    record already written changes nothing. Returns the (run id, step id) keys of the step
+    records whose rows were stored before (the rest are new rows).
 
     Rows whose keys are not stored yet (nearly all: a step's records are written once) go in
     with a plain INSERT; only the others take the ``ON CONFLICT DO UPDATE`` upsert, which costs
     DuckDB several milliseconds more per statement. Nothing else writes a run's steps, findings
     or events while its driver holds the transaction (one writer per file; the driver lease)."""
     if not records:
-        return
+        return set()
     steps: dict[tuple[str, str], dict[str, Any]] = {}
     found: dict[tuple[str, str], list[Any]] = {}
     events: dict[str, dict[str, Any]] = {}
@@ -196,7 +197,7 @@ def flush(con: Any, records: list[dict[str, Any]]) -> None:
         else:
             raise ValueError(f"unknown ledger record {r['t']!r}")
     if not (steps or found or events):
-        return
+        return set()
     tenants = list(dict.fromkeys(e["tenant"] for e in events.values()))
     readers = {t: chain_readers(con, t) for t in tenants}  # Postgres: the tenants' chain locks
     stored = _probe(con, steps, found, list(events.values()))
@@ -211,6 +212,7 @@ def flush(con: Any, records: list[dict[str, Any]]) -> None:
         _insert_or_upsert(con, "findings", FINDING_COLUMNS, by_key, stored.findings, FINDINGS_UPSERT)
     if events:
         _append_events(con, list(events.values()), stored)
+    return stored.steps
 
 
 class _Stored(NamedTuple):

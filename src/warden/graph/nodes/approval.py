@@ -17,7 +17,7 @@ from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import event, record, set_status
+from warden.graph.nodes._common import event, record, runbook_model, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
@@ -26,17 +26,23 @@ from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
+from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import approval_queue, approvals, ledger, notifications, runs
 
-__all__ = ["approval", "approval_payload", "open_approval", "take_decision"]
+__all__ = ["approval", "approval_payload", "decided_by_policy", "open_approval", "take_decision"]
 
 
 def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
-    """What the approver reviews: draft, report, cost estimate, diff, requester, required role."""
+    """What the approver reviews: draft (`runbook`, the state's as a model), report, cost
+    estimate, diff, requester, required role."""
     with ctx.store.connect(read_only=True) as con:
         last = approvals.last_approved(con, state["tenant"], runbook.runbook)
-    previous = RunbookDefinition.model_validate(last["definition"]) if last else None
+    previous: RunbookDefinition | None = None
+    if last is not None and last["sha256"] == state.get("runbook_sha256"):
+        previous = runbook  # the draft is the version approved last (same content hash): no parse
+    elif last is not None:
+        previous = RunbookDefinition.model_validate(last["definition"])
     report = state.get("report") or {}
     return {
         "kind": "approval",
@@ -61,18 +67,12 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
 def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None, dict[str, Any]]:
     """(update, payload): the update when a policy rule approves the draft at once (no human
     asked), else None and the payload a human reviews. Reads only (it re-runs on resume)."""
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None  # the guard refuses runbooks without one
     required_role = runbook.approval.required_role
     payload = approval_payload(state, ctx, runbook)
-    rule = matching_auto_rule(
-        runbook,
-        policy=policy,
-        tenant=state["tenant"],
-        depth=state.get("depth", 0),
-        cost_estimate_usd=payload["cost_estimate_usd"],
-    )
+    rule = _auto_rule(state, ctx, runbook)
     draft_sha256 = state.get("runbook_sha256")
     assert draft_sha256 is not None  # plan set it: the guard refused drafts that do not parse
     if rule is None:
@@ -89,12 +89,30 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
     return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy), payload
 
 
+def decided_by_policy(state: RunState, ctx: RunContext) -> bool:
+    """Whether a policy rule approves the draft at once: :func:`approval` then returns without
+    an interrupt, so the graph may run it in the superstep that guarded the draft. Reads only."""
+    return _auto_rule(state, ctx, runbook_model(ctx, state["runbook"])) is not None
+
+
+def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> AutoApprovalRule | None:
+    """The policy's auto-approval rule matching the draft (its cost as the guard estimated it)."""
+    report = state.get("report") or {}
+    return matching_auto_rule(
+        runbook,
+        policy=ctx.policy,
+        tenant=state["tenant"],
+        depth=state.get("depth", 0),
+        cost_estimate_usd=report.get("cost_estimate_usd", 0.0),
+    )
+
+
 def take_decision(
     state: RunState, ctx: RunContext, payload: dict[str, Any], raw: Any, attempt: int
 ) -> tuple[StateUpdate | None, str | None]:
     """(update, None) when the decision `raw` is taken; (None, why) when it may not be (audited
     as ``approval_refused``: the run keeps waiting)."""
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None
     draft_sha256 = state.get("runbook_sha256")
@@ -235,13 +253,15 @@ def _apply(
                 "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
             },
         )
-        ledger.flush(con, [*(state.get("ledger") or []), decided])
-        if decision.decision != "reject":
+        pending = state.get("ledger") or []
+        ledger.flush(con, [*pending, decided])
+        if decision.decision != "reject" and not _drafted_as(pending, state["run_id"], sha, final.version):
             runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
-        # the inbox row closes with the decision; the requester hears of it (a human decision:
-        # an auto-approved draft never waited) through the outbox, never blocking the decision
-        approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
+        # the inbox row closes with the decision; the requester hears of it through the outbox,
+        # never blocking the decision. Both only for a human decision: a draft a rule approves
+        # never waited (the bound policy's rules decide it the same way each time the node runs)
         if decision.auto_rule is None:
+            approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
             notifications.enqueue(
                 con,
                 deliveries(
@@ -267,9 +287,12 @@ def _apply(
             )
     if decision.decision == "reject":
         return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}", [])
+    # an approved draft is the state's runbook as it stands (its dict and model are reused)
+    runbook = state["runbook"] if final is draft else final.model_dump(mode="json")
+    runbook_model(ctx, runbook, final)
     update: dict[str, Any] = {
         "ledger": [],
-        "runbook": final.model_dump(mode="json"),
+        "runbook": runbook,
         "runbook_sha256": sha,
         "report": report,
     }
@@ -278,3 +301,13 @@ def _apply(
         update["limits"] = guard_context(state, ctx).effective_limits(final).model_dump(mode="json")
         update["cursor"] = 0
     return update
+
+
+def _drafted_as(records: list[dict[str, Any]], run_id: str, sha256: str, version: int) -> bool:
+    """Whether the flush just made recorded the run's draft with this hash and version (plan's
+    record, pending until the decision): the approved version's own update would set the same
+    values again, one statement for nothing."""
+    return any(
+        r["t"] == "drafted" and r["run_id"] == run_id and r["sha256"] == sha256 and r["version"] == version
+        for r in records
+    )

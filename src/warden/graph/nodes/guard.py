@@ -6,12 +6,12 @@ from collections.abc import Collection
 
 from warden.graph.context import RunContext
 from warden.graph.ledger import pending, tagged
-from warden.graph.nodes._common import set_status
+from warden.graph.nodes._common import runbook_model, set_status
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
 from warden.guard import GuardContext, validate_data
 from warden.safeload import Parsed
-from warden.schemas.runbook import Limits, RunbookDefinition
+from warden.schemas.runbook import Limits
 from warden.schemas.status import RunStatus
 from warden.store import costs, ledger
 
@@ -83,7 +83,7 @@ def guard(state: RunState, ctx: RunContext) -> StateUpdate:
     if switched_off:
         update = set_status(ctx, state, "cancelled", f"kill switch: {switched_off}", records)
         return {**update, "report": report_json}
-    runbook = RunbookDefinition.model_validate(state["runbook"])
+    runbook = runbook_model(ctx, state["runbook"])
     limits = gctx.effective_limits(runbook)
     return {
         "ledger": tagged(records),

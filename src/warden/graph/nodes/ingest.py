@@ -11,11 +11,17 @@ from warden.graph.nodes._common import event, set_status
 from warden.graph.state import RunState, StateUpdate
 from warden.store import documents
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "reads_documents"]
+
+
+def reads_documents(state: RunState) -> bool:
+    """Whether ingest has anything to do: a child reuses its parent's documents, so the graph
+    starts it at the next node instead of spending a superstep and a checkpoint on nothing."""
+    return not state.get("document_ids") and bool(state.get("document_paths"))
 
 
 def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
-    if state.get("document_ids") or not state.get("document_paths"):
+    if not reads_documents(state):
         return {}
     from warden.documents import load_document
     from warden.documents.masking import masked

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from warden.graph.context import RunContext
 from warden.graph.ledger import pending, tagged
+from warden.graph.nodes._common import runbook_model
 from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
@@ -40,8 +41,10 @@ def plan(state: RunState, ctx: RunContext) -> StateUpdate:
             key=f"{state['run_id']}:runbook_drafted",
         ),
     ]
+    dumped = runbook.model_dump(mode="json")
+    runbook_model(ctx, dumped, runbook)  # guard, approval and the steps reuse it
     return {
-        "runbook": runbook.model_dump(mode="json"),
+        "runbook": dumped,
         "runbook_sha256": sha,
         "ledger": [*pending(state), *tagged(drafted)],
     }

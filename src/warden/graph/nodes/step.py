@@ -21,7 +21,7 @@ from warden.graph.ids import child_run_id
 from warden.graph.ledger import due, tagged
 from warden.graph.ledger import pending as ledger_of
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
-from warden.graph.nodes._common import event, record, set_status
+from warden.graph.nodes._common import event, record, runbook_model, set_status
 from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
@@ -125,7 +125,7 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
         )
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor, pending, attempts)
-    return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending)
+    return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending, attempts)
 
 
 def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition, str, Limits]:
@@ -134,7 +134,7 @@ def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition
     key = ("runbook", state["run_id"], state.get("runbook_sha256"))
     found = ctx.memo.get(key)
     if found is None or found[0] is not state["runbook"] or found[1] is not state.get("limits"):
-        runbook = RunbookDefinition.model_validate(state["runbook"])
+        runbook = runbook_model(ctx, state["runbook"])
         limits = Limits.model_validate(state.get("limits") or {})
         found = (state["runbook"], state.get("limits"), runbook, sha256_of(runbook), limits)
         ctx.memo[key] = found
@@ -311,7 +311,7 @@ def _context(
         system_id=system_id,
         systems=tuple(tenant.systems),
         base_dir=policy.base_dir,
-        allowed_roots=tuple(policy.allowed_roots(state["tenant"])),
+        allowed_roots=ctx.allowed_roots(state["tenant"]),
         available_analysers=tuple(a for a in tenant.analysers if a in ctx.catalogue),
         llm_model=session.model_name if session is not None else ctx.llm_model,
         record_cost=record_cost,
@@ -491,6 +491,7 @@ def _run_child(
     cursor: int,
     started_before: bool,
     pending: list[dict[str, Any]],
+    attempts_before: int,
 ) -> StateUpdate | ChildRequest:
     if pending and started_before:  # the child may wait for approval: nothing may wait unwritten
         with ctx.store.connect() as con:
@@ -511,9 +512,23 @@ def _run_child(
         return set_status(ctx, state, "failed", reason, [])
     if not started_before:
         with ctx.store.connect() as con:
-            attempt = steps.start_step(
-                con, state["run_id"], current.id, kind="workflow", analyser=None, system_id=None
+            # the step's first row (linked to its child) and the child's event ride in one flush
+            # with the run's pending records (chained after them): one INSERT per table
+            first = ledger.step_record(
+                run_id=state["run_id"],
+                step_id=current.id,
+                kind="workflow",
+                analyser=None,
+                system_id=None,
+                status="running",
+                attempts=attempts_before + 1,
+                started_at=ledger.stamp(),
+                finished_at=None,
+                duration_s=None,
+                child_run_id=child_id,
             )
+            started = event(state, "child_started", payload={"step": current.id, "child_run_id": child_id})
+            stored = ledger.flush(con, [*pending, first, started])
             runs.create_run(
                 con,
                 runs.RunRow(
@@ -529,12 +544,8 @@ def _run_child(
                     policy_sha256=ctx.policy.sha256,  # the tree's bound policy governs its decisions
                 ),
                 # the step's first row: the child's run row, only ever written with it, is new too
-                new=attempt == 1,
+                new=(state["run_id"], current.id) not in stored,
             )
-            steps.link_child(con, state["run_id"], current.id, child_id)
-            # the run's pending records, then the child's event (chained after them), in one flush
-            started = event(state, "child_started", payload={"step": current.id, "child_run_id": child_id})
-            ledger.flush(con, [*pending, started])
     child_state: RunState = {
         "run_id": child_id,
         "root_run_id": state["root_run_id"],
