@@ -45,6 +45,16 @@ def _row(n: int) -> runs.RunRow:
     return runs.RunRow(f"r{n}", f"r{n}", None, None, 0, f"r{n}", None, "acme", "u")
 
 
+def _lingering(tmp_path: Path, linger_s: float) -> Store:
+    """A store that wrote one run and now lingers with the file open."""
+    store = Store(tmp_path / "warden.duckdb")
+    store.linger_s = linger_s
+    with store.hold(), store.connect() as con:
+        runs.create_run(con, _row(0))
+    assert store._anchor is not None
+    return store
+
+
 def _wait_until(check, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -76,11 +86,7 @@ def test_a_hold_within_the_linger_reuses_the_open_file(tmp_path: Path) -> None:
 
 
 def test_a_lingering_file_is_given_up_to_a_process_that_asks_for_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "warden.duckdb")
-    store.linger_s = 600.0
-    with store.hold(), store.connect() as con:
-        runs.create_run(con, _row(0))
-    assert store._anchor is not None
+    store = _lingering(tmp_path, 600.0)
     # it announces itself at its first refusal; the lingering store closes within ~50 ms
     assert _other_process_writes(store.path, timeout_s=5.0) == "wrote"
     assert store._anchor is None
@@ -140,11 +146,7 @@ def test_a_write_of_a_table_family_moves_only_its_generation(tmp_path: Path) -> 
 
 
 def test_a_store_of_the_same_process_reading_the_file_another_way_gets_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "warden.duckdb")
-    store.linger_s = 60.0
-    with store.hold(), store.connect() as con:
-        runs.create_run(con, _row(0))
-    assert store._anchor is not None
+    store = _lingering(tmp_path, 60.0)
     reader = Store(store.path, lock_timeout_s=5)
     started = time.monotonic()
     with reader.connect(read_only=True) as con:  # read-only beside a read-write connection: refused
