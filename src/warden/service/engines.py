@@ -11,9 +11,19 @@ from warden.graph.engine import EmbeddedEngine, Engine
 from warden.graph.temporal.settings import ENGINE_ENV, TemporalSettings
 from warden.service.driving import DriverLeases, LeasedEngine
 
-__all__ = ["ENGINES", "engine_for", "engine_report"]
+__all__ = ["ENGINES", "engine_for", "engine_report", "temporal_sdk_missing"]
 
 ENGINES = ("embedded", "temporal")
+
+
+def temporal_sdk_missing(who: str, exc: ImportError) -> UsageError:
+    """The coded refusal when `who` (the engine setting, `warden worker`) needs the Temporal
+    SDK, an optional extra, and importing it failed with `exc`."""
+    return UsageError(
+        f"{who} needs the Temporal SDK, which is not installed ({exc.name})",
+        fix="pip install 'warden[temporal]'",
+        code="engine_missing",
+    )
 
 
 def engine_for(home: Path, leases: DriverLeases | None = None) -> Engine:
@@ -27,11 +37,7 @@ def engine_for(home: Path, leases: DriverLeases | None = None) -> Engine:
         try:
             from warden.graph.temporal.engine import TemporalEngine
         except ImportError as exc:  # the SDK is an extra: the embedded engine does not need it
-            raise UsageError(
-                f"{ENGINE_ENV}=temporal needs the Temporal SDK, which is not installed ({exc.name})",
-                fix="pip install 'warden[temporal]'",
-                code="engine_missing",
-            ) from None
+            raise temporal_sdk_missing(f"{ENGINE_ENV}=temporal", exc) from None
         return TemporalEngine(TemporalSettings.from_env())
     raise UsageError(
         f"{ENGINE_ENV}={name!r}: unknown engine",

@@ -11,9 +11,9 @@ import socket
 import sys
 from pathlib import Path
 
-from warden.errors import UsageError
 from warden.graph.temporal.settings import TemporalSettings
 from warden.service import Service
+from warden.service.engines import temporal_sdk_missing
 from warden.store.faults import StoreBusy
 
 __all__ = ["run"]
@@ -28,11 +28,7 @@ def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None
     try:
         from warden.graph.temporal.worker import run_worker
     except ImportError as exc:  # the SDK is an extra: the embedded engine does not need it
-        raise UsageError(
-            f"`warden worker` needs the Temporal SDK, which is not installed ({exc.name})",
-            fix="pip install 'warden[temporal]'",
-            code="engine_missing",
-        ) from None
+        raise temporal_sdk_missing("`warden worker`", exc) from None
 
     service = Service(home)
     service.store.threaded = True  # activities run in threads of this process
