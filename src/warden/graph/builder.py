@@ -146,17 +146,14 @@ def build_graph() -> Any:
         fn: NodeFn = getattr(nodes, name)
         fns[name] = _killing(name, fn, kill[0], kill[2]) if kill is not None and kill[1] == name else fn
     after = ("approval", "step", "finish")
+    prepare = _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"]))
     graph.add_node("ingest", _injected(fns["ingest"]))
-    graph.add_node(
-        "prepare", _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"])), destinations=after
-    )
+    graph.add_node("prepare", prepare, destinations=after)
     graph.add_node("approval", _injected(fns["approval"]))
     graph.add_node("step", _injected(fns["step"]))
     graph.add_node("finish", _injected(fns["finish"]))
     # a checkpoint written before prepare existed may name the next node "plan" or "guard"
-    graph.add_node(
-        "plan", _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"])), destinations=after
-    )
+    graph.add_node("plan", prepare, destinations=after)
     graph.add_node("guard", _injected(_preparing((fns["guard"],), fns["approval"])), destinations=after)
     graph.add_conditional_edges(START, _entry, ["ingest", "prepare"])
     graph.add_conditional_edges("ingest", _after_ingest, ["prepare", "finish"])
