@@ -31,6 +31,7 @@ from warden.graph.context import RunContext
 from warden.graph.nodes.approval import decided_by_policy
 from warden.graph.nodes.ingest import reads_documents
 from warden.graph.state import RunState, StateUpdate
+from warden.store import retrying_conflicts
 
 __all__ = ["KILL_ENV", "build_graph"]
 
@@ -130,7 +131,9 @@ def _injected(fn: Callable[[RunState, RunContext], Any]) -> Callable[..., Any]:
     """A node as LangGraph calls it: the invocation's context arrives through ``runtime``."""
 
     def node(state: RunState, runtime: Runtime[RunContext]) -> Any:
-        return fn(state, runtime.context)
+        # a node that lost a write race to another tree (the same document stored at once) runs
+        # again: nothing of it committed, and nodes are idempotent (as after a crash)
+        return retrying_conflicts(lambda: fn(state, runtime.context))
 
     node.__name__ = getattr(fn, "__name__", "node")
     return node

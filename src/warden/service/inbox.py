@@ -3,8 +3,6 @@ notification outbox."""
 
 from __future__ import annotations
 
-import random
-import time
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +25,8 @@ from warden.store import (
     Store,
     approval_queue,
     audit,
-    is_write_conflict,
     notifications,
+    retrying_conflicts,
 )
 
 __all__ = ["InboxOps"]
@@ -232,45 +230,41 @@ def _escalate_one(
     transaction that loses a race (the row, or the tenant's audit chain) is retried."""
     from warden.governance.notifications import deliveries
 
-    for attempt in range(8):
-        try:
-            with store.connect() as con:
-                if not approval_queue.mark_escalated(con, row["run_id"], at):
-                    return False
-                audit.audit(
-                    con,
-                    run_id=row["run_id"],
-                    root_run_id=row["root_run_id"],
+    def once() -> bool:
+        with store.connect() as con:
+            if not approval_queue.mark_escalated(con, row["run_id"], at):
+                return False
+            audit.audit(
+                con,
+                run_id=row["run_id"],
+                root_run_id=row["root_run_id"],
+                tenant=row["tenant"],
+                actor="warden",
+                event="approval_escalated",
+                key=key,
+                payload={
+                    "required_role": row["required_role"],
+                    "escalate_to": role,
+                    "requested_at": row["requested_at"].isoformat() + "Z",
+                    "due_at": row["due_at"].isoformat() + "Z",
+                    "sla_s": row["sla_s"],
+                    "notified": users,
+                    "policy_sha256": row["policy_sha256"],
+                },
+            )
+            notifications.enqueue(
+                con,
+                deliveries(
+                    bound,
                     tenant=row["tenant"],
-                    actor="warden",
                     event="approval_escalated",
                     key=key,
-                    payload={
-                        "required_role": row["required_role"],
-                        "escalate_to": role,
-                        "requested_at": row["requested_at"].isoformat() + "Z",
-                        "due_at": row["due_at"].isoformat() + "Z",
-                        "sla_s": row["sla_s"],
-                        "notified": users,
-                        "policy_sha256": row["policy_sha256"],
-                    },
-                )
-                notifications.enqueue(
-                    con,
-                    deliveries(
-                        bound,
-                        tenant=row["tenant"],
-                        event="approval_escalated",
-                        key=key,
-                        users=users,
-                        run_id=row["run_id"],
-                        root_run_id=row["root_run_id"],
-                        payload={**notice_payload(row), "escalate_to": role},
-                    ),
-                )
-            return True
-        except Exception as exc:
-            if not is_write_conflict(exc) or attempt == 7:
-                raise
-            time.sleep(0.01 * (attempt + 1) * (1 + random.random()))
-    return False
+                    users=users,
+                    run_id=row["run_id"],
+                    root_run_id=row["root_run_id"],
+                    payload={**notice_payload(row), "escalate_to": role},
+                ),
+            )
+        return True
+
+    return retrying_conflicts(once)

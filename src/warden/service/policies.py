@@ -17,7 +17,7 @@ from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy, load_policy_text
 from warden.service.errors import PolicyMismatch
 from warden.service.principal import Principal
-from warden.store import Store, audit, policies
+from warden.store import Store, audit, policies, retrying_conflicts
 
 __all__ = ["PolicyBook"]
 
@@ -56,6 +56,11 @@ class PolicyBook:
         if current is not None:
             self.check_presented(current, "the policy in force")
             return current
+        # two hosts initialising one empty Postgres ledger at once: the later one's write loses
+        # the race, and its second reading finds the policy the first put in force
+        return retrying_conflicts(lambda: self._read_or_initialise(may_initialise))
+
+    def _read_or_initialise(self, may_initialise: bool) -> LoadedPolicy:
         generation = self.store.generation([policies.TABLES])
         with self.store.connect(read_only=not may_initialise) as con:
             current = self._in_force(con)
@@ -142,7 +147,13 @@ class PolicyBook:
 
     def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
         """Put `new` in force: only an administrator of the policy in force may (or, in an
-        empty state directory, one the new policy names)."""
+        empty state directory, one the new policy names). A transaction that loses a race to
+        another change reads the policy in force again and decides again."""
+        retrying_conflicts(lambda: self._apply(principal, new, reason))
+        self._by_sha[new.sha256] = new
+        return new
+
+    def _apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> None:
         with self.store.connect() as con:
             row = policies.policy_in_force(con)
             current = self._loaded(row) if row is not None else None
@@ -154,8 +165,6 @@ class PolicyBook:
                     code="forbidden",
                 )
             self._record(con, new, principal.user, principal.auth, current, reason)
-        self._by_sha[new.sha256] = new
-        return new
 
     def with_kill_switch(
         self, principal: Principal, tenant: str | None, engaged: bool, reason: str | None

@@ -21,7 +21,7 @@ from warden.store import (
     steps,
     triage,
 )
-from warden.store.connection import Store, StoreBusy, is_write_conflict
+from warden.store.connection import Store, StoreBusy, is_write_conflict, retrying_conflicts
 
 __all__ = [
     "Store",
@@ -38,6 +38,7 @@ __all__ = [
     "llm_calls",
     "notifications",
     "reads",
+    "retrying_conflicts",
     "runs",
     "steps",
     "triage",

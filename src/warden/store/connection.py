@@ -42,13 +42,23 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from warden.errors import WardenError
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 from warden.store.home import ledger_url
 
-__all__ = ["LONG_LIVED_LINGER_S", "YIELD_S", "Store", "StoreBusy", "is_write_conflict", "wrote"]
+__all__ = [
+    "LONG_LIVED_LINGER_S",
+    "YIELD_S",
+    "Store",
+    "StoreBusy",
+    "is_write_conflict",
+    "retrying_conflicts",
+    "wrote",
+]
+
+_T = TypeVar("_T")
 
 _is_lock_error = is_lock_error  # the name older code and tests import
 
@@ -139,6 +149,27 @@ def is_write_conflict(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return (isinstance(exc, duckdb.ConstraintException) and "chain_no" in text) or "conflict" in text.lower()
+
+
+CONFLICT_ATTEMPTS = 8
+"""How many times :func:`retrying_conflicts` runs work that keeps losing write races."""
+
+
+def retrying_conflicts(work: Callable[[], _T], *, attempts: int = CONFLICT_ATTEMPTS) -> _T:
+    """`work()`, run again (after a short, growing, jittered pause) while it loses a write race
+    (:func:`is_write_conflict`: nothing of it committed). Two analyses of the same notice store
+    the same document rows at once; on Postgres the later one's snapshot cannot see the
+    earlier one's, so it fails rather than waits. Only for work that may run twice: a graph
+    node (idempotent by construction: keyed writes, a completed step is not run again) or one
+    transaction. The last attempt's conflict propagates."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt == attempts or not is_write_conflict(exc):
+                raise
+        time.sleep(min(0.01 * 2**attempt, 0.5) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 class _Watchdog:

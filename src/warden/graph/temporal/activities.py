@@ -28,7 +28,7 @@ from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import Store, approval_queue, ledger, runs
+from warden.store import Store, approval_queue, ledger, retrying_conflicts, runs
 
 __all__ = ["NodeActivities"]
 
@@ -71,7 +71,7 @@ class NodeActivities:
             with self.store.hold() if self.store is not None else nullcontext():
                 ctx = self.context_for(run_id)
                 with ctx.store.hold():
-                    return work(ctx)
+                    return retrying_conflicts(lambda: work(ctx))
 
         future = self._pool.submit(held)
         while True:
