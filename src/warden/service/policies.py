@@ -53,14 +53,17 @@ class PolicyBook:
                 code="no_store",
             )
         current = self._reused()
-        if current is not None:
-            self.check_presented(current, "the policy in force")
-            return current
-        # two hosts initialising one empty Postgres ledger at once: the later one's write loses
-        # the race, and its second reading finds the policy the first put in force
-        return retrying_conflicts(lambda: self._read_or_initialise(may_initialise))
+        if current is None:
+            # two hosts initialising one empty Postgres ledger at once: the later one's write
+            # loses the race, and its second reading finds the policy the first put in force
+            current = retrying_conflicts(lambda: self._read(may_initialise=may_initialise))
+        self.check_presented(current, "the policy in force")
+        return current
 
-    def _read_or_initialise(self, may_initialise: bool) -> LoadedPolicy:
+    def _read(self, *, may_initialise: bool) -> LoadedPolicy:
+        """The policy in force as the store has it now (remembered for :meth:`_reused`); an
+        empty store is initialised with the presented file when `may_initialise`, and refused
+        with a coded error otherwise."""
         generation = self.store.generation([policies.TABLES])
         with self.store.connect(read_only=not may_initialise) as con:
             current = self._in_force(con)
@@ -82,7 +85,6 @@ class PolicyBook:
                 )
                 return self.presented
         self._keep(generation, current)
-        self.check_presented(current, "the policy in force")
         return current
 
     def _reused(self) -> LoadedPolicy | None:
@@ -132,18 +134,11 @@ class PolicyBook:
         return self._loaded(row)
 
     def live(self) -> LoadedPolicy:
-        """The policy in force now (for the kill switch of running trees): read again unless
-        the policy tables cannot have changed since the last reading (:meth:`_reused`)."""
+        """The policy in force now (for the kill switch of running trees, so no presented file
+        is checked): read again unless the policy tables cannot have changed since the last
+        reading (:meth:`_reused`)."""
         current = self._reused()
-        if current is not None:
-            return current
-        generation = self.store.generation([policies.TABLES])
-        with self.store.connect(read_only=True) as con:
-            current = self._in_force(con)
-        if current is None:
-            return self.in_force(may_initialise=False)
-        self._keep(generation, current)
-        return current
+        return current if current is not None else self._read(may_initialise=False)
 
     def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
         """Put `new` in force: only an administrator of the policy in force may (or, in an
