@@ -38,6 +38,7 @@ from warden.service.principal import Principal
 from warden.store import (
     audit,
     documents,
+    retrying_conflicts,
     runs,
 )
 
@@ -227,7 +228,24 @@ class StartingOps(ServiceBase):
         `documents_ingested` event the ingest node would have recorded (same key and payload)."""
         self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
         run_id = new_run_id()
-        with self._one_connection(), self.store.connect() as con:
+        with self._one_connection():
+            # two services storing the same document at once on Postgres: the loser writes again
+            retrying_conflicts(
+                lambda: self._write_request(run_id, requester, tenant, request, policy, auth, loaded)
+            )
+        return Submitted(run_id, tenant, requester, request, policy)
+
+    def _write_request(
+        self,
+        run_id: str,
+        requester: str,
+        tenant: str,
+        request: dict[str, Any],
+        policy: LoadedPolicy,
+        auth: str,
+        loaded: Sequence[Document],
+    ) -> None:
+        with self.store.connect() as con:
             runs.create_run(
                 con,
                 runs.RunRow(
@@ -271,7 +289,6 @@ class StartingOps(ServiceBase):
                     key=f"{run_id}:documents_ingested",
                     payload=ingested_payload(loaded),
                 )
-        return Submitted(run_id, tenant, requester, request, policy)
 
     def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Path]:
         """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal
