@@ -1,10 +1,14 @@
 """Several hosts: the service and two `warden worker` processes each with a state directory of
-their own (nothing shared on disk but the documents), sharing only WARDEN_LEDGER_URL (a fresh
-database on the Postgres at 127.0.0.1:5432) and the Temporal server. Skipped, saying why, when
-no Postgres answers or no `temporal` binary is found."""
+their own (nothing shared on disk), sharing only WARDEN_LEDGER_URL (a fresh database on the
+Postgres at 127.0.0.1:5432) and the Temporal server. The documents travel through the ledger:
+the service reads them when it takes a request, so an upload only the service's host has (taken
+into its state directory, then gone from disk before any worker runs) is analysed by the
+workers all the same. Skipped, saying why, when no Postgres answers or no `temporal` binary is
+found."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +30,7 @@ pytestmark = [
 ]
 
 TREES = 4
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _approve_tree(service: Service, root: str) -> Any:
@@ -78,8 +83,21 @@ def test_a_service_and_two_workers_on_separate_hosts_share_only_the_postgres_led
                 )
         ana = service.principal("ana@acme", writing=True)
 
-        def one(_: int) -> tuple[str, str, list[tuple[Any, ...]]]:
-            first = service.start(ana, ACME_NOTICE, tenant="acme")
+        def only_on_the_service_host(name: str, data: bytes) -> Any:
+            """Upload `data` as the server does (into host-service/uploads/acme), submit it, then
+            delete the upload before the tree is handed to the workers: no host but the
+            service's ever had it, and now not even that one."""
+            (stored,) = service.upload_set(ana, "acme", [(name, io.BytesIO(data))])
+            assert stored.is_relative_to(hosts["host-service"] / "uploads" / "acme"), stored
+            submitted = service.submit(ana, stored, tenant="acme")
+            stored.unlink()
+            return service.proceed(submitted)
+
+        def one(i: int) -> tuple[str, str, list[tuple[Any, ...]]]:
+            if i == 0:
+                first = only_on_the_service_host("notice.md", ACME_NOTICE.read_bytes())
+            else:
+                first = service.start(ana, ACME_NOTICE, tenant="acme")
             assert first.status == "waiting_approval", first
             root = first.root_run_id
             return (
@@ -93,6 +111,26 @@ def test_a_service_and_two_workers_on_separate_hosts_share_only_the_postgres_led
         for root, status, shape in results:
             assert status == "completed", root
             assert shape == expected, root
+        # a document the service could not read fails its run at ingest with the code, as on
+        # the embedded engine, and stores nothing (not `document_not_found` from a worker's disk)
+        pdf = (REPO / "fixtures" / "notices" / "northwind_health.pdf").read_bytes()
+        broken = only_on_the_service_host("cut.pdf", pdf[: len(pdf) // 2])
+        assert broken.status == "failed", broken
+        assert "(document_corrupt)" in str(broken.reason), broken.reason
+        roots = [root for root, _, _ in results]
+        stored = service.store.query(
+            "SELECT run_id, count(*) AS n FROM run_documents GROUP BY run_id ORDER BY run_id"
+        )
+        assert {r["run_id"]: r["n"] for r in stored if r["run_id"] in [*roots, broken.root_run_id]} == {
+            root: 1 for root in roots
+        }
+        # the documents_ingested event once per root run (recorded by the service with the
+        # request), none for the child runs (they reuse their root's documents) or the refusal
+        ingested = service.store.query(
+            """SELECT run_id, count(*) AS n FROM audit_events
+               WHERE event = 'documents_ingested' GROUP BY run_id"""
+        )
+        assert sorted((r["run_id"], r["n"]) for r in ingested) == sorted((root, 1) for root in roots)
 
         twice = service.store.query(
             """SELECT run_id, event_key, count(*) AS n FROM audit_events

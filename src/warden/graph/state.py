@@ -21,6 +21,9 @@ class RunState(TypedDict, total=False):
     requester: str
     document_paths: list[str]
     document_ids: list[str]
+    document_error: str | None
+    """Why a document could not be read, when the service read the documents itself (an engine
+    running the graph elsewhere): the ingest node fails the run with it."""
     runbook: dict[str, Any] | None
     runbook_sha256: str | None
     parent_limits: dict[str, Any] | None

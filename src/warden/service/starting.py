@@ -1,5 +1,17 @@
 """Starting a run: the request checked (tenant, document roots, upload type and size), recorded
-and bound to the policy in force, then driven."""
+and bound to the policy in force, then driven.
+
+Where the documents are read depends on the engine. The embedded engine runs the graph in this
+process, and its ingest node reads the paths (a crash after the request is recorded re-reads
+them on resume). An engine that runs the graph elsewhere (Temporal: workers on any host, sharing
+only the ledger and the Temporal server) would have each worker read the paths from its own
+disk, so an upload this service took into its state directory, or a document under a root only
+this host mounts, could not be read there. With such an engine the service reads and masks the
+documents itself, once the request has passed its checks, and stores them with the request in
+the transaction that records it (the `documents_ingested` event chained right after
+`run_requested`): the run's state then carries document ids, and its ingest node has nothing
+to read. A refusal still stores nothing; a document that cannot be read fails the run at ingest
+with its code, as on the embedded engine (the reason travels as ``document_error``)."""
 
 from __future__ import annotations
 
@@ -13,8 +25,10 @@ from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import Outcome
 from warden.graph.ids import new_run_id
+from warden.graph.nodes.ingest import ingested_payload, load_failure, read_set
 from warden.graph.state import RunState
 from warden.llm_config import model_configuration
+from warden.schemas.document import Document
 from warden.service._base import ServiceBase
 from warden.service.errors import (
     DocumentRefused,
@@ -24,6 +38,7 @@ from warden.service.principal import Principal
 from warden.store import (
     audit,
     documents,
+    retrying_conflicts,
     runs,
 )
 
@@ -169,7 +184,14 @@ class StartingOps(ServiceBase):
         }
         if len(real) > 1:
             request["document_paths"] = [str(r) for r in real]
-        return self._record(p.user, tenant, request, policy, auth=p.auth)
+        loaded: list[Document] = []
+        if not self.engine.in_process:  # workers may not see this host's disk: read them here
+            loaded, failure = read_set(real)
+            if failure is not None:
+                request["document_error"] = load_failure(failure)
+            else:
+                request["document_ids"] = [d.id for d in loaded]
+        return self._record(p.user, tenant, request, policy, auth=p.auth, loaded=loaded)
 
     def proceed(self, submitted: Submitted) -> Outcome:
         """Drive a submitted run until it finishes or waits for approval."""
@@ -192,11 +214,38 @@ class StartingOps(ServiceBase):
             return self.proceed(self._record(requester, tenant, request, policy, auth=auth))
 
     def _record(
-        self, requester: str, tenant: str, request: dict[str, Any], policy: LoadedPolicy, *, auth: str
+        self,
+        requester: str,
+        tenant: str,
+        request: dict[str, Any],
+        policy: LoadedPolicy,
+        *,
+        auth: str,
+        loaded: Sequence[Document] = (),
     ) -> Submitted:
+        """Record the run and its `run_requested` event; `loaded`: the documents the service read
+        for an engine that runs the graph elsewhere, stored in the same transaction with the
+        `documents_ingested` event the ingest node would have recorded (same key and payload)."""
         self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
         run_id = new_run_id()
-        with self._one_connection(), self.store.connect() as con:
+        with self._one_connection():
+            # two services storing the same document at once on Postgres: the loser writes again
+            retrying_conflicts(
+                lambda: self._write_request(run_id, requester, tenant, request, policy, auth, loaded)
+            )
+        return Submitted(run_id, tenant, requester, request, policy)
+
+    def _write_request(
+        self,
+        run_id: str,
+        requester: str,
+        tenant: str,
+        request: dict[str, Any],
+        policy: LoadedPolicy,
+        auth: str,
+        loaded: Sequence[Document],
+    ) -> None:
+        with self.store.connect() as con:
             runs.create_run(
                 con,
                 runs.RunRow(
@@ -204,6 +253,8 @@ class StartingOps(ServiceBase):
                 ),
                 new=True,  # a fresh random id
             )
+            for document in loaded:
+                documents.store_document(con, document, run_id)
             if request.get("document_ids"):
                 documents.link_documents(con, run_id, request["document_ids"])
             audit.audit(
@@ -227,7 +278,17 @@ class StartingOps(ServiceBase):
                     "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
                 },
             )
-        return Submitted(run_id, tenant, requester, request, policy)
+            if loaded:
+                audit.audit(
+                    con,
+                    run_id=run_id,
+                    root_run_id=run_id,
+                    tenant=tenant,
+                    actor="warden",
+                    event="documents_ingested",
+                    key=f"{run_id}:documents_ingested",
+                    payload=ingested_payload(loaded),
+                )
 
     def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Path]:
         """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal
@@ -319,6 +380,7 @@ def initial_state(run_id: str, tenant: str, requester: str, request: dict[str, A
         "document_paths": list(request.get("document_paths") or [])
         or ([request["document"]] if request.get("document") else []),
         "document_ids": list(request.get("document_ids") or []),
+        **({"document_error": request["document_error"]} if request.get("document_error") else {}),
         "runbook": request["runbook"],
         "status": "running",
     }

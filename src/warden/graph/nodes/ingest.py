@@ -1,17 +1,29 @@
 """ingest: read the documents of a root run into the store (children reuse their parent's).
 
-Several documents are one set, read as one notice by the steps (in the order given)."""
+Several documents are one set, read as one notice by the steps (in the order given).
+
+With an engine that runs the graph in other processes, on hosts that may not see the
+service's disk (Temporal), the service reads the documents itself when it takes the request
+(:func:`read_set`, then stores them and records :func:`ingested_event`'s event with the
+request: see ``StartingOps.submit``); the run's state then carries their ids and this node has
+nothing to do. A document the service could not read travels as ``document_error``, and this
+node fails the run with it, as if it had read the path itself."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from warden.errors import LoadError
 from warden.graph.context import RunContext
 from warden.graph.ledger import pending, tagged
 from warden.graph.nodes._common import event, set_status
 from warden.graph.state import RunState, StateUpdate
+from warden.schemas.document import Document
 from warden.store import documents
 
-__all__ = ["ingest", "reads_documents"]
+__all__ = ["ingest", "ingested_payload", "load_failure", "read_set", "reads_documents"]
 
 
 def reads_documents(state: RunState) -> bool:
@@ -20,39 +32,52 @@ def reads_documents(state: RunState) -> bool:
     return not state.get("document_ids") and bool(state.get("document_paths"))
 
 
-def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
-    if not reads_documents(state):
-        return {}
+def read_set(paths: Sequence[str | Path]) -> tuple[list[Document], LoadError | None]:
+    """The documents at `paths`, masked, each once; or the error of the first that cannot be
+    read (then nothing). Identifiers a notice never needs (IBANs, card numbers) are masked
+    before anything is kept; a document given twice in a set (the same bytes under two names)
+    counts once."""
     from warden.documents import load_document
     from warden.documents.masking import masked
 
-    loaded, failure = [], None
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(load_document(path))
+        except LoadError as exc:
+            return [], exc
+    return list({d.id: masked(d) for d in loaded}.values()), None
+
+
+def load_failure(error: LoadError) -> str:
+    """The reason a run fails with when one of its documents cannot be read."""
+    return f"document could not be read ({error.code}): {error}"
+
+
+def ingested_payload(loaded: Sequence[Document]) -> dict[str, Any]:
+    """The `documents_ingested` audit event's payload (replays read the set's order from it)."""
+    return {
+        "documents": [
+            {"id": d.id, "name": d.name, "format": d.format, "passages": len(d.passages)} for d in loaded
+        ]
+    }
+
+
+def ingest(state: RunState, ctx: RunContext) -> StateUpdate:
+    if not reads_documents(state):
+        return {}
+    if state.get("document_error"):  # the service could not read a document it took
+        return set_status(ctx, state, "failed", state["document_error"])
     # a 300-page PDF takes a while to read: past a second, let other processes at the store
     with ctx.store.release_after(1.0):
-        for path in state["document_paths"]:
-            try:
-                loaded.append(load_document(path))
-            except LoadError as exc:
-                failure = exc
-                break
+        loaded, failure = read_set(state["document_paths"])
     if failure is not None:
-        return set_status(ctx, state, "failed", f"document could not be read ({failure.code}): {failure}")
-    # identifiers a notice never needs (IBANs, card numbers) are masked before anything is kept;
-    # a document given twice in a set (the same bytes under two names) counts once
-    loaded = list({d.id: masked(d) for d in loaded}.values())
+        return set_status(ctx, state, "failed", load_failure(failure))
     with ctx.store.connect() as con:
         for document in loaded:
             documents.store_document(con, document, state["run_id"])
     # the event rides in the checkpoint with the document ids and is chained with the run's next
     # flush (the approval's transaction, or a refusal's), in the order it happened: see
     # graph/ledger.py. Its two statements (key and chain head, insert) join that flush's.
-    ingested = event(
-        state,
-        "documents_ingested",
-        payload={
-            "documents": [
-                {"id": d.id, "name": d.name, "format": d.format, "passages": len(d.passages)} for d in loaded
-            ]
-        },
-    )
+    ingested = event(state, "documents_ingested", payload=ingested_payload(loaded))
     return {"document_ids": [d.id for d in loaded], "ledger": [*pending(state), *tagged([ingested])]}
