@@ -1,0 +1,161 @@
+"""Two hosts doing the same thing at once on one Postgres ledger, outside the graph's nodes: two
+triages of one finding, two deliverers draining one outbox, two cancels (or a cancel and a
+decision) of one waiting run, two operators adding one account or setting one password, two
+sign-outs of one session, two comments on one run.
+
+Each host is a :class:`Service` of its own sharing one scratch Postgres database. Transactions
+there run at REPEATABLE READ: one that writes a row another committed after its snapshot was
+taken fails (a serialization failure, or a unique violation for a plain INSERT) instead of
+waiting. :class:`Lineup` makes the racers' first write transactions all take their snapshots
+before any of them writes, the interleaving that loses such a race, so each race is played
+every time rather than now and then. The loser must re-read and decide again, or be refused
+with a coded error; never a raw psycopg error. Skipped, saying why, when no Postgres answers.
+Cancels and decisions share one state directory (two processes of one host: the embedded
+engine's checkpoints are in it); the other races use one state directory per host."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from _acme_tree import ACME
+
+from warden.errors import WardenError
+from warden.service import Service
+from warden.store.postgres import PostgresLedger
+from warden.testing import pg_unavailable_reason, scratch_database
+
+T = TypeVar("T")
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh Postgres database the test's hosts share."""
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with scratch_database("warden_hosts") as url:
+        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
+        yield url
+
+
+class Lineup:
+    """Holds each racing thread's first write transaction right after its first statement
+    (its snapshot taken) until every racer got there: then they all write at once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=5)
+        self.local = threading.local()
+        original = PostgresLedger.connect
+        lineup = self
+
+        @contextmanager
+        def connect(ledger: PostgresLedger, *, read_only: bool) -> Iterator[Any]:
+            with original(ledger, read_only=read_only) as con:
+                if not read_only and getattr(lineup.local, "armed", False):
+                    lineup.local.armed = False
+                    execute = con.execute
+
+                    def first(sql: str, params: Any = None) -> Any:
+                        try:
+                            return execute(sql, params)
+                        finally:
+                            del con.execute  # the class's execute from now on
+                            lineup.wait()
+
+                    con.execute = first
+                yield con
+
+        monkeypatch.setattr(PostgresLedger, "connect", connect)
+
+    def wait(self) -> None:
+        with suppress(threading.BrokenBarrierError):  # a racer that never wrote (refused before)
+            self.barrier.wait()
+
+    def race(self, *calls: Callable[[], T]) -> list[T | Exception]:
+        """Run `calls` at once, one thread each; each one's result or exception."""
+
+        def one(call: Callable[[], T]) -> T | Exception:
+            self.local.armed = True
+            try:
+                return call()
+            except Exception as exc:
+                return exc
+            finally:
+                self.local.armed = False
+
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(one, calls))
+
+
+def _raw(results: list[Any]) -> list[Exception]:
+    """What came out that is not a coded Warden error nor a result: a lost race leaking."""
+    return [r for r in results if isinstance(r, Exception) and not isinstance(r, WardenError)]
+
+
+def _hosts(
+    tmp_path: Path, n: int = 2, *, shared_home: bool = False, policy: Path | None = None
+) -> list[Service]:
+    return [
+        Service(tmp_path / ("home" if shared_home else f"home{i}"), policy=policy or ACME / "policy.yaml")
+        for i in range(n)
+    ]
+
+
+def _waiting_root(service: Service) -> str:
+    ana = service.principal("ana@acme", writing=True)
+    started = service.start(ana, ACME / "notice.md", tenant="acme")
+    assert started.status == "waiting_approval", started
+    return started.root_run_id
+
+
+def _completed_root(service: Service) -> str:
+    root = _waiting_root(service)
+    dora = service.principal("dora@acme")
+    outcome = service.decide(dora, root, "approve", role="dpo")
+    while outcome.waiting:
+        outcome = service.decide(dora, outcome.waiting[0]["run_id"], "approve", role="dpo")
+    assert outcome.status == "completed", outcome
+    return root
+
+
+def _events(service: Service, event: str) -> list[dict[str, Any]]:
+    return service.store.query(
+        "SELECT run_id, actor, payload_json FROM audit_events WHERE event = ? ORDER BY chain_no", [event]
+    )
+
+
+# --- triage ------------------------------------------------------------------------------------
+
+
+def test_two_hosts_triaging_one_finding_at_once_both_verdicts_are_recorded_in_turn(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    root = _completed_root(a)
+    dora = a.principal("dora@acme")
+    finding = a.findings(dora, root)[0]
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.triage(dora, finding["finding_id"], "false_positive", "not personal data", run_id=root),
+        lambda: b.triage(
+            b.principal("dora@acme"), finding["finding_id"], "accepted_risk", "known", run_id=root
+        ),
+    )
+    assert _raw(results) == [], results
+    assert all(isinstance(r, dict) for r in results), results
+    events = [e["payload_json"] for e in _events(a, "finding_triaged")]
+    assert len(events) == 2, "both verdicts audited"
+    first, second = (json.loads(e) for e in events)
+    assert first["previous"] is None and second["previous"] == first["mark"], "the later saw the earlier"
+    shown = next(f for f in a.findings(dora, root) if f["finding_id"] == finding["finding_id"])
+    assert shown["triage"]["state"] == second["mark"], "the later verdict stands"
+    assert all(report.ok for report in a.verify_audit(dora))
