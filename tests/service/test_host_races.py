@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 
 import pytest
 from _acme_tree import ACME
+from _queue_helpers import policy_copy, webhook_server
 
 from warden.errors import WardenError
-from warden.service import Service
+from warden.service import RunRefused, Service
 from warden.store.postgres import PostgresLedger
 from warden.testing import pg_unavailable_reason, scratch_database
 
@@ -159,3 +160,65 @@ def test_two_hosts_triaging_one_finding_at_once_both_verdicts_are_recorded_in_tu
     shown = next(f for f in a.findings(dora, root) if f["finding_id"] == finding["finding_id"])
     assert shown["triage"]["state"] == second["mark"], "the later verdict stands"
     assert all(report.ok for report in a.verify_audit(dora))
+
+
+# --- the notification outbox -------------------------------------------------------------------
+
+
+def test_two_hosts_delivering_the_outbox_at_once_send_each_notice_once(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_server() as hooks:
+        policy = policy_copy(tmp_path, webhook_url=hooks.url)
+        a, b = _hosts(tmp_path, policy=policy)
+        roots = {_waiting_root(a), _waiting_root(b)}
+        lineup = Lineup(monkeypatch, 2)
+        results = lineup.race(a.deliver_notifications, b.deliver_notifications)
+        assert _raw(results) == [], results
+        assert sum(r.sent for r in results if not isinstance(r, Exception)) == 2, results
+        assert sorted(body["run_id"] for _, body in hooks.received) == sorted(roots), "each notice once"
+        assert a.deliver_notifications().sent == 0
+
+
+# --- cancelling and deciding a waiting run ---------------------------------------------------
+
+
+def test_two_hosts_cancelling_one_waiting_run_at_once_one_cancels_and_the_other_is_refused(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path, shared_home=True)
+    root = _waiting_root(a)
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.cancel(a.principal("ana@acme"), root, "sent the wrong notice"),
+        lambda: b.cancel(b.principal("ana@acme"), root, "sent the wrong notice"),
+    )
+    assert _raw(results) == [], results
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], RunRefused), results
+    assert [r.status for r in results if not isinstance(r, Exception)] == ["cancelled"]
+    assert len(_events(a, "run_cancelled")) == 1, "cancelled once"
+    assert a.store.query("SELECT status FROM runs WHERE run_id = ?", [root]) == [{"status": "cancelled"}]
+
+
+def test_a_cancel_racing_a_decision_on_one_run_one_wins_and_the_other_is_refused(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path, shared_home=True)
+    root = _waiting_root(a)
+    lineup = Lineup(monkeypatch, 2)
+    cancelled, decided = lineup.race(
+        lambda: a.cancel(a.principal("ana@acme"), root, "sent the wrong notice"),
+        lambda: b.decide(b.principal("dora@acme"), root, "approve", role="dpo"),
+    )
+    assert _raw([cancelled, decided]) == [], (cancelled, decided)
+    assert isinstance(cancelled, Exception) != isinstance(decided, Exception), (cancelled, decided)
+    loser = cancelled if isinstance(cancelled, Exception) else decided
+    assert isinstance(loser, RunRefused), loser
+    [status] = a.store.query("SELECT status FROM runs WHERE run_id = ?", [root])
+    approved = _events(a, "approval:approve")
+    if isinstance(decided, Exception):  # the cancel won: nothing was approved
+        assert status["status"] == "cancelled" and approved == []
+    else:  # the decision won: the tree went on, nothing was cancelled
+        assert status["status"] != "cancelled" and len(approved) == 1
+        assert _events(a, "run_cancelled") == []
