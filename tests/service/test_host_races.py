@@ -27,7 +27,7 @@ import pytest
 from _acme_tree import ACME
 from _queue_helpers import policy_copy, webhook_server
 
-from warden.errors import WardenError
+from warden.errors import UsageError, WardenError
 from warden.service import RunRefused, Service
 from warden.store.postgres import PostgresLedger
 from warden.testing import pg_unavailable_reason, scratch_database
@@ -222,3 +222,91 @@ def test_a_cancel_racing_a_decision_on_one_run_one_wins_and_the_other_is_refused
     else:  # the decision won: the tree went on, nothing was cancelled
         assert status["status"] != "cancelled" and len(approved) == 1
         assert _events(a, "run_cancelled") == []
+
+
+# --- accounts and sessions ---------------------------------------------------------------------
+
+
+def _ready(*hosts: Service) -> None:
+    """The policy in force read (initialised once) by every host before the race."""
+    for host in hosts:
+        host.principal("ana@acme", writing=True)
+
+
+def test_two_hosts_adding_one_account_at_once_one_adds_it_and_the_other_is_refused(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    _ready(a, b)
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.accounts.add_user("ana@acme", "acme", PASSWORD),
+        lambda: b.accounts.add_user("ana@acme", "acme", PASSWORD + "!"),
+    )
+    assert _raw(results) == [], results
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], UsageError), results
+    assert "already has an account" in str(refused[0])
+    assert len(_events(a, "account_added")) == 1
+    assert [r["user"] for r in a.accounts.list()] == ["ana@acme"]
+
+
+def test_two_hosts_setting_one_password_at_once_both_succeed_and_the_later_one_stands(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    _ready(a, b)
+    a.accounts.add_user("ana@acme", "acme", PASSWORD)
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.accounts.set_password("ana@acme", "first new password"),
+        lambda: b.accounts.set_password("ana@acme", "second new password"),
+    )
+    assert results == [None, None], results
+    assert len(_events(a, "password_set")) == 3  # the account's first, then both
+    works = []
+    for password in ("first new password", "second new password"):
+        try:
+            a.accounts.authenticate_password("ana@acme", password, client="test")
+            works.append(password)
+        except WardenError:
+            pass
+    assert len(works) == 1, works
+
+
+def test_two_sign_outs_of_one_session_at_once_end_it_once(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    _ready(a, b)
+    a.accounts.add_user("ana@acme", "acme", PASSWORD)
+    session = a.accounts.sign_in("ana@acme", PASSWORD, client="test")
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.accounts.end_session(session.session_id),
+        lambda: b.accounts.end_session(session.session_id),
+    )
+    assert results == [None, None], results
+    assert len(_events(a, "session_ended")) == 1
+    with pytest.raises(WardenError):
+        b.accounts.session(session.session_id)
+
+
+# --- comments ----------------------------------------------------------------------------------
+
+
+def test_two_hosts_commenting_on_one_run_at_once_keep_both_comments(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    root = _waiting_root(a)
+    lineup = Lineup(monkeypatch, 2)
+    results = lineup.race(
+        lambda: a.comment(a.principal("ana@acme"), root, "the notice is the 2024 one"),
+        lambda: b.comment(b.principal("dora@acme"), root, "looks fine to me"),
+    )
+    assert _raw(results) == [] and not any(isinstance(r, Exception) for r in results), results
+    thread = a.comments(a.principal("dora@acme"), root)
+    assert sorted(c.text for c in thread) == ["looks fine to me", "the notice is the 2024 one"]
+    assert len(_events(a, "comment_added")) == 2
+    assert all(report.ok for report in a.verify_audit(a.principal("dora@acme")))
