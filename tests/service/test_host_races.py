@@ -20,8 +20,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from _acme_tree import ACME
@@ -52,8 +54,10 @@ class Lineup:
     """Holds each racing thread's first write transaction right after its first statement
     (its snapshot taken) until every racer got there: then they all write at once."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
-        self.barrier = threading.Barrier(parties, timeout=5)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int, *, timeout: float = 5.0) -> None:
+        """`timeout`: how long the first racer waits for the others; short when its first
+        statement takes a row lock the others then wait for (they cannot come to the line)."""
+        self.barrier = threading.Barrier(parties, timeout=timeout)
         self.local = threading.local()
         original = PostgresLedger.connect
         lineup = self
@@ -310,3 +314,79 @@ def test_two_hosts_commenting_on_one_run_at_once_keep_both_comments(
     assert sorted(c.text for c in thread) == ["looks fine to me", "the notice is the 2024 one"]
     assert len(_events(a, "comment_added")) == 2
     assert all(report.ok for report in a.verify_audit(a.principal("dora@acme")))
+
+
+# --- OIDC sign-ins -----------------------------------------------------------------------------
+
+CALLBACK = "http://127.0.0.1:9/auth/oidc/callback"
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The tests' OIDC provider on loopback, with its client secret in the environment."""
+    from tests.server._oidc_provider import CLIENT_SECRET, running_provider
+    from tests.server.conftest import free_port
+
+    monkeypatch.setenv("WARDEN_TEST_OIDC_SECRET", CLIENT_SECRET)
+    with running_provider(free_port()) as found:
+        yield found
+
+
+def _oidc_hosts(tmp_path: Path, provider: Any) -> list[Service]:
+    from tests.server._oidc_provider import CLIENT_ID
+
+    def oidc(data: dict[str, Any]) -> None:
+        data["oidc"] = {
+            "name": "Test IdP",
+            "issuer": provider.issuer,
+            "client_id": CLIENT_ID,
+            "client_secret_env": "WARDEN_TEST_OIDC_SECRET",
+            "scopes": ["openid", "email"],
+            "user_claim": "email",
+            "match": "email",
+        }
+
+    hosts = _hosts(tmp_path, policy=policy_copy(tmp_path, tweak=oidc))
+    _ready(*hosts)
+    return hosts
+
+
+def test_two_sign_ins_begun_at_once_while_an_expired_one_lingers_both_begin(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: Any
+) -> None:
+    import warden.service.oidc as oidc
+
+    a, b = _oidc_hosts(tmp_path, provider)
+    monkeypatch.setattr(oidc, "OIDC_REQUEST_TTL", timedelta(minutes=-1))
+    a.accounts.oidc.begin(CALLBACK)  # abandoned long ago: the next sign-ins drop it
+    monkeypatch.setattr(oidc, "OIDC_REQUEST_TTL", timedelta(minutes=10))
+    lineup = Lineup(monkeypatch, 2, timeout=1)
+    results = lineup.race(lambda: a.accounts.oidc.begin(CALLBACK), lambda: b.accounts.oidc.begin(CALLBACK))
+    assert _raw(results) == [] and not any(isinstance(r, Exception) for r in results), results
+    assert a.store.query("SELECT count(*) AS n FROM oidc_requests") == [{"n": 2}]
+
+
+def test_one_sign_in_coming_back_twice_at_once_signs_in_once_and_refuses_the_replay(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: Any
+) -> None:
+    import httpx
+
+    a, b = _oidc_hosts(tmp_path, provider)
+    provider.identity = {"sub": "sub-dora", "email": "dora@acme.test", "email_verified": True}
+    start = a.accounts.oidc.begin(CALLBACK)
+    back = httpx.get(start.url, follow_redirects=False)
+    assert back.status_code == 302, back.text
+    query = parse_qs(urlsplit(back.headers["location"]).query)
+    state, code = query["state"][0], query["code"][0]
+    lineup = Lineup(monkeypatch, 2, timeout=1)
+    results = lineup.race(
+        lambda: a.accounts.oidc.complete(state=state, code=code, browser_state=state, client="tab 1"),
+        lambda: b.accounts.oidc.complete(state=state, code=code, browser_state=state, client="tab 2"),
+    )
+    assert _raw(results) == [], results
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and getattr(refused[0], "code", None) == "oidc_state", results
+    [session] = [r for r in results if not isinstance(r, Exception)]
+    assert session.principal.user == "dora@acme"
+    assert len(_events(a, "sign_in_succeeded")) == 1
+    assert provider.token_requests == 1, "the code was exchanged once"
