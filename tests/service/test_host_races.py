@@ -51,10 +51,11 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 class Lineup:
-    """Holds each racing thread's first write transaction right after its first statement
-    (its snapshot taken) until every racer got there: then they all write at once."""
+    """Holds racing threads' write transactions right after their first statement (the
+    snapshot taken): :meth:`race` until every racer got there, then they all write at once;
+    :meth:`overtaken` until another call has run to its end (committed after that snapshot)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int, *, timeout: float = 5.0) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int = 2, *, timeout: float = 5.0) -> None:
         """`timeout`: how long the first racer waits for the others; short when its first
         statement takes a row lock the others then wait for (they cannot come to the line)."""
         self.barrier = threading.Barrier(parties, timeout=timeout)
@@ -65,8 +66,11 @@ class Lineup:
         @contextmanager
         def connect(ledger: PostgresLedger, *, read_only: bool) -> Iterator[Any]:
             with original(ledger, read_only=read_only) as con:
-                if not read_only and getattr(lineup.local, "armed", False):
-                    lineup.local.armed = False
+                hold = getattr(lineup.local, "hold", None)
+                if not read_only and hold is not None:
+                    lineup.local.skip -= 1
+                if not read_only and hold is not None and lineup.local.skip < 0:
+                    lineup.local.hold = None
                     execute = con.execute
 
                     def first(sql: str, params: Any = None) -> Any:
@@ -74,31 +78,60 @@ class Lineup:
                             return execute(sql, params)
                         finally:
                             del con.execute  # the class's execute from now on
-                            lineup.wait()
+                            hold()
 
                     con.execute = first
                 yield con
 
         monkeypatch.setattr(PostgresLedger, "connect", connect)
 
-    def wait(self) -> None:
+    def _wait(self) -> None:
         with suppress(threading.BrokenBarrierError):  # a racer that never wrote (refused before)
             self.barrier.wait()
 
+    def _run(self, call: Callable[[], T], hold: Callable[[], None] | None, skip: int = 0) -> T | Exception:
+        self.local.hold, self.local.skip = hold, skip
+        try:
+            return call()
+        except Exception as exc:
+            return exc
+        finally:
+            self.local.hold = None
+
     def race(self, *calls: Callable[[], T]) -> list[T | Exception]:
-        """Run `calls` at once, one thread each; each one's result or exception."""
-
-        def one(call: Callable[[], T]) -> T | Exception:
-            self.local.armed = True
-            try:
-                return call()
-            except Exception as exc:
-                return exc
-            finally:
-                self.local.armed = False
-
+        """Run `calls` at once, one thread each, their first write transactions lined up;
+        each one's result or exception."""
         with ThreadPoolExecutor(len(calls)) as pool:
-            return list(pool.map(one, calls))
+            return list(pool.map(lambda call: self._run(call, self._wait), calls))
+
+    def overtaken(
+        self, late: Callable[[], T], early: Callable[[], Any], *, skip: int = 0
+    ) -> tuple[T | Exception, Any]:
+        """Run `late` until its write transaction number `skip` + 1 took its snapshot, then all
+        of `early`, then the rest of `late`: (late's outcome, early's)."""
+        placed, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            placed.set()
+            done.wait(timeout=10)
+
+        def first() -> Any:
+            placed.wait(timeout=10)
+            try:
+                return self._run(early, None)
+            finally:
+                done.set()
+
+        def last() -> T | Exception:
+            try:
+                return self._run(late, hold, skip)
+            finally:
+                placed.set()  # (it never wrote so often: `early` runs now)
+
+        with ThreadPoolExecutor(2) as pool:
+            late_run = pool.submit(last)
+            early_run = pool.submit(first)
+            return late_run.result(), early_run.result()
 
 
 def _raw(results: list[Any]) -> list[Exception]:
@@ -390,3 +423,26 @@ def test_one_sign_in_coming_back_twice_at_once_signs_in_once_and_refuses_the_rep
     assert session.principal.user == "dora@acme"
     assert len(_events(a, "sign_in_succeeded")) == 1
     assert provider.token_requests == 1, "the code was exchanged once"
+
+
+# --- the embedded engine's writes outside nodes ------------------------------------------------
+
+
+def test_a_resume_settling_a_waiting_tree_while_another_host_delivers_its_notice_settles_it(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_server() as hooks:
+        policy = policy_copy(tmp_path, webhook_url=hooks.url)
+        a, b = _hosts(tmp_path, shared_home=True, policy=policy)
+        c = _hosts(tmp_path / "other", 1, policy=policy)[0]
+        root = _waiting_root(a)
+        lineup = Lineup(monkeypatch)
+        # the resume's second write transaction (after reopening) marks the run waiting again
+        resumed, delivered = lineup.overtaken(
+            lambda: b.resume(b.principal("ana@acme"), root), c.deliver_notifications, skip=1
+        )
+        assert _raw([resumed, delivered]) == [], (resumed, delivered)
+        assert not isinstance(resumed, Exception) and resumed.status == "waiting_approval", resumed
+        assert [w["run_id"] for w in resumed.waiting] == [root]
+        assert delivered.sent == 1 and len(hooks.received) == 1
+        assert a.deliver_notifications().sent == 0, "the notice is not sent again"
