@@ -31,6 +31,7 @@ from _queue_helpers import policy_copy, webhook_server
 
 from warden.errors import UsageError, WardenError
 from warden.service import RunRefused, Service
+from warden.service.driving import RunBusy
 from warden.store.postgres import PostgresLedger
 from warden.testing import pg_unavailable_reason, scratch_database
 
@@ -74,10 +75,13 @@ class Lineup:
                     execute = con.execute
 
                     def first(sql: str, params: Any = None) -> Any:
+                        del con.execute  # the class's execute from now on
+                        if lineup.local.before:
+                            hold()
+                            return execute(sql, params)
                         try:
                             return execute(sql, params)
                         finally:
-                            del con.execute  # the class's execute from now on
                             hold()
 
                     con.execute = first
@@ -89,8 +93,10 @@ class Lineup:
         with suppress(threading.BrokenBarrierError):  # a racer that never wrote (refused before)
             self.barrier.wait()
 
-    def _run(self, call: Callable[[], T], hold: Callable[[], None] | None, skip: int = 0) -> T | Exception:
-        self.local.hold, self.local.skip = hold, skip
+    def _run(
+        self, call: Callable[[], T], hold: Callable[[], None] | None, skip: int = 0, before: bool = False
+    ) -> T | Exception:
+        self.local.hold, self.local.skip, self.local.before = hold, skip, before
         try:
             return call()
         except Exception as exc:
@@ -105,10 +111,11 @@ class Lineup:
             return list(pool.map(lambda call: self._run(call, self._wait), calls))
 
     def overtaken(
-        self, late: Callable[[], T], early: Callable[[], Any], *, skip: int = 0
+        self, late: Callable[[], T], early: Callable[[], Any], *, skip: int = 0, before: bool = False
     ) -> tuple[T | Exception, Any]:
-        """Run `late` until its write transaction number `skip` + 1 took its snapshot, then all
-        of `early`, then the rest of `late`: (late's outcome, early's)."""
+        """Run `late` until its write transaction number `skip` + 1 took its snapshot (or, with
+        `before`, is about to), then all of `early`, then the rest of `late`: (late's outcome,
+        early's)."""
         placed, done = threading.Event(), threading.Event()
 
         def hold() -> None:
@@ -124,7 +131,7 @@ class Lineup:
 
         def last() -> T | Exception:
             try:
-                return self._run(late, hold, skip)
+                return self._run(late, hold, skip, before)
             finally:
                 placed.set()  # (it never wrote so often: `early` runs now)
 
@@ -446,3 +453,29 @@ def test_a_resume_settling_a_waiting_tree_while_another_host_delivers_its_notice
         assert [w["run_id"] for w in resumed.waiting] == [root]
         assert delivered.sent == 1 and len(hooks.received) == 1
         assert a.deliver_notifications().sent == 0, "the notice is not sent again"
+
+
+@pytest.mark.parametrize("claimed_when", ["before the resume settles", "after its snapshot"])
+def test_a_resume_racing_a_decision_leaves_the_claimed_run_to_its_decider(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claimed_when: str
+) -> None:
+    a, b = _hosts(tmp_path, shared_home=True)
+    root = _waiting_root(a)
+    lineup = Lineup(monkeypatch)
+    # the decision claimed (its carrying out not begun) as the resume's settling transaction
+    # (its second) begins, or once that transaction took its snapshot
+    resumed, claimed = lineup.overtaken(
+        lambda: b.resume(b.principal("ana@acme"), root),
+        lambda: a.claim_decision(a.principal("dora@acme"), root, "approve", role="dpo"),
+        skip=1,
+        before=claimed_when.startswith("before"),
+    )
+    assert not isinstance(claimed, Exception), claimed
+    assert isinstance(resumed, RunBusy), resumed
+    [row] = a.store.query("SELECT status, claimed_by FROM runs WHERE run_id = ?", [root])
+    assert row["status"] == "running" and row["claimed_by"], "the claim stands"
+    with pytest.raises(RunRefused):  # nobody decides it a second time meanwhile
+        b.decide(b.principal("dora@acme"), root, "approve", role="dpo")
+    outcome = a.carry_out(claimed)
+    assert outcome.waiting and outcome.waiting[0]["run_id"] != root, outcome
+    assert len(_events(a, "approval:approve")) == 1

@@ -241,17 +241,26 @@ def fail_tree(
         pass
 
 
-def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome:
+def settle(
+    ctx: RunContext,
+    root_run_id: str,
+    result: dict[str, Any],
+    *,
+    check: Callable[[Any, list[dict[str, Any]]], None] | None = None,
+) -> Outcome:
     """Mark every run with a pending approval as waiting (its approval-queue row and the
     notification of the people who may decide it in the same transaction), and report where
     the tree stopped. Idempotent: settling the same wait again adds nothing, so a transaction
     that loses a write race (another host delivering or escalating the same notice, a resume
-    settling it too) runs again rather than failing the tree."""
+    settling it too) runs again rather than failing the tree. `check(con, payloads)`, if
+    given, runs first in that transaction (each time) and may refuse by raising."""
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
 
     def mark() -> dict[str, Any] | None:
         with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
+            if check is not None and waiting:
+                check(con, waiting)
             for payload in waiting:
                 mark_waiting(con, ctx.policy, root_run_id, payload)
             return runs.get_run(con, root_run_id)
