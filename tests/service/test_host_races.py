@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -479,3 +480,102 @@ def test_a_resume_racing_a_decision_leaves_the_claimed_run_to_its_decider(
     outcome = a.carry_out(claimed)
     assert outcome.waiting and outcome.waiting[0]["run_id"] != root, outcome
     assert len(_events(a, "approval:approve")) == 1
+
+
+# --- races that were already safe --------------------------------------------------------------
+
+
+def test_two_approvers_deciding_one_run_at_once_one_decides_and_the_other_is_refused(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path, shared_home=True)
+    root = _waiting_root(a)
+    lineup = Lineup(monkeypatch, timeout=1)
+    results = lineup.race(
+        lambda: a.decide(a.principal("dora@acme"), root, "approve", role="dpo"),
+        lambda: b.decide(b.principal("dora@acme"), root, "approve", role="dpo"),
+    )
+    assert _raw(results) == [], results
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], RunRefused), results
+    assert len(_events(a, "approval:approve")) == 1
+
+
+def test_an_sla_escalation_racing_the_decision_of_its_run_fails_neither(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = policy_copy(tmp_path, sla="1h", escalate_to="admin")
+    a, b = _hosts(tmp_path, shared_home=True, policy=policy)
+    root = _waiting_root(a)
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=2)
+    lineup = Lineup(monkeypatch)
+    escalated, decided = lineup.race(
+        lambda: a.escalate_overdue(now=later),
+        lambda: b.decide(b.principal("dora@acme"), root, "approve", role="dpo"),
+    )
+    assert _raw([escalated, decided]) == [], (escalated, decided)
+    assert not isinstance(decided, Exception), decided
+    assert len(_events(a, "approval:approve")) == 1
+    [row] = a.store.query("SELECT decided_at, outcome FROM approval_queue WHERE run_id = ?", [root])
+    assert row["decided_at"] is not None, "the decision closed the queue row"
+
+
+def test_a_deliverer_whose_lease_ran_out_while_sending_records_its_outcome_after_the_next_one(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send outlasting the lease (or a host whose clock runs ahead): another host claims the
+    same notice and sends it again (at-least-once), and both record what they did."""
+    import warden.store.notifications as outbox
+    from warden.service.notify import LEASE_S, deliver
+
+    a, b = _hosts(tmp_path, policy=policy_copy(tmp_path, webhook_url="http://127.0.0.1:9/hook"))
+    _waiting_root(a)
+    at = datetime.now(UTC).replace(tzinfo=None)
+    sending, claimed = threading.Event(), threading.Event()
+    sent: list[str] = []
+    claim_due = outbox.claim_due
+
+    def slow_send(row: dict[str, Any], options: Any) -> None:  # outlasts its lease
+        sending.set()
+        claimed.wait(timeout=10)
+        sent.append(row["notification_id"])
+
+    def second_claim(con: Any, when: datetime, **kwargs: Any) -> Any:
+        found = claim_due(con, when, **kwargs)
+        if threading.current_thread().name == "second":  # leased, not committed yet: the first
+            claimed.set()  # deliverer records its outcome meanwhile (and waits for this row)
+            time.sleep(0.5)
+        return found
+
+    monkeypatch.setattr(outbox, "claim_due", second_claim)
+
+    def second() -> Any:
+        sending.wait(timeout=10)
+        return deliver(b.store, lambda t, s: [], at=at + timedelta(seconds=LEASE_S + 1), send=sent_now)
+
+    def sent_now(row: dict[str, Any], options: Any) -> None:
+        sent.append(row["notification_id"])
+
+    results: dict[str, Any] = {}
+
+    def run(name: str, call: Callable[[], Any]) -> None:
+        try:
+            results[name] = call()
+        except Exception as exc:
+            results[name] = exc
+
+    threads = [
+        threading.Thread(
+            target=run, args=("first", lambda: deliver(a.store, lambda t, s: [], at=at, send=slow_send))
+        ),
+        threading.Thread(target=run, args=("second", second), name="second"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert _raw(list(results.values())) == [], results
+    assert (results["first"].sent, results["second"].sent) == (1, 1), results
+    assert len(sent) == 2 and len(set(sent)) == 1, "sent twice (at least once), one notice"
+    [row] = a.store.query("SELECT status, attempts FROM notifications")
+    assert row == {"status": "sent", "attempts": 2}

@@ -220,11 +220,15 @@ def deliver(
         else:
             outcomes.append((row["notification_id"], None, None))
             sent += 1
-    if outcomes:
-        with store.connect() as con:
-            for notification_id, failure, retry_at in outcomes:
-                if failure is None:
-                    notifications.mark_sent(con, notification_id, at)
-                else:
-                    notifications.mark_failed(con, notification_id, failure, retry_at=retry_at)
+    if outcomes:  # run again when another deliverer (this one's lease ran out) wrote a row too
+
+        def record() -> None:
+            with store.connect() as con:
+                for notification_id, failure, retry_at in outcomes:
+                    if failure is None:
+                        notifications.mark_sent(con, notification_id, at)
+                    else:
+                        notifications.mark_failed(con, notification_id, failure, retry_at=retry_at)
+
+        retrying_conflicts(record)
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed, errors=errors)
