@@ -338,6 +338,23 @@ def test_two_sign_outs_of_one_session_at_once_end_it_once(
         b.accounts.session(session.session_id)
 
 
+def test_two_hosts_revoking_one_token_at_once_both_answer_and_it_stays_revoked(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path)
+    _ready(a, b)
+    a.accounts.add_user("ana@acme", "acme", PASSWORD)
+    issued = a.accounts.issue_token("ana@acme", timedelta(days=1))
+    lineup = Lineup(monkeypatch, timeout=1)  # the first UPDATE holds the row: the other waits on it
+    results = lineup.race(
+        lambda: a.accounts.revoke_token(issued.token_id), lambda: b.accounts.revoke_token(issued.token_id)
+    )
+    assert _raw(results) == [], results
+    assert all(isinstance(r, dict) and r["revoked_at"] is not None for r in results), results
+    with pytest.raises(WardenError):
+        b.accounts.authenticate_token(issued.secret)
+
+
 # --- comments ----------------------------------------------------------------------------------
 
 
