@@ -1,17 +1,20 @@
-"""Two hosts doing the same thing at once on one Postgres ledger, outside the graph's nodes: two
-triages of one finding, two deliverers draining one outbox, two cancels (or a cancel and a
-decision) of one waiting run, two operators adding one account or setting one password, two
-sign-outs of one session, two comments on one run.
+"""Two hosts doing the same thing at once on one Postgres ledger, outside the graph's nodes:
+two triages of one finding; two deliverers draining one outbox (and one whose lease ran out);
+two cancels, or a cancel and a decision, of one waiting run; a resume settling a waiting tree
+while its notice is delivered, or while a decision on it is claimed; two operators adding one
+account, setting one password or revoking one token; two sign-outs of one session; two OIDC
+sign-ins begun at once, and one sign-in's callback arriving twice. And races that were safe
+already: two approvers, an SLA escalation and a decision, two comments.
 
 Each host is a :class:`Service` of its own sharing one scratch Postgres database. Transactions
 there run at REPEATABLE READ: one that writes a row another committed after its snapshot was
 taken fails (a serialization failure, or a unique violation for a plain INSERT) instead of
-waiting. :class:`Lineup` makes the racers' first write transactions all take their snapshots
-before any of them writes, the interleaving that loses such a race, so each race is played
-every time rather than now and then. The loser must re-read and decide again, or be refused
-with a coded error; never a raw psycopg error. Skipped, saying why, when no Postgres answers.
-Cancels and decisions share one state directory (two processes of one host: the embedded
-engine's checkpoints are in it); the other races use one state directory per host."""
+waiting. :class:`Lineup` holds a racer's write transaction once its snapshot is taken until
+the others got as far (or ran to their end), the interleaving that loses such a race, so each
+race is played every time rather than now and then. The loser must re-read and decide again,
+or be refused with a coded error; never a raw psycopg error. Skipped, saying why, when no
+Postgres answers. Races on one waiting tree share one state directory (two processes of one
+host: the embedded engine's checkpoints are in it); the others use one per host."""
 
 from __future__ import annotations
 
