@@ -76,19 +76,23 @@ class Lineup:
                     lineup.local.skip -= 1
                 if not read_only and hold is not None and lineup.local.skip < 0:
                     lineup.local.hold = None
-                    execute = con.execute
+                    execute, before, after = con.execute, lineup.local.before, lineup.local.after
+                    done = [0]
 
-                    def first(sql: str, params: Any = None) -> Any:
-                        del con.execute  # the class's execute from now on
-                        if lineup.local.before:
+                    def counted(sql: str, params: Any = None) -> Any:
+                        done[0] += 1
+                        if before:
+                            del con.execute  # the class's execute from now on
                             hold()
                             return execute(sql, params)
                         try:
                             return execute(sql, params)
                         finally:
-                            hold()
+                            if done[0] == after:
+                                del con.execute
+                                hold()
 
-                    con.execute = first
+                    con.execute = counted
                 yield con
 
         monkeypatch.setattr(PostgresLedger, "connect", connect)
@@ -98,9 +102,14 @@ class Lineup:
             self.barrier.wait()
 
     def _run(
-        self, call: Callable[[], T], hold: Callable[[], None] | None, skip: int = 0, before: bool = False
+        self,
+        call: Callable[[], T],
+        hold: Callable[[], None] | None,
+        skip: int = 0,
+        before: bool = False,
+        after: int = 1,
     ) -> T | Exception:
-        self.local.hold, self.local.skip, self.local.before = hold, skip, before
+        self.local.hold, self.local.skip, self.local.before, self.local.after = hold, skip, before, after
         try:
             return call()
         except Exception as exc:
@@ -143,6 +152,32 @@ class Lineup:
             late_run = pool.submit(last)
             early_run = pool.submit(first)
             return late_run.result(), early_run.result()
+
+    def holding(
+        self, holder: Callable[[], T], waiter: Callable[[], Any], *, statement: int, for_s: float = 1.0
+    ) -> tuple[T | Exception, Any]:
+        """Run `holder` until its first write transaction ran `statement` statements (holding
+        the rows they locked), then `waiter`, which blocks on those rows, its snapshot taken;
+        `for_s` later `holder` goes on and commits: (holder's outcome, waiter's)."""
+        placed = threading.Event()
+
+        def hold() -> None:
+            placed.set()
+            time.sleep(for_s)
+
+        def first() -> T | Exception:
+            try:
+                return self._run(holder, hold, after=statement)
+            finally:
+                placed.set()
+
+        def second() -> Any:
+            placed.wait(timeout=10)
+            return self._run(waiter, None)
+
+        with ThreadPoolExecutor(2) as pool:
+            held, waited = pool.submit(first), pool.submit(second)
+            return held.result(), waited.result()
 
 
 def _raw(results: list[Any]) -> list[Exception]:
@@ -339,6 +374,28 @@ def test_two_sign_outs_of_one_session_at_once_end_it_once(
     assert len(_events(a, "session_ended")) == 1
     with pytest.raises(WardenError):
         b.accounts.session(session.session_id)
+
+
+def test_a_sign_in_ending_the_session_another_host_is_ending_starts_the_new_one(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser signs in again (its old session id given, to end it) while another host signs
+    that old session out."""
+    a, b = _hosts(tmp_path)
+    _ready(a, b)
+    a.accounts.add_user("ana@acme", "acme", PASSWORD)
+    old = a.accounts.sign_in("ana@acme", PASSWORD, client="test")
+    lineup = Lineup(monkeypatch)
+    ended, signed_in = lineup.holding(  # the sign-out holds the row it ended (its 2nd statement)
+        lambda: a.accounts.end_session(old.session_id),
+        lambda: b.accounts.sign_in("ana@acme", PASSWORD, client="test", previous=old.session_id),
+        statement=2,
+    )
+    assert _raw([ended, signed_in]) == [], (ended, signed_in)
+    assert ended is None and not isinstance(signed_in, Exception), (ended, signed_in)
+    assert b.accounts.session(signed_in.session_id).principal.user == "ana@acme"
+    with pytest.raises(WardenError):
+        b.accounts.session(old.session_id)
 
 
 def test_two_hosts_revoking_one_token_at_once_both_answer_and_it_stays_revoked(
