@@ -26,7 +26,7 @@ from warden.graph.context import RunContext
 from warden.graph.recovery import INTERNAL_ERROR, fault_reason
 from warden.graph.state import RunState
 from warden.schemas.status import RunStatus
-from warden.store import approval_queue, ledger, notifications, runs
+from warden.store import approval_queue, ledger, notifications, retrying_conflicts, runs
 from warden.store._util import now
 from warden.store.faults import StorageFault
 
@@ -241,16 +241,31 @@ def fail_tree(
         pass
 
 
-def settle(ctx: RunContext, root_run_id: str, result: dict[str, Any]) -> Outcome:
+def settle(
+    ctx: RunContext,
+    root_run_id: str,
+    result: dict[str, Any],
+    *,
+    check: Callable[[Any, list[dict[str, Any]]], None] | None = None,
+) -> Outcome:
     """Mark every run with a pending approval as waiting (its approval-queue row and the
     notification of the people who may decide it in the same transaction), and report where
-    the tree stopped. Idempotent: settling the same wait again adds nothing."""
+    the tree stopped. Idempotent: settling the same wait again adds nothing, so a transaction
+    that loses a write race (another host delivering or escalating the same notice, a resume
+    settling it too) runs again rather than failing the tree. `check(con, payloads)`, if
+    given, runs first in that transaction (each time) and may refuse by raising."""
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
-    with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
-        for payload in waiting:
-            mark_waiting(con, ctx.policy, root_run_id, payload)
-        root = runs.get_run(con, root_run_id)
+
+    def mark() -> dict[str, Any] | None:
+        with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read
+            if check is not None and waiting:
+                check(con, waiting)
+            for payload in waiting:
+                mark_waiting(con, ctx.policy, root_run_id, payload)
+            return runs.get_run(con, root_run_id)
+
+    root = retrying_conflicts(mark)
     return Outcome(
         root_run_id=root_run_id,
         status=root["status"] if root else "failed",

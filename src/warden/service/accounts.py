@@ -23,7 +23,7 @@ from warden.errors import UsageError
 from warden.service.errors import BadCredentials, SignInThrottled
 from warden.service.principal import AuthMethod, Principal, principal_for
 from warden.store import accounts as rows
-from warden.store import audit
+from warden.store import audit, retrying_conflicts
 from warden.store._util import now
 
 if TYPE_CHECKING:
@@ -127,27 +127,35 @@ class Accounts:
         self._policy_tenant_of(user, tenant)
         self._check_password(password)
         digest = self.hasher.hash(password)
-        with self.store.connect() as con:
-            if rows.get_account(con, user) is not None:
-                raise UsageError(
-                    f"'{user}' already has an account",
-                    fix=f"change the password with `warden users passwd {user}`",
-                )
-            rows.upsert_account(con, user, tenant, digest)
-            self._audit(con, tenant, OPERATOR, "account_added", {"user": user})
-            self._audit(con, tenant, OPERATOR, "password_set", {"user": user})
+
+        def add() -> None:  # another host adding the same account at once: refused on the re-run
+            with self.store.connect() as con:
+                if rows.get_account(con, user) is not None:
+                    raise UsageError(
+                        f"'{user}' already has an account",
+                        fix=f"change the password with `warden users passwd {user}`",
+                    )
+                rows.upsert_account(con, user, tenant, digest)
+                self._audit(con, tenant, OPERATOR, "account_added", {"user": user})
+                self._audit(con, tenant, OPERATOR, "password_set", {"user": user})
+
+        retrying_conflicts(add)
 
     def set_password(self, user: str, password: str) -> None:
         """Set a new password; the user's sessions end."""
         self._check_password(password)
         digest = self.hasher.hash(password)
-        with self.store.connect() as con:
-            account = self._account(con, user)
-            rows.upsert_account(con, user, account["tenant"], digest)
-            ended = rows.end_sessions_of(con, user)
-            self._audit(
-                con, account["tenant"], OPERATOR, "password_set", {"user": user, "sessions_ended": ended}
-            )
+
+        def change() -> None:  # another host changing it at once: this one comes after it
+            with self.store.connect() as con:
+                account = self._account(con, user)
+                rows.upsert_account(con, user, account["tenant"], digest)
+                ended = rows.end_sessions_of(con, user)
+                self._audit(
+                    con, account["tenant"], OPERATOR, "password_set", {"user": user, "sessions_ended": ended}
+                )
+
+        retrying_conflicts(change)
 
     def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
         """A new API token for `user`; its secret is returned here once and stored only hashed."""
@@ -171,6 +179,10 @@ class Accounts:
         return IssuedToken(token_id, secret, user, expires_at)
 
     def revoke_token(self, token_id: str, *, actor: str = OPERATOR) -> dict[str, Any]:
+        return retrying_conflicts(lambda: self._revoke_token(token_id, actor))
+
+    def _revoke_token(self, token_id: str, actor: str) -> dict[str, Any]:
+        """One transaction (re-run when another host revokes the same token at once)."""
         with self.store.connect() as con:
             row = rows.revoke_token(con, token_id.strip())
             if row is None:
@@ -269,10 +281,14 @@ class Accounts:
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         expires_at = now() + SESSION_TTL
-        with self.store.connect() as con:
-            if previous:
-                rows.end_session(con, _sha256(previous))
-            rows.start_session(con, _sha256(session_id), principal.user, csrf, "password", expires_at)
+
+        def start() -> None:  # the previous session ended by another host at once: run again
+            with self.store.connect() as con:
+                if previous:
+                    rows.end_session(con, _sha256(previous))
+                rows.start_session(con, _sha256(session_id), principal.user, csrf, "password", expires_at)
+
+        retrying_conflicts(start)
         return Session(session_id, csrf, principal, expires_at)
 
     def session(self, session_id: str) -> Session:
@@ -303,7 +319,11 @@ class Accounts:
         return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
 
     def end_session(self, session_id: str) -> None:
-        """Sign out: the session id stops working at once (audited)."""
+        """Sign out: the session id stops working at once (audited once: a sign-out racing
+        another one of the same session, from another host, finds it ended on its re-run)."""
+        retrying_conflicts(lambda: self._end_session(session_id))
+
+    def _end_session(self, session_id: str) -> None:
         with self.store.connect() as con:
             row = rows.get_session(con, _sha256(session_id))
             if row is None or not rows.end_session(con, _sha256(session_id)):

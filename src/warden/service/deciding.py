@@ -27,6 +27,7 @@ from warden.store import (
     audit,
     documents,
     is_write_conflict,
+    retrying_conflicts,
     runs,
 )
 
@@ -230,20 +231,35 @@ class DecisionOps(ServiceBase):
                     code="forbidden",
                 )
             root = row["root_run_id"]
-            with self.store.connect() as con:
-                why = f"withdrawn by {p.user}: {reason}"
-                for stopped in runs.stop_subtree(con, root, "cancelled", why):
-                    audit.audit(
-                        con,
-                        run_id=stopped,
-                        root_run_id=root,
-                        tenant=row["tenant"],
-                        actor=p.user,
-                        event="run_cancelled",
-                        payload={"reason": reason, "auth": p.auth, "requested_for": run_id},
-                        key=f"{stopped}:run_cancelled",
-                    )
-                top = runs.get_run(con, root)
+            why = f"withdrawn by {p.user}: {reason}"
+
+            def withdraw() -> dict[str, Any] | None:
+                """One transaction that checks the run still waits (another host may have
+                decided or cancelled it since `pending` read it) and stops the tree; run again
+                when it loses a write race, so the loser is refused as it would be afterwards."""
+                with self.store.connect() as con:
+                    now = runs.get_run(con, run_id)
+                    if now is None or now["status"] != "waiting_approval":
+                        status = now["status"] if now else "gone"
+                        raise RunRefused(
+                            f"run '{run_id}' is {status}, not waiting for approval "
+                            "(decided or cancelled by another process just now)",
+                            fix="see `warden runs --status waiting_approval`",
+                        )
+                    for stopped in runs.stop_subtree(con, root, "cancelled", why):
+                        audit.audit(
+                            con,
+                            run_id=stopped,
+                            root_run_id=root,
+                            tenant=row["tenant"],
+                            actor=p.user,
+                            event="run_cancelled",
+                            payload={"reason": reason, "auth": p.auth, "requested_for": run_id},
+                            key=f"{stopped}:run_cancelled",
+                        )
+                    return runs.get_run(con, root)
+
+            top = retrying_conflicts(withdraw)
         self.engine.stop([root])  # an engine running the tree elsewhere (Temporal) ends it too
         assert top is not None
         return Outcome(root_run_id=root, status=top["status"], waiting=[], reason=top["status_reason"])

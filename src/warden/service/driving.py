@@ -30,7 +30,7 @@ from warden.graph.context import RunContext
 from warden.graph.engine import EmbeddedEngine, Outcome
 from warden.store.faults import os_fault
 
-__all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "this_driver"]
+__all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "alive", "this_driver"]
 
 DRIVERS = "drivers"
 """Folder of the state directory holding one lock file per run tree ever driven."""
@@ -139,6 +139,23 @@ class DriverLeases:
             return None
         finally:
             os.close(fd)
+
+
+def alive(driver: str) -> bool | None:
+    """Whether the process a ``host:pid`` names (a driver, a decision's claimant) is alive:
+    None when it is on another host (this one cannot tell)."""
+    host, _, pid = driver.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _read(fd: int) -> str | None:

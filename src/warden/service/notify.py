@@ -32,7 +32,7 @@ from typing import Any
 from warden.credentials import scrub
 from warden.schemas.policy import EmailChannel, Notifications, WebhookChannel
 from warden.service.queue import DeliveryReport
-from warden.store import Store, notifications
+from warden.store import Store, notifications, retrying_conflicts
 
 __all__ = [
     "BACKOFF_BASE_S",
@@ -190,9 +190,15 @@ def deliver(
     limit: int = 100,
     send: Callable[[dict[str, Any], list[Notifications]], None] = _send,
 ) -> DeliveryReport:
-    """One pass over the due deliveries (at most `limit`)."""
-    with store.connect() as con:
-        due = notifications.claim_due(con, at, lease_s=LEASE_S, limit=limit)
+    """One pass over the due deliveries (at most `limit`). A claim that loses a write race to
+    another deliverer's (another host draining the same outbox) is made again: it then skips
+    the rows the other leased, so each notice is sent once."""
+
+    def claim() -> list[dict[str, Any]]:
+        with store.connect() as con:
+            return notifications.claim_due(con, at, lease_s=LEASE_S, limit=limit)
+
+    due = retrying_conflicts(claim)
     outcomes: list[tuple[str, str | None, datetime | None]] = []
     sent = retrying = failed = 0
     errors: list[str] = []
@@ -214,11 +220,15 @@ def deliver(
         else:
             outcomes.append((row["notification_id"], None, None))
             sent += 1
-    if outcomes:
-        with store.connect() as con:
-            for notification_id, failure, retry_at in outcomes:
-                if failure is None:
-                    notifications.mark_sent(con, notification_id, at)
-                else:
-                    notifications.mark_failed(con, notification_id, failure, retry_at=retry_at)
+    if outcomes:  # run again when another deliverer (this one's lease ran out) wrote a row too
+
+        def record() -> None:
+            with store.connect() as con:
+                for notification_id, failure, retry_at in outcomes:
+                    if failure is None:
+                        notifications.mark_sent(con, notification_id, at)
+                    else:
+                        notifications.mark_failed(con, notification_id, failure, retry_at=retry_at)
+
+        retrying_conflicts(record)
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed, errors=errors)

@@ -26,7 +26,7 @@ from warden.errors import WardenError
 from warden.schemas.policy import OidcProvider
 from warden.service.principal import Principal, principal_for
 from warden.store import accounts as rows
-from warden.store import audit
+from warden.store import audit, retrying_conflicts
 from warden.store._util import now
 
 if TYPE_CHECKING:
@@ -165,15 +165,19 @@ class OidcSignIn:
             nonce=secrets.token_urlsafe(32),
             code_verifier=secrets.token_urlsafe(48),
         )
-        with self.store.connect() as con:
-            rows.add_oidc_request(
-                con,
-                _sha256(started["state"]),
-                nonce=started["nonce"],
-                code_verifier=started["code_verifier"],
-                redirect_uri=provider.redirect_url or redirect_uri,
-                expires_at=now() + OIDC_REQUEST_TTL,
-            )
+
+        def keep() -> None:  # another host's sign-in dropping the same expired ones: run again
+            with self.store.connect() as con:
+                rows.add_oidc_request(
+                    con,
+                    _sha256(started["state"]),
+                    nonce=started["nonce"],
+                    code_verifier=started["code_verifier"],
+                    redirect_uri=provider.redirect_url or redirect_uri,
+                    expires_at=now() + OIDC_REQUEST_TTL,
+                )
+
+        retrying_conflicts(keep)
         return OidcStart(str(started["url"]), str(started["state"]))
 
     def complete(
@@ -202,8 +206,12 @@ class OidcSignIn:
                 fix="start again from the sign-in page (and sign in from one tab at a time)",
                 code="oidc_state",
             )
-        with self.store.connect() as con:
-            pending = rows.take_oidc_request(con, _sha256(state), now())
+
+        def take() -> dict[str, Any] | None:  # the same callback at once on another host: the
+            with self.store.connect() as con:  # re-run finds the state used, and is refused
+                return rows.take_oidc_request(con, _sha256(state), now())
+
+        pending = retrying_conflicts(take)
         if pending is None:
             log.warning("OIDC callback from %s refused: unknown, used or expired state", client)
             raise OidcError(
@@ -321,17 +329,22 @@ class OidcSignIn:
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         expires_at = now() + SESSION_TTL
-        with self.store.connect() as con:
-            if previous:
-                rows.end_session(con, _sha256(previous))
-            rows.start_session(con, _sha256(session_id), principal.user, csrf, "oidc", expires_at)
-            _audit(
-                con,
-                _tenant_of(principal, account),
-                principal.user,
-                "sign_in_succeeded",
-                {"user": principal.user, "client": client, "auth": "oidc", "issuer": provider.issuer},
-            )
+        signed_in = principal
+
+        def start() -> None:  # the previous session ended by another host at once: run again
+            with self.store.connect() as con:
+                if previous:
+                    rows.end_session(con, _sha256(previous))
+                rows.start_session(con, _sha256(session_id), signed_in.user, csrf, "oidc", expires_at)
+                _audit(
+                    con,
+                    _tenant_of(signed_in, account),
+                    signed_in.user,
+                    "sign_in_succeeded",
+                    {"user": signed_in.user, "client": client, "auth": "oidc", "issuer": provider.issuer},
+                )
+
+        retrying_conflicts(start)
         return Session(session_id, csrf, principal, expires_at)
 
     def _refused(self, tenant: str, user: str | None, client: str, reason: str) -> None:

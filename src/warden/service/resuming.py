@@ -13,7 +13,7 @@ from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
 from warden.service._base import ServiceBase
-from warden.service.driving import RunBusy, this_driver
+from warden.service.driving import RunBusy, alive, this_driver
 from warden.service.principal import Principal
 from warden.service.starting import initial_state
 from warden.store import (
@@ -153,7 +153,7 @@ class ResumeOps(ServiceBase):
                 recorded = self._recorded_decisions(state.interrupts)
                 if not recorded:
                     with self.store.hold():
-                        return settle(ctx, root_id, {"__interrupt__": state.interrupts})
+                        return settle(ctx, root_id, {"__interrupt__": state.interrupts}, check=_no_live_claim)
                 # the approver's process died after the decision was recorded, before the
                 # checkpoint: apply that decision (checked again by the approval node)
                 return embedded.drive(ctx, root_id, Command(resume=recorded))
@@ -202,6 +202,24 @@ class ResumeOps(ServiceBase):
                     auth=last.get("auth") or "asserted",
                 ).model_dump(mode="json")
         return found
+
+
+def _no_live_claim(con: Any, waiting: list[dict[str, Any]]) -> None:
+    """Refuse to mark a run waiting again while a live process carries out a decision it
+    claimed (claimed, not yet recorded: its driver takes the tree's lease once this resume
+    lets go of it). Marking it waiting would drop the claim and let a second decision in. A
+    claim by a dead process, or one on another host, is dropped as before."""
+    for payload in waiting:
+        run = runs.get_run(con, payload["run_id"])
+        if run is None or run["status"] != "running" or not run.get("claimed_by"):
+            continue
+        if alive(run["claimed_by"]):
+            raise RunBusy(
+                f"run '{run['run_id']}' has a decision being carried out by {run['claimed_by']}, "
+                "which is alive",
+                fix="wait until it finishes or reaches an approval (`warden runs` shows where it is); "
+                "resume only what a dead process left running",
+            )
 
 
 def _waits_below(run: dict[str, Any], members: list[dict[str, Any]]) -> bool:

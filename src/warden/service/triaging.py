@@ -15,6 +15,7 @@ from warden.service.principal import Principal
 from warden.store import (
     audit,
     findings,
+    retrying_conflicts,
     runs,
     triage,
 )
@@ -78,40 +79,49 @@ class TriageOps(ServiceBase):
                     fix=decision_fix("authentication_required", finding["run_id"]),
                     code="authentication_required",
                 )
-            with self.store.connect() as con:
-                before = triage.triage_of(con, tenant, [finding["fingerprint"]]).get(finding["fingerprint"])
-                verdict = triage.record_triage(
-                    con,
-                    tenant=tenant,
-                    fingerprint=finding["fingerprint"],
-                    state=mark,  # type: ignore[arg-type]
-                    reason=reason.strip(),
-                    who=p.user,
-                    auth=p.auth,
-                    evidence_hash=finding["evidence_hash"],
-                    run_id=finding["run_id"],
-                    finding_id=finding_id,
-                )
-                audit.audit(
-                    con,
-                    run_id=finding["run_id"],
-                    root_run_id=finding["root_run_id"],
-                    tenant=tenant,
-                    actor=p.user,
-                    event="finding_triaged",
-                    payload={
-                        "finding_id": finding_id,
-                        "fingerprint": finding["fingerprint"],
-                        "code": finding["code"],
-                        "mark": mark,
-                        "reason": reason.strip(),
-                        "auth": p.auth,
-                        "evidence_hash": finding["evidence_hash"],
-                        "previous": before["state"] if before else None,
-                        "policy_sha256": bound.sha256,
-                    },
-                )
-                shown = triage.attach_triage(con, [finding])[0]
+
+            def record() -> tuple[dict[str, Any], dict[str, Any]]:
+                """One transaction; run again when another host's verdict on the same fingerprint
+                committed after it began (so `previous` names that verdict)."""
+                with self.store.connect() as con:
+                    before = triage.triage_of(con, tenant, [finding["fingerprint"]]).get(
+                        finding["fingerprint"]
+                    )
+                    verdict = triage.record_triage(
+                        con,
+                        tenant=tenant,
+                        fingerprint=finding["fingerprint"],
+                        state=mark,  # type: ignore[arg-type]
+                        reason=reason.strip(),
+                        who=p.user,
+                        auth=p.auth,
+                        evidence_hash=finding["evidence_hash"],
+                        run_id=finding["run_id"],
+                        finding_id=finding_id,
+                    )
+                    audit.audit(
+                        con,
+                        run_id=finding["run_id"],
+                        root_run_id=finding["root_run_id"],
+                        tenant=tenant,
+                        actor=p.user,
+                        event="finding_triaged",
+                        payload={
+                            "finding_id": finding_id,
+                            "fingerprint": finding["fingerprint"],
+                            "code": finding["code"],
+                            "mark": mark,
+                            "reason": reason.strip(),
+                            "auth": p.auth,
+                            "evidence_hash": finding["evidence_hash"],
+                            "previous": before["state"] if before else None,
+                            "policy_sha256": bound.sha256,
+                        },
+                    )
+                    shown = triage.attach_triage(con, [finding])[0]
+                return shown, verdict
+
+            shown, verdict = retrying_conflicts(record)
         return {**shown, "recorded": verdict}
 
     def diff(self, p: Principal, run_a: str, run_b: str) -> dict[str, Any]:

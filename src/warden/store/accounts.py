@@ -46,10 +46,12 @@ def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str |
             'UPDATE accounts SET password_hash = ?, updated_at = ? WHERE "user" = ?',
             [password_hash, at, user],
         )
-    else:
+    else:  # ON CONFLICT: an account another process added after this snapshot is a lost race
+        # (a serialization failure, :func:`~warden.store.is_write_conflict`), not a bare
+        # unique violation
         con.execute(
             """INSERT INTO accounts ("user", tenant, password_hash, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
             [user, tenant, password_hash, at, at],
         )
     return not existed
