@@ -109,3 +109,36 @@ def test_a_claimed_decision_whose_carrier_died_goes_back_to_waiting(
     # and the approver can decide again
     done = service.decide(dora, root, "approve", role="dpo")
     assert [w["run_id"] for w in done.waiting] == [f"{root}.checks"]
+
+
+def test_on_a_shared_ledger_a_host_leaves_the_trees_another_host_runs_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts with state directories of their own share one Postgres ledger. A tree host A
+    drives (a decision claimed, being carried out) and one A recorded and has not driven yet
+    are A's: their checkpoints and leases are on A. Host B's orphan sweep must not take them
+    for orphans (it cannot see A's lease) and resume them a second time."""
+    from _acme_tree import ACME
+
+    from warden.service import Service
+    from warden.testing import pg_unavailable_reason, scratch_database
+
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with scratch_database("warden_orphans") as url:
+        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
+        a, b = (Service(tmp_path / host, policy=ACME / "policy.yaml") for host in ("host-a", "host-b"))
+        ana, dora = a.principal("ana@acme", writing=True), a.principal("dora@acme")
+        claimed = a.start(ana, ACME / "notice.md", tenant="acme").root_run_id
+        a.claim_decision(dora, claimed, "approve", role="dpo")  # A carries it out (or is about to)
+        recorded = a.submit(ana, ACME / "notice.md", tenant="acme").run_id  # not driven yet
+        assert {t.root_run_id for t in a.in_flight()} == {claimed, recorded}
+        assert b.in_flight() == []
+        runs = "SELECT run_id, status, claimed_by, updated_at FROM runs ORDER BY run_id"
+        before = b.store.query(runs)
+        for root in (claimed, recorded):
+            b.resume_orphan(root, actor="server@host")
+        assert b.store.query(runs) == before, "host B changed host A's runs"
+        events = b.store.query("SELECT event FROM audit_events WHERE event = 'orphan_resumed'")
+        assert events == []

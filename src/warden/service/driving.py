@@ -123,6 +123,17 @@ class DriverLeases:
                 raise
             raise fault from None
 
+    def mark_here(self, root_run_id: str) -> None:
+        """Create the tree's lock file (unlocked) when this state directory records the tree, so
+        :meth:`known` says it is this directory's from then on, even if the process dies before
+        it first drives it."""
+        os.close(self._open(root_run_id))
+
+    def known(self, root_run_id: str) -> bool:
+        """Whether this state directory recorded or drove the tree (its checkpoints are here):
+        on a ledger several hosts share, another host's trees are not."""
+        return self._path(root_run_id).exists()
+
     def driven_elsewhere(self, root_run_id: str) -> str | None:
         """The host:pid of the live process driving the tree (this process's own while one of
         its threads does), or None when nobody holds the lease. Never waits."""

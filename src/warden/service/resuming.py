@@ -64,11 +64,14 @@ class ResumeOps(ServiceBase):
 
     def in_flight(self, *, before: datetime | None = None) -> list[InFlight]:
         """Trees with a run mid-work, last changed before `before` (all when None). Each has a
-        live driver, or is an orphan: :meth:`resume_orphan` tells them apart under the lease."""
+        live driver, or is an orphan: :meth:`resume_orphan` tells them apart under the lease.
+        On a ledger several hosts share, only this state directory's trees (:meth:`_ours`)."""
         with self.store.connect(read_only=True) as con:
             found = runs.runs_of_trees_in_flight(con)
         trees: dict[str, list[dict[str, Any]]] = {}
         for row in found:
+            if not self._ours(row["root_run_id"]):
+                continue
             trees.setdefault(row["root_run_id"], []).append(row)
         out = []
         for root_id, members in trees.items():
@@ -88,10 +91,11 @@ class ResumeOps(ServiceBase):
         (a starting server's, on its state directory), so it takes no principal. Refused
         (`run_busy`) while a live process holds the tree's lease; a tree that no longer needs a
         driver (finished or resumed meanwhile) is left as it is."""
+        ours = self._ours(root_id)  # before the lease, whose lock file would make it look ours
         with self._one_connection(), self.leases.lease(root_id, wait=False) as mine:
             if not mine:
                 raise self._busy(root_id)
-            tree = next((t for t in self.in_flight() if t.root_run_id == root_id), None)
+            tree = next((t for t in self.in_flight() if t.root_run_id == root_id), None) if ours else None
             if tree is None:
                 with self.store.connect(read_only=True) as con:
                     root = runs.get_run(con, root_id)
@@ -115,6 +119,13 @@ class ResumeOps(ServiceBase):
                     },
                 )
             return self._resume_tree(root_id)
+
+    def _ours(self, root_id: str) -> bool:
+        """Whether this state directory recorded or drove the tree. Always on the DuckDB file (the
+        ledger is the directory's own); on a ledger several hosts share, another host's tree
+        has its checkpoints and driver lease there: from here it would look orphaned while it
+        runs, and resuming it would drive it twice."""
+        return self.store.backend == "duckdb" or self.leases.known(root_id)
 
     def _resume_tree(self, root_id: str) -> Outcome:
         """Resume a tree (the caller holds its lease and checked who may)."""

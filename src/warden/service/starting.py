@@ -228,6 +228,8 @@ class StartingOps(ServiceBase):
         `documents_ingested` event the ingest node would have recorded (same key and payload)."""
         self.engine.open()  # a faulty checkpoint file is refused before a run is recorded
         run_id = new_run_id()
+        if not self.engine.recovers_itself:  # the tree's checkpoints will be in this directory
+            self.leases.mark_here(run_id)
         with self._one_connection():
             # two services storing the same document at once on Postgres: the loser writes again
             retrying_conflicts(
