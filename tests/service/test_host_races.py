@@ -307,6 +307,22 @@ def test_a_cancel_racing_a_decision_on_one_run_one_wins_and_the_other_is_refused
         assert _events(a, "run_cancelled") == []
 
 
+def test_a_decision_overtaken_by_a_cancel_is_refused_saying_the_run_was_cancelled(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _hosts(tmp_path, shared_home=True)
+    root = _waiting_root(a)
+    decided, cancelled = Lineup(monkeypatch).overtaken(
+        lambda: b.decide(b.principal("dora@acme"), root, "approve", role="dpo"),
+        lambda: a.cancel(a.principal("ana@acme"), root, "sent the wrong notice"),
+        before=True,  # the claim's transaction about to start: the cancel commits first
+    )
+    assert cancelled.status == "cancelled", cancelled
+    assert isinstance(decided, RunRefused) and decided.code == "refused", decided
+    assert "was cancelled just now" in str(decided) and "sent the wrong notice" in str(decided), decided
+    assert _events(a, "approval:approve") == []
+
+
 # --- accounts and sessions ---------------------------------------------------------------------
 
 

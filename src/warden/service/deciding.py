@@ -194,9 +194,27 @@ class DecisionOps(ServiceBase):
                     raise
                 claimed = False
             if not claimed:
-                raise RunRefused(f"run '{run_id}' was decided by another process just now")
+                raise self._lost_claim(run_id)
             resume = {interrupt_id: decision.model_dump(mode="json")}
         return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
+
+    def _lost_claim(self, run_id: str) -> RunRefused:
+        """The refusal of a decision whose claim another process won: naming what happened to
+        the run since (decided, cancelled, stopped), as far as the store says now."""
+        with self.store.connect(read_only=True) as con:
+            now = runs.get_run(con, run_id)
+        status = now["status"] if now else None
+        if status == "cancelled":
+            return RunRefused(
+                f"run '{run_id}' was cancelled just now ({now['status_reason'] if now else ''})",
+                fix="nothing to decide: the run was withdrawn",
+            )
+        if status in (None, "running", "waiting_approval"):
+            return RunRefused(f"run '{run_id}' was decided by another process just now")
+        return RunRefused(
+            f"run '{run_id}' is {status} now: decided, or stopped, by another process just now",
+            fix=f"see `warden tree {run_id}`",
+        )
 
     def carry_out(self, claimed: ClaimedDecision) -> Outcome:
         """Resume the tree with a claimed decision until it finishes or waits again."""
