@@ -28,6 +28,7 @@ from typing import Any
 from warden.errors import WardenError
 from warden.graph.context import RunContext
 from warden.graph.engine import EmbeddedEngine, Outcome
+from warden.processes import pid_alive
 from warden.store.faults import os_fault
 
 __all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "alive", "this_driver"]
@@ -158,15 +159,7 @@ def alive(driver: str) -> bool | None:
     host, _, pid = driver.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
+    return pid_alive(int(pid))
 
 
 def _read(fd: int) -> str | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.errors import WardenError
+from warden.processes import pid_alive
 
 __all__ = ["dev_server_command", "down", "free_port", "temporal_binary", "up", "wait_for_port"]
 
@@ -179,14 +180,7 @@ def _alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie of another parent still answers kill(0): look at its state
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
+    return pid_alive(pid)
 
 
 def down(state: Path) -> dict[str, Any]:

@@ -4,9 +4,9 @@ Several documents are one set, read as one notice by the steps (in the order giv
 
 With an engine that runs the graph in other processes, on hosts that may not see the
 service's disk (Temporal), the service reads the documents itself when it takes the request
-(:func:`read_set`, then stores them and records :func:`ingested_event`'s event with the
-request: see ``StartingOps.submit``); the run's state then carries their ids and this node has
-nothing to do. A document the service could not read travels as ``document_error``, and this
+(:func:`read_set`), then stores them and records the event :func:`ingested_payload` describes
+with the request (see ``StartingOps.submit``); the run's state then carries their ids and this
+node has nothing to do. A document the service could not read travels as ``document_error``, and this
 node fails the run with it, as if it had read the path itself."""
 
 from __future__ import annotations
