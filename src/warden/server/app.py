@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +32,7 @@ from warden.server.views import router as views_router
 from warden.server.workers import Workers
 from warden.service import Service, run_escalation_loop
 
-__all__ = ["ROUTERS", "SECURITY_HEADERS", "ServerSettings", "create_app"]
+__all__ = ["ROUTERS", "SECURITY_HEADERS", "BodyLimit", "ServerSettings", "create_app", "max_body_bytes"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -91,6 +91,53 @@ class SecurityHeaders:
 
 
 _NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control"}
+
+
+def max_body_bytes() -> int:
+    """The largest request body the server reads: a full document set at the upload limit, with
+    room for the multipart framing, a runbook and the form's other fields."""
+    from warden.service import starting
+
+    return starting.MAX_SET_DOCUMENTS * (starting.MAX_UPLOAD_BYTES + 64 * 1024) + 2 * 2**20
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the server's limit of {limit} bytes")
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over :func:`max_body_bytes` is refused (413,
+    `request_too_large`) when its route starts reading it: at once if its Content-Length says
+    so (the body is never read), else as soon as the bytes received pass the limit. Without
+    it the framework spools any body to disk before the service's own size checks see it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = max_body_bytes()
+        declared = 0
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"content-length":
+                declared = int(value) if value.strip().isdigit() else 0
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            if declared > limit:
+                raise BodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class OneOpenPerPage:
@@ -221,6 +268,7 @@ def create_app(
     app.state.service = service
     app.state.workers = pool
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     app.add_middleware(OneOpenPerPage, service=service)
     app.add_middleware(SecurityHeaders)
     for router in (*ROUTERS, *extra_routers):
