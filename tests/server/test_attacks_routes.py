@@ -16,13 +16,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Route
-from tests.server.conftest import NOTICE, PASSWORD, Live
+from tests.server.conftest import NOTICE, PASSWORD, POLICY, Live, serving
 
 GHOST = "run-0123456789ab"
 PUBLIC = {
@@ -292,10 +293,14 @@ def test_the_session_id_changes_at_sign_in_and_a_planted_one_is_never_adopted(li
         assert attacker.get("/inbox").status_code == 303
 
 
-def test_cookies_are_secure_behind_tls(live: Live) -> None:
-    """Behind a TLS-terminating proxy on the same host (X-Forwarded-Proto: https, which uvicorn
-    trusts from loopback) every cookie Warden sets is Secure, HttpOnly and SameSite."""
-    with httpx.Client(base_url=live.url, headers={"X-Forwarded-Proto": "https"}, timeout=60) as c:
+def test_cookies_are_secure_behind_tls(tmp_path: Path) -> None:
+    """`warden serve --secure-cookies` (TLS in front): every cookie Warden sets is Secure, HttpOnly
+    and SameSite; the session cookie Strict."""
+    from warden.server import create_app
+
+    app = create_app(tmp_path / "home", policy=POLICY, workers=1, escalate_every_s=None, secure_cookies=True)
+    app.state.service.accounts.add_user("dora@acme", "acme", PASSWORD)
+    with serving(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
         form = c.get("/sign-in")
         pre = form.headers["set-cookie"]
         assert "Secure" in pre and "HttpOnly" in pre and "SameSite=strict" in pre
@@ -308,6 +313,8 @@ def test_cookies_are_secure_behind_tls(live: Live) -> None:
         assert r.status_code == 303, r.text
         session = next(h for h in r.headers.get_list("set-cookie") if h.startswith("warden_session="))
         assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
+        oidc = c.get("/sign-in/oidc")  # no provider configured: the form again, its cookie Secure too
+        assert all("Secure" in h for h in oidc.headers.get_list("set-cookie"))
 
 
 def test_an_ended_session_is_dead_server_side_even_if_the_browser_keeps_the_cookie(live: Live) -> None:
