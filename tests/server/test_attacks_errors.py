@@ -224,6 +224,45 @@ def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(
     assert _uploads(live) == before
 
 
+@pytest.mark.parametrize(
+    ("path", "credential", "answer"),
+    [
+        ("/api/runs", "", b"HTTP/1.1 401"),
+        ("/api/runs", "Authorization: Bearer wdn_forged_secret", b"HTTP/1.1 401"),
+        ("/api/runs", "Cookie: warden_session={session}", b"HTTP/1.1 401"),  # the API takes no cookie
+        ("/upload", "", b"HTTP/1.1 303"),
+        ("/upload", "Cookie: warden_session=forged-session-id", b"HTTP/1.1 303"),
+        ("/upload", "Authorization: Bearer {token}", b"HTTP/1.1 303"),  # the pages take no token
+    ],
+)
+def test_a_large_body_without_a_good_credential_is_refused_before_it_is_read(
+    live: Live, path: str, credential: str, answer: bytes
+) -> None:
+    """100 MB announced (under the upload limit) with no, a forged or the wrong kind of credential:
+    refused at once as the route would refuse it; without the check the server would read (and
+    spool to disk) the whole body before its route looked at the credential."""
+    before = _uploads(live)
+    with _signed_in(live, "ana@acme") as c:
+        session = c.cookies["warden_session"]
+    credential = credential.format(session=session, token=live.tokens["ana@acme"])
+    headers = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: multipart/form-data; boundary=xyz",
+        f"Content-Length: {100 * 2**20}",
+        *([credential] if credential else []),
+    ]
+    started = time.monotonic()
+    got = _raw(live, ("\r\n".join(headers) + "\r\n\r\n--xyz\r\n").encode())
+    assert got.startswith(answer), got[:300]
+    assert time.monotonic() - started < 8
+    if answer.endswith(b"401"):
+        assert b'"code":"no_principal"' in got or b'"code":"bad_credentials"' in got, got
+    else:
+        assert b"location: /sign-in" in got.lower(), got
+    assert _uploads(live) == before
+
+
 @pytest.fixture
 def small_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     from warden.server.app import max_body_bytes

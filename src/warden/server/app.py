@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
@@ -101,35 +102,89 @@ def max_body_bytes() -> int:
     return starting.MAX_SET_DOCUMENTS * (starting.MAX_UPLOAD_BYTES + 64 * 1024) + 2 * 2**20
 
 
+ANONYMOUS_BODY_BYTES = 2**20
+"""A body larger than this is read only once its credential is known to be good (and the routes
+anyone may call, sign-in and the token exchange, take no larger one)."""
+PUBLIC_PREFIXES = ("/sign-in", "/api/tokens")
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is over the server's limit of {limit} bytes")
+
+
+class Unauthenticated(HTTPException):
+    """A large body sent without a good credential: refused before it is read."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            401, "sign in or send a valid API token before uploading", {"WWW-Authenticate": "Bearer"}
+        )
+        self.code = code
+
+
+def _vet_credential(service: Service, scope: Scope) -> None:
+    """Raise unless the request carries the credential its route takes, alive: a bearer token
+    for the API, the session cookie for the pages (the route checks it again, as always)."""
+    from starlette.requests import cookie_parser
+
+    from warden.errors import WardenError
+    from warden.server.identity import SESSION_COOKIE
+
+    headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    path: str = scope.get("path", "")
+    if path.startswith("/api/"):
+        scheme, _, secret = headers.get(b"authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("no_principal")
+        try:
+            service.accounts.authenticate_token(secret.strip())
+        except WardenError:
+            raise Unauthenticated("bad_credentials") from None
+        return
+    session = cookie_parser(headers.get(b"cookie", "")).get(SESSION_COOKIE)
+    try:
+        if not session:
+            raise Unauthenticated("no_principal")
+        service.accounts.session(session)
+    except (WardenError, Unauthenticated):
+        raise HTTPException(303, "sign in first", headers={"Location": "/sign-in"}) from None
 
 
 class BodyLimit:
     """Pure ASGI middleware: a request body over :func:`max_body_bytes` is refused (413,
     `request_too_large`) when its route starts reading it: at once if its Content-Length says
     so (the body is never read), else as soon as the bytes received pass the limit. Without
-    it the framework spools any body to disk before the service's own size checks see it."""
+    it the framework spools any body to disk before the service's own size checks (and before
+    the route's own authentication) see it. So a body over :data:`ANONYMOUS_BODY_BYTES` is read
+    only once its credential holds (refused like the route would refuse it, before a byte is
+    read), and the routes anyone may call take no larger one."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = max_body_bytes()
+        path: str = scope.get("path", "")
+        public = path.startswith(PUBLIC_PREFIXES)
+        limit = ANONYMOUS_BODY_BYTES if public else max_body_bytes()
         declared = 0
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length":
                 declared = int(value) if value.strip().isdigit() else 0
         seen = 0
+        vetted = public
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, vetted
             if declared > limit:
                 raise BodyTooLarge(limit)
+            if not vetted and max(declared, seen) > ANONYMOUS_BODY_BYTES:
+                await run_in_threadpool(_vet_credential, self.service, scope)
+                vetted = True
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -268,7 +323,7 @@ def create_app(
     app.state.service = service
     app.state.workers = pool
     install_error_handlers(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, service=service)
     app.add_middleware(OneOpenPerPage, service=service)
     app.add_middleware(SecurityHeaders)
     for router in (*ROUTERS, *extra_routers):

@@ -54,6 +54,7 @@ STATUS_BY_CODE = {
 }
 
 HTTP_CODES = {
+    401: ("no_principal", "send `Authorization: Bearer TOKEN` (POST /api/tokens gives one)"),
     400: ("bad_request", "send a well-formed request (the API's shapes are at /openapi.json)"),
     404: ("not_found", "check the address; the pages start at / and the API's routes are at /openapi.json"),
     405: ("method_not_allowed", "use a method the route takes (see /openapi.json)"),
@@ -180,6 +181,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code < 400 or exc.status_code in (204, 304):  # a redirect (sign in first)
             return Response(status_code=exc.status_code, headers=headers)
         code, fix = HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", None))
+        code = getattr(exc, "code", None) or code
         message = scrub(str(exc.detail)) if exc.detail else code.replace("_", " ")
         if is_page(request):
             response = error_page(request, exc.status_code, code, message, fix)
