@@ -12,12 +12,14 @@ sessions) and the session-shaped attacks on both.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -336,3 +338,55 @@ def test_a_token_expiring_or_revoked_mid_session_stops_at_once(live: Live) -> No
         live.service.accounts.revoke_token(token.token_id)
         r = c.get("/api/runs")
         assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+
+
+def test_a_passage_of_another_tenants_document_is_not_readable_through_an_own_run(
+    live: Live, acme_run: str
+) -> None:
+    """Gwen asks for one of Acme's passages through her own Globex run (an id guessed or leaked):
+    answered exactly like a passage that does not exist, and its text is not shown."""
+    globex_run = live.waiting_run("globex")
+    with live.service.store.connect(read_only=True) as con:
+        acme_docs = [
+            r[0]
+            for r in con.execute(
+                "SELECT document_id FROM run_documents WHERE run_id = ?", [acme_run]
+            ).fetchall()
+        ]
+        globex_docs = {
+            r[0]
+            for r in con.execute(
+                "SELECT document_id FROM run_documents WHERE run_id = ?", [globex_run]
+            ).fetchall()
+        }
+        assert acme_docs and not set(acme_docs) & globex_docs
+        passage_id, text = con.execute(
+            "SELECT passage_id, text FROM passages WHERE document_id = ? ORDER BY idx LIMIT 1", [acme_docs[0]]
+        ).fetchone()
+    with _session(live, "gwen@globex") as (c, _):
+        quoted = quote(passage_id, safe="")  # ids hold a '#', as the review page's links quote them
+        theirs = c.get(f"/runs/{globex_run}/passages/{quoted}")
+        ghost = c.get(f"/runs/{globex_run}/passages/p-nothing")
+        assert theirs.status_code == ghost.status_code == 404
+        assert theirs.content.replace(passage_id.encode(), b"P") == ghost.content.replace(b"p-nothing", b"P")
+        assert text[:40] not in theirs.text
+        through_acme = c.get(f"/runs/{acme_run}/passages/{quoted}")
+        assert through_acme.status_code == 404 and text[:40] not in through_acme.text
+    with _session(live, "dora@acme") as (c, _):  # the control: Acme's approver reads it
+        own = c.get(f"/runs/{acme_run}/passages/{quoted}")
+        assert own.status_code == 200 and html.escape(text[:40]) in own.text
+
+
+def test_queue_health_and_metrics_show_only_the_callers_tenants(live: Live, acme_run: str) -> None:
+    live.waiting_run("globex")
+    with live.client("gwen@globex") as c:
+        metrics = c.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'tenant="globex"' in metrics.text and 'tenant="acme"' not in metrics.text
+    with _session(live, "gwen@globex") as (c, _):
+        queue = c.get("/admin/queue")
+        assert queue.status_code == 200 and 'data-tenant="acme"' not in queue.text
+        inbox = c.get("/inbox", params={"tenant": "acme"})  # asking for another tenant's inbox
+        assert acme_run not in inbox.text and "acme" not in inbox.text.replace("acme@", "")
+        runs = c.get("/runs")
+        assert acme_run not in runs.text
