@@ -193,8 +193,8 @@ def test_no_page_answers_a_caller_without_a_live_session(
     with live.client(cookies={"warden_session": cookie} if cookie else None) as c:
         for method, template in PAGE_CASES:
             r = _call(c, method, template, acme_run, csrf)
-            if template.endswith("/events"):
-                assert r.status_code == 401, (template, r.text)
+            if template.endswith("/events"):  # an EventSource follows no redirect: a coded 401
+                assert r.status_code == 401 and 'data-code="no_principal"' in r.text, (template, r.text)
             else:
                 assert r.status_code == 303 and r.headers["location"] == "/sign-in", (
                     method,
@@ -317,6 +317,14 @@ def test_cookies_are_secure_behind_tls(tmp_path: Path) -> None:
         assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
         oidc = c.get("/sign-in/oidc")  # no provider configured: the form again, its cookie Secure too
         assert all("Secure" in h for h in oidc.headers.get_list("set-cookie"))
+        for r in (form, oidc, c.get("/nowhere"), c.get("/static/warden.css")):  # browsers keep to TLS
+            assert r.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_no_hsts_when_served_over_plain_http(live: Live) -> None:
+    """HSTS over plain HTTP would lock a loopback or test deployment out of itself."""
+    with live.client() as c:
+        assert "strict-transport-security" not in c.get("/sign-in").headers
 
 
 def test_an_ended_session_is_dead_server_side_even_if_the_browser_keeps_the_cookie(live: Live) -> None:

@@ -67,11 +67,16 @@ class ServerSettings:
     (None: leave them for `warden resume`)."""
 
 
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent too when Warden is served over TLS (`secure_cookies`): browsers never fall back to HTTP."""
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: the security headers on every response (errors and 404s too)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tls: bool = False) -> None:
         self.app = app
+        self.headers = (*SECURITY_HEADERS, HSTS) if tls else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,7 +87,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _NAMES]
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(self.headers)
                 if not path.startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -91,7 +96,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-_NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control"}
+_NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control", HSTS[0]}
 
 
 def max_body_bytes() -> int:
@@ -113,14 +118,18 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is over the server's limit of {limit} bytes")
 
 
-class Unauthenticated(HTTPException):
-    """A large body sent without a good credential: refused before it is read."""
+class Refused(HTTPException):
+    """A large body refused before it is read, with the code the route would have answered."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(
-            401, "sign in or send a valid API token before uploading", {"WWW-Authenticate": "Bearer"}
-        )
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, message, headers)
         self.code = code
+
+
+def _unauthenticated(code: str) -> Refused:
+    return Refused(
+        401, code, "sign in or send a valid API token before uploading", {"WWW-Authenticate": "Bearer"}
+    )
 
 
 def _vet_credential(service: Service, scope: Scope) -> None:
@@ -129,26 +138,31 @@ def _vet_credential(service: Service, scope: Scope) -> None:
     from starlette.requests import cookie_parser
 
     from warden.errors import WardenError
+    from warden.server.errors import status_of
     from warden.server.identity import SESSION_COOKIE
 
     headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
     path: str = scope.get("path", "")
-    if path.startswith("/api/"):
-        scheme, _, secret = headers.get(b"authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthenticated("no_principal")
-        try:
-            service.accounts.authenticate_token(secret.strip())
-        except WardenError:
-            raise Unauthenticated("bad_credentials") from None
-        return
-    session = cookie_parser(headers.get(b"cookie", "")).get(SESSION_COOKIE)
     try:
+        if path.startswith("/api/"):
+            scheme, _, secret = headers.get(b"authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise _unauthenticated("no_principal")
+            service.accounts.authenticate_token(secret.strip())
+            return
+        session = cookie_parser(headers.get(b"cookie", "")).get(SESSION_COOKIE)
         if not session:
-            raise Unauthenticated("no_principal")
+            raise _unauthenticated("no_principal")
         service.accounts.session(session)
-    except (WardenError, Unauthenticated):
-        raise HTTPException(303, "sign in first", headers={"Location": "/sign-in"}) from None
+    except (WardenError, Refused) as exc:
+        status = exc.status_code if isinstance(exc, Refused) else status_of(exc)
+        if status == 401 and not path.startswith("/api/"):  # the pages send the browser to sign in
+            raise HTTPException(303, "sign in first", headers={"Location": "/sign-in"}) from None
+        if isinstance(exc, Refused):
+            raise
+        if status == 401:
+            raise _unauthenticated(exc.code) from None
+        raise Refused(status, exc.code, exc.message) from None  # e.g. the store is busy: 503
 
 
 class BodyLimit:
@@ -325,7 +339,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, service=service)
     app.add_middleware(OneOpenPerPage, service=service)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, tls=secure_cookies)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
