@@ -5,6 +5,7 @@ echoed back, and loses nothing already stored."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import time
@@ -56,6 +57,18 @@ def _page_coded(r: httpx.Response, status: int, code: str) -> None:
     assert f'data-code="{code}"' in r.text, r.text[-1500:]
     assert "Traceback" not in r.text
     assert "content-security-policy" in r.headers
+
+
+@contextmanager
+def _logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Capture warnings and errors of Warden and of uvicorn (whose loggers do not propagate)."""
+    uvicorn = logging.getLogger("uvicorn")
+    uvicorn.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING):
+            yield
+    finally:
+        uvicorn.removeHandler(caplog.handler)
 
 
 API_CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
@@ -114,6 +127,13 @@ API_CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         422,
         "invalid_request",
     ),
+    "tenant_traversal": (
+        "POST",
+        "/api/runs",
+        {"data": {"tenant": "../../../tmp"}, "files": {"file": ("notice.md", NOTICE.read_bytes())}},
+        403,
+        "forbidden",
+    ),
     "no_such_route": ("GET", "/api/nowhere", {}, 404, "not_found"),
     "no_such_method": ("DELETE", "/api/runs", {}, 405, "method_not_allowed"),
     "no_such_static": ("GET", "/static/nothing.js", {}, 404, "not_found"),
@@ -121,11 +141,17 @@ API_CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(API_CASES))
-def test_the_api_refuses_malformed_requests_with_a_code_and_echoes_nothing(live: Live, case: str) -> None:
+def test_the_api_refuses_malformed_requests_with_a_code_and_echoes_nothing(
+    live: Live, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
     method, path, kwargs, status, code = API_CASES[case]
-    with live.client("ana@acme") as c:
+    before = _uploads(live)
+    with _logs(caplog), live.client("ana@acme") as c:
         r = c.request(method, path, **kwargs)
     error = _coded(r, status, code)
+    assert _uploads(live) == before
+    # an attacker's request is no bug: nothing is logged as an error, no traceback
+    assert not [rec for rec in caplog.records if rec.exc_info or rec.levelno >= logging.ERROR], caplog.text
     assert SECRET not in r.text and "Tr0ub4dor" not in r.text  # a refused password is not echoed
     if code == "invalid_request" and case != "json_not_json":
         assert "field" in error["message"] or "the body" in error["message"], error
@@ -147,10 +173,14 @@ PAGE_CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(PAGE_CASES))
-def test_pages_refuse_malformed_requests_with_the_error_page(live: Live, case: str) -> None:
+def test_pages_refuse_malformed_requests_with_the_error_page(
+    live: Live, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
     method, path, kwargs, status, code = PAGE_CASES[case]
     with _signed_in(live, "ana@acme") as c:
-        r = c.request(method, path, **kwargs)
+        with _logs(caplog):
+            r = c.request(method, path, **kwargs)
+        assert not [rec for rec in caplog.records if rec.exc_info or rec.levelno >= logging.ERROR]
         _page_coded(r, status, code)
         assert "<span>ana@acme</span>" in r.text  # the page knows who asks, as every page does
         assert "x" * 200 not in r.text  # the refused text is not echoed
