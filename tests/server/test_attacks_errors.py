@@ -358,3 +358,20 @@ def test_a_sign_out_with_a_wrong_token_is_refused_with_a_code(live: Live) -> Non
         assert c.get("/").status_code == 200  # still signed in
         assert c.post("/sign-out", data={"csrf_token": _csrf(c)}).status_code == 303
         assert c.get("/").status_code == 303
+
+
+def test_a_large_body_with_a_good_credential_reaches_its_route(live: Live) -> None:
+    """The control: 1.5 MiB (over the anonymous limit) with a live token or session is read and
+    judged by the route itself (here: named .pdf but Markdown inside, so refused as upload_type)."""
+    before = _uploads(live)
+    big = ("# Notice\n\n" + "We process personal data. " * 60_000).encode()
+    assert len(big) > 1.4 * 2**20
+    with live.client("ana@acme") as api:
+        r = api.post("/api/runs", data={"tenant": "acme"}, files={"file": ("notice.pdf", big)})
+    _coded(r, 415, "upload_type")
+    with _signed_in(live, "ana@acme") as c:
+        r = c.post(
+            "/upload", data={"csrf_token": _csrf(c), "tenant": "acme"}, files={"file": ("notice.pdf", big)}
+        )
+        _page_coded(r, 415, "upload_type")
+    assert _uploads(live) == before
