@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
@@ -32,7 +33,7 @@ from warden.server.views import router as views_router
 from warden.server.workers import Workers
 from warden.service import Service, run_escalation_loop
 
-__all__ = ["ROUTERS", "SECURITY_HEADERS", "ServerSettings", "create_app"]
+__all__ = ["ROUTERS", "SECURITY_HEADERS", "BodyLimit", "ServerSettings", "create_app", "max_body_bytes"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -66,11 +67,16 @@ class ServerSettings:
     (None: leave them for `warden resume`)."""
 
 
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent too when Warden is served over TLS (`secure_cookies`): browsers never fall back to HTTP."""
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: the security headers on every response (errors and 404s too)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tls: bool = False) -> None:
         self.app = app
+        self.headers = (*SECURITY_HEADERS, HSTS) if tls else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +87,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _NAMES]
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(self.headers)
                 if not path.startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -90,7 +96,117 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-_NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control"}
+_NAMES = {name for name, _ in SECURITY_HEADERS} | {b"cache-control", HSTS[0]}
+
+
+def max_body_bytes() -> int:
+    """The largest request body the server reads: a full document set at the upload limit, with
+    room for the multipart framing, a runbook and the form's other fields."""
+    from warden.service import starting
+
+    return starting.MAX_SET_DOCUMENTS * (starting.MAX_UPLOAD_BYTES + 64 * 1024) + 2 * 2**20
+
+
+ANONYMOUS_BODY_BYTES = 2**20
+"""A body larger than this is read only once its credential is known to be good (and the routes
+anyone may call, sign-in and the token exchange, take no larger one)."""
+PUBLIC_PREFIXES = ("/sign-in", "/api/tokens")
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the server's limit of {limit} bytes")
+
+
+class Refused(HTTPException):
+    """A large body refused before it is read, with the code the route would have answered."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, message, headers)
+        self.code = code
+
+
+def _unauthenticated(code: str) -> Refused:
+    return Refused(
+        401, code, "sign in or send a valid API token before uploading", {"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _vet_credential(service: Service, scope: Scope) -> None:
+    """Raise unless the request carries the credential its route takes, alive: a bearer token
+    for the API, the session cookie for the pages (the route checks it again, as always)."""
+    from starlette.requests import cookie_parser
+
+    from warden.errors import WardenError
+    from warden.server.errors import status_of
+    from warden.server.identity import SESSION_COOKIE
+
+    headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    path: str = scope.get("path", "")
+    try:
+        if path.startswith("/api/"):
+            scheme, _, secret = headers.get(b"authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise _unauthenticated("no_principal")
+            service.accounts.authenticate_token(secret.strip())
+            return
+        session = cookie_parser(headers.get(b"cookie", "")).get(SESSION_COOKIE)
+        if not session:
+            raise _unauthenticated("no_principal")
+        service.accounts.session(session)
+    except (WardenError, Refused) as exc:
+        status = exc.status_code if isinstance(exc, Refused) else status_of(exc)
+        if status == 401 and not path.startswith("/api/"):  # the pages send the browser to sign in
+            raise HTTPException(303, "sign in first", headers={"Location": "/sign-in"}) from None
+        if isinstance(exc, Refused):
+            raise
+        if status == 401:
+            raise _unauthenticated(exc.code) from None
+        raise Refused(status, exc.code, exc.message) from None  # e.g. the store is busy: 503
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over :func:`max_body_bytes` is refused (413,
+    `request_too_large`) when its route starts reading it: at once if its Content-Length says
+    so (the body is never read), else as soon as the bytes received pass the limit. Without
+    it the framework spools any body to disk before the service's own size checks (and before
+    the route's own authentication) see it. So a body over :data:`ANONYMOUS_BODY_BYTES` is read
+    only once its credential holds (refused like the route would refuse it, before a byte is
+    read), and the routes anyone may call take no larger one."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        public = path.startswith(PUBLIC_PREFIXES)
+        limit = ANONYMOUS_BODY_BYTES if public else max_body_bytes()
+        declared = 0
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"content-length":
+                declared = int(value) if value.strip().isdigit() else 0
+        seen = 0
+        vetted = public
+
+        async def limited() -> Message:
+            nonlocal seen, vetted
+            if declared > limit:
+                raise BodyTooLarge(limit)
+            if not vetted and max(declared, seen) > ANONYMOUS_BODY_BYTES:
+                await run_in_threadpool(_vet_credential, self.service, scope)
+                vetted = True
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class OneOpenPerPage:
@@ -221,8 +337,9 @@ def create_app(
     app.state.service = service
     app.state.workers = pool
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, service=service)
     app.add_middleware(OneOpenPerPage, service=service)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, tls=secure_cookies)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")

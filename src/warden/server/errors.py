@@ -1,7 +1,10 @@
 """Service errors as HTTP answers: a status code and ``{"error": {"code", "message", "fix"}}``.
 
 A run another tenant owns answers exactly like a run that does not exist (the service raises
-the same NotFound for both); nothing unexpected answers with a traceback.
+the same NotFound for both); nothing unexpected answers with a traceback. What the framework
+refuses before a route runs (a body that is not JSON or not a form, a field too long, a route or
+method that does not exist) answers in the same shape, with a code and a fix, and never echoes the
+refused input back (it may be a password).
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warden.credentials import scrub
 from warden.errors import LoadError, UsageError, WardenError
@@ -45,7 +50,17 @@ STATUS_BY_CODE = {
     "oidc_unknown_user": 403,
     "oidc_not_configured": 404,
     "oidc_provider_unreachable": 502,
+    "invalid_request": 422,
 }
+
+HTTP_CODES = {
+    401: ("no_principal", "send `Authorization: Bearer TOKEN` (POST /api/tokens gives one)"),
+    400: ("bad_request", "send a well-formed request (the API's shapes are at /openapi.json)"),
+    404: ("not_found", "check the address; the pages start at / and the API's routes are at /openapi.json"),
+    405: ("method_not_allowed", "use a method the route takes (see /openapi.json)"),
+    413: ("request_too_large", "send a smaller request"),
+}
+"""The framework's own refusals (no such route, a body it cannot parse): their code and fix."""
 
 
 class ErrorDetail(BaseModel):
@@ -101,6 +116,27 @@ def error_page(request: Request, status: int, code: str, message: str, fix: str 
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
+def _field(loc: Any) -> str:
+    parts = [str(part) for part in loc or ()]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        where, rest = parts[0], parts[1:]
+        return f"{where} field '{'.'.join(rest)}'" if rest else f"the {where}"
+    return "'" + ".".join(parts) + "'"
+
+
+def validation_message(exc: RequestValidationError, limit: int = 5) -> str:
+    """What was wrong with the request, field by field, without the values sent (a refused
+    value may be a password or a document)."""
+    said = []
+    for error in exc.errors()[:limit]:
+        if error.get("type") == "json_invalid":
+            said.append("the body is not valid JSON")
+            continue
+        said.append(f"{_field(error.get('loc'))}: {error.get('msg', 'invalid')}")
+    more = len(exc.errors()) - limit
+    return "invalid request: " + "; ".join(said) + (f"; and {more} more" if more > 0 else "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def warden_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WardenError)
@@ -127,5 +163,34 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=500,
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message = scrub(validation_message(exc))
+        if is_page(request):
+            return error_page(
+                request, 422, "invalid_request", message, "go back, correct the form and send it again"
+            )
+        fix = "send the fields the route takes, as /openapi.json describes them"
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": message, "fix": fix}}, status_code=422
+        )
+
+    async def http_refusal(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code < 400 or exc.status_code in (204, 304):  # a redirect (sign in first)
+            return Response(status_code=exc.status_code, headers=headers)
+        code, fix = HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", None))
+        code = getattr(exc, "code", None) or code
+        message = scrub(str(exc.detail)) if exc.detail else code.replace("_", " ")
+        if is_page(request):
+            response = error_page(request, exc.status_code, code, message, fix)
+            response.headers.update(headers)
+            return response
+        body = {"error": {"code": code, "message": message, "fix": fix}}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+
     app.add_exception_handler(WardenError, warden_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_refusal)
     app.add_exception_handler(Exception, internal_error)

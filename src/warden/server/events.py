@@ -13,11 +13,12 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from warden.server.identity import page_session, service_of
 from warden.server.views import progress_snapshot
+from warden.service import NoPrincipal
 
 __all__ = ["MAX_STREAM_S", "POLL_S", "router"]
 
@@ -34,8 +35,8 @@ def _event(name: str, data: object) -> str:
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, run_id: str) -> Response:
     session = page_session(request)
-    if session is None:
-        return PlainTextResponse("sign in first", status_code=401)
+    if session is None:  # an EventSource follows no redirect: a coded 401 instead
+        raise NoPrincipal("sign in first: the live view needs a session", fix="sign in at /sign-in")
     p = session.principal
     service = service_of(request)
     nodes = await run_in_threadpool(service.tree, p, run_id)  # NotFound: 404 before any stream

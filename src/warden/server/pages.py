@@ -18,6 +18,7 @@ from warden.errors import WardenError
 from warden.server.errors import status_of
 from warden.server.identity import CSRF_FIELD, SESSION_COOKIE, client_of, page_session, service_of
 from warden.server.templating import templates
+from warden.server.views import check_csrf
 from warden.service.accounts import SESSION_TTL
 
 __all__ = ["OIDC_COOKIE", "PRE_SESSION_COOKIE", "router", "templates"]
@@ -168,8 +169,7 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
     session = page_session(request)
     if session is None:
         return RedirectResponse("/sign-in", status_code=303)
-    if not service_of(request).accounts.check_csrf(session, csrf_token):
-        return HTMLResponse("CSRF token missing or wrong: nothing was done.", status_code=403)
+    check_csrf(request, session, csrf_token)  # a coded 403 page: nothing was done
     service_of(request).accounts.end_session(session.session_id)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(

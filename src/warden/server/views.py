@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from warden.errors import UsageError, WardenError
 from warden.server.identity import CSRF_FIELD, page_session, service_of
 from warden.server.templating import templates
-from warden.service import RunRefused
+from warden.service import NotFound, RunRefused
 from warden.service.accounts import Session
 from warden.service.reading import SEVERITIES
 
@@ -81,7 +81,13 @@ def inbox(
     decision: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     """The approvals the signed-in user may decide, oldest first, a page at a time."""
-    items = service_of(request).inbox(session.principal, tenant=tenant, limit=INBOX_PAGE + 1, offset=offset)
+    service = service_of(request)
+    items = service.inbox(session.principal, tenant=tenant, limit=INBOX_PAGE + 1, offset=offset)
+    if decided:  # "Approved run X" only of a run this user sees: a crafted link says nothing
+        try:
+            decided = str(service.visible_run(session.principal, decided)["run_id"])
+        except NotFound:
+            decided = None
     more = len(items) > INBOX_PAGE
     return page(
         request,
