@@ -129,3 +129,20 @@ def test_a_check_whose_process_dies_counts_as_a_failure(
     monkeypatch.undo()
     with pytest.raises(SignInThrottled):
         hosts[-1].accounts.authenticate_password("ana@acme", PASSWORD, client="203.0.113.7")
+
+
+def test_a_new_password_set_by_the_operator_lifts_the_limit_as_the_refusal_says(
+    ledger: str, tmp_path: Path
+) -> None:
+    hosts = _hosts(ledger, tmp_path)
+    _burst(hosts, [f"guess number {n}" for n in range(THROTTLE_FAILURES + 1)])
+    with pytest.raises(SignInThrottled) as refused:
+        hosts[-1].accounts.authenticate_password("ana@acme", PASSWORD, client="203.0.113.7")
+    assert "warden users passwd" in (refused.value.fix or "")
+    hosts[0].accounts.set_password("ana@acme", "a brand new passphrase")
+    with pytest.raises(BadCredentials):  # the old one is no longer hers: checked, not throttled
+        hosts[-1].accounts.authenticate_password("ana@acme", PASSWORD, client="203.0.113.7")
+    signed_in = hosts[-1].accounts.authenticate_password(
+        "ana@acme", "a brand new passphrase", client="203.0.113.7"
+    )
+    assert signed_in.user == "ana@acme"

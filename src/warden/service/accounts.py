@@ -231,13 +231,11 @@ class Accounts:
         def reserve() -> tuple[dict[str, Any] | None, bool]:
             with self.store.connect() as con:
                 account = rows.get_account(con, user)
+                since = now() - THROTTLE_WINDOW
+                if account is not None and account["updated_at"] > since:
+                    since = account["updated_at"]  # the operator set a new password: a fresh count
                 counted = rows.reserve_attempt(
-                    con,
-                    user,
-                    client,
-                    attempt_id,
-                    since=now() - THROTTLE_WINDOW,
-                    limit=THROTTLE_FAILURES,
+                    con, user, client, attempt_id, since=since, limit=THROTTLE_FAILURES
                 )
             return account, counted is not None
 
