@@ -138,14 +138,30 @@ def resume(
     run_id: str = typer.Argument(..., help="Any run of the tree."),
     user: str | None = typer.Option(None, "--as", help="Who resumes; must belong to the run's tenant."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
+    take_over: bool = typer.Option(
+        False,
+        "--take-over",
+        help="On a shared ledger: take the tree over from its host, which is gone for good (an "
+        "admin or operator of the tenant; audited; it starts again here from its request).",
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why the tree's host is gone (with --take-over)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Continue a run tree from its last checkpoint (after a crash or a kill), under the policy
-    it was requested under."""
+    it was requested under. On a ledger several hosts share, only the host that recorded the
+    tree resumes it (or one that took it over with --take-over)."""
     from warden.cli._runtime import open_service, principal
+    from warden.errors import UsageError
 
+    if reason is not None and not take_over:
+        raise UsageError("--reason goes with --take-over", fix="add --take-over, or drop --reason")
     service = open_service(policy)
-    raise typer.Exit(print_outcome(service.resume(principal(service, user), run_id), as_json))
+    outcome = service.resume(
+        principal(service, user), run_id, take_over=(reason or "") if take_over else None
+    )
+    raise typer.Exit(print_outcome(outcome, as_json))
 
 
 @friendly_errors

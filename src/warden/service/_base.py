@@ -68,7 +68,7 @@ class ServiceBase:
         presented = load_policy(policy) if isinstance(policy, str | Path) else policy
         self.store = Store(self.home / "warden.duckdb", url=ledger_url)
         self.policies = PolicyBook(self.store, presented)
-        self.leases = DriverLeases(self.home)
+        self.leases = DriverLeases(self.home, self.store)
         """Who drives which tree: a process holds a tree's lease while its graph runs."""
         self.engine: Engine = engine or engine_for(self.home, self.leases)
         self.catalogue = catalogue or default_catalogue()

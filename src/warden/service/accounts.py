@@ -48,6 +48,8 @@ THROTTLE_FAILURES = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "wdn"
+_RESERVE_ROUNDS = 40
+"""How often a sign-in attempt's reservation runs again after losing a race to another one."""
 
 
 @dataclass(frozen=True)
@@ -215,19 +217,34 @@ class Accounts:
         return found
 
     def authenticate_password(self, user: str, password: str, *, client: str) -> Principal:
-        """The principal `user` is, if `password` is theirs; throttled per user and client."""
+        """The principal `user` is, if `password` is theirs; throttled per user and client.
+
+        The limit holds however many attempts come at once, on any number of hosts: each one is
+        recorded as a failure (:func:`~warden.store.accounts.reserve_attempt`, serialised per
+        user and client, committed) before its password is checked, and marked ok only after,
+        so a check in progress already counts and one whose process dies stays a failure."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
         user = user.strip()
-        with self.store.connect() as con:
-            account = rows.get_account(con, user)
-            failures = rows.count_failures(con, user, client, now() - THROTTLE_WINDOW)
-        if failures >= THROTTLE_FAILURES:
+        attempt_id = secrets.token_hex(12)
+
+        def reserve() -> tuple[dict[str, Any] | None, bool]:
+            with self.store.connect() as con:
+                account = rows.get_account(con, user)
+                since = now() - THROTTLE_WINDOW
+                if account is not None and account["updated_at"] > since:
+                    since = account["updated_at"]  # the operator set a new password: a fresh count
+                counted = rows.reserve_attempt(
+                    con, user, client, attempt_id, since=since, limit=THROTTLE_FAILURES
+                )
+            return account, counted is not None
+
+        # attempts at once on DuckDB lose the race for the guard row and run again: enough
+        # rounds for each of a burst of them to get its turn
+        account, reserved = retrying_conflicts(reserve, attempts=_RESERVE_ROUNDS)
+        if not reserved:
             if account is not None:
-                with self.store.connect() as con:
-                    self._audit(
-                        con, account["tenant"], user, "sign_in_throttled", {"user": user, "client": client}
-                    )
+                self._audited(account["tenant"], user, "sign_in_throttled", {"user": user, "client": client})
             raise SignInThrottled(
                 f"too many failed sign-ins for '{user}' from this client",
                 fix=f"wait {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes, or ask the operator "
@@ -245,13 +262,17 @@ class Accounts:
                 principal = self._principal(user, "password")
             except BadCredentials:
                 ok = False
-        with self.store.connect() as con:
-            rows.record_attempt(con, user, client, ok)
-            if account is not None:
-                event = "sign_in_succeeded" if ok else "sign_in_failed"
-                self._audit(
-                    con, account["tenant"], user, event, {"user": user, "client": client, "auth": "password"}
-                )
+
+        def settle() -> None:  # audit appends of other hosts at once: run again
+            with self.store.connect() as con:
+                if ok:
+                    rows.settle_attempt(con, attempt_id)
+                if account is not None:
+                    event = "sign_in_succeeded" if ok else "sign_in_failed"
+                    payload = {"user": user, "client": client, "auth": "password"}
+                    self._audit(con, account["tenant"], user, event, payload)
+
+        retrying_conflicts(settle)
         if principal is None:
             raise BadCredentials()
         return principal
@@ -351,6 +372,15 @@ class Accounts:
                 code="unknown_account",
             )
         return account
+
+    def _audited(self, tenant: str, actor: str, event: str, payload: dict[str, Any]) -> None:
+        """One event in a transaction of its own (run again when another host appends at once)."""
+
+        def append() -> None:
+            with self.store.connect() as con:
+                self._audit(con, tenant, actor, event, payload)
+
+        retrying_conflicts(append)
 
     @staticmethod
     def _audit(con: Any, tenant: str, actor: str, event: str, payload: dict[str, Any]) -> None:

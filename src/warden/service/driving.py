@@ -10,6 +10,11 @@ heartbeat to tune and no pid that may have been reused. The file keeps the last 
 
 Inside one process the lease is re-entrant for the thread holding it (a resume that then drives
 takes it once), and other threads of the process wait for it like other processes do.
+
+A lock file says a tree is this state directory's; on a ledger several hosts share, the ledger
+also names the host of each tree (``tree_hosts``, by the id in ``<home>/host_id``), so another
+host can be told whose a tree is, and an administrator's take-over of a tree whose host is gone
+(``warden resume --take-over``) is seen by both.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import errno
 import fcntl
 import os
 import re
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warden.errors import WardenError
 from warden.graph.context import RunContext
@@ -31,10 +37,16 @@ from warden.graph.engine import EmbeddedEngine, Outcome
 from warden.processes import pid_alive
 from warden.store.faults import os_fault
 
-__all__ = ["DRIVERS", "DriverLeases", "LeasedEngine", "RunBusy", "alive", "this_driver"]
+if TYPE_CHECKING:
+    from warden.store import Store
+
+__all__ = ["DRIVERS", "HOST_ID", "DriverLeases", "LeasedEngine", "RunBusy", "alive", "this_driver"]
 
 DRIVERS = "drivers"
 """Folder of the state directory holding one lock file per run tree ever driven."""
+HOST_ID = "host_id"
+"""File of the state directory holding its host id (made once: a hostname may change, as a
+container's does on restart, while the directory and its checkpoints stay)."""
 
 
 def this_driver() -> str:
@@ -50,7 +62,12 @@ class RunBusy(WardenError):
 class DriverLeases:
     """The per-tree driver leases of one state directory."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, store: Store | None = None) -> None:
+        """`store`: the ledger on which :meth:`mark_here` names this host as the tree's, when
+        several hosts may share it (Postgres)."""
+        self.home = Path(home)
+        self.store = store
+        self._host_id: str | None = None
         self.folder = Path(home) / DRIVERS
         self._mutex = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
@@ -127,8 +144,48 @@ class DriverLeases:
     def mark_here(self, root_run_id: str) -> None:
         """Create the tree's lock file (unlocked) when this state directory records the tree, so
         :meth:`known` says it is this directory's from then on, even if the process dies before
-        it first drives it."""
+        it first drives it; on a ledger several hosts share, name this host as the tree's there."""
         os.close(self._open(root_run_id))
+        if self.store is not None and self.store.backend != "duckdb":
+            from warden.store import hosts, retrying_conflicts
+
+            def record() -> None:
+                assert self.store is not None
+                with self.store.connect() as con:
+                    hosts.record_host(con, root_run_id, self.host_id, socket.gethostname(), self.where)
+
+            retrying_conflicts(record)
+
+    @property
+    def where(self) -> str:
+        """The state directory's path, as the ledger shows it to people."""
+        return str(self.home.resolve())
+
+    @property
+    def host_id(self) -> str:
+        """This state directory's host id: ``<hostname>-<8 hex>``, made once and kept in
+        ``<home>/host_id`` (two state directories on one machine are two hosts)."""
+        if self._host_id is None:
+            path = self.home / HOST_ID
+            if not path.exists():
+                made = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+                partial = self.home / f".{HOST_ID}.{os.getpid()}.{threading.get_ident()}"
+                try:
+                    self.home.mkdir(parents=True, exist_ok=True)
+                    partial.write_text(made + "\n", encoding="utf-8")
+                    try:
+                        os.link(partial, path)  # atomic, and the first one made stays
+                    except FileExistsError:
+                        pass
+                    finally:
+                        partial.unlink(missing_ok=True)
+                except OSError as exc:
+                    fault = os_fault(exc, path)
+                    if fault is None:
+                        raise
+                    raise fault from None
+            self._host_id = path.read_text(encoding="utf-8").strip()
+        return self._host_id
 
     def known(self, root_run_id: str) -> bool:
         """Whether this state directory recorded or drove the tree (its checkpoints are here):

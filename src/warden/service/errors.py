@@ -10,6 +10,7 @@ __all__ = [
     "NoPrincipal",
     "NotFound",
     "PolicyMismatch",
+    "RunOnOtherHost",
     "RunRefused",
     "SignInThrottled",
     "UnknownFinding",
@@ -21,6 +22,14 @@ class RunRefused(WardenError):
     """The decision or request may not be carried out (wrong role, already decided, ...)."""
 
     code = "refused"
+
+
+class RunOnOtherHost(WardenError):
+    """On a ledger several hosts share, a tree whose checkpoints are on another host: resuming it
+    here would run it a second time from its request (an administrator may take it over when
+    that host is gone for good)."""
+
+    code = "run_on_other_host"
 
 
 class NotFound(UsageError):

@@ -1,28 +1,45 @@
 """Resuming a tree whose process died: from its last checkpoint, or from its recorded request
 when it died before the first one; and finding the trees whose driver is gone (orphans of a
-server that stopped mid-run), which a starting server resumes."""
+server that stopped mid-run), which a starting server resumes.
+
+On a ledger several hosts share, the embedded engine's checkpoints of a tree are on the host
+that recorded it (the ledger names it: ``store.hosts``): only that host resumes the tree. Any
+other refuses (`run_on_other_host`) rather than run it a second time from its request, unless
+an administrator of the tenant takes the tree over because its host is gone for good
+(``warden resume RUN --take-over --reason WHY``): audited, naming both hosts, who and why; the
+tree then starts again from its recorded request on the new host, which is its host from then
+on (the old one, should it come back, leaves it alone)."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from warden.errors import UsageError
 from warden.graph import recovery
 from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
 from warden.service._base import ServiceBase
 from warden.service.driving import RunBusy, alive, this_driver
+from warden.service.errors import RunOnOtherHost
 from warden.service.principal import Principal
 from warden.service.starting import initial_state
 from warden.store import (
     approvals,
     audit,
+    hosts,
+    retrying_conflicts,
     runs,
 )
 
-__all__ = ["InFlight", "ResumeOps"]
+__all__ = ["TAKE_OVER_ROLES", "InFlight", "ResumeOps"]
+
+TAKE_OVER_ROLES = ("admin", "operator")
+"""The roles of a tenant (besides the policy's admins) whose holders may take a tree of the
+tenant over from a host that is gone for good."""
 
 
 @dataclass(frozen=True)
@@ -39,16 +56,138 @@ class InFlight:
 
 
 class ResumeOps(ServiceBase):
-    def resume(self, p: Principal, run_id: str) -> Outcome:
+    def resume(self, p: Principal, run_id: str, *, take_over: str | None = None) -> Outcome:
         """Continue a tree whose process died, from its last checkpoint, under its bound policy;
         a tree killed before its first checkpoint starts again from its recorded request. A tree
-        a live process is driving is refused (`run_busy`): resuming it would run it twice."""
+        a live process is driving is refused (`run_busy`): resuming it would run it twice.
+
+        On a ledger several hosts share, a tree of another host is refused
+        (`run_on_other_host`): its checkpoints are there. `take_over` (the reason, required) is
+        an administrator's escape for a tree whose host is gone for good: a user with role
+        admin or operator in the tenant, or a policy admin, makes this host the tree's
+        (audited) and it starts again here from its recorded request."""
         with self._one_connection():
-            root_id = self._visible_run(p, run_id)["root_run_id"]
+            run = self._visible_run(p, run_id)
+            root_id, tenant = run["root_run_id"], run["tenant"]
+            elsewhere = self._host_elsewhere(root_id)
+            if take_over is not None:
+                self._may_take_over(p, tenant, root_id, take_over, elsewhere)
+            elif elsewhere is not None:
+                finished = self._finished(root_id)
+                if finished is not None:  # nothing to resume: the answer any host would give
+                    return finished
+                raise self._elsewhere(root_id, elsewhere)
             with self.leases.lease(root_id, wait=False) as mine:
                 if not mine:
                     raise self._busy(root_id)
+                if take_over is not None and elsewhere is not None:
+                    self._take_over(p, root_id, tenant, elsewhere, take_over.strip())
                 return self._resume_tree(root_id)
+
+    def _host_elsewhere(self, root_id: str) -> dict[str, Any] | None:
+        """The ledger's row naming the tree's host when that is another host (``host`` None: a
+        tree recorded before hosts were named, not by this state directory); None when the
+        tree is this host's: always on the DuckDB file (the ledger is this directory's own) and
+        with an engine that keeps no checkpoints here (Temporal)."""
+        if self.store.backend == "duckdb" or self.engine.recovers_itself:
+            return None
+        with self.store.connect(read_only=True) as con:
+            row = hosts.host_of(con, root_id)
+        if row is None:
+            return None if self.leases.known(root_id) else {"host": None}
+        return None if row["host"] == self.leases.host_id else row
+
+    def _finished(self, root_id: str) -> Outcome | None:
+        """The outcome of a tree that is over and that no resume would reopen; None otherwise."""
+        with self.store.connect(read_only=True) as con:
+            root = runs.get_run(con, root_id)
+        if root is None or root["status"] not in TERMINAL or self._reopenable(root_id):
+            return None
+        return Outcome(root_id, root["status"], [], root["status_reason"])
+
+    @staticmethod
+    def _elsewhere(root_id: str, host: dict[str, Any]) -> RunOnOtherHost:
+        if host.get("host"):
+            who = f"host '{host['host']}' ({host['hostname']}, state directory {host['home']})"
+        else:
+            who = "another host (the ledger does not name it: the tree is older than host records)"
+        return RunOnOtherHost(
+            f"run '{root_id}' belongs to {who}, which keeps its checkpoints; resuming it here "
+            "would run it a second time",
+            fix=f"resume it on that host (`warden resume {root_id}` there); if that host is gone for "
+            f"good, an administrator of the tenant may take it over here: `warden resume {root_id} "
+            "--take-over --reason WHY` (audited; it starts again from its recorded request)",
+        )
+
+    def _may_take_over(
+        self, p: Principal, tenant: str, root_id: str, reason: str, elsewhere: dict[str, Any] | None
+    ) -> None:
+        """Refuse a take-over that is not needed, has no reason, or is not an administrator's,
+        and one of a tree waiting for approval (its pending decision is in the lost checkpoints:
+        starting again would run it behind its approval)."""
+        if elsewhere is None:
+            raise UsageError(
+                f"run '{root_id}' is this host's: there is nothing to take over",
+                fix=f"resume it without --take-over: `warden resume {root_id}`",
+                code="take_over_needless",
+            )
+        if not reason.strip():
+            raise UsageError(
+                "a take-over needs a reason (it is recorded in the audit trail)",
+                fix="say why the tree's host is gone for good: --reason WHY",
+                code="reason_required",
+            )
+        if not (p.admin or set(p.roles_in(tenant)) & set(TAKE_OVER_ROLES)):
+            raise UsageError(
+                f"'{p.user}' may not take run '{root_id}' over from another host",
+                fix=f"ask a user with role {' or '.join(TAKE_OVER_ROLES)} in tenant '{tenant}', or a "
+                "policy admin",
+                code="forbidden",
+            )
+        with self.store.connect(read_only=True) as con:
+            root = runs.get_run(con, root_id)
+            members = runs.tree(con, root_id)
+        assert root is not None
+        if any(m["status"] == "waiting_approval" for m in [root, *members]):
+            raise recovery.CheckpointMissing(
+                f"run '{root_id}' waits for approval, and its checkpoint is on the other host",
+                fix="bring that host's state directory back (or restore its checkpoints.sqlite from "
+                "a backup) and resume it there; Warden will not start the run again behind its approval",
+            )
+
+    def _take_over(
+        self, p: Principal, root_id: str, tenant: str, previous: dict[str, Any], reason: str
+    ) -> None:
+        """Make this host the tree's (compare-and-set: a take-over by another host at once wins or
+        loses whole) and audit it: the old host, the new one, who and why."""
+        here = {"host": self.leases.host_id, "hostname": socket.gethostname(), "home": self.leases.where}
+
+        def hand_over() -> None:
+            with self.store.connect() as con:
+                moved = hosts.hand_over(con, root_id, previous=previous.get("host"), **here)
+                if not moved:
+                    now_row = hosts.host_of(con, root_id) or {"host": None}
+                    raise self._elsewhere(root_id, now_row)
+                audit.audit(
+                    con,
+                    run_id=root_id,
+                    root_run_id=root_id,
+                    tenant=tenant,
+                    actor=p.user,
+                    event="tree_taken_over",
+                    payload={
+                        "previous_host": previous.get("host"),
+                        "previous_hostname": previous.get("hostname"),
+                        "previous_home": previous.get("home"),
+                        **here,
+                        "by": p.user,
+                        "auth": p.auth,
+                        "reason": reason,
+                        "driver": this_driver(),
+                    },
+                )
+
+        retrying_conflicts(hand_over)
 
     def _busy(self, root_id: str) -> RunBusy:
         driver = self.leases.driven_elsewhere(root_id) or "another thread of this process"
@@ -68,9 +207,10 @@ class ResumeOps(ServiceBase):
         On a ledger several hosts share, only this state directory's trees (:meth:`_ours`)."""
         with self.store.connect(read_only=True) as con:
             found = runs.runs_of_trees_in_flight(con)
+        ours = self._ours_among(sorted({row["root_run_id"] for row in found}))
         trees: dict[str, list[dict[str, Any]]] = {}
         for row in found:
-            if not self._ours(row["root_run_id"]):
+            if row["root_run_id"] not in ours:
                 continue
             trees.setdefault(row["root_run_id"], []).append(row)
         out = []
@@ -121,11 +261,22 @@ class ResumeOps(ServiceBase):
             return self._resume_tree(root_id)
 
     def _ours(self, root_id: str) -> bool:
-        """Whether this state directory recorded or drove the tree. Always on the DuckDB file (the
-        ledger is the directory's own); on a ledger several hosts share, another host's tree
-        has its checkpoints and driver lease there: from here it would look orphaned while it
-        runs, and resuming it would drive it twice."""
-        return self.store.backend == "duckdb" or self.leases.known(root_id)
+        """Whether the tree is this state directory's: see :meth:`_ours_among`."""
+        return root_id in self._ours_among([root_id])
+
+    def _ours_among(self, root_ids: list[str]) -> set[str]:
+        """Those of the trees this state directory recorded or drove (or took over). All of them
+        on the DuckDB file (the ledger is the directory's own); on a ledger several hosts share,
+        another host's tree has its checkpoints and driver lease there: from here it would look
+        orphaned while it runs, and resuming it would drive it twice. The ledger names each
+        tree's host; a tree it does not name (older than host records) is this directory's when
+        its lock file is here."""
+        if self.store.backend == "duckdb":
+            return set(root_ids)
+        with self.store.connect(read_only=True) as con:
+            named = hosts.hosts_of(con, root_ids)
+        me = self.leases.host_id
+        return {r for r in root_ids if (named[r] == me if r in named else self.leases.known(r))}
 
     def _resume_tree(self, root_id: str) -> Outcome:
         """Resume a tree (the caller holds its lease and checked who may)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from warden.store._util import now, rows
+from warden.store._util import now, readers_under_lock, rows
 
 __all__ = [
     "add_oidc_request",
@@ -23,8 +23,9 @@ __all__ = [
     "get_token",
     "list_accounts",
     "list_tokens",
-    "record_attempt",
+    "reserve_attempt",
     "revoke_token",
+    "settle_attempt",
     "start_session",
     "take_oidc_request",
     "token_used",
@@ -138,11 +139,40 @@ def end_sessions_of(con: Any, user: str) -> int:
     return int(cur.fetchone()[0])
 
 
-def record_attempt(con: Any, user: str, client: str, ok: bool) -> None:
+def reserve_attempt(
+    con: Any, user: str, client: str, attempt_id: str, *, since: datetime, limit: int
+) -> int | None:
+    """Record a sign-in attempt of `user` from `client` as failed, before its password is
+    checked, unless `limit` failures were counted since `since` already: the failures counted
+    before it, or None (nothing recorded) at the limit. :func:`settle_attempt` marks it ok once
+    the password proves right; an attempt whose checker dies stays a failure.
+
+    Reservations of one user and client are serialised, so attempts at once on any number of
+    hosts and threads cannot all count the same failures: on Postgres they take an advisory
+    lock until commit and count what was last committed; on DuckDB (one writer process at a
+    time) they all write one guard row first, so two threads' at once conflict (the loser runs
+    again, :func:`~warden.store.retrying_conflicts`)."""
+    readers = readers_under_lock(con, f"sign_in:{user}\x1f{client}")
+    at = now()
+    if len(readers) == 1:
+        con.execute(
+            """INSERT INTO sign_in_guards ("user", client, touched_at) VALUES (?, ?, ?)
+               ON CONFLICT ("user", client) DO UPDATE SET touched_at = excluded.touched_at""",
+            [user, client, at],
+        )
+    failures = max(count_failures(reader, user, client, since) for reader in readers)
+    if failures >= limit:
+        return None
     con.execute(
-        'INSERT INTO sign_in_attempts ("user", client, "at", ok) VALUES (?, ?, ?, ?)',
-        [user, client, now(), ok],
+        'INSERT INTO sign_in_attempts ("user", client, "at", ok, attempt_id) VALUES (?, ?, ?, false, ?)',
+        [user, client, at, attempt_id],
     )
+    return failures
+
+
+def settle_attempt(con: Any, attempt_id: str) -> None:
+    """Mark a reserved attempt ok: the password was right (failures before it no longer count)."""
+    con.execute("UPDATE sign_in_attempts SET ok = true WHERE attempt_id = ?", [attempt_id])
 
 
 def count_failures(con: Any, user: str, client: str, since: datetime) -> int:

@@ -6,13 +6,16 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
 hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
 3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
 comment threads on runs; findings carry a fingerprint and an evidence hash (computed on upsert;
 older rows are computed when read), and the triage table holds each tenant's triage by
-fingerprint (new tables and columns: older files gain them on their first read-write open)."""
+fingerprint (new tables and columns: older files gain them on their first read-write open).
+4: each sign-in attempt has an id (reserved as a failure before the password is checked, marked
+ok after), and ``tree_hosts`` records which state directory (host) drives each run tree on a
+ledger several hosts share (new table and column, as for 3)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -323,6 +326,26 @@ DDL: tuple[str, ...] = (
         ok BOOLEAN NOT NULL
     )""",
     """CREATE INDEX IF NOT EXISTS sign_in_attempts_user ON sign_in_attempts ("user", client)""",
+    # an attempt is recorded as failed before its password is checked, and marked ok after
+    """ALTER TABLE sign_in_attempts ADD COLUMN IF NOT EXISTS attempt_id VARCHAR""",
+    # one row per user and client that every reservation of an attempt writes first: two
+    # reservations at once on DuckDB (threads of one process) conflict instead of both counting
+    """CREATE TABLE IF NOT EXISTS sign_in_guards (
+        "user" VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        touched_at TIMESTAMP NOT NULL,
+        PRIMARY KEY ("user", client)
+    )""",
+    # the state directory (host) whose embedded engine keeps each tree's checkpoints: on a ledger
+    # several hosts share, only that host may resume the tree (or one that took it over)
+    """CREATE TABLE IF NOT EXISTS tree_hosts (
+        root_run_id VARCHAR PRIMARY KEY,
+        host VARCHAR NOT NULL,
+        hostname VARCHAR NOT NULL,
+        home VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        taken_over_at TIMESTAMP
+    )""",
     # OIDC sign-ins begun and not yet come back: the state only as its SHA-256, used once
     """CREATE TABLE IF NOT EXISTS oidc_requests (
         state_sha256 VARCHAR PRIMARY KEY,

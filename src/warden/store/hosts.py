@@ -1,0 +1,66 @@
+"""Which host drives each run tree, on a ledger several hosts share.
+
+The embedded engine keeps a tree's checkpoints in the state directory of the host that recorded
+it; only that host can resume it from them. A row per tree names that host (an id kept in its
+state directory, with its hostname and the directory's path for people), until an
+administrator hands the tree over to another host whose first one is gone for good. Who may, and
+when, is the service's business (service/resuming.py); these functions only read and write rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from warden.store._util import now, rows
+
+__all__ = ["hand_over", "host_of", "hosts_of", "record_host"]
+
+
+def record_host(con: Any, root_run_id: str, host: str, hostname: str, home: str) -> None:
+    """Name the host that recorded a tree (a tree named already keeps its host)."""
+    con.execute(
+        """INSERT INTO tree_hosts (root_run_id, host, hostname, home, recorded_at)
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        [root_run_id, host, hostname, home, now()],
+    )
+
+
+def host_of(con: Any, root_run_id: str) -> dict[str, Any] | None:
+    """The row naming the host of a tree; None for a tree no host was named for (recorded on
+    DuckDB, by a Temporal engine, or before hosts were recorded)."""
+    found = rows(con.execute("SELECT * FROM tree_hosts WHERE root_run_id = ?", [root_run_id]))
+    return found[0] if found else None
+
+
+def hosts_of(con: Any, root_run_ids: Iterable[str]) -> dict[str, str]:
+    """The host id of each of the trees that has one named."""
+    wanted = sorted(set(root_run_ids))
+    if not wanted:
+        return {}
+    marks = ", ".join("?" for _ in wanted)
+    found = con.execute(
+        f"SELECT root_run_id, host FROM tree_hosts WHERE root_run_id IN ({marks})", wanted
+    ).fetchall()
+    return {str(root): str(host) for root, host in found}
+
+
+def hand_over(
+    con: Any, root_run_id: str, *, previous: str | None, host: str, hostname: str, home: str
+) -> bool:
+    """Make `host` the tree's host, if `previous` still is (None: no host was named): False when
+    another host was named meanwhile (another take-over won)."""
+    at = now()
+    if previous is None:
+        cur = con.execute(
+            """INSERT INTO tree_hosts (root_run_id, host, hostname, home, recorded_at, taken_over_at)
+               VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [root_run_id, host, hostname, home, at, at],
+        )
+    else:
+        cur = con.execute(
+            """UPDATE tree_hosts SET host = ?, hostname = ?, home = ?, taken_over_at = ?
+               WHERE root_run_id = ? AND host = ?""",
+            [host, hostname, home, at, root_run_id, previous],
+        )
+    return bool(cur.fetchone()[0])
