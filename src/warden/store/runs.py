@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.schemas.status import TERMINAL, RunStatus
-from warden.store import approval_queue, documents
+from warden.store import approval_queue, documents, known
 from warden.store._util import now, rows, scrub, to_json
 
 __all__ = [
@@ -72,6 +72,12 @@ def create_run(con: Any, row: RunRow, *, new: bool = False) -> None:
             t,
         ],
     )
+    knows = known.of(con) if new else None
+    if knows is not None:
+        # the plain INSERT went in: a new id, so every row of the run is this process's to
+        # write from now on, and each of its writers notes what it writes (warden.store.known)
+        knows.fresh[row.run_id] = None
+        knows.documents.setdefault(row.run_id, set())
 
 
 def set_status(con: Any, run_id: str, status: RunStatus, reason: str | None = None, **fields: Any) -> None:
