@@ -191,3 +191,30 @@ def test_the_generation_changes_with_every_commit_open_and_close_and_is_none_out
             con.execute("SELECT 1")
         assert store.generation() not in (None, g3)
     assert store.generation() is None
+
+
+def test_settle_duration_sums_the_runs_analyser_steps_once_each_and_nothing_else(tmp_path) -> None:
+    """A retried step's row is its latest attempt (counted once), other kinds and other runs'
+    steps are not counted, and a run without analyser steps settles at 0."""
+    from warden.store import runs
+
+    store = Store(tmp_path / "w.duckdb", url="")
+
+    def step(run_id: str, step_id: str, kind: str, attempts: int, duration_s: float) -> dict:
+        return ledger.step_record(
+            run_id=run_id, step_id=step_id, kind=kind, analyser="a", system_id=None, status="completed",
+            attempts=attempts, started_at=ledger.stamp(), finished_at=ledger.stamp(), duration_s=duration_s,
+        )  # fmt: skip
+
+    for run_id in ("r1", "r2", "r3"):
+        with store.connect() as con:
+            runs.create_run(con, runs.RunRow(run_id, run_id, None, None, 0, run_id, None, "acme", "u"))
+    with store.connect() as con:
+        ledger.flush(con, [step("r1", "a", "analyser", 1, 1.0), step("r1", "b", "analyser", 1, 2.0)])
+        ledger.flush(con, [step("r1", "b", "analyser", 2, 4.0), step("r1", "w", "execute_workflow", 1, 50.0)])
+        ledger.flush(con, [step("r2", "a", "analyser", 1, 100.0)])
+        for run_id in ("r1", "r3"):
+            runs.settle_duration(con, run_id)
+    got = {r["run_id"]: r["duration_s"] for r in store.query("SELECT run_id, duration_s FROM runs")}
+    assert got["r1"] == 5.0 and got["r3"] == 0.0
+    assert got["r2"] != 100.0  # not settled: untouched

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from warden.store import known
 from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
@@ -144,9 +145,17 @@ def audit(
     log it twice: a key already present appends nothing). `run_id`/`root_run_id` are None for
     tenant-level events (a policy applied, the kill switch engaged)."""
     # one statement for both reads: is the key stored already, and the tenant's chain head
-    # (each statement costs DuckDB a millisecond or more, and every node audits)
+    # (each statement costs DuckDB a millisecond or more, and every node audits); none when
+    # this process knows both (a held DuckDB file: warden.store.known)
     stored, head = False, None
-    for reader in chain_readers(con, tenant):
+    knows = known.of(con)
+    readers = chain_readers(con, tenant)
+    if knows is not None and tenant in knows.heads and (key is None or knows.knows_event(key, run_id)):
+        readers = []
+        stored = key is not None and key in knows.events
+        last_no, last_hash = knows.heads[tenant]
+        head = [str(last_no), last_hash] if last_no else None
+    for reader in readers:
         found = reader.execute(
             """SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = ?),
                       (SELECT ARRAY[CAST(chain_no AS VARCHAR), hash] FROM audit_events
@@ -156,7 +165,11 @@ def audit(
         stored = stored or bool(found[0])
         if found[1] and (head is None or int(found[1][0]) > int(head[0])):
             head = found[1]
+    if knows is not None:
+        knows.heads[tenant] = (int(head[0]), head[1]) if head else (0, GENESIS)
     if key is not None and stored:
+        if knows is not None:
+            knows.events.add(key)
         return
     chain_no, prev_hash = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
     row = {
@@ -179,6 +192,10 @@ def audit(
                payload_json, chain_no, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         list(row.values()),
     )
+    if knows is not None:
+        knows.heads[tenant] = (chain_no, str(row["hash"]))
+        if key is not None:
+            knows.events.add(key)
 
 
 def audit_of_tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:

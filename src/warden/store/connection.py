@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from warden.errors import WardenError
+from warden.store import known
 from warden.store.faults import StorageFault, StoreBusy, is_lock_error, store_fault
 from warden.store.home import ledger_url
 
@@ -295,15 +296,31 @@ class Store:
             if self._holds == 0 and self._in_use == 0:
                 self._close_anchor()
 
-    def _bump(self, *, reopened: bool = False, tables: Iterable[str] = ()) -> None:
+    def _bump(self, *, reopened: bool = False, tables: Iterable[str] = ()) -> int:
         """A write committed (`tables`: the families it marked), or the file was opened or
-        closed (`reopened`: another process may have written in between)."""
+        closed (`reopened`: another process may have written in between). Returns the file's
+        new generation."""
         with _GEN_LOCK:
-            _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+            generation = _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
             if reopened:
                 _EPOCHS[self._key] = _EPOCHS.get(self._key, 0) + 1
             for table in tables:
                 _TABLE_GENERATIONS[self._key, table] = _TABLE_GENERATIONS.get((self._key, table), 0) + 1
+            return generation
+
+    def _begin(self, con: Any, held: bool) -> None:
+        """Begin `con`'s write transaction; on a held file, tell :mod:`warden.store.known` the
+        generation it began at (None if a commit of another thread came between the reads
+        around the ``BEGIN``: the snapshot's generation is then not known)."""
+        if not held:
+            con.execute("BEGIN TRANSACTION")
+            return
+        with _GEN_LOCK:
+            before = _GENERATIONS.get(self._key, 0)
+        con.execute("BEGIN TRANSACTION")
+        with _GEN_LOCK:
+            after = _GENERATIONS.get(self._key, 0)
+        known.begin(con, self._key, after if after == before else None)
 
     def generation(self, tables: Iterable[str] | None = None) -> int | None:
         """A number that changes whenever the file's content may have: any write committed in
@@ -580,7 +597,7 @@ class Store:
                 if read_only:
                     yield con
                 else:
-                    con.execute("BEGIN TRANSACTION")
+                    self._begin(con, held)
                     try:
                         yield con
                     except BaseException:
@@ -588,7 +605,7 @@ class Store:
                             con.execute("ROLLBACK")
                         raise
                     con.execute("COMMIT")
-                    self._bump(tables=_WRITTEN.pop(id(con), ()))
+                    known.end(con, self._bump(tables=_WRITTEN.pop(id(con), ())))
             except StorageFault:
                 raise
             except Exception as exc:
@@ -600,6 +617,7 @@ class Store:
                 raise fault from exc
             finally:
                 _WRITTEN.pop(id(con), None)
+                known.end(con, None)  # (after a commit: nothing left to end) rolled back
                 self._done_with(con, held)
         finally:
             if self.threaded and not read_only:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from warden.schemas.document import Document
+from warden.store import known
 from warden.store._util import insert_rows, now, to_json
 
 __all__ = [
@@ -35,6 +36,9 @@ _PASSAGE_COLUMNS = {
 
 
 def store_document(con: Any, document: Document, run_id: str) -> None:
+    knows = known.of(con)
+    if knows is not None:  # the run's documents (warden.store.known)
+        knows.documents.setdefault(run_id, set()).add(document.id)
     con.execute(
         """INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
         [
@@ -88,5 +92,8 @@ def document_ids_of_run(con: Any, run_id: str) -> list[str]:
 
 def link_documents(con: Any, run_id: str, document_ids: list[str]) -> None:
     """A run reads documents another run stored (a replay reads the original's)."""
+    knows = known.of(con)
+    if knows is not None:  # the run's documents (warden.store.known)
+        knows.documents.setdefault(run_id, set()).update(document_ids)
     for document_id in document_ids:
         con.execute("INSERT INTO run_documents VALUES (?, ?) ON CONFLICT DO NOTHING", [run_id, document_id])

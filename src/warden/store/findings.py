@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from warden.schemas.finding import Finding
+from warden.store import known
 from warden.store._util import insert_rows, now, rows, to_json
 from warden.store.fingerprints import evidence_hash, fingerprint
 
@@ -112,7 +113,10 @@ def with_fingerprints(con: Any, found: list[list[Any]]) -> list[list[Any]]:
     pending = [row for row in found if isinstance(row[_FINGERPRINT], dict)]
     roots = sorted({row[2] for row in pending})
     linked: dict[str, list[str]] = {root: [] for root in roots}
-    if roots:
+    knows = known.of(con)  # a root this process created: its documents are known
+    if knows is not None and all(knows.knows_run(root) for root in roots):
+        linked = {root: sorted(knows.documents.get(root, ())) for root in roots}
+    elif roots:
         for root, document_id in con.execute(
             "SELECT run_id, document_id FROM run_documents WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
             [roots],
@@ -142,6 +146,9 @@ def upsert_findings(
         findings, run_id=run_id, root_run_id=root_run_id, step_id=step_id, tenant=tenant, t=now()
     )
     insert_rows(con, "findings", FINDING_COLUMNS, with_fingerprints(con, found), FINDINGS_UPSERT)
+    knows = known.of(con)
+    if knows is not None:  # stored once this transaction commits (warden.store.known)
+        knows.findings.update((row[0], row[1]) for row in found)
     return len(found)
 
 

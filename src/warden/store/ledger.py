@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from warden.schemas.finding import Finding
+from warden.store import known
 from warden.store._util import insert_rows, now, scrub, to_json
 from warden.store.audit import GENESIS, canonical, chain_readers, iso_at, payload_digest
 from warden.store.findings import FINDING_COLUMNS, FINDINGS_UPSERT, finding_rows, with_fingerprints
@@ -200,7 +201,8 @@ def flush(con: Any, records: list[dict[str, Any]]) -> set[tuple[str, str]]:
         return set()
     tenants = list(dict.fromkeys(e["tenant"] for e in events.values()))
     readers = {t: chain_readers(con, t) for t in tenants}  # Postgres: the tenants' chain locks
-    stored = _probe(con, steps, found, list(events.values()))
+    knows = known.of(con)  # a held DuckDB file: what this process wrote since it last probed
+    stored = _read_stored(con, knows, steps, found, list(events.values()), tenants)
     _committed_since(con, readers, list(events), stored)
     if steps:
         step_rows = {k: [_dt(r[c]) if c in _TIMES else r[c] for c in _STEP_COLUMNS] for k, r in steps.items()}
@@ -210,9 +212,43 @@ def flush(con: Any, records: list[dict[str, Any]]) -> set[tuple[str, str]]:
         with_fingerprints(con, finding_rows)
         by_key = dict(zip(found, finding_rows, strict=True))
         _insert_or_upsert(con, "findings", FINDING_COLUMNS, by_key, stored.findings, FINDINGS_UPSERT)
-    if events:
-        _append_events(con, list(events.values()), stored)
+    heads = _append_events(con, list(events.values()), stored) if events else {}
+    if knows is not None:
+        knows.heads.update(heads)
+        knows.steps.update(steps)
+        knows.findings.update(found)
+        knows.events.update(events)
     return stored.steps
+
+
+def _read_stored(
+    con: Any,
+    knows: known.Known | None,
+    steps: dict[tuple[str, str], Any],
+    found: dict[tuple[str, str], Any],
+    events: list[dict[str, Any]],
+    tenants: list[str],
+) -> _Stored:
+    """:func:`_probe` for what `knows` does not answer: keys of runs it does not know whole,
+    heads of tenants it has none of. All of it known: no statement (most flushes of a run this
+    process created, on a held DuckDB file)."""
+    if knows is None:
+        return _probe(con, steps, found, events, tenants)
+    ask_steps = {k: v for k, v in steps.items() if not knows.knows_run(k[0])}
+    ask_found = {k: v for k, v in found.items() if not knows.knows_run(k[0])}
+    ask_events = [e for e in events if not knows.knows_event(e["event_key"], e["run_id"])]
+    ask_heads = [t for t in tenants if t not in knows.heads]
+    if ask_steps or ask_found or ask_events or ask_heads:
+        stored = _probe(con, ask_steps, ask_found, ask_events, ask_heads)
+    else:
+        stored = _Stored(set(), set(), set(), {})
+    stored.steps.update(k for k in steps if k not in ask_steps and k in knows.steps)
+    stored.findings.update(k for k in found if k not in ask_found and k in knows.findings)
+    stored.events.update(e["event_key"] for e in events if e["event_key"] in knows.events)
+    for tenant in tenants:
+        stored.heads.setdefault(tenant, knows.heads.get(tenant, (0, GENESIS)))
+    knows.heads.update(stored.heads)
+    return stored
 
 
 class _Stored(NamedTuple):
@@ -230,10 +266,11 @@ def _probe(
     steps: dict[tuple[str, str], Any],
     found: dict[tuple[str, str], Any],
     events: list[dict[str, Any]],
+    tenants: list[str],
 ) -> _Stored:
     """One statement: which of these step, finding and event keys are stored already, and the
-    chain head of each tenant with events here (each statement costs DuckDB a millisecond or
-    more, and nearly every node transaction flushes)."""
+    chain head of each of `tenants` (each statement costs DuckDB a millisecond or more, and
+    nearly every node transaction flushes)."""
     parts: list[str] = []
     params: list[Any] = []
     keyed = (("s", "steps", "step_id", steps), ("f", "findings", "finding_id", found))
@@ -246,7 +283,6 @@ def _probe(
                 f"WHERE {runs_in} AND {ids_in}"
             )
             params += [*run_ids, *ids]
-    tenants = list(dict.fromkeys(e["tenant"] for e in events))
     if events:
         keys_in, event_keys = _in("event_key", [e["event_key"] for e in events])
         parts.append(f"SELECT 'e', event_key, NULL, NULL FROM audit_events WHERE {keys_in}")
@@ -320,8 +356,9 @@ def _insert_or_upsert(
     insert_rows(con, table, columns, [row for key, row in rows.items() if key in stored], upsert)
 
 
-def _append_events(con: Any, events: list[dict[str, Any]], stored: _Stored) -> None:
-    """Chain the events not yet stored onto their tenants' chains, in the order given."""
+def _append_events(con: Any, events: list[dict[str, Any]], stored: _Stored) -> dict[str, tuple[int, str]]:
+    """Chain the events not yet stored onto their tenants' chains, in the order given; returns
+    the tenants' heads after them."""
     heads = dict(stored.heads)
     out: list[list[Any]] = []
     for e in events:
@@ -362,3 +399,4 @@ def _append_events(con: Any, events: list[dict[str, Any]], stored: _Stored) -> N
         )
     # rows go in in list order, so seq follows chain_no (verify_chain walks seq order)
     insert_rows(con, "audit_events", _AUDIT_COLUMNS, out)
+    return heads

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
+from warden.store import known
 from warden.store._util import now, rows, scrub, to_json
 from warden.store.costs import TREE_COST_SQL
 
@@ -27,6 +28,9 @@ def start_step(
     con: Any, run_id: str, step_id: str, *, kind: str, analyser: str | None, system_id: str | None
 ) -> int:
     """Record an attempt; returns the attempt number (1 for the first)."""
+    knows = known.of(con)
+    if knows is not None:  # the row is stored once this transaction commits
+        knows.steps.add((run_id, step_id))
     return int(
         con.execute(
             """INSERT INTO steps (run_id, step_id, kind, analyser, system_id, status, attempts, started_at)
@@ -49,6 +53,7 @@ def finish_step(
     duration_s: float,
     child_run_id: str | None = None,
 ) -> None:
+    known.keep(con)  # updates no key (warden.store.known)
     con.execute(
         """UPDATE steps SET status = 'completed', finished_at = ?, duration_s = ?, output_json = ?,
                output_schema = ?, child_run_id = coalesce(?, child_run_id)
@@ -62,6 +67,7 @@ def fail_step(
 ) -> None:
     """Record a failed attempt; the error quotes exception messages, so credentials are masked
     (before the cut at 4,000 characters, which could split one)."""
+    known.keep(con)  # updates no key (warden.store.known)
     con.execute(
         """UPDATE steps SET status = ?, finished_at = ?, duration_s = ?, error = ?
            WHERE run_id = ? AND step_id = ?""",
@@ -151,6 +157,7 @@ def steps_of(con: Any, run_id: str) -> list[dict[str, Any]]:
 
 def link_child(con: Any, run_id: str, step_id: str, child_run_id: str) -> None:
     """The child run an ``execute_workflow`` step started."""
+    known.keep(con)  # updates no key (warden.store.known)
     con.execute(
         "UPDATE steps SET child_run_id = ? WHERE run_id = ? AND step_id = ?", [child_run_id, run_id, step_id]
     )
@@ -158,4 +165,5 @@ def link_child(con: Any, run_id: str, step_id: str, child_run_id: str) -> None:
 
 def mark_rejected(con: Any, run_id: str, step_id: str) -> None:
     """An ``execute_workflow`` step whose child was rejected: done, but nothing ran."""
+    known.keep(con)  # updates no key (warden.store.known)
     con.execute("UPDATE steps SET status = 'rejected' WHERE run_id = ? AND step_id = ?", [run_id, step_id])
