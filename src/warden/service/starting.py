@@ -15,8 +15,7 @@ with its code, as on the embedded engine (the reason travels as ``document_error
 
 from __future__ import annotations
 
-import atexit
-import gc
+import copy
 import re
 import threading
 from collections.abc import Sequence
@@ -53,8 +52,8 @@ __all__ = [
     "StartingOps",
     "Submitted",
     "builtin_runbook",
-    "freeze_after_warm_up",
     "initial_state",
+    "runbook_data",
 ]
 
 DEFAULT_RUNBOOK = "privacy-policy-review"
@@ -164,8 +163,6 @@ class StartingOps(ServiceBase):
         ``document`` may be several paths: a document set, analysed as one notice (a product
         notice and the main policy it refers to). Each is checked against the tenant's document
         roots first; the refusal of any one records and stores nothing."""
-        from warden.runbooks.load import read_runbook
-
         policy = self.policies.in_force(may_initialise=True)
         policy.tenant(tenant)
         if not p.member_of(tenant) or not policy.roles_of(tenant, p.user):
@@ -178,13 +175,14 @@ class StartingOps(ServiceBase):
 
             parsed = parse_text(runbook_text, source="uploaded runbook")
             runbook_path: Path | str = "uploaded runbook"
+            data = parsed.data
         else:
             runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
-            parsed = read_runbook(runbook_path)
+            data = runbook_data(runbook_path)
         request: dict[str, Any] = {
             "document": str(real[0]),
             "runbook_path": str(runbook_path),
-            "runbook": parsed.data,
+            "runbook": data,
         }
         if len(real) > 1:
             request["document_paths"] = [str(r) for r in real]
@@ -201,10 +199,7 @@ class StartingOps(ServiceBase):
         """Drive a submitted run until it finishes or waits for approval."""
         state = initial_state(submitted.run_id, submitted.tenant, submitted.requester, submitted.request)
         with self._one_connection():
-            outcome = self.engine.start(self._context(submitted.policy), submitted.run_id, state)
-        if self.store.linger_s > 0:  # a long-lived process (Service.long_lived): warm now
-            freeze_after_warm_up()
-        return outcome
+            return self.engine.start(self._context(submitted.policy), submitted.run_id, state)
 
     def start_request(
         self,
@@ -395,23 +390,27 @@ def initial_state(run_id: str, tenant: str, requester: str, request: dict[str, A
     }
 
 
-_frozen = threading.Lock()
-_FROZEN: list[bool] = [False]
+_parsed_lock = threading.Lock()
+_PARSED: dict[tuple[str, str], Any] = {}
+"""Runbook files' data by (path, text): what :func:`runbook_data` parsed (at most 32 entries)."""
 
 
-def freeze_after_warm_up() -> None:
-    """Once per process, after a long-lived process's first analysis: collect, then move every
-    object alive (imports, compiled graphs, schemas, the catalogue) out of the cyclic garbage
-    collector's reach (``gc.freeze``). Each full collection then scans only what later work
-    made: on a warm analysis the collector's CPU went from ~7 to ~2 ms (full collections of the
-    whole heap, ~100 ms each, one every ~20 analyses). Objects made afterwards are collected as
-    before; what is frozen stays until exit, where it is unfrozen so the interpreter's last
-    collection still frees it (DuckDB's bindings report leaked objects otherwise). The one
-    collection here costs the first analysis ~0.1 s, once."""
-    with _frozen:
-        if _FROZEN[0]:
-            return
-        _FROZEN[0] = True
-    gc.collect()
-    gc.freeze()
-    atexit.register(gc.unfreeze)
+def runbook_data(path: str | Path) -> Any:
+    """The plain data of the runbook file at `path`, as ``read_runbook(path).data``: read every
+    time, parsed once per text (the YAML parse was ~0.9 ms of every request for the same
+    built-in runbook). Each caller gets its own copy; a file that does not parse raises as
+    ``read_runbook`` does, every time."""
+    from warden.safeload import parse_text, read_text
+
+    text = read_text(path)
+    key = (str(path), text)
+    with _parsed_lock:
+        data = _PARSED.get(key)
+    if data is None:
+        data = parse_text(text, source=str(path)).data
+        with _parsed_lock:
+            while len(_PARSED) >= 32:
+                del _PARSED[next(iter(_PARSED))]
+            _PARSED[key] = data
+    return copy.deepcopy(data)
+
