@@ -413,4 +413,3 @@ def runbook_data(path: str | Path) -> Any:
                 del _PARSED[next(iter(_PARSED))]
             _PARSED[key] = data
     return copy.deepcopy(data)
-
