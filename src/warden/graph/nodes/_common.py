@@ -7,11 +7,12 @@ from typing import Any
 from warden.credentials import scrub
 from warden.graph.context import RunContext
 from warden.graph.state import RunState, StateUpdate
+from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
 from warden.schemas.status import RunStatus
 from warden.store import audit, ledger, runs
 
-__all__ = ["event", "record", "runbook_model", "set_status", "status_in"]
+__all__ = ["event", "record", "runbook_model", "runbook_sha256", "set_status", "status_in"]
 
 
 def record(
@@ -97,3 +98,16 @@ def runbook_model(
         ctx.memo[key] = found
     model: RunbookDefinition = found[1]
     return model
+
+
+def runbook_sha256(ctx: RunContext, model: RunbookDefinition) -> str:
+    """:func:`~warden.runbooks.hashing.sha256_of` `model`, hashed once per invocation: plan,
+    an approval and the step gate hash the same model (:func:`runbook_model` hands each the
+    one object), each hash a JSON dump of the whole runbook. Keyed by the model itself (held,
+    so its id stays its own); nodes never change a model they get."""
+    key = ("runbook_sha256", id(model))
+    found = ctx.memo.get(key)
+    if found is None or found[0] is not model:
+        found = ctx.memo[key] = (model, sha256_of(model))
+    sha: str = found[1]
+    return sha

@@ -17,14 +17,13 @@ from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy
 from warden.graph.context import RunContext
-from warden.graph.nodes._common import event, record, runbook_model, set_status
+from warden.graph.nodes._common import event, record, runbook_model, runbook_sha256, set_status
 from warden.graph.nodes.guard import guard_context
 from warden.graph.order import execution_order
 from warden.graph.state import RunState, StateUpdate
 from warden.guard import validate
 from warden.llm_config import model_configuration
 from warden.runbooks.diff import change_summary, diff_runbooks
-from warden.runbooks.hashing import sha256_of
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import RunbookDefinition
@@ -181,7 +180,7 @@ def _apply(
     """Record the decision under the policy it was checked against, and publish the version."""
     final = decision.edited_runbook if decision.decision == "edit" else draft
     assert final is not None
-    sha = sha256_of(final)
+    sha = runbook_sha256(ctx, final)
     approval_id = hashlib.sha256(f"{state['run_id']}\x1f{decision.decision}\x1f{sha}".encode()).hexdigest()[
         :24
     ]

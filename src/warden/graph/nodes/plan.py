@@ -6,9 +6,8 @@ from pydantic import ValidationError
 
 from warden.graph.context import RunContext
 from warden.graph.ledger import pending, tagged
-from warden.graph.nodes._common import runbook_model
+from warden.graph.nodes._common import runbook_model, runbook_sha256
 from warden.graph.state import RunState, StateUpdate
-from warden.runbooks.hashing import sha256_of
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import ledger
 
@@ -25,7 +24,7 @@ def plan(state: RunState, ctx: RunContext) -> StateUpdate:
         runbook = RunbookDefinition.model_validate(data)
     except ValidationError:
         return {"runbook_sha256": None}
-    sha = sha256_of(runbook)
+    sha = runbook_sha256(ctx, runbook)
     # written with the approval's transaction (or before its interrupt): see graph/ledger.py
     drafted = [
         ledger.drafted_record(

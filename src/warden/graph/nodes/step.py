@@ -21,9 +21,8 @@ from warden.graph.ids import child_run_id
 from warden.graph.ledger import due, tagged
 from warden.graph.ledger import pending as ledger_of
 from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
-from warden.graph.nodes._common import event, record, runbook_model, set_status
+from warden.graph.nodes._common import event, record, runbook_model, runbook_sha256, set_status
 from warden.graph.state import RunState, StateUpdate
-from warden.runbooks.hashing import sha256_of
 from warden.runbooks.templates import parse_reference
 from warden.safeload import plain_data_problem
 from warden.schemas.outputs import OutputContractError, check_output
@@ -136,7 +135,7 @@ def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition
     if found is None or found[0] is not state["runbook"] or found[1] is not state.get("limits"):
         runbook = runbook_model(ctx, state["runbook"])
         limits = Limits.model_validate(state.get("limits") or {})
-        found = (state["runbook"], state.get("limits"), runbook, sha256_of(runbook), limits)
+        found = (state["runbook"], state.get("limits"), runbook, runbook_sha256(ctx, runbook), limits)
         ctx.memo[key] = found
     return found[2], found[3], found[4]
 
