@@ -129,7 +129,11 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_from_its_recorded_req
         "document": str(NOTICE),
         "runbook": read_runbook(builtin_runbook("privacy-policy-review")).data,
     }
-    # exactly what a process killed between its run row and its first checkpoint leaves behind
+    # exactly what a process killed between its run row and its first checkpoint leaves behind:
+    # the tree marked as this state directory's (its lock file, and on a shared ledger the host
+    # named), which the service does before it writes the run row
+    for root in ("run-killed00001", "run-killed00002"):
+        svc.leases.mark_here(root)
     with svc.store.connect() as con:
         runs.create_run(
             con,

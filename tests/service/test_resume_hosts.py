@@ -42,8 +42,23 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def made() -> Iterator[list[Service]]:
+    """The services a test made, their stores closed after it (before its database is dropped)."""
+    _made.clear()
+    yield _made
+    for service in _made:
+        service.store.close()
+    _made.clear()
+
+
+_made: list[Service] = []
+
+
 def _hosts(tmp_path: Path, *names: str) -> list[Service]:
-    return [Service(tmp_path / name, policy=ACME / "policy.yaml") for name in names]
+    hosts = [Service(tmp_path / name, policy=ACME / "policy.yaml") for name in names]
+    _made.extend(hosts)
+    return hosts
 
 
 def _recorded(a: Service) -> str:

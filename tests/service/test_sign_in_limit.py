@@ -42,10 +42,20 @@ def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
         yield "postgres"
 
 
-def _hosts(ledger: str, tmp_path: Path) -> list[Service]:
+@pytest.fixture
+def made(ledger: str) -> Iterator[list[Service]]:
+    """The services a test made, their stores closed after it (before its database is dropped)."""
+    services: list[Service] = []
+    yield services
+    for service in services:
+        service.store.close()
+
+
+def _hosts(ledger: str, tmp_path: Path, made: list[Service]) -> list[Service]:
     """Three hosts on Postgres; on DuckDB one server (the file is one host's), its threads."""
     count = 3 if ledger == "postgres" else 1
     hosts = [Service(tmp_path / f"home{n}", policy=ACME / "policy.yaml") for n in range(count)]
+    made.extend(hosts)
     for host in hosts:
         host.store.threaded = True  # as the server runs it
         host.principal("ana@acme", writing=True)  # the policy in force read before the burst
@@ -73,9 +83,9 @@ def _events(service: Service, event: str) -> int:
 
 
 def test_a_burst_of_wrong_guesses_at_once_checks_at_most_five_and_throttles_the_rest(
-    ledger: str, tmp_path: Path
+    ledger: str, tmp_path: Path, made: list[Service]
 ) -> None:
-    hosts = _hosts(ledger, tmp_path)
+    hosts = _hosts(ledger, tmp_path, made)
     results = _burst(hosts, [f"guess number {n}" for n in range(GUESSES)])
     checked = [r for r in results if isinstance(r, BadCredentials)]
     throttled = [r for r in results if isinstance(r, SignInThrottled)]
@@ -94,9 +104,9 @@ def test_a_burst_of_wrong_guesses_at_once_checks_at_most_five_and_throttles_the_
 
 
 def test_the_right_password_in_a_burst_under_the_limit_signs_in_and_clears_the_failures(
-    ledger: str, tmp_path: Path
+    ledger: str, tmp_path: Path, made: list[Service]
 ) -> None:
-    hosts = _hosts(ledger, tmp_path)
+    hosts = _hosts(ledger, tmp_path, made)
     guesses = [f"guess number {n}" for n in range(THROTTLE_FAILURES - 1)] + [PASSWORD]
     results = _burst(hosts, guesses)
     assert [r.user for r in results if not isinstance(r, Exception)] == ["ana@acme"], results
@@ -111,11 +121,11 @@ def test_the_right_password_in_a_burst_under_the_limit_signs_in_and_clears_the_f
 
 
 def test_a_check_whose_process_dies_counts_as_a_failure(
-    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: list[Service]
 ) -> None:
     """The process checking a password dies (here: the check raises) after the attempt was
     recorded: the attempt stays a failure, it does not hand the attacker a free one."""
-    hosts = _hosts(ledger, tmp_path)
+    hosts = _hosts(ledger, tmp_path, made)
     a = hosts[0]
 
     class Dying(PasswordHasher):
@@ -132,9 +142,9 @@ def test_a_check_whose_process_dies_counts_as_a_failure(
 
 
 def test_a_new_password_set_by_the_operator_lifts_the_limit_as_the_refusal_says(
-    ledger: str, tmp_path: Path
+    ledger: str, tmp_path: Path, made: list[Service]
 ) -> None:
-    hosts = _hosts(ledger, tmp_path)
+    hosts = _hosts(ledger, tmp_path, made)
     _burst(hosts, [f"guess number {n}" for n in range(THROTTLE_FAILURES + 1)])
     with pytest.raises(SignInThrottled) as refused:
         hosts[-1].accounts.authenticate_password("ana@acme", PASSWORD, client="203.0.113.7")
