@@ -232,7 +232,9 @@ class OneOpenPerPage:
             if self._held is None:
                 self._held = self.store.hold()
                 self._held.__enter__()
-                threading.Thread(target=self._let_go, name="warden-store-linger", daemon=True).start()
+                # not a daemon: the interpreter waits the linger out at exit instead of killing the
+                # thread inside DuckDB's close (a forced unwind through DuckDB's C++ aborts the process)
+                threading.Thread(target=self._let_go, name="warden-store-linger").start()
 
     def _let_go(self) -> None:
         while True:
