@@ -210,4 +210,75 @@ def test_the_store_masks_reasons_step_errors_audit_payloads_and_call_records(sto
 
 
 def test_the_module_says_what_it_exports() -> None:
-    assert set(credentials.__all__) == {"MASK", "SECRET_ENV_VARS", "scrub", "scrub_data", "without_password"}
+    assert set(credentials.__all__) == {
+        "MASK",
+        "SECRET_ENV_VARS",
+        "dumps_scrubbed",
+        "scrub",
+        "scrub_data",
+        "without_password",
+    }
+
+
+# --- dumps_scrubbed: the whole-dump shortcut must dump exactly what the walk would -----------
+
+_FRAGMENTS = [
+    "payment token; full card",
+    '{"key": "user.contact.email"}',
+    "api_key=abcd1234efgh",
+    "password\n= hunter2hunter2",
+    'the "password": "hunter2" quoted',
+    "'client_secret' : 'xyz987'",
+    "https://ana:s3cret@example.com/v1",
+    "Authorization: Bearer abc.def.ghi123",
+    "sk-" + "a" * 24,
+    "İstanbul token: x",
+    "monkey: 1",
+    "TOKEN\t=\tvalue",
+    'a \\"secret\\": \\"v\\"',
+]
+
+
+def _reference(obj: object) -> str:
+    return json.dumps(scrub_data(obj), sort_keys=True, default=lambda v: scrub(str(v)), ensure_ascii=False)
+
+
+def _payloads() -> object:
+    from hypothesis import strategies as st
+
+    text = st.one_of(
+        st.sampled_from(_FRAGMENTS),
+        st.text(max_size=30),
+        st.builds(lambda a, b: a + b, st.sampled_from(_FRAGMENTS), st.text(max_size=8)),
+    )
+    keys = st.one_of(text, st.sampled_from(["api_key", "password", "Authorization", "key", "note", "token"]))
+    leaves = st.one_of(text, st.integers(), st.none(), st.booleans())
+    return st.recursive(
+        leaves,
+        lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(keys, kids, max_size=4)),
+        max_leaves=12,
+    )
+
+
+def test_dumps_scrubbed_dumps_exactly_what_scrubbing_every_string_dumps() -> None:
+    from hypothesis import given, settings
+
+    @settings(max_examples=400, deadline=None)
+    @given(_payloads())
+    def check(obj: object) -> None:
+        assert credentials.dumps_scrubbed(obj, sort_keys=True, ensure_ascii=False) == _reference(obj)
+
+    check()
+
+
+@pytest.mark.parametrize("fragment", _FRAGMENTS)
+def test_dumps_scrubbed_masks_each_credential_form_nested_in_a_payload(fragment: str) -> None:
+    payload = {"findings": [{"evidence": fragment, "n": 1}], "password": "hunter2"}
+    assert credentials.dumps_scrubbed(payload, sort_keys=True, ensure_ascii=False) == _reference(payload)
+
+
+def test_dumps_scrubbed_finds_a_secret_variable_json_would_escape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV_VARS[0], 'abc"def\\ghi-12345')
+    payload = {"message": 'the key is abc"def\\ghi-12345, see'}
+    dumped = credentials.dumps_scrubbed(payload, sort_keys=True, ensure_ascii=False)
+    assert "ghi-12345" not in dumped and dumped == _reference(payload)

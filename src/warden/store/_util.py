@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from warden.credentials import scrub, scrub_data
+from warden.credentials import dumps_scrubbed, scrub
 
 __all__ = ["insert_rows", "now", "readers_under_lock", "rows", "scrub", "to_json"]
 
@@ -19,7 +18,7 @@ def now() -> datetime:
 def to_json(value: Any) -> str:
     """`value` as JSON, credentials masked (:func:`warden.credentials.scrub_data`): audit payloads,
     step outputs and model calls quote error messages and URLs, and no secret is stored."""
-    return json.dumps(scrub_data(value), sort_keys=True, default=lambda v: scrub(str(v)), ensure_ascii=False)
+    return dumps_scrubbed(value, sort_keys=True, ensure_ascii=False)
 
 
 def rows(cursor: Any) -> list[dict[str, Any]]:
