@@ -191,3 +191,18 @@ def test_a_set_run_replays_to_the_same_findings(tmp_path: Path) -> None:
     assert "gdpr.missing.dpo_contact" in codes and not {c for c in codes if c.startswith("gdpr.deferred.")}
     replayed = replay_run(service, dora, root)
     assert replayed.identical, (replayed.original_findings, replayed.replay_findings, replayed.reason)
+
+
+def test_an_unreadable_upload_fails_its_run_naming_the_file_not_the_servers_directory(
+    tmp_path: Path,
+) -> None:
+    acme = acme_copy(tmp_path)
+    service = acme.service()
+    ana = service.principal("ana@acme", writing=True)
+    stored = service.upload(ana, "acme", "broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog")
+    outcome = service.start(ana, stored, tenant="acme")
+    assert outcome.status == "failed"
+    (run,) = _rows(acme.home, "SELECT status_reason FROM runs WHERE run_id = ?", [outcome.root_run_id])
+    reason = run["status_reason"]
+    assert "(document_corrupt)" in reason and stored.name in reason
+    assert str(stored.parent) not in reason and str(acme.home) not in reason

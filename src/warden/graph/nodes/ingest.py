@@ -50,8 +50,13 @@ def read_set(paths: Sequence[str | Path]) -> tuple[list[Document], LoadError | N
 
 
 def load_failure(error: LoadError) -> str:
-    """The reason a run fails with when one of its documents cannot be read."""
-    return f"document could not be read ({error.code}): {error}"
+    """The reason a run fails with when one of its documents cannot be read. It names the file,
+    not its path: every reader of the run sees the reason, and a server's uploads directory is
+    none of theirs."""
+    message = str(error)
+    if error.source:
+        message = message.replace(error.source, Path(error.source).name)
+    return f"document could not be read ({error.code}): {message}"
 
 
 def ingested_payload(loaded: Sequence[Document]) -> dict[str, Any]:
