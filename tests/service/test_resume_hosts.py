@@ -195,6 +195,19 @@ def test_a_tree_waiting_for_approval_on_a_lost_host_is_not_taken_over(shared: st
         b.resume(b.principal("ana@acme"), root)
 
 
+def test_a_decision_on_another_hosts_waiting_tree_is_refused_naming_that_host_not_resume(
+    shared: str, tmp_path: Path
+) -> None:
+    """The approval waits in host A's checkpoints; host B's approver is told to decide on A (the
+    `warden resume` the refusal used to suggest is itself refused on B)."""
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    outcome = a.start(a.principal("ana@acme", writing=True), ACME / "notice.md", tenant="acme")
+    with pytest.raises(WardenError) as refused:
+        b.decide(b.principal("dora@acme"), outcome.waiting[0]["run_id"], "approve", role="dpo")
+    assert a.leases.host_id in str(refused.value) and "resume" not in (refused.value.fix or "")
+    assert _complete(a, outcome).status == "completed"  # host A decides it as before
+
+
 @pytest.mark.duckdb_only
 def test_on_the_duckdb_ledger_resume_is_the_hosts_own_and_a_take_over_is_needless(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

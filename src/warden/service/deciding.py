@@ -64,6 +64,13 @@ class DecisionOps(ServiceBase):
                 f"run '{run_id}' is {now['status']}, not waiting for approval (decided by another process)",
                 fix="see `warden runs --status waiting_approval`",
             )
+        host = self._host_elsewhere(row["root_run_id"])
+        if host is not None:  # a shared ledger: the pending decision is in that host's checkpoints
+            where = f"host '{host['host']}' ({host['hostname']})" if host.get("host") else "another host"
+            raise RunRefused(
+                f"run '{run_id}' waits in the checkpoints of {where}, not of this one",
+                fix="decide it through a server or CLI on that host",
+            )
         raise RunRefused(
             f"run '{run_id}' has no pending approval in its checkpoint",
             fix=f"resume the tree with `warden resume {row['root_run_id']}`",

@@ -84,19 +84,6 @@ class ResumeOps(ServiceBase):
                     self._take_over(p, root_id, tenant, elsewhere, take_over.strip())
                 return self._resume_tree(root_id)
 
-    def _host_elsewhere(self, root_id: str) -> dict[str, Any] | None:
-        """The ledger's row naming the tree's host when that is another host (``host`` None: a
-        tree recorded before hosts were named, not by this state directory); None when the
-        tree is this host's: always on the DuckDB file (the ledger is this directory's own) and
-        with an engine that keeps no checkpoints here (Temporal)."""
-        if self.store.backend == "duckdb" or self.engine.recovers_itself:
-            return None
-        with self.store.connect(read_only=True) as con:
-            row = hosts.host_of(con, root_id)
-        if row is None:
-            return None if self.leases.known(root_id) else {"host": None}
-        return None if row["host"] == self.leases.host_id else row
-
     def _finished(self, root_id: str) -> Outcome | None:
         """The outcome of a tree that is over and that no resume would reopen; None otherwise."""
         with self.store.connect(read_only=True) as con:
