@@ -156,7 +156,8 @@ def _may_hold_anywhere(dumped: str) -> bool:
     """Whether any string in a JSON dump could be changed by :func:`scrub_data`: the anchors as
     :func:`_may_hold_one` has them, but a key name only where ``=`` or ``:`` follows it (in a
     dump, "key" and "token" are common words; a credential key is always followed by one)."""
-    low = dumped.lower()
+    # (?i:) also matches "ſ" as s and "ı" as i, which lower() keeps: fold them as the patterns do
+    low = dumped.lower().replace("\u017f", "s").replace("\u0131", "i")
     if len(low) != len(dumped) or ("://" in low and "@" in low) or any(anchor in low for anchor in _ANCHORS):
         return True  # (a character whose lower case is longer: not worth reasoning about)
     for word in _NAMED:  # every key name ends in one of these words
@@ -178,14 +179,14 @@ def dumps_scrubbed(obj: Any, **dumps: Any) -> str:
     digits and ``_-:/@=``; a secret holding a character JSON escapes is looked for escaped), so
     a dump that holds none of them is what the scrubbed value dumps to. Anything else takes the
     walk: a false alarm costs time, never a leak."""
-    text = json.dumps(obj, default=str, **dumps)
+    # checked as unescaped text (JSON's \\uXXXX would hide a non-ASCII letter or space)
+    text = json.dumps(obj, default=str, **{**dumps, "ensure_ascii": False})
     secrets = _env_secrets()
     if _may_hold_anywhere(text) or any(
-        v in text or json.dumps(v, ensure_ascii=dumps.get("ensure_ascii", True))[1:-1] in text
-        for v in secrets
+        v in text or json.dumps(v, ensure_ascii=False)[1:-1] in text for v in secrets
     ):
         return json.dumps(_scrub_data(obj, secrets), default=lambda v: _scrub(str(v), secrets), **dumps)
-    return text
+    return text if dumps.get("ensure_ascii") is False else json.dumps(obj, default=str, **dumps)
 
 
 _SECRET_KEY = re.compile(rf"(?i:[A-Za-z0-9_-]*(?:{_KEY_NAMES})|authorization)")

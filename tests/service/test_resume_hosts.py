@@ -195,6 +195,28 @@ def test_a_tree_waiting_for_approval_on_a_lost_host_is_not_taken_over(shared: st
         b.resume(b.principal("ana@acme"), root)
 
 
+def test_a_finished_tree_or_one_without_its_request_is_not_taken_over_and_stays_its_hosts(
+    shared: str, tmp_path: Path
+) -> None:
+    """Checked before the hand-over commits: a take-over that could not run the tree would leave
+    it with a host that cannot resume it, and its own host refused."""
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    done = _complete(a, a.start(a.principal("ana@acme", writing=True), ACME / "notice.md", tenant="acme"))
+    adam = b.principal("adam@acme")  # (once a host has put the policy in force)
+    with pytest.raises(UsageError) as needless:
+        b.resume(adam, done.root_run_id, take_over=REASON)
+    assert needless.value.code == "take_over_needless"
+    old = _recorded(a)
+    with b.store.connect() as con:  # a tree recorded before requests were kept
+        con.execute("UPDATE runs SET request_json = NULL WHERE run_id = ?", [old])
+    with pytest.raises(WardenError) as stuck:
+        b.resume(adam, old, take_over=REASON)
+    assert stuck.value.code == "run_not_restartable"
+    assert _events(b, "tree_taken_over") == []
+    with pytest.raises(RunOnOtherHost):  # still host A's
+        b.resume(b.principal("ana@acme"), old)
+
+
 def test_a_decision_on_another_hosts_waiting_tree_is_refused_naming_that_host_not_resume(
     shared: str, tmp_path: Path
 ) -> None:

@@ -236,6 +236,11 @@ _FRAGMENTS = [
     "monkey: 1",
     "TOKEN\t=\tvalue",
     'a \\"secret\\": \\"v\\"',
+    "pa\u017f\u017fword=hunter2 key",
+    "ap\u0131_key=hunter2hunter2",
+    "author\u0131zation: Basic abcdefgh",
+    "password\u00a0=hunter2",
+    "token\u2028=abcdefgh",
 ]
 
 
@@ -251,7 +256,10 @@ def _payloads() -> object:
         st.text(max_size=30),
         st.builds(lambda a, b: a + b, st.sampled_from(_FRAGMENTS), st.text(max_size=8)),
     )
-    keys = st.one_of(text, st.sampled_from(["api_key", "password", "Authorization", "key", "note", "token"]))
+    keys = st.one_of(
+        text,
+        st.sampled_from(["api_key", "password", "Authorization", "key", "note", "token", "pa\u017fsword"]),
+    )
     leaves = st.one_of(text, st.integers(), st.none(), st.booleans())
     return st.recursive(
         leaves,
@@ -273,8 +281,15 @@ def test_dumps_scrubbed_dumps_exactly_what_scrubbing_every_string_dumps() -> Non
 
 @pytest.mark.parametrize("fragment", _FRAGMENTS)
 def test_dumps_scrubbed_masks_each_credential_form_nested_in_a_payload(fragment: str) -> None:
-    payload = {"findings": [{"evidence": fragment, "n": 1}], "password": "hunter2"}
-    assert credentials.dumps_scrubbed(payload, sort_keys=True, ensure_ascii=False) == _reference(payload)
+    for payload in (
+        {"findings": [{"evidence": fragment, "n": 1}], "password": "hunter2"},
+        {fragment: "hunter2"},
+    ):
+        assert credentials.dumps_scrubbed(payload, sort_keys=True, ensure_ascii=False) == _reference(payload)
+        escaped = json.dumps(scrub_data(payload), sort_keys=True, default=lambda v: scrub(str(v)))
+        assert (
+            credentials.dumps_scrubbed(payload, sort_keys=True) == escaped
+        )  # ensure_ascii, as json's default
 
 
 def test_dumps_scrubbed_finds_a_secret_variable_json_would_escape(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,7 +141,9 @@ def _vet_credential(service: Service, scope: Scope) -> None:
     from warden.server.errors import status_of
     from warden.server.identity import SESSION_COOKIE
 
-    headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    headers: dict[bytes, str] = {}
+    for key, value in scope.get("headers", []):  # the first of a repeated header, as Starlette reads it
+        headers.setdefault(key.lower(), value.decode("latin-1"))
     path: str = scope.get("path", "")
     try:
         if path.startswith("/api/"):

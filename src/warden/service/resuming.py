@@ -141,6 +141,18 @@ class ResumeOps(ServiceBase):
                 fix="bring that host's state directory back (or restore its checkpoints.sqlite from "
                 "a backup) and resume it there; Warden will not start the run again behind its approval",
             )
+        # checked before the hand-over commits: a tree taken over must be one this host can run
+        if self._finished(root_id) is not None:
+            raise UsageError(
+                f"run '{root_id}' is {root['status']}: there is nothing to take over",
+                fix=f"read it from any host (`warden runs`, `warden findings {root_id}`)",
+                code="take_over_needless",
+            )
+        if not root.get("request_json"):
+            raise recovery.RunNotRestartable(
+                f"run '{root_id}' has no recorded request to start it again from on this host",
+                fix="start a new analysis with `warden analyse`",
+            )
 
     def _take_over(
         self, p: Principal, root_id: str, tenant: str, previous: dict[str, Any], reason: str
