@@ -3,6 +3,7 @@ SQLite files, real HTTP through httpx), with accounts for Acme's and Globex's us
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -78,6 +79,23 @@ class Live:
         nodes = self.settle(user, run_id)
         assert nodes[0]["status"] == "waiting_approval", nodes
         return str(run_id)
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a page's form carries."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    return found[1]
+
+
+@contextmanager
+def signed_in(live: Live, user: str) -> Iterator[tuple[httpx.Client, str]]:
+    """A browser signed in as `user` through the sign-in form, and its session's CSRF token."""
+    with live.client() as c:
+        form = c.get("/sign-in").text
+        r = c.post("/sign-in", data={"user": user, "password": PASSWORD, "csrf_token": csrf_of(form)})
+        assert r.status_code == 303, r.text
+        yield c, csrf_of(c.get("/").text)
 
 
 def free_port() -> int:

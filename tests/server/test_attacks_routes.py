@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Route
-from tests.server.conftest import NOTICE, PASSWORD, POLICY, Live, serving
+from tests.server.conftest import NOTICE, PASSWORD, POLICY, Live, csrf_of, serving, signed_in
 
 GHOST = "run-0123456789ab"
 PUBLIC = {
@@ -119,22 +117,6 @@ def _call(c: httpx.Client, method: str, template: str, run_id: str, csrf: str | 
     return c.post(path, data=data)
 
 
-def _csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found[1]
-
-
-@contextmanager
-def _session(live: Live, user: str) -> Iterator[tuple[httpx.Client, str]]:
-    """A browser signed in as `user`, and its session's CSRF token."""
-    with live.client() as c:
-        form = c.get("/sign-in").text
-        r = c.post("/sign-in", data={"user": user, "password": PASSWORD, "csrf_token": _csrf_of(form)})
-        assert r.status_code == 303, r.text
-        yield c, _csrf_of(c.get("/").text)
-
-
 def _cookie_client(live: Live, session_id: str) -> httpx.Client:
     return live.client(cookies={"warden_session": session_id})
 
@@ -147,17 +129,17 @@ def acme_run(live: Live) -> str:
 @pytest.fixture(scope="module")
 def dead_sessions(live: Live) -> dict[str, tuple[str, str]]:
     """Session cookies (and their CSRF tokens) that must not authenticate anything."""
-    with _session(live, "dora@acme") as (c, csrf):
+    with signed_in(live, "dora@acme") as (c, csrf):
         ended = c.cookies["warden_session"]
         assert c.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
-    with _session(live, "dora@acme") as (c, expired_csrf):
+    with signed_in(live, "dora@acme") as (c, expired_csrf):
         expired = c.cookies["warden_session"]
     with live.service.store.connect() as con:  # its time ran out (as if SESSION_TTL had passed)
         con.execute(
             "UPDATE sessions SET expires_at = ? WHERE session_sha256 = ?",
             [datetime(2000, 1, 1), hashlib.sha256(expired.encode()).hexdigest()],
         )
-    with _session(live, "dora@acme") as (c, live_csrf):
+    with signed_in(live, "dora@acme") as (c, live_csrf):
         tampered = c.cookies["warden_session"]
         tampered = tampered[:-1] + ("A" if tampered[-1] != "A" else "B")
     return {
@@ -184,7 +166,7 @@ DEAD = ("none", "forged", "tampered", "ended", "expired", "oversized")
 
 
 @pytest.mark.parametrize("caller", DEAD)
-def test_no_page_answers_a_caller_without_a_live_session(
+def test_no_page_answers_a_caller_without_a_livesigned_in(
     live: Live, acme_run: str, dead_sessions: dict[str, tuple[str, str]], caller: str
 ) -> None:
     before = _comments(live, acme_run)
@@ -213,8 +195,8 @@ def test_a_session_cookie_does_not_authenticate_the_api(
 ) -> None:
     """The API takes bearer tokens only: a browser's cookie (live or not) is no credential there,
     so a cross-site form can never drive the API with a victim's session."""
-    with _session(live, "dora@acme") as (signed_in, _):
-        cookie = signed_in.cookies["warden_session"] if caller == "live_session" else None
+    with signed_in(live, "dora@acme") as (browser, _):
+        cookie = browser.cookies["warden_session"] if caller == "live_session" else None
         cookie = cookie or dead_sessions.get(caller, ("", ""))[0]
         with live.client(cookies={"warden_session": cookie} if cookie else None) as c:
             for method, template in sorted(API):
@@ -229,7 +211,7 @@ def test_another_tenants_run_answers_like_no_run_on_every_page(live: Live, acme_
     and of a run that does not exist: 404 both, byte for byte the same, and nothing done."""
     before = _comments(live, acme_run)
     run_routes = [(m, t) for m, t in PAGE_CASES if "{run_id}" in t]
-    with _session(live, "gwen@globex") as (c, csrf):
+    with signed_in(live, "gwen@globex") as (c, csrf):
         for method, template in run_routes:
             theirs = _call(c, method, template, acme_run, csrf)
             ghost = _call(c, method, template, GHOST, csrf)
@@ -249,7 +231,7 @@ def test_every_form_post_without_its_sessions_csrf_token_is_refused(
 ) -> None:
     before = _comments(live, acme_run)
     uploads = sorted((live.home / "uploads").rglob("*"))
-    with _session(live, "ana@acme") as (_, anas), _session(live, "dora@acme") as (c, _):
+    with signed_in(live, "ana@acme") as (_, anas), signed_in(live, "dora@acme") as (c, _):
         csrf = {"missing": None, "wrong": "x" * 43, "another_sessions": anas, "empty": ""}[token]
         r = _call(c, "POST", template, acme_run, csrf)
         assert r.status_code == 403, (template, r.text[-800:])
@@ -271,7 +253,7 @@ def test_a_user_without_the_role_decides_nothing_from_the_pages(
     from warden.runbooks.load import dump_runbook, runbook_from_data
 
     draft = live.service.review(live.service.accounts.authenticate_token(live.tokens["dora@acme"]), acme_run)
-    with _session(live, "ana@acme") as (c, csrf):
+    with signed_in(live, "ana@acme") as (c, csrf):
         form = {**FORMS[template], "csrf_token": csrf, "runbook_sha256": draft["runbook_sha256"]}
         if template.endswith("/edit"):  # the draft itself, valid: only the role is missing
             form["runbook_yaml"] = dump_runbook(runbook_from_data(draft["runbook"], source="draft"))
@@ -287,7 +269,7 @@ def test_the_session_id_changes_at_sign_in_and_a_planted_one_is_never_adopted(li
     planted = "attacker-chosen-" + "a" * 30
     with live.client(cookies={"warden_session": planted}) as c:
         form = c.get("/sign-in").text
-        r = c.post("/sign-in", data={"user": "dora@acme", "password": PASSWORD, "csrf_token": _csrf_of(form)})
+        r = c.post("/sign-in", data={"user": "dora@acme", "password": PASSWORD, "csrf_token": csrf_of(form)})
         assert r.status_code == 303
         issued = re.search(r"warden_session=([^;]+)", r.headers["set-cookie"])
         assert issued and issued[1] != planted
@@ -308,7 +290,7 @@ def test_cookies_are_secure_behind_tls(tmp_path: Path) -> None:
         assert "Secure" in pre and "HttpOnly" in pre and "SameSite=strict" in pre
         r = c.post(
             "/sign-in",
-            data={"user": "dora@acme", "password": PASSWORD, "csrf_token": _csrf_of(form.text)},
+            data={"user": "dora@acme", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
             # the Secure cookie, sent by hand (a cookie jar keeps it from plain http://)
             headers={"Cookie": f"warden_presession={form.cookies['warden_presession']}"},
         )
@@ -328,14 +310,14 @@ def test_no_hsts_when_served_over_plain_http(live: Live) -> None:
 
 
 def test_an_ended_session_is_dead_server_side_even_if_the_browser_keeps_the_cookie(live: Live) -> None:
-    with _session(live, "dora@acme") as (c, csrf):
+    with signed_in(live, "dora@acme") as (c, csrf):
         kept = c.cookies["warden_session"]
         assert c.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
     with _cookie_client(live, kept) as replay:
         assert replay.get("/inbox").status_code == 303
         assert replay.post("/sign-out", data={"csrf_token": csrf}).status_code == 303  # nothing to end
     assert live.service.accounts  # the server still serves others
-    with _session(live, "dora@acme") as (c, _):
+    with signed_in(live, "dora@acme") as (c, _):
         assert c.get("/inbox").status_code == 200
 
 
@@ -371,7 +353,7 @@ def test_a_passage_of_another_tenants_document_is_not_readable_through_an_own_ru
         passage_id, text = con.execute(
             "SELECT passage_id, text FROM passages WHERE document_id = ? ORDER BY idx LIMIT 1", [acme_docs[0]]
         ).fetchone()
-    with _session(live, "gwen@globex") as (c, _):
+    with signed_in(live, "gwen@globex") as (c, _):
         quoted = quote(passage_id, safe="")  # ids hold a '#', as the review page's links quote them
         theirs = c.get(f"/runs/{globex_run}/passages/{quoted}")
         ghost = c.get(f"/runs/{globex_run}/passages/p-nothing")
@@ -380,7 +362,7 @@ def test_a_passage_of_another_tenants_document_is_not_readable_through_an_own_ru
         assert text[:40] not in theirs.text
         through_acme = c.get(f"/runs/{acme_run}/passages/{quoted}")
         assert through_acme.status_code == 404 and text[:40] not in through_acme.text
-    with _session(live, "dora@acme") as (c, _):  # the control: Acme's approver reads it
+    with signed_in(live, "dora@acme") as (c, _):  # the control: Acme's approver reads it
         own = c.get(f"/runs/{acme_run}/passages/{quoted}")
         assert own.status_code == 200 and html.escape(text[:40]) in own.text
 
@@ -391,7 +373,7 @@ def test_queue_health_and_metrics_show_only_the_callers_tenants(live: Live, acme
         metrics = c.get("/metrics")
     assert metrics.status_code == 200
     assert 'tenant="globex"' in metrics.text and 'tenant="acme"' not in metrics.text
-    with _session(live, "gwen@globex") as (c, _):
+    with signed_in(live, "gwen@globex") as (c, _):
         queue = c.get("/admin/queue")
         assert queue.status_code == 200 and 'data-tenant="acme"' not in queue.text
         inbox = c.get("/inbox", params={"tenant": "acme"})  # asking for another tenant's inbox

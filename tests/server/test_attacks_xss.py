@@ -6,14 +6,10 @@ that a hostile notice, runbook, file name and comment run no script.)"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from urllib.parse import quote
 
-import httpx
-from tests.server.conftest import PASSWORD, Live
+from tests.server.conftest import Live, signed_in
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"' onmouseover=alert(3) javascript:alert(4)"
 
@@ -55,24 +51,9 @@ def inert(page: str) -> None:
     assert parser.bad == [], parser.bad
 
 
-def _csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found[1]
-
-
-@contextmanager
-def _session(live: Live, user: str) -> Iterator[tuple[httpx.Client, str]]:
-    with live.client() as c:
-        form = c.get("/sign-in").text
-        r = c.post("/sign-in", data={"user": user, "password": PASSWORD, "csrf_token": _csrf_of(form)})
-        assert r.status_code == 303, r.text
-        yield c, _csrf_of(c.get("/").text)
-
-
 def test_a_hostile_rejection_reason_is_text_on_every_page(live: Live) -> None:
     rejected = live.waiting_run()
-    with _session(live, "dora@acme") as (c, csrf):
+    with signed_in(live, "dora@acme") as (c, csrf):
         r = c.post(f"/runs/{rejected}/reject", data={"csrf_token": csrf, "role": "dpo", "reason": HOSTILE})
         assert r.status_code == 303, r.text
         live.settle("dora@acme", rejected)
@@ -89,7 +70,7 @@ def test_a_hostile_cancellation_reason_is_text(live: Live) -> None:
     with live.client("ana@acme") as api:
         r = api.post(f"/api/runs/{cancelled}/cancel", json={"reason": HOSTILE})
         assert r.status_code == 200, r.text
-    with _session(live, "ana@acme") as (c, _):
+    with signed_in(live, "ana@acme") as (c, _):
         page = c.get(f"/runs/{cancelled}")
         assert page.status_code == 200
         inert(page.text)
@@ -99,7 +80,7 @@ def test_a_hostile_cancellation_reason_is_text(live: Live) -> None:
 def test_a_hostile_edit_is_shown_line_by_line_as_text(live: Live) -> None:
     run = live.waiting_run()
     yaml_text = f"name: x\ndescription: '{HOSTILE.replace(chr(39), chr(39) * 2)}'\nsteps: [{HOSTILE}\n"
-    with _session(live, "dora@acme") as (c, csrf):
+    with signed_in(live, "dora@acme") as (c, csrf):
         r = c.post(
             f"/runs/{run}/edit",
             data={"csrf_token": csrf, "role": "dpo", "action": "validate", "runbook_yaml": yaml_text},
@@ -111,7 +92,7 @@ def test_a_hostile_edit_is_shown_line_by_line_as_text(live: Live) -> None:
 
 def test_reflected_addresses_and_filters_are_text(live: Live) -> None:
     run = live.waiting_run()
-    with _session(live, "dora@acme") as (c, _):
+    with signed_in(live, "dora@acme") as (c, _):
         pages = {
             "run id": c.get(f"/runs/{quote(HOSTILE, safe='')}"),
             "review id": c.get(f"/runs/{quote(HOSTILE, safe='')}/review"),
@@ -138,7 +119,7 @@ def test_the_html_report_download_never_renders_inline(live: Live) -> None:
     """The HTML report is a download (an attachment, under the same CSP), not a page of the site
     that could run what a document says."""
     run = live.waiting_run()
-    with _session(live, "dora@acme") as (c, _):
+    with signed_in(live, "dora@acme") as (c, _):
         r = c.get(f"/runs/{run}/report.html")
     assert r.status_code == 200
     assert r.headers["content-disposition"].startswith("attachment;")

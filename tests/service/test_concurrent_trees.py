@@ -15,26 +15,17 @@ from typing import Any
 
 import pytest
 from _acme_tree import ACME
+from _ledgers import either_ledger
 
 from warden.service import Service
 from warden.store import is_write_conflict, retrying_conflicts
-from warden.testing import pg_unavailable_reason, scratch_database
 
 TREES = 6
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "duckdb":
-        monkeypatch.delenv("WARDEN_LEDGER_URL", raising=False)
-        yield "duckdb"
-        return
-    reason = pg_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with scratch_database("warden_race") as url:
-        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
-        yield "postgres"
+    yield from either_ledger(request, monkeypatch, "warden_race")
 
 
 def _tree(service: Service, _: int) -> tuple[str, str, int]:

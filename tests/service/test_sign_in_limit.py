@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from _acme_tree import ACME
+from _ledgers import either_ledger
 from argon2 import PasswordHasher
 
 from warden.errors import WardenError
 from warden.service import Service
 from warden.service.accounts import THROTTLE_FAILURES
 from warden.service.errors import BadCredentials, SignInThrottled
-from warden.testing import pg_unavailable_reason, scratch_database
 
 PASSWORD = "correct horse battery"
 GUESSES = 12
@@ -30,16 +30,7 @@ GUESSES = 12
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "duckdb":
-        monkeypatch.delenv("WARDEN_LEDGER_URL", raising=False)
-        yield "duckdb"
-        return
-    reason = pg_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with scratch_database("warden_signin") as url:
-        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
-        yield "postgres"
+    yield from either_ledger(request, monkeypatch, "warden_signin")
 
 
 @pytest.fixture
