@@ -261,11 +261,11 @@ def _payloads() -> object:
         st.sampled_from(["api_key", "password", "Authorization", "key", "note", "token", "pa\u017fsword"]),
     )
     leaves = st.one_of(text, st.integers(), st.none(), st.booleans())
-    return st.recursive(
-        leaves,
-        lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(keys, kids, max_size=4)),
-        max_leaves=12,
-    )
+
+    def nested(kids: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+        return st.one_of(st.lists(kids, max_size=4), st.dictionaries(keys, kids, max_size=4))
+
+    return st.recursive(leaves, nested, max_leaves=12)
 
 
 def test_dumps_scrubbed_dumps_exactly_what_scrubbing_every_string_dumps() -> None:
