@@ -19,9 +19,16 @@ def either_ledger(
         monkeypatch.delenv("WARDEN_LEDGER_URL", raising=False)
         yield "duckdb"
         return
+    for _ in shared_postgres(monkeypatch, database):
+        yield "postgres"
+
+
+def shared_postgres(monkeypatch: pytest.MonkeyPatch, database: str) -> Iterator[str]:
+    """A fresh Postgres database (its URL) that the services a test makes share, as several
+    hosts do; skipped, saying why, when no Postgres answers."""
     reason = pg_unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
     with scratch_database(database) as url:
         monkeypatch.setenv("WARDEN_LEDGER_URL", url)
-        yield "postgres"
+        yield url

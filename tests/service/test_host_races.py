@@ -31,13 +31,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from _acme_tree import ACME
+from _ledgers import shared_postgres
 from _queue_helpers import policy_copy, webhook_server
 
 from warden.errors import UsageError, WardenError
 from warden.service import RunRefused, Service
 from warden.service.driving import RunBusy
 from warden.store.postgres import PostgresLedger
-from warden.testing import pg_unavailable_reason, scratch_database
 
 T = TypeVar("T")
 
@@ -47,12 +47,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh Postgres database the test's hosts share."""
-    reason = pg_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with scratch_database("warden_hosts") as url:
-        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
-        yield url
+    yield from shared_postgres(monkeypatch, "warden_hosts")
 
 
 class Lineup:
