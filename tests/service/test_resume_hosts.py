@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 from _acme_tree import ACME
+from _ledgers import shared_postgres
 
 from warden.errors import UsageError, WardenError
 from warden.graph.recovery import CheckpointMissing
 from warden.service import Service
 from warden.service.errors import RunOnOtherHost
-from warden.testing import pg_unavailable_reason, scratch_database
 
 REASON = "host A's disk died; its state directory is lost"
 RUNS = "SELECT run_id, status, claimed_by, updated_at FROM runs ORDER BY run_id"
@@ -34,12 +34,7 @@ RUNS = "SELECT run_id, status, claimed_by, updated_at FROM runs ORDER BY run_id"
 @pytest.fixture
 def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh Postgres database the test's hosts share."""
-    reason = pg_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with scratch_database("warden_resume_hosts") as url:
-        monkeypatch.setenv("WARDEN_LEDGER_URL", url)
-        yield url
+    yield from shared_postgres(monkeypatch, "warden_resume_hosts")
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +111,24 @@ def test_a_take_over_is_refused_without_an_administrator_or_a_reason(shared: str
     assert _events(b, "tree_taken_over") == []
     with pytest.raises(RunOnOtherHost):
         b.resume(b.principal("ana@acme"), root)
+
+
+def test_another_tenants_user_taking_a_tree_over_gets_what_a_missing_run_answers(
+    shared: str, tmp_path: Path
+) -> None:
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    root = _recorded(a)
+    before = b.store.query(RUNS)
+    gwen = b.principal("gwen@globex")
+    with pytest.raises(WardenError) as theirs:
+        b.resume(gwen, root, take_over=REASON)
+    with pytest.raises(WardenError) as missing:
+        b.resume(gwen, "run-000000000000", take_over=REASON)
+    assert (theirs.value.code, str(theirs.value).replace(root, "ID")) == (
+        missing.value.code,
+        str(missing.value).replace("run-000000000000", "ID"),
+    )
+    assert b.store.query(RUNS) == before and _events(b, "tree_taken_over") == []
 
 
 def test_an_administrators_take_over_is_audited_the_tree_completes_and_the_old_host_leaves_it(
