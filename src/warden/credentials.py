@@ -97,11 +97,16 @@ _ANCHORS += ("eyj", "authorization", "bearer")
 _NAMED = ("key", "token", "password", "passwd", "pwd", "secret")
 
 
+def _anchored(low: str) -> bool:
+    """Lowered text holds a URL with credentials' shape or a fixed anchor of a pattern."""
+    return ("://" in low and "@" in low) or any(anchor in low for anchor in _ANCHORS)
+
+
 def _may_hold_one(text: str) -> bool:
     """Cheap substring checks first: the regex tries every alternative at every position (about
     1 us a character), and most text scrubbed (findings, step outputs) holds no credential."""
     low = text.lower()
-    if ("://" in low and "@" in low) or any(anchor in low for anchor in _ANCHORS):
+    if _anchored(low):
         return True
     return ("=" in text or '"' in text or "'" in text) and any(name in low for name in _NAMED)
 
@@ -158,7 +163,7 @@ def _may_hold_anywhere(dumped: str) -> bool:
     dump, "key" and "token" are common words; a credential key is always followed by one)."""
     # (?i:) also matches "ſ" as s and "ı" as i, which lower() keeps: fold them as the patterns do
     low = dumped.lower().replace("\u017f", "s").replace("\u0131", "i")
-    if len(low) != len(dumped) or ("://" in low and "@" in low) or any(anchor in low for anchor in _ANCHORS):
+    if len(low) != len(dumped) or _anchored(low):
         return True  # (a character whose lower case is longer: not worth reasoning about)
     for word in _NAMED:  # every key name ends in one of these words
         at = low.find(word)
