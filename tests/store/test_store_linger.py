@@ -231,3 +231,36 @@ def test_a_kill_while_lingering_loses_nothing_committed(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
     rows = Store(path).query("SELECT run_id, status FROM runs ORDER BY run_id")
     assert rows == [{"run_id": f"r{n}", "status": "completed"} for n in range(3)]
+
+
+_EXIT_WHILE_CLOSING = (
+    "import sys, time; from warden.store import Store, runs\n"
+    "store = Store(sys.argv[1])\n"
+    "store.linger_s = float(sys.argv[2])\n"
+    "for n in range(int(sys.argv[3])):\n"
+    "    with store.hold(), store.connect() as con:\n"
+    "        runs.create_run(con, runs.RunRow(f'r{n}', f'r{n}', None, None, 0, f'r{n}', None, 'acme', 'u'))\n"
+    "    time.sleep(min(float(sys.argv[2]), 0.01) * (n % 3) / 2)\n"
+)
+
+
+@pytest.mark.parametrize("linger_s", [0.0005, 0.002, 0.01, 30.0])
+def test_a_process_exiting_while_its_file_lingers_or_closes_exits_cleanly(
+    tmp_path: Path, linger_s: float
+) -> None:
+    """The watchdog closes a lingering file in its own daemon thread; a process that ends
+    while that close runs used to abort (exit 134: the interpreter unwinds daemon threads by
+    force, DuckDB's C++ turns that into an abort) after all its work succeeded. Each run
+    ends at a different point of the watchdog's cycle; each must exit 0 with its runs stored."""
+    for attempt in range(6):
+        path = tmp_path / f"w{attempt}.duckdb"
+        done = subprocess.run(
+            [sys.executable, "-c", _EXIT_WHILE_CLOSING, str(path), str(linger_s), str(3 + attempt)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (attempt, done.returncode, done.stderr[-2000:])
+        store = Store(path)
+        with store.connect(read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone() == (3 + attempt,)

@@ -6,12 +6,13 @@ step fails or retries. Analysers are read-only by manifest, so an abandoned one 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -64,6 +65,30 @@ def _worker() -> _Worker:
     return worker
 
 
+_ABANDONED: set[Future[Any]] = set()
+_ABANDONED_LOCK = threading.Lock()
+EXIT_WAIT_S = 10.0
+"""How long an exiting process waits for calls it abandoned (timed out) to return."""
+
+
+def _forget(future: Future[Any]) -> None:
+    with _ABANDONED_LOCK:
+        _ABANDONED.discard(future)
+
+
+def _at_exit() -> None:
+    """Wait (at most :data:`EXIT_WAIT_S`) for abandoned calls still running: the interpreter
+    unwinds daemon threads by force at exit, and one inside DuckDB's C++ (an analyser scanning
+    a DuckDB system) turns that into an abort (exit 134) of a process whose work is done."""
+    with _ABANDONED_LOCK:
+        running = list(_ABANDONED)
+    if running:
+        wait(running, timeout=EXIT_WAIT_S)
+
+
+atexit.register(_at_exit)
+
+
 def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
     """``fn()``, abandoned after `timeout_s`; a timeout longer than a thread can wait (inf, 1e10,
     which runbooks and policies may hold) is no timeout: waiting on it raised OverflowError."""
@@ -74,6 +99,9 @@ def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
     try:
         return future.result(timeout=max(timeout_s, 0.001))
     except FutureTimeout:
+        with _ABANDONED_LOCK:
+            _ABANDONED.add(future)
+        future.add_done_callback(_forget)
         raise StepTimeout(f"no result within {timeout_s:g}s") from None
 
 

@@ -175,18 +175,25 @@ def retrying_conflicts(work: Callable[[], _T], *, attempts: int = CONFLICT_ATTEM
 
 class _Watchdog:
     """One daemon thread runs the callbacks whose time has come (:meth:`Store.release_after`),
-    instead of a timer thread started and cancelled for every step of every graph."""
+    instead of a timer thread started and cancelled for every step of every graph.
+
+    At interpreter exit (:meth:`stop`, from ``atexit``) it finishes the callback it is running
+    and ends: a daemon thread still inside DuckDB when the interpreter finalises is unwound by
+    force, which DuckDB's C++ turns into an abort (exit 134) after everything else succeeded."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._due: list[list[Any]] = []  # heap of [deadline, n, callback, cancelled]
         self._n = itertools.count()
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def schedule(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
         entry = [time.monotonic() + seconds, next(self._n), callback, False]
         with self._cond:
             heapq.heappush(self._due, entry)
+            if self._stopped:
+                return entry  # exiting: nothing runs later (the exit closes what lingers)
             if self._thread is None or not self._thread.is_alive():  # (or after a fork)
                 self._thread = threading.Thread(target=self._run, name="warden-store-watchdog", daemon=True)
                 self._thread.start()
@@ -197,9 +204,20 @@ class _Watchdog:
         with self._cond:
             entry[3] = True
 
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """End the thread once its running callback (if any) returns; later ones never run."""
+        with self._cond:
+            self._stopped = True
+            thread = self._thread
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+
     def _run(self) -> None:
         while True:
             with self._cond:
+                if self._stopped:
+                    return
                 while self._due and self._due[0][3]:
                     heapq.heappop(self._due)  # cancelled: dropped unrun
                 if not self._due:
@@ -215,6 +233,25 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+
+
+def _at_exit() -> None:
+    """Before the interpreter finalises (``atexit`` runs while daemon threads still run
+    normally): stop the watchdog, then close the files that only linger, here in the main
+    thread, so no thread is inside DuckDB when the daemon threads are unwound."""
+    _WATCHDOG.stop()
+    for store in _lingering():
+        if not store._mutex.acquire(timeout=5):  # another thread is in it: leave it be
+            continue
+        try:
+            if not store._holds and not store._in_use:
+                with suppress(Exception):
+                    store._close_anchor()
+        finally:
+            store._mutex.release()
+
+
+atexit.register(_at_exit)
 
 
 class Store:

@@ -1,0 +1,34 @@
+"""A process that abandoned a timed-out analyser call still inside DuckDB exits cleanly: the
+interpreter unwinds daemon threads by force at exit, which DuckDB's C++ turns into an abort
+(exit 134) of a process whose work is done, unless the exit waits for the call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+_ABANDON_THEN_EXIT = (
+    "import sys, duckdb\n"
+    "from warden.graph.executor import StepTimeout, call_with_timeout\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "con.execute('CREATE TABLE t AS SELECT range AS i FROM range(200000)')\n"
+    "def scan():\n"
+    "    for _ in range(int(sys.argv[2])):\n"
+    "        con.cursor().execute('SELECT sum(i * i) FROM t').fetchall()\n"
+    "try:\n"
+    "    call_with_timeout(scan, 0.01)\n"
+    "except StepTimeout:\n"
+    "    print('abandoned')\n"
+)
+
+
+def test_a_process_exits_cleanly_after_abandoning_a_call_inside_duckdb(tmp_path: Path) -> None:
+    for attempt, loops in enumerate((40, 80, 160)):
+        done = subprocess.run(
+            [sys.executable, "-c", _ABANDON_THEN_EXIT, str(tmp_path / f"s{attempt}.duckdb"), str(loops)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, "abandoned"), done.stderr[-2000:]
