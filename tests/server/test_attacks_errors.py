@@ -375,3 +375,27 @@ def test_a_large_body_with_a_good_credential_reaches_its_route(live: Live) -> No
         )
         _page_coded(r, 415, "upload_type")
     assert _uploads(live) == before
+
+
+@pytest.mark.parametrize("path", ["/runs/{run_id}/events", "/runs/{run_id}", "/api/runs/{run_id}"])
+def test_a_get_announcing_a_huge_body_is_refused_without_a_traceback(
+    live: Live, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GET that announces a 50 GB body (and sends none) gets an immediate coded 413, on the
+    live event stream too, whose disconnect listener reads the body after the stream started:
+    there the refusal came too late for an answer and the server logged a traceback."""
+    run_id = live.waiting_run()
+    target = path.format(run_id=run_id)
+    headers = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {50 * 2**30}"]
+    if path.startswith("/api/"):
+        headers.append(f"Authorization: Bearer {live.tokens['ana@acme']}")
+    else:
+        with _signed_in(live, "ana@acme") as c:
+            headers.append(f"Cookie: warden_session={c.cookies['warden_session']}")
+    with _logs(caplog):
+        answer = _raw(live, ("\r\n".join(headers) + "\r\n\r\n").encode(), timeout_s=5)
+        time.sleep(0.5)  # the server logs an error after the answer, if it does
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"request_too_large" in answer and b"Traceback" not in answer
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors

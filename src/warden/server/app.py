@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
-from warden.server.errors import install_error_handlers
+from warden.server.errors import install_error_handlers, refusal
 from warden.server.events import router as events_router
 from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
@@ -169,8 +169,10 @@ def _vet_credential(service: Service, scope: Scope) -> None:
 
 class BodyLimit:
     """Pure ASGI middleware: a request body over :func:`max_body_bytes` is refused (413,
-    `request_too_large`) when its route starts reading it: at once if its Content-Length says
-    so (the body is never read), else as soon as the bytes received pass the limit. Without
+    `request_too_large`): at once, before any route, if its Content-Length says so (the body
+    is never read; a route that reads no body, the live event stream among them, would
+    otherwise answer, or refuse only after its answer started), else as soon as the bytes
+    received pass the limit. Without
     it the framework spools any body to disk before the service's own size checks (and before
     the route's own authentication) see it. So a body over :data:`ANONYMOUS_BODY_BYTES` is read
     only once its credential holds (refused like the route would refuse it, before a byte is
@@ -191,13 +193,14 @@ class BodyLimit:
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length":
                 declared = int(value) if value.strip().isdigit() else 0
+        if declared > limit:
+            await refusal(Request(scope), BodyTooLarge(limit))(scope, receive, send)
+            return
         seen = 0
         vetted = public
 
         async def limited() -> Message:
             nonlocal seen, vetted
-            if declared > limit:
-                raise BodyTooLarge(limit)
             if not vetted and max(declared, seen) > ANONYMOUS_BODY_BYTES:
                 await run_in_threadpool(_vet_credential, self.service, scope)
                 vetted = True

@@ -137,6 +137,23 @@ def validation_message(exc: RequestValidationError, limit: int = 5) -> str:
     return "invalid request: " + "; ".join(said) + (f"; and {more} more" if more > 0 else "")
 
 
+def refusal(request: Request, exc: StarletteHTTPException) -> Response:
+    """The answer to a framework or middleware refusal: its code, the HTML error page for a
+    page, the coded JSON body for the API."""
+    headers = dict(exc.headers or {})
+    if exc.status_code < 400 or exc.status_code in (204, 304):  # a redirect (sign in first)
+        return Response(status_code=exc.status_code, headers=headers)
+    code, fix = HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", None))
+    code = getattr(exc, "code", None) or code
+    message = scrub(str(exc.detail)) if exc.detail else code.replace("_", " ")
+    if is_page(request):
+        response = error_page(request, exc.status_code, code, message, fix)
+        response.headers.update(headers)
+        return response
+    body = {"error": {"code": code, "message": message, "fix": fix}}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def warden_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WardenError)
@@ -177,18 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_refusal(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        headers = dict(exc.headers or {})
-        if exc.status_code < 400 or exc.status_code in (204, 304):  # a redirect (sign in first)
-            return Response(status_code=exc.status_code, headers=headers)
-        code, fix = HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", None))
-        code = getattr(exc, "code", None) or code
-        message = scrub(str(exc.detail)) if exc.detail else code.replace("_", " ")
-        if is_page(request):
-            response = error_page(request, exc.status_code, code, message, fix)
-            response.headers.update(headers)
-            return response
-        body = {"error": {"code": code, "message": message, "fix": fix}}
-        return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+        return refusal(request, exc)
 
     app.add_exception_handler(WardenError, warden_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
