@@ -231,5 +231,8 @@ def runbook(name: str, steps: list[dict[str, Any]], **fields: Any) -> dict[str, 
     }
 
 
-def slow(step_id: str, seconds: float = 0, **fields: Any) -> dict[str, Any]:
-    return {"id": step_id, "analyser": "wtest_slow", "config": {"seconds": seconds, "tag": step_id}, **fields}
+def slow(step_id: str, seconds: float = 0, until: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A wtest_slow step: sleeps `seconds`, or until a file named `until` exists in the directory
+    ``$WTEST_SIGNALS`` names (at most `seconds`)."""
+    config: dict[str, Any] = {"seconds": seconds, "tag": step_id, **({"until": until} if until else {})}
+    return {"id": step_id, "analyser": "wtest_slow", "config": config, **fields}

@@ -24,7 +24,6 @@ from _wardencli import (
 
 from warden.governance import load_policy
 
-LONG = runbook("long-review", [slow("first"), slow("sleepy", seconds=10), slow("after")])
 SHORT = runbook("short-review", [slow("only")])
 
 
@@ -63,7 +62,10 @@ def test_a_kill_switch_engaged_through_the_cli_stops_a_running_tree_bound_to_ano
     data = acme_policy_data(approval={"auto_approve": [auto_rule("tests", ["long-review"])]})
     w = make_warden(data)
     bound_sha = load_policy(w.policy).sha256
-    args, proc = _analyse(w, LONG, tmp_path, wait=False)
+    w.extra_env["WTEST_SIGNALS"] = str(tmp_path)  # the sleepy step ends once the switch is
+    go = tmp_path / "go"  # engaged, however slow the machine
+    long = runbook("long-review", [slow("first"), slow("sleepy", seconds=300, until="go"), slow("after")])
+    args, proc = _analyse(w, long, tmp_path, wait=False)
     w.wait_for("SELECT * FROM steps WHERE step_id = 'sleepy' AND status = 'running'")
 
     # while the step runs, an admin puts another policy in force, then engages acme's switch
@@ -71,6 +73,7 @@ def test_a_kill_switch_engaged_through_the_cli_stops_a_running_tree_bound_to_ano
     w.apply_policy(write_yaml(tmp_path / "newer.yaml", data), reason="lower acme's cap")
     engaged = w.kill_switch("engage", "incident 7", "--tenant", "acme")
     assert "kill switch engaged for acme" in engaged.out, str(engaged)
+    go.touch()
 
     done = w.wait(proc, args)
     assert done.code == 1, str(done)

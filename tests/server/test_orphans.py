@@ -188,9 +188,11 @@ def test_a_server_killed_mid_step_resumes_the_run_when_it_starts_again(setup: Se
 
 def test_a_run_a_live_cli_drives_is_left_to_it(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARDEN_ANALYSER_PATH", str(PLUGINS))  # the test analysers, in this process too
+    monkeypatch.setenv("WTEST_SIGNALS", str(setup.tmp))  # the sleepy step ends once the
+    go = setup.tmp / "go"  # server has looked at the run, however slow the machine
     book = write_yaml(
         setup.tmp / "long.yaml",
-        runbook("long-review", [slow("first"), slow("sleepy", seconds=8), slow("last")]),
+        runbook("long-review", [slow("first"), slow("sleepy", seconds=300, until="go"), slow("last")]),
     )
     from warden.catalogue import Catalogue
 
@@ -217,6 +219,7 @@ def test_a_run_a_live_cli_drives_is_left_to_it(setup: Setup, monkeypatch: pytest
         served = setup.serve("beside-the-cli", grace_s=0.2)
         try:
             _wait(lambda: "left to it" in served.stderr(), "the server to look at the run")
+            go.touch()
             out, err = cli.communicate(timeout=120)
             assert cli.returncode == 0, out + err
         finally:
