@@ -1,35 +1,45 @@
 """Splits the shared dev corpora by policy into a tuning half and a held-back half.
 
-    python bench/split_dev.py OUT_DIR   ->  OUT_DIR/{gdpr_t200,opp115}_{tune,heldback}.jsonl
+    python bench/split_dev.py OUT_DIR [--seed N]  ->  OUT_DIR/{gdpr_t200,opp115}_{tune,heldback}.jsonl
 
-Policies are ordered by sha256 of their name and alternated, so the split is stable and
-balanced. Reads ../shared at run time only; nothing of it is shipped.
+Without ``--seed``, policies are ordered by sha256 of their name and alternated, so the split is
+stable and balanced (every round of issue 18 used it). ``--seed N`` shuffles the policies with
+``random.Random(N)`` instead and alternates them: another balanced split, for cross-validation
+over several splits (``bench/cv_doc_rules.py`` uses the same function). Reads ../shared at run
+time only; nothing of it is shipped.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import sys
+import random
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 
 
-def halves(rows: list[dict]) -> dict[str, str]:
+def halves(rows: list[dict], seed: int | None = None) -> dict[str, str]:
     """Policy -> 'tune' or 'heldback'."""
-    policies = sorted({r["policy"] for r in rows}, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    if seed is None:
+        policies = sorted({r["policy"] for r in rows}, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    else:
+        policies = sorted({r["policy"] for r in rows})
+        random.Random(seed).shuffle(policies)
     return {p: ("tune", "heldback")[i % 2] for i, p in enumerate(policies)}
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    out = Path(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--seed", type=int, help="a random split instead of the sha256 order")
+    a = ap.parse_args()
+    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("gdpr_t200", "opp115"):
         rows = [json.loads(line) for line in (SHARED / f"{name}_dev.jsonl").open(encoding="utf-8")]
-        half = halves(rows)
+        half = halves(rows, a.seed)
         for part in ("tune", "heldback"):
             chosen = [r for r in rows if half[r["policy"]] == part]
             path = out / f"{name}_{part}.jsonl"
