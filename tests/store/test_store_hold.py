@@ -116,3 +116,31 @@ def test_short_work_inside_release_after_keeps_the_file_open(tmp_path: Path) -> 
             with store.release_after(60), store.connect() as con:
                 con.execute("SELECT 1")
     assert store.opened == 1
+
+
+@pytest.mark.duckdb_only
+def test_stores_of_one_process_opening_and_closing_one_file_at_once_all_get_in(tmp_path: Path) -> None:
+    """Two servers over one state directory in one process: their stores open and close the
+    file at once. DuckDB refuses a connect while another thread's close is still detaching
+    the file ("Unique file handle conflict"); that is a wait, not a failure of the request."""
+    import threading
+
+    path = tmp_path / "warden.duckdb"
+    with Store(path).connect() as con:  # creates the file and its schema
+        con.execute("SELECT 1")
+    failures: list[str] = []
+
+    def units(store: Store) -> None:
+        for _ in range(400):
+            try:
+                with store.hold(), store.connect() as con:  # as a decision's unit of work
+                    con.execute("SELECT count(*) FROM runs").fetchone()
+            except Exception as exc:  # every failure counts, whatever its kind
+                failures.append(str(exc).splitlines()[0])
+
+    threads = [threading.Thread(target=units, args=(Store(path),)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -141,14 +141,17 @@ def is_lock_error(exc: BaseException) -> bool:
     """A DuckDB error that means another connection holds the file: worth waiting for.
 
     Only DuckDB's lock messages count ("Could not set lock on file ...: Conflicting lock is
-    held"), and the one it gives when this process already has the file open another way.
-    A message merely containing "lock" (a truncated file's "block", say) does not.
+    held"), the one it gives when this process already has the file open another way, and
+    the one it gives when another thread of this process is still closing it ("Unique file
+    handle conflict": the file is detached a moment later). A message merely containing
+    "lock" (a truncated file's "block", say) does not.
     """
     text = str(exc).lower()
     return (
         "could not set lock" in text
         or "conflicting lock" in text
         or "different configuration than existing connections" in text
+        or "unique file handle conflict" in text
     )
 
 
