@@ -4,7 +4,9 @@ to several hosts sharing one Postgres ledger. Checking a password (argon2) is sl
 that counts the failures, checks, then records would let every guess of the burst through the
 count. At most five guesses may be checked; the others are refused (`sign_in_throttled`) and
 so is the right password after them. The API's token exchange goes through the same call
-(server/api.py). The Postgres cases are skipped, saying why, when no Postgres answers."""
+(server/api.py). Also: IPv6 clients count by their /64, the per-user ceiling across clients,
+and the pruning of old attempts. The Postgres cases are skipped, saying why, when no Postgres
+answers."""
 
 from __future__ import annotations
 
