@@ -312,7 +312,8 @@ class Accounts:
             minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
             if refused == "user":
                 raise SignInThrottled(
-                    f"too many failed sign-ins for '{user}' from clients it never signed in from",
+                    f"too many failed sign-ins for '{user}'; only networks that signed in as "
+                    "them before may try now",
                     fix=f"sign in from a network you signed in from before, wait {minutes} minutes, "
                     "or ask the operator to set a new password (`warden users passwd`)",
                 )
