@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from warden.server import create_app
+from warden.server.identity import proxy_options
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "fixtures" / "acme" / "policy.yaml"
@@ -108,7 +109,10 @@ def free_port() -> int:
 def serving(app: Any) -> Iterator[int]:
     """Serve `app` with uvicorn on a free loopback port (yielded) until the block ends."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # as `warden serve` without --trusted-proxy: X-Forwarded-For ignored (uvicorn's default
+    # would honour it from loopback, where every test client is)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **proxy_options([]))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

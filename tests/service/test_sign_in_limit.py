@@ -4,13 +4,16 @@ to several hosts sharing one Postgres ledger. Checking a password (argon2) is sl
 that counts the failures, checks, then records would let every guess of the burst through the
 count. At most five guesses may be checked; the others are refused (`sign_in_throttled`) and
 so is the right password after them. The API's token exchange goes through the same call
-(server/api.py). The Postgres cases are skipped, saying why, when no Postgres answers."""
+(server/api.py). Also: IPv6 clients count by their /64, the per-user ceiling across clients,
+and the pruning of old attempts. The Postgres cases are skipped, saying why, when no Postgres
+answers."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,14 @@ from argon2 import PasswordHasher
 
 from warden.errors import WardenError
 from warden.service import Service
-from warden.service.accounts import THROTTLE_FAILURES
+from warden.service.accounts import (
+    ATTEMPT_RETENTION,
+    THROTTLE_FAILURES,
+    USER_CEILING,
+    throttle_client,
+)
 from warden.service.errors import BadCredentials, SignInThrottled
+from warden.store._util import now
 
 PASSWORD = "correct horse battery"
 GUESSES = 12
@@ -54,14 +63,18 @@ def _hosts(ledger: str, tmp_path: Path, made: list[Service]) -> list[Service]:
     return hosts
 
 
-def _burst(hosts: list[Service], guesses: list[str], client: str = "203.0.113.7") -> list[Any]:
-    """Every guess at once (one thread each, spread over the hosts): each one's principal or error."""
+def _burst(
+    hosts: list[Service], guesses: list[str], client: str = "203.0.113.7", clients: list[str] | None = None
+) -> list[Any]:
+    """Every guess at once (one thread each, spread over the hosts; from `client`, or from
+    `clients[n]` for the n-th guess): each one's principal or error."""
     start = threading.Barrier(len(guesses))
 
     def guess(n: int) -> Any:
         start.wait()
+        sender = clients[n] if clients else client
         try:
-            return hosts[n % len(hosts)].accounts.authenticate_password("ana@acme", guesses[n], client=client)
+            return hosts[n % len(hosts)].accounts.authenticate_password("ana@acme", guesses[n], client=sender)
         except WardenError as exc:
             return exc
 
@@ -147,3 +160,110 @@ def test_a_new_password_set_by_the_operator_lifts_the_limit_as_the_refusal_says(
         "ana@acme", "a brand new passphrase", client="203.0.113.7"
     )
     assert signed_in.user == "ana@acme"
+
+
+def _attempt(service: Service, password: str, client: str) -> Any:
+    try:
+        return service.accounts.authenticate_password("ana@acme", password, client=client)
+    except WardenError as exc:
+        return exc
+
+
+def test_ipv6_clients_count_by_their_64_and_ipv4_by_the_whole_address() -> None:
+    assert throttle_client("2001:db8:5:6:a:b:c:d") == "2001:db8:5:6::/64"
+    assert throttle_client("2001:DB8:5:6::1") == throttle_client("2001:db8:5:6:ffff::9")
+    assert throttle_client("2001:db8:5:7::1") != throttle_client("2001:db8:5:6::1")
+    assert throttle_client("::ffff:198.51.100.4") == "198.51.100.4"  # IPv4 on a dual-stack socket
+    assert throttle_client("198.51.100.4") != throttle_client("198.51.100.5")
+    assert throttle_client("unknown") == "unknown"
+
+
+def test_rotating_ipv6_addresses_within_one_64_hits_the_limit(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """An attacker owning a /64 (every subscriber gets one) signs in from a new address for every
+    guess: the sixth is refused as if the addresses were one, and another /64 is not."""
+    hosts = _hosts(ledger, tmp_path, made)
+    results = [
+        _attempt(hosts[n % len(hosts)], f"guess {n}", f"2001:db8:5:6:{n:x}:{n * 7:x}::{n + 1:x}")
+        for n in range(THROTTLE_FAILURES + 2)
+    ]
+    assert [type(r) for r in results] == [BadCredentials] * THROTTLE_FAILURES + [SignInThrottled] * 2
+    assert isinstance(_attempt(hosts[-1], PASSWORD, "2001:db8:5:6::beef"), SignInThrottled)
+    assert _attempt(hosts[0], PASSWORD, "2001:db8:5:7::1").user == "ana@acme"
+
+
+def test_the_per_user_ceiling_across_many_addresses_holds_for_a_burst_and_spares_known_clients(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """Guesses spread over many addresses, five per address: once the user's failures from all
+    clients reach the ceiling, a client that never signed in as her is refused (the right
+    password too), even in a burst at once from fresh addresses; the address she signed in from
+    before the attack still signs her in. (The failures before the burst are written as rows:
+    checking 45 passwords one by one proves nothing the burst does not.)"""
+    hosts = _hosts(ledger, tmp_path, made)
+    a = hosts[0]
+    assert _attempt(a, PASSWORD, "192.0.2.1").user == "ana@acme"  # her office, known
+    earlier = now()  # after her password was set (which starts a fresh count)
+    below = USER_CEILING - THROTTLE_FAILURES
+    _seed(a, [(f"198.51.100.{n // THROTTLE_FAILURES}", earlier, False) for n in range(below)], [])
+    fresh = [f"203.0.113.{n}" for n in range(GUESSES)]
+    results = _burst(hosts, [f"burst guess {n}" for n in range(GUESSES)], clients=fresh)
+    assert sum(isinstance(r, BadCredentials) for r in results) == THROTTLE_FAILURES, results
+    throttled = [r for r in results if isinstance(r, SignInThrottled)]
+    assert len(throttled) == GUESSES - THROTTLE_FAILURES, results
+    assert "signed in from before" in (throttled[0].fix or "")
+    refused = _attempt(hosts[-1], PASSWORD, "203.0.113.200")
+    assert isinstance(refused, SignInThrottled) and refused.code == "sign_in_throttled"
+    assert _attempt(hosts[-1], PASSWORD, "192.0.2.1").user == "ana@acme"
+    # the known client keeps its own limit: five more failures from it, then refused too
+    for n in range(THROTTLE_FAILURES):
+        assert isinstance(_attempt(a, f"typo {n}", "192.0.2.1"), BadCredentials)
+    assert isinstance(_attempt(a, PASSWORD, "192.0.2.1"), SignInThrottled)
+    payloads = a.store.query(
+        "SELECT payload_json FROM audit_events WHERE event = 'sign_in_throttled' ORDER BY seq"
+    )
+    assert '"limit": "user"' in payloads[0]["payload_json"]
+    assert '"limit": "client"' in payloads[-1]["payload_json"]
+
+
+def _seed(
+    service: Service, attempts: list[tuple[str, datetime, bool]], guards: list[tuple[str, datetime]]
+) -> None:
+    """Attempts of ana@acme (client, when, ok) and guard rows (user, when) made in the past."""
+    with service.store.connect() as con:
+        for n, (client, at, ok) in enumerate(attempts):
+            con.execute(
+                'INSERT INTO sign_in_attempts ("user", client, "at", ok, attempt_id) VALUES (?, ?, ?, ?, ?)',
+                ["ana@acme", client, at, ok, f"seeded-{client}-{n}"],
+            )
+        for user, at in guards:
+            con.execute(
+                'INSERT INTO sign_in_guards ("user", client, touched_at) VALUES (?, ?, ?)', [user, "", at]
+            )
+
+
+def test_pruning_drops_attempts_and_guards_past_the_retention_and_keeps_the_rest(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """Anyone may try to sign in under any name: the rows must not pile up. A sign-in drops
+    those older than the retention (at most every few minutes per process); a success within
+    it still makes its client known."""
+    a = _hosts(ledger, tmp_path, made)[0]
+    t = now()
+    old, recent = t - ATTEMPT_RETENTION - timedelta(days=1), t - ATTEMPT_RETENTION + timedelta(days=1)
+    _seed(
+        a,
+        [("198.51.100.1", old, False), ("198.51.100.2", old, True), ("192.0.2.1", recent, True)],
+        [("ghost@nowhere", old), ("bob@acme", recent)],
+    )
+    assert isinstance(_attempt(a, "a wrong guess", "203.0.113.9"), BadCredentials)
+    attempts = a.store.query('SELECT client FROM sign_in_attempts ORDER BY "at"')
+    assert [r["client"] for r in attempts] == ["192.0.2.1", "203.0.113.9"]
+    guards = a.store.query('SELECT "user" FROM sign_in_guards ORDER BY "user"')
+    assert {"ghost@nowhere"}.isdisjoint(r["user"] for r in guards)
+    assert "bob@acme" in [r["user"] for r in guards]
+    # the next sign-in within a few minutes only checks the clock: old rows wait for the next prune
+    _seed(a, [("198.51.100.3", old, False)], [])
+    assert isinstance(_attempt(a, "another guess", "203.0.113.9"), BadCredentials)
+    assert len(a.store.query("SELECT client FROM sign_in_attempts WHERE client = '198.51.100.3'")) == 1

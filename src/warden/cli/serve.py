@@ -36,6 +36,13 @@ def serve(
     resume_orphans: bool = typer.Option(
         True, "--resume-orphans/--no-resume-orphans", help="Resume at start-up what a stopped server left."
     ),
+    trusted_proxy: list[str] | None = typer.Option(
+        None,
+        "--trusted-proxy",
+        help="A reverse proxy's address or network (repeatable): X-Forwarded-For is honoured from "
+        "these peers only, so sign-in failures count by the real client "
+        "(default: $WARDEN_TRUSTED_PROXIES, comma-separated; none: the headers are ignored).",
+    ),
 ) -> None:
     """Serve the JSON API (/api, /openapi.json), sign-in pages and /healthz; analyses and decisions
     run in background workers on the state directory ($WARDEN_HOME), which the CLI may share."""
@@ -48,6 +55,9 @@ def serve(
 
     from warden.cli._runtime import home_dir, presented_policy
     from warden.server import create_app
+    from warden.server.identity import TRUSTED_PROXIES_ENV, proxy_options
+
+    proxies = proxy_options(trusted_proxy or [os.environ.get(TRUSTED_PROXIES_ENV, "")])
 
     app = create_app(
         home_dir(),
@@ -63,4 +73,6 @@ def serve(
             markup=True,
         )
     err_console.print(plain(f"warden serving {home_dir()} on http://{host}:{port}"))
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    if proxies["proxy_headers"]:
+        err_console.print(plain(f"trusting X-Forwarded-For from {', '.join(proxies['forwarded_allow_ips'])}"))
+    uvicorn.run(app, host=host, port=port, log_level="info", **proxies)

@@ -6,11 +6,14 @@ The server only authenticates; the principal it hands on carries `auth="token"` 
 
 from __future__ import annotations
 
-from typing import Annotated
+import ipaddress
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from warden.errors import UsageError
 from warden.service import NoPrincipal, Principal, Service
 from warden.service.accounts import Session
 from warden.service.errors import BadCredentials
@@ -18,14 +21,18 @@ from warden.service.errors import BadCredentials
 __all__ = [
     "CSRF_FIELD",
     "SESSION_COOKIE",
+    "TRUSTED_PROXIES_ENV",
     "ApiPrincipal",
     "client_of",
     "page_session",
+    "proxy_options",
     "service_of",
 ]
 
 SESSION_COOKIE = "warden_session"
 CSRF_FIELD = "csrf_token"
+TRUSTED_PROXIES_ENV = "WARDEN_TRUSTED_PROXIES"
+"""`warden serve --trusted-proxy`'s default: addresses or networks, separated by commas or spaces."""
 
 bearer = HTTPBearer(
     auto_error=False, description="An API token from `POST /api/tokens` or `warden users token`"
@@ -38,8 +45,30 @@ def service_of(request: Request) -> Service:
 
 
 def client_of(request: Request) -> str:
-    """The client a sign-in attempt is throttled by (its address)."""
+    """The client a sign-in attempt is throttled by: the peer's address, or, when the peer is a
+    trusted proxy (:func:`proxy_options`), the address it says it forwards for."""
     return request.client.host if request.client else "unknown"
+
+
+def proxy_options(trusted: Iterable[str]) -> dict[str, Any]:
+    """uvicorn's options for honouring X-Forwarded-For (and -Proto) from the `trusted` peers
+    (addresses or networks) and from nobody else: a client that names itself in the header
+    would otherwise choose the address its sign-in failures are counted by. With none trusted
+    the headers are ignored (uvicorn would trust loopback by default). A value that is not an
+    address or network is refused: uvicorn would take it as a literal that never matches."""
+    allowed: list[str] = []
+    for value in trusted:
+        for item in value.replace(",", " ").split():
+            try:
+                allowed.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise UsageError(
+                    f"trusted proxy {item!r} is not an IP address or network",
+                    fix="name the reverse proxy's address as Warden sees it, e.g. 10.0.0.5 or 10.0.0.0/24",
+                ) from None
+    if not allowed:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}
 
 
 def api_principal(

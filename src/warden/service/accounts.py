@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,21 +34,40 @@ if TYPE_CHECKING:
     from warden.service.oidc import OidcSignIn
 
 __all__ = [
+    "ATTEMPT_RETENTION",
     "OPERATOR",
+    "PRUNE_EVERY",
     "SESSION_TTL",
     "THROTTLE_FAILURES",
     "THROTTLE_WINDOW",
+    "USER_CEILING",
     "Accounts",
     "IssuedToken",
     "Session",
     "parse_expiry",
+    "throttle_client",
 ]
 
 OPERATOR = "operator@host"
 """The actor of account management on the host (no principal: the state directory is the key)."""
 SESSION_TTL = timedelta(hours=12)
 THROTTLE_FAILURES = 5
+"""Failed sign-ins of one user from one client (:func:`throttle_client`) per window."""
 THROTTLE_WINDOW = timedelta(minutes=15)
+USER_CEILING = 50
+"""Failed sign-ins of one user from all clients together per window, beyond which only clients
+that signed in as that user before (within :data:`ATTEMPT_RETENTION`) may still try.
+
+The trade-off: anyone with many addresses can keep a user from signing in from a NEW address
+(50 wrong guesses every 15 minutes keep the ceiling reached), but not from one they signed in
+from before, and not for other users; in exchange a guesser with unlimited addresses gets at
+most 50 guesses per user per window (4,800 a day) instead of 5 per address."""
+ATTEMPT_RETENTION = max(THROTTLE_WINDOW, timedelta(days=30))
+"""How long sign-in attempts are kept: the window's failures, and the successes that make a
+client known (:data:`USER_CEILING`)."""
+PRUNE_EVERY = timedelta(minutes=10)
+"""How often (at most, per process) a sign-in also drops the attempts older than the retention."""
+IPV6_PREFIX = 64
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "wdn"
 _RESERVE_ROUNDS = 40
@@ -74,6 +96,22 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def throttle_client(address: str) -> str:
+    """The client sign-in failures are counted by: an IPv4 address itself, an IPv6 address's /64
+    (one subscriber's or host's network: its addresses are free to rotate through, so counting
+    each one would give 5 guesses per address), anything else (no address) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        network = ipaddress.IPv6Network((int(ip), IPV6_PREFIX), strict=False)
+        return str(network)
+    return str(ip)
+
+
 def parse_expiry(text: str | None) -> timedelta | None:
     """`30d`, `12h`, `90m` (or `never`/None: no expiry) as a duration; a usage error otherwise."""
     if text is None or text.strip().lower() == "never":
@@ -96,6 +134,8 @@ class Accounts:
         self.hasher = PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         self._oidc: OidcSignIn | None = None
+        self._pruned_at = float("-inf")
+        self._prune_lock = threading.Lock()
 
     @property
     def oidc(self) -> OidcSignIn:
@@ -217,37 +257,69 @@ class Accounts:
         return found
 
     def authenticate_password(self, user: str, password: str, *, client: str) -> Principal:
-        """The principal `user` is, if `password` is theirs; throttled per user and client.
+        """The principal `user` is, if `password` is theirs; throttled per user and client, and
+        per user across clients for clients that never signed in as them (:data:`USER_CEILING`).
 
-        The limit holds however many attempts come at once, on any number of hosts: each one is
+        The limits hold however many attempts come at once, on any number of hosts: each one is
         recorded as a failure (:func:`~warden.store.accounts.reserve_attempt`, serialised per
-        user and client, committed) before its password is checked, and marked ok only after,
-        so a check in progress already counts and one whose process dies stays a failure."""
+        user, committed) before its password is checked, and marked ok only after, so a check
+        in progress already counts and one whose process dies stays a failure. `client` is the
+        address the request came from; failures count by :func:`throttle_client`."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
         user = user.strip()
+        counted_as = throttle_client(client)
         attempt_id = secrets.token_hex(12)
 
-        def reserve() -> tuple[dict[str, Any] | None, bool]:
-            with self.store.connect() as con:
-                account = rows.get_account(con, user)
-                since = now() - THROTTLE_WINDOW
-                if account is not None and account["updated_at"] > since:
-                    since = account["updated_at"]  # the operator set a new password: a fresh count
-                counted = rows.reserve_attempt(
-                    con, user, client, attempt_id, since=since, limit=THROTTLE_FAILURES
-                )
-            return account, counted is not None
+        def reserve() -> tuple[dict[str, Any] | None, str | None]:
+            prune = self._prune_due()
+            try:
+                with self.store.connect() as con:
+                    account = rows.get_account(con, user)
+                    at = now()
+                    since = at - THROTTLE_WINDOW
+                    if account is not None and account["updated_at"] > since:
+                        since = account["updated_at"]  # the operator set a new password: a fresh count
+                    refused = rows.reserve_attempt(
+                        con,
+                        user,
+                        counted_as,
+                        attempt_id,
+                        since=since,
+                        limit=THROTTLE_FAILURES,
+                        user_limit=USER_CEILING,
+                        known_since=at - ATTEMPT_RETENTION,
+                    )
+                    if prune:  # after the reservation touched this user's guard row
+                        rows.prune_attempts(con, at - ATTEMPT_RETENTION)
+            except BaseException:
+                if prune:  # not pruned after all: the next sign-in may
+                    self._pruned_at = float("-inf")
+                raise
+            return account, refused
 
         # attempts at once on DuckDB lose the race for the guard row and run again: enough
         # rounds for each of a burst of them to get its turn
-        account, reserved = retrying_conflicts(reserve, attempts=_RESERVE_ROUNDS)
-        if not reserved:
+        account, refused = retrying_conflicts(reserve, attempts=_RESERVE_ROUNDS)
+        if refused is not None:
             if account is not None:
-                self._audited(account["tenant"], user, "sign_in_throttled", {"user": user, "client": client})
+                self._audited(
+                    account["tenant"],
+                    user,
+                    "sign_in_throttled",
+                    {"user": user, "client": client, "counted_as": counted_as, "limit": refused},
+                )
+            minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+            if refused == "user":
+                raise SignInThrottled(
+                    f"too many failed sign-ins for '{user}'; only networks that signed in as "
+                    "them before may try now",
+                    fix=f"sign in from a network you signed in from before, wait {minutes} minutes, "
+                    "or ask the operator to set a new password (`warden users passwd`)",
+                )
             raise SignInThrottled(
                 f"too many failed sign-ins for '{user}' from this client",
-                fix=f"wait {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes, or ask the operator "
+                fix=f"wait {minutes} minutes, or ask the operator "
                 "to set a new password (`warden users passwd`)",
             )
         ok = False
@@ -357,6 +429,16 @@ class Accounts:
                 )
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _prune_due(self) -> bool:
+        """Whether this sign-in also drops old attempts: at most once per :data:`PRUNE_EVERY`
+        in this process, so a sign-in otherwise pays only this check."""
+        with self._prune_lock:
+            at = time.monotonic()
+            if at - self._pruned_at < PRUNE_EVERY.total_seconds():
+                return False
+            self._pruned_at = at
+            return True
 
     def _tenant_of(self, user: str) -> str | None:
         """The chain a user without an account (an OIDC user) is audited on: their first tenant."""

@@ -16,6 +16,7 @@ __all__ = [
     "add_oidc_request",
     "add_token",
     "count_failures",
+    "count_user_failures",
     "end_session",
     "end_sessions_of",
     "get_account",
@@ -23,9 +24,11 @@ __all__ = [
     "get_token",
     "list_accounts",
     "list_tokens",
+    "prune_attempts",
     "reserve_attempt",
     "revoke_token",
     "settle_attempt",
+    "signed_in_from",
     "start_session",
     "take_oidc_request",
     "token_used",
@@ -140,34 +143,48 @@ def end_sessions_of(con: Any, user: str) -> int:
 
 
 def reserve_attempt(
-    con: Any, user: str, client: str, attempt_id: str, *, since: datetime, limit: int
-) -> int | None:
+    con: Any,
+    user: str,
+    client: str,
+    attempt_id: str,
+    *,
+    since: datetime,
+    limit: int,
+    user_limit: int,
+    known_since: datetime,
+) -> str | None:
     """Record a sign-in attempt of `user` from `client` as failed, before its password is
-    checked, unless `limit` failures were counted since `since` already: the failures counted
-    before it, or None (nothing recorded) at the limit. :func:`settle_attempt` marks it ok once
+    checked: None when it was recorded, else the limit that refused it (nothing recorded).
+    ``"client"``: `limit` failures from `client` since `since` (after its last success).
+    ``"user"``: `user_limit` failures of `user` from all clients since `since`, and `client`
+    has not signed in as `user` since `known_since`. :func:`settle_attempt` marks it ok once
     the password proves right; an attempt whose checker dies stays a failure.
 
-    Reservations of one user and client are serialised, so attempts at once on any number of
-    hosts and threads cannot all count the same failures: on Postgres they take an advisory
-    lock until commit and count what was last committed; on DuckDB (one writer process at a
-    time) they all write one guard row first, so two threads' at once conflict (the loser runs
-    again, :func:`~warden.store.retrying_conflicts`)."""
-    readers = readers_under_lock(con, f"sign_in:{user}\x1f{client}")
+    Reservations of one user are serialised (whatever the client: the per-user count must hold
+    too), so attempts at once on any number of hosts and threads cannot all count the same
+    failures: on Postgres they take an advisory lock until commit and count what was last
+    committed; on DuckDB (one writer process at a time) they all write the user's guard row
+    (client '') first, so two threads' at once conflict (the loser runs again,
+    :func:`~warden.store.retrying_conflicts`)."""
+    readers = readers_under_lock(con, f"sign_in:{user}")
     at = now()
     if len(readers) == 1:
         con.execute(
             """INSERT INTO sign_in_guards ("user", client, touched_at) VALUES (?, ?, ?)
                ON CONFLICT ("user", client) DO UPDATE SET touched_at = excluded.touched_at""",
-            [user, client, at],
+            [user, "", at],
         )
-    failures = max(count_failures(reader, user, client, since) for reader in readers)
-    if failures >= limit:
-        return None
+    if max(count_failures(reader, user, client, since) for reader in readers) >= limit:
+        return "client"
+    if max(count_user_failures(reader, user, since) for reader in readers) >= user_limit and not any(
+        signed_in_from(reader, user, client, known_since) for reader in readers
+    ):
+        return "user"
     con.execute(
         'INSERT INTO sign_in_attempts ("user", client, "at", ok, attempt_id) VALUES (?, ?, ?, false, ?)',
         [user, client, at, attempt_id],
     )
-    return failures
+    return None
 
 
 def settle_attempt(con: Any, attempt_id: str) -> None:
@@ -185,6 +202,33 @@ def count_failures(con: Any, user: str, client: str, since: datetime) -> int:
         [user, client, since, user, client],
     ).fetchone()
     return int(found[0])
+
+
+def count_user_failures(con: Any, user: str, since: datetime) -> int:
+    """Failed sign-ins of `user` from every client since `since` (a success does not clear
+    them: the legitimate user signing in must not hand a guesser a fresh allowance)."""
+    found = con.execute(
+        'SELECT count(*) FROM sign_in_attempts WHERE "user" = ? AND NOT ok AND "at" >= ?', [user, since]
+    ).fetchone()
+    return int(found[0])
+
+
+def signed_in_from(con: Any, user: str, client: str, since: datetime) -> bool:
+    """Whether `user` signed in with a password from `client` since `since`."""
+    found = con.execute(
+        """SELECT count(*) FROM sign_in_attempts
+           WHERE "user" = ? AND client = ? AND ok AND "at" >= ?""",
+        [user, client, since],
+    ).fetchone()
+    return int(found[0]) > 0
+
+
+def prune_attempts(con: Any, before: datetime) -> None:
+    """Drop sign-in attempts made, and guard rows last touched, before `before`: anyone may
+    attempt a sign-in under any name, so they must not pile up. A guard row is touched by
+    every reservation of its user, so a live one is never dropped."""
+    con.execute('DELETE FROM sign_in_attempts WHERE "at" < ?', [before])
+    con.execute("DELETE FROM sign_in_guards WHERE touched_at < ?", [before])
 
 
 def add_oidc_request(

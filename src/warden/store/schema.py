@@ -328,8 +328,9 @@ DDL: tuple[str, ...] = (
     """CREATE INDEX IF NOT EXISTS sign_in_attempts_user ON sign_in_attempts ("user", client)""",
     # an attempt is recorded as failed before its password is checked, and marked ok after
     """ALTER TABLE sign_in_attempts ADD COLUMN IF NOT EXISTS attempt_id VARCHAR""",
-    # one row per user and client that every reservation of an attempt writes first: two
+    # one row per user (client '') that every reservation of an attempt writes first: two
     # reservations at once on DuckDB (threads of one process) conflict instead of both counting
+    # (rows with a client are from before reservations were serialised per user; pruned)
     """CREATE TABLE IF NOT EXISTS sign_in_guards (
         "user" VARCHAR NOT NULL,
         client VARCHAR NOT NULL,
