@@ -32,3 +32,35 @@ def test_a_process_exits_cleanly_after_abandoning_a_call_inside_duckdb(tmp_path:
             timeout=120,
         )
         assert (done.returncode, done.stdout.strip()) == (0, "abandoned"), done.stderr[-2000:]
+
+
+_INTERRUPT_THEN_EXIT = (
+    "import os, signal, sys, threading, duckdb\n"
+    "from warden.graph.executor import call_with_timeout\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "con.execute('CREATE TABLE t AS SELECT range AS i FROM range(1000000)')\n"
+    "def scan():\n"
+    "    for _ in range(int(sys.argv[2])):\n"
+    "        con.cursor().execute('SELECT sum(i * i) FROM t').fetchall()\n"
+    "threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+    "try:\n"
+    "    call_with_timeout(scan, 60)\n"
+    "except KeyboardInterrupt:\n"
+    "    print('interrupted', flush=True)\n"
+    "    sys.exit(130)\n"
+)
+
+
+def test_a_process_interrupted_while_a_call_runs_inside_duckdb_exits_with_its_own_code(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while a step (with a timeout) runs: the wait is interrupted, the call goes on in
+    its worker, and the process still ends with its own exit code, not an abort."""
+    for attempt, loops in enumerate((400, 800)):  # ~3 ms each: still scanning at the Ctrl-C
+        done = subprocess.run(
+            [sys.executable, "-c", _INTERRUPT_THEN_EXIT, str(tmp_path / f"i{attempt}.duckdb"), str(loops)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stdout.strip()) == (130, "interrupted"), done.stderr[-2000:]

@@ -200,12 +200,17 @@ def test_trusted_proxies_from_the_environment_and_bad_ones_refused(tmp_path: Pat
             assert _token(proxy, "gwen@globex", f"guess {n}", forwarded_for="198.51.100.30") == 401
         assert _token(proxy, "gwen@globex", PASSWORD, forwarded_for="198.51.100.30") == 429
         assert _token(proxy, "gwen@globex", PASSWORD, forwarded_for="198.51.100.31") == 200
-    refused = subprocess.run(
-        [sys.executable, "-m", "warden", "serve", "--port", str(free_port()), "--trusted-proxy", "proxy.lan"],
-        env=_env(home, {}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert refused.returncode == 2, refused.stderr
-    assert "proxy.lan" in refused.stderr and "not an IP address or network" in refused.stderr
+    for value, says in [
+        ("proxy.lan", "not an IP address or network"),
+        ("0.0.0.0/0", "trusts every address"),  # every client a proxy: each picks its address
+        ("::/0", "trusts every address"),
+    ]:
+        refused = subprocess.run(
+            [sys.executable, "-m", "warden", "serve", "--port", str(free_port()), "--trusted-proxy", value],
+            env=_env(home, {}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert value in refused.stderr and says in refused.stderr, refused.stderr

@@ -267,3 +267,17 @@ def test_pruning_drops_attempts_and_guards_past_the_retention_and_keeps_the_rest
     _seed(a, [("198.51.100.3", old, False)], [])
     assert isinstance(_attempt(a, "another guess", "203.0.113.9"), BadCredentials)
     assert len(a.store.query("SELECT client FROM sign_in_attempts WHERE client = '198.51.100.3'")) == 1
+
+
+def test_a_success_recorded_under_a_whole_ipv6_address_before_the_64_rule_still_makes_it_known(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """Before clients were counted by their /64, a success was stored under the whole address:
+    after the upgrade, the same address is still a client she signed in from (the ceiling
+    spares it), though new rows name the /64."""
+    a = _hosts(ledger, tmp_path, made)[0]
+    t = now()
+    _seed(a, [("2001:db8:1:2::5", t, True)], [])  # her sign-in, as the earlier code recorded it
+    _seed(a, [(f"198.51.100.{n // THROTTLE_FAILURES}", t, False) for n in range(USER_CEILING)], [])
+    assert isinstance(_attempt(a, PASSWORD, "2001:db8:1:2::77"), SignInThrottled)  # her /64, not it
+    assert _attempt(a, PASSWORD, "2001:db8:1:2::5").user == "ana@acme"

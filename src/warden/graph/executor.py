@@ -65,23 +65,24 @@ def _worker() -> _Worker:
     return worker
 
 
-_ABANDONED: set[Future[Any]] = set()
-_ABANDONED_LOCK = threading.Lock()
+_IN_FLIGHT: set[Future[Any]] = set()
+_IN_FLIGHT_LOCK = threading.Lock()
 EXIT_WAIT_S = 10.0
-"""How long an exiting process waits for calls it abandoned (timed out) to return."""
+"""How long an exiting process waits for calls still running on a worker."""
 
 
 def _forget(future: Future[Any]) -> None:
-    with _ABANDONED_LOCK:
-        _ABANDONED.discard(future)
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.discard(future)
 
 
 def _at_exit() -> None:
-    """Wait (at most :data:`EXIT_WAIT_S`) for abandoned calls still running: the interpreter
-    unwinds daemon threads by force at exit, and one inside DuckDB's C++ (an analyser scanning
-    a DuckDB system) turns that into an abort (exit 134) of a process whose work is done."""
-    with _ABANDONED_LOCK:
-        running = list(_ABANDONED)
+    """Wait (at most :data:`EXIT_WAIT_S`) for calls still running on a worker (abandoned on a
+    timeout, or left when Ctrl-C interrupted the wait): the interpreter unwinds daemon threads
+    by force at exit, and one inside DuckDB's C++ (an analyser scanning a DuckDB system) turns
+    that into an abort (exit 134) of a process whose work is done."""
+    with _IN_FLIGHT_LOCK:
+        running = list(_IN_FLIGHT)
     if running:
         wait(running, timeout=EXIT_WAIT_S)
 
@@ -95,13 +96,13 @@ def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
     if timeout_s is None or timeout_s >= threading.TIMEOUT_MAX:
         return fn()
     future: Future[Any] = Future()
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(future)
+    future.add_done_callback(_forget)
     _worker().calls.put((fn, future))
     try:
         return future.result(timeout=max(timeout_s, 0.001))
     except FutureTimeout:
-        with _ABANDONED_LOCK:
-            _ABANDONED.add(future)
-        future.add_done_callback(_forget)
         raise StepTimeout(f"no result within {timeout_s:g}s") from None
 
 

@@ -60,12 +60,19 @@ def proxy_options(trusted: Iterable[str]) -> dict[str, Any]:
     for value in trusted:
         for item in value.replace(",", " ").split():
             try:
-                allowed.append(str(ipaddress.ip_network(item, strict=False)))
+                network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise UsageError(
                     f"trusted proxy {item!r} is not an IP address or network",
-                    fix="name the reverse proxy's address as Warden sees it, e.g. 10.0.0.5 or 10.0.0.0/24",
+                    fix="name the reverse proxy's address as Warden sees it, e.g. 10.0.0.5",
                 ) from None
+            if network.prefixlen == 0:  # every client a proxy: each picks its own address
+                raise UsageError(
+                    f"trusted proxy {item!r} trusts every address: any client could then name the "
+                    "address its failed sign-ins count against",
+                    fix="name only the reverse proxy's own address (or its proxies' network)",
+                )
+            allowed.append(str(network))
     if not allowed:
         return {"proxy_headers": False}
     return {"proxy_headers": True, "forwarded_allow_ips": allowed}

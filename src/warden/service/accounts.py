@@ -289,6 +289,8 @@ class Accounts:
                         limit=THROTTLE_FAILURES,
                         user_limit=USER_CEILING,
                         known_since=at - ATTEMPT_RETENTION,
+                        # a success recorded before clients were counted by /64 named the address
+                        known_as=(client,) if client != counted_as else (),
                     )
                     if prune:  # after the reservation touched this user's guard row
                         rows.prune_attempts(con, at - ATTEMPT_RETENTION)

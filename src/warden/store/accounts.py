@@ -152,12 +152,14 @@ def reserve_attempt(
     limit: int,
     user_limit: int,
     known_since: datetime,
+    known_as: tuple[str, ...] = (),
 ) -> str | None:
     """Record a sign-in attempt of `user` from `client` as failed, before its password is
     checked: None when it was recorded, else the limit that refused it (nothing recorded).
     ``"client"``: `limit` failures from `client` since `since` (after its last success).
     ``"user"``: `user_limit` failures of `user` from all clients since `since`, and `client`
-    has not signed in as `user` since `known_since`. :func:`settle_attempt` marks it ok once
+    has not signed in as `user` since `known_since` (as `client`, or as any of `known_as`: the
+    forms the same client was recorded under before). :func:`settle_attempt` marks it ok once
     the password proves right; an attempt whose checker dies stays a failure.
 
     Reservations of one user are serialised (whatever the client: the per-user count must hold
@@ -177,7 +179,7 @@ def reserve_attempt(
     if max(count_failures(reader, user, client, since) for reader in readers) >= limit:
         return "client"
     if max(count_user_failures(reader, user, since) for reader in readers) >= user_limit and not any(
-        signed_in_from(reader, user, client, known_since) for reader in readers
+        signed_in_from(reader, user, (client, *known_as), known_since) for reader in readers
     ):
         return "user"
     con.execute(
@@ -213,12 +215,13 @@ def count_user_failures(con: Any, user: str, since: datetime) -> int:
     return int(found[0])
 
 
-def signed_in_from(con: Any, user: str, client: str, since: datetime) -> bool:
-    """Whether `user` signed in with a password from `client` since `since`."""
+def signed_in_from(con: Any, user: str, clients: tuple[str, ...], since: datetime) -> bool:
+    """Whether `user` signed in with a password from any of `clients` since `since`."""
+    marks = ", ".join("?" for _ in clients)
     found = con.execute(
-        """SELECT count(*) FROM sign_in_attempts
-           WHERE "user" = ? AND client = ? AND ok AND "at" >= ?""",
-        [user, client, since],
+        f"""SELECT count(*) FROM sign_in_attempts
+            WHERE "user" = ? AND client IN ({marks}) AND ok AND "at" >= ?""",
+        [user, *clients, since],
     ).fetchone()
     return int(found[0]) > 0
 
