@@ -3,13 +3,16 @@
 Supersteps: ingest (a root run's documents; a child, which reuses its parent's, starts at
 prepare), prepare (plan, guard and, when a policy rule approves the draft at once, the
 approval: one superstep, see :func:`_preparing`), approval (a human decision: its interrupt
-needs a superstep of its own), each step, finish. Each writes one checkpoint.
+needs a superstep of its own), each step or batch of pure analyser steps (see
+:func:`_stepping`), finish. Each writes one checkpoint.
 
 Test hook (inert unless set): ``WARDEN_TEST_KILL_AT=[before:|after:]<node>[:n]`` makes the
 process SIGKILL itself at the n-th (default first) boundary of that node function in this
 process, counting nested graphs' nodes too: ``before`` as the node starts (plan, ingest,
-a human's approval, step, finish: their previous checkpoint is saved; guard and an
-auto-approval: the node before them in prepare returned, nothing of prepare checkpointed),
+a human's approval, the first step of a superstep, finish: their previous checkpoint is saved;
+guard and an auto-approval: the node before them in prepare returned, nothing of prepare
+checkpointed; a later step of a batch: the step before it returned, nothing of the batch
+checkpointed),
 ``after`` (the default) once its body has returned, with its store writes committed but its
 checkpoint not yet written. tests/reliability kills a run at every boundary in turn and checks
 that ``warden resume`` ends with the same findings as an uninterrupted run.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -30,6 +34,7 @@ from warden.graph import nodes
 from warden.graph.context import RunContext
 from warden.graph.nodes.approval import decided_by_policy
 from warden.graph.nodes.ingest import reads_documents
+from warden.graph.nodes.step import replayable
 from warden.graph.state import RunState, StateUpdate
 from warden.store import retrying_conflicts
 
@@ -127,6 +132,33 @@ def _preparing(
     return prepare
 
 
+def _stepping(step: NodeFn) -> NodeFn:
+    """`step` run once, then again on the next step while the step just run is pure (see
+    :func:`warden.graph.nodes.step.replayable`: no model, no cost, nothing written outside the
+    checkpointed ledger, the batch under a second) and the next is an analyser step: one
+    superstep and one checkpoint for the batch instead of one each.
+
+    A kill inside re-runs the batch's steps from the checkpoint before it: their records were
+    in the state only, or flushed by a later step's gate (keyed: written once; the gate skips a
+    step the store has completed), so the resumed tree ends the same. A step that calls a model
+    ends its batch, so no model call is ever made again; a child run's step is always a
+    superstep of its own."""
+
+    def stepping(state: RunState, ctx: RunContext) -> StateUpdate:
+        started = time.perf_counter()
+        current: dict[str, Any] = dict(state)
+        update: StateUpdate = {}
+        while True:
+            done = current.get("cursor", 0)
+            changed = step(cast(RunState, current), ctx)
+            update.update(changed)
+            current.update(changed)
+            if not replayable(cast(RunState, current), ctx, done, started):
+                return update
+
+    return stepping
+
+
 def _injected(fn: Callable[[RunState, RunContext], Any]) -> Callable[..., Any]:
     """A node as LangGraph calls it: the invocation's context arrives through ``runtime``."""
 
@@ -153,7 +185,7 @@ def build_graph() -> Any:
     graph.add_node("ingest", _injected(fns["ingest"]))
     graph.add_node("prepare", prepare, destinations=after)
     graph.add_node("approval", _injected(fns["approval"]))
-    graph.add_node("step", _injected(fns["step"]))
+    graph.add_node("step", _injected(_stepping(fns["step"])))
     graph.add_node("finish", _injected(fns["finish"]))
     # a checkpoint written before prepare existed may name the next node "plan" or "guard"
     graph.add_node("plan", prepare, destinations=after)

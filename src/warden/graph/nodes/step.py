@@ -20,7 +20,7 @@ from warden.graph.executor import StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
 from warden.graph.ledger import due, tagged
 from warden.graph.ledger import pending as ledger_of
-from warden.graph.llm_steps import entry_ids, llm_session, remaining_budget
+from warden.graph.llm_steps import entry_ids, llm_session, model_allowed, remaining_budget, step_settings
 from warden.graph.nodes._common import event, record, runbook_model, runbook_sha256, set_status
 from warden.graph.state import RunState, StateUpdate
 from warden.runbooks.templates import parse_reference
@@ -30,10 +30,16 @@ from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDef
 from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, ledger, runs, steps
 
-__all__ = ["ChildRequest", "advance", "child_ended", "step"]
+__all__ = ["BATCH_S", "ChildRequest", "advance", "child_ended", "replayable", "step"]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
+BATCH_S = 1.0
+"""Wall time after which a superstep runs no further step of its batch (see :func:`replayable`):
+at most this much pure work is re-run after a kill."""
+_UNKEYED = "unkeyed_write"
+"""Memo key (with the run id) set when a step wrote a row that running it again would write
+twice (a cost entry, a model call): such a step ends its superstep."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,40 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
     if isinstance(current, AnalyserStep):
         return _run_analyser(state, ctx, runbook, current, limits, elapsed, cursor, pending, attempts)
     return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending, attempts)
+
+
+def replayable(state: RunState, ctx: RunContext, done: int, started: float) -> bool:
+    """Whether the step node may go on to the next step in the same superstep (one checkpoint
+    for both) after the step at `done` (its cursor before it ran), the superstep having started
+    at `started` (``time.perf_counter``).
+
+    A kill in the next step then re-runs this one too, from the checkpoint before both, so
+    this one must be pure: an analyser step that calls no model (its analyser never does, or
+    no model is configured or allowed for the tenant), recorded no cost, wrote nothing
+    outside the checkpointed ledger (its records ride in the state; a flush of them by a later
+    step's gate is keyed, and the gate skips a step the store has completed), and the batch so
+    far ran under :data:`BATCH_S` (a step that ran past :data:`RELEASE_AFTER_S` ends it). The
+    next step must be an analyser step too (a child run starts its
+    nested graph in a superstep of its own), and the run still running."""
+    if (state.get("status") or "running") != "running" or time.perf_counter() - started >= BATCH_S:
+        return False
+    order = state.get("order") or []
+    cursor = state.get("cursor", 0)
+    if cursor != done + 1 or cursor >= len(order) or ctx.memo.get((_UNKEYED, state["run_id"])):
+        return False
+    runbook, _, _ = _approved_model(ctx, state)
+    by_id = {s.id: s for s in runbook.steps}
+    previous, upcoming = by_id.get(order[done]), by_id.get(order[cursor])
+    if not isinstance(previous, AnalyserStep) or not isinstance(upcoming, AnalyserStep):
+        return False
+    manifest = ctx.catalogue.get(previous.analyser)
+    if manifest is None or manifest.cost_estimate_usd:
+        return False
+    if manifest.uses_llm != "never":
+        settings = step_settings(ctx, runbook.model)
+        if settings is not None and model_allowed(ctx, state["tenant"], settings.model):
+            return False
+    return True
 
 
 def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition, str, Limits]:
@@ -287,6 +327,7 @@ def _context(
         tokens_out: int = 0,
         kind: str = "llm",
     ) -> None:
+        ctx.memo[(_UNKEYED, state["run_id"])] = True  # not re-run by a batch: see replayable
         with ctx.store.connect() as con:
             costs.add_cost(
                 con,
