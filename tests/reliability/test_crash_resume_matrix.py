@@ -4,7 +4,9 @@ finding or once-only audit event duplicated.
 
 The boundaries come from an uninterrupted reference run (how many times each node ran), so
 the matrix grows by itself when the planner drafts more steps. WARDEN_TEST_KILL_AT is the
-hook in src/warden/graph/builder.py.
+hook in src/warden/graph/builder.py. It counts every step, also those a batch of pure analyser
+steps runs in one superstep, so a kill inside a batch (nothing of it checkpointed) is one of
+the boundaries tried.
 """
 
 from __future__ import annotations
