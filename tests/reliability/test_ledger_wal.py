@@ -103,19 +103,20 @@ def keys_twice(home: Path) -> list[dict[str, Any]]:
     )
 
 
-# The acme tree's pure analyser steps run in batches, one superstep each (graph/builder.py,
-# _stepping): the root's steps 1-3, then its child step 4, whose child runs steps 5-10 as one.
-# before:step:4 -- the root's batch's records checkpointed, the next step not started, so not
-# flushed; before:finish:1 -- the child's batch's records checkpointed, its finish (which
-# flushes them) not started; after:approval:1 and after:finish:2 -- the node flushed the records
+# The acme tree's runs each approve their draft by a policy rule and run their pure analyser
+# steps in the same superstep (graph/builder.py, _preparing and _stepping): the root's prepare
+# and steps 1-3, then its child step 4, whose child runs prepare, steps 5-10 and its finish
+# (finish:1) as one; then the root's finish (finish:2).
+# before:step:4 -- the root's first superstep's records checkpointed, the next step not
+# started, so not flushed; after:approval:1 and after:finish:2 -- the node flushed the records
 # (and wrote its own) but its checkpoint, which drops them, was never written: resume flushes
-# them a second time; before:step:2, after:step:2 and after:step:7 -- inside a batch: the
-# steps before the kill in it made records that are neither checkpointed nor flushed (fewer
-# completed steps in the checkpoint and the store together than steps done), so resume runs
-# them again and must write them once.
-_BETWEEN = ["before:step:4", "before:finish:1"]
+# them a second time; before:step:2, after:step:2, after:step:7 and before:finish:1 -- inside
+# a superstep of pure steps: the steps done before the kill in it made records that are
+# neither checkpointed nor flushed (fewer completed steps in the checkpoint and the store
+# together than the steps done, given here), so resume runs them again and must write them once.
+_BETWEEN = ["before:step:4"]
 _FLUSHED_NOT_CHECKPOINTED = ["after:approval:1", "after:finish:2"]
-_INSIDE_A_BATCH = ["before:step:2", "after:step:2", "after:step:7"]
+_INSIDE_A_BATCH = {"before:step:2": 1, "after:step:2": 2, "after:step:7": 6, "before:finish:1": 9}
 
 
 def test_a_kill_between_a_checkpoint_and_its_flush_loses_and_duplicates_nothing(make_warden, figures):
@@ -160,7 +161,7 @@ def test_a_kill_between_a_checkpoint_and_its_flush_loses_and_duplicates_nothing(
             problems.append(f"records still unflushed after resume: {left}")
         return (f"{point}: " + "; ".join(problems) if problems else None), len(unflushed)
 
-    points = _BETWEEN + _FLUSHED_NOT_CHECKPOINTED + _INSIDE_A_BATCH
+    points = _BETWEEN + _FLUSHED_NOT_CHECKPOINTED + list(_INSIDE_A_BATCH)
     with ThreadPoolExecutor(max_workers=2) as pool:  # two cases at a time: CI has two cores
         results = list(pool.map(case, points))
     problems = [p for p, _ in results if p]

@@ -30,7 +30,7 @@ from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDef
 from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, ledger, runs, steps
 
-__all__ = ["BATCH_S", "ChildRequest", "advance", "child_ended", "replayable", "step"]
+__all__ = ["BATCH_S", "ChildRequest", "advance", "child_ended", "goes_on", "starts_in_place", "step"]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
@@ -133,38 +133,56 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
     return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending, attempts)
 
 
-def replayable(state: RunState, ctx: RunContext, done: int, started: float) -> bool:
-    """Whether the step node may go on to the next step in the same superstep (one checkpoint
-    for both) after the step at `done` (its cursor before it ran), the superstep having started
-    at `started` (``time.perf_counter``).
+def goes_on(state: RunState, ctx: RunContext, done: int, started: float) -> str | None:
+    """What the superstep that has just run the step at `done` (its cursor before it ran) may run
+    next in place, with one checkpoint for all: ``"step"`` (the next step), ``"finish"`` (the
+    run's end, after its last step), or None (the superstep ends here); `started` is when the
+    superstep started (``time.perf_counter``).
 
-    A kill in the next step then re-runs this one too, from the checkpoint before both, so
-    this one must be pure: an analyser step that calls no model (its analyser never does, or
-    no model is configured or allowed for the tenant), recorded no cost, wrote nothing
-    outside the checkpointed ledger (its records ride in the state; a flush of them by a later
-    step's gate is keyed, and the gate skips a step the store has completed), and the batch so
-    far ran under :data:`BATCH_S` (a step that ran past :data:`RELEASE_AFTER_S` ends it). The
-    next step must be an analyser step too (a child run starts its
-    nested graph in a superstep of its own), and the run still running."""
+    A kill in what runs next re-runs this step too, from the checkpoint before both, so this
+    step must be pure: an analyser step that calls no model (its analyser never does, or no
+    model is configured or allowed for the tenant), has no cost estimate, recorded no cost and
+    wrote nothing else outside the checkpointed ledger (its records ride in the state; a flush
+    of them by a later step's gate or by finish is keyed, the gate skips a step the store has
+    completed, and finish's writes are idempotent), and the superstep so far ran under
+    :data:`BATCH_S` (a step that ran past :data:`RELEASE_AFTER_S` ends it). A next step must
+    be an analyser step (a child run starts its nested graph in a superstep of its own), and
+    the run still running."""
     if (state.get("status") or "running") != "running" or time.perf_counter() - started >= BATCH_S:
-        return False
+        return None
     order = state.get("order") or []
     cursor = state.get("cursor", 0)
-    if cursor != done + 1 or cursor >= len(order) or ctx.memo.get((_UNKEYED, state["run_id"])):
-        return False
+    if cursor != done + 1 or cursor > len(order) or ctx.memo.get((_UNKEYED, state["run_id"])):
+        return None
     runbook, _, _ = _approved_model(ctx, state)
     by_id = {s.id: s for s in runbook.steps}
-    previous, upcoming = by_id.get(order[done]), by_id.get(order[cursor])
-    if not isinstance(previous, AnalyserStep) or not isinstance(upcoming, AnalyserStep):
-        return False
+    previous = by_id.get(order[done])
+    if not isinstance(previous, AnalyserStep):
+        return None
     manifest = ctx.catalogue.get(previous.analyser)
     if manifest is None or manifest.cost_estimate_usd:
-        return False
+        return None
     if manifest.uses_llm != "never":
         settings = step_settings(ctx, runbook.model)
         if settings is not None and model_allowed(ctx, state["tenant"], settings.model):
-            return False
-    return True
+            return None
+    if cursor == len(order):
+        return "finish"
+    return "step" if isinstance(by_id.get(order[cursor]), AnalyserStep) else None
+
+
+def starts_in_place(state: RunState, ctx: RunContext) -> bool:
+    """Whether the superstep that has just approved the run (prepare: plan, guard and a policy
+    rule's approval, none of which calls a model or writes anything but keyed rows) may run its
+    first step in place: the run is running and that step is an analyser step."""
+    if (state.get("status") or "running") != "running":
+        return False
+    order = state.get("order") or []
+    cursor = state.get("cursor", 0)
+    if cursor >= len(order):
+        return False
+    runbook, _, _ = _approved_model(ctx, state)
+    return any(s.id == order[cursor] and isinstance(s, AnalyserStep) for s in runbook.steps)
 
 
 def _approved_model(ctx: RunContext, state: RunState) -> tuple[RunbookDefinition, str, Limits]:
