@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -34,7 +34,7 @@ from warden.graph import nodes
 from warden.graph.context import RunContext
 from warden.graph.nodes.approval import decided_by_policy
 from warden.graph.nodes.ingest import reads_documents
-from warden.graph.nodes.step import goes_on, starts_in_place
+from warden.graph.nodes.step import goes_on, starts_in_place, superstep_clock
 from warden.graph.state import RunState, StateUpdate
 from warden.store import retrying_conflicts
 
@@ -113,7 +113,7 @@ def _preparing(
     must decide goes on to the approval node (its interrupt re-runs its node on resume)."""
 
     def prepare(state: RunState, ctx: RunContext) -> Command[str]:
-        started = time.perf_counter()
+        started = superstep_clock()
         current: dict[str, Any] = dict(state)
         update: StateUpdate = {}
 
@@ -150,7 +150,7 @@ def _stepping(step: NodeFn, finish: NodeFn) -> Callable[[RunState, RunContext], 
     its own."""
 
     def stepping(state: RunState, ctx: RunContext) -> Command[str]:
-        return _steps(step, finish, dict(state), {}, ctx, time.perf_counter())
+        return _steps(step, finish, dict(state), {}, ctx, superstep_clock())
 
     return stepping
 
@@ -161,18 +161,35 @@ def _steps(
     current: dict[str, Any],
     update: StateUpdate,
     ctx: RunContext,
-    started: float,
+    started: tuple[float, float],
 ) -> Command[str]:
     """Steps from `current` (the state as this superstep has changed it so far, `update` the
-    changes), on as :func:`_stepping` says, then where the run goes next."""
+    changes), on as :func:`_stepping` says, then where the run goes next.
+
+    A node run in place after another that raises (a bug, the store failing) ends the
+    superstep instead: what ran before it is checkpointed and it runs again as a superstep of
+    its own, raising there if it must, so an exception out of the graph leaves checkpointed
+    (and written: see engine.py) every step done before it, as with one step per superstep."""
+    first = True
     while True:
         done = current.get("cursor", 0)
-        changed = step(cast(RunState, current), ctx)
+        try:
+            changed = step(cast(RunState, current), ctx)
+        except GraphBubbleUp:  # an interrupt (never from a step run in place: analysers only)
+            raise
+        except Exception:
+            if first and not update:
+                raise
+            return Command(update=update, goto="step")
+        first = False
         update.update(changed)
         current.update(changed)
         then = goes_on(cast(RunState, current), ctx, done, started)
         if then == "finish":
-            update.update(finish(cast(RunState, current), ctx))
+            try:
+                update.update(finish(cast(RunState, current), ctx))
+            except Exception:
+                return Command(update=update, goto="finish")
             return Command(update=update, goto=END)
         if then != "step":
             return Command(update=update, goto=_after_step(cast(RunState, current)))

@@ -30,13 +30,27 @@ from warden.schemas.runbook import AnalyserStep, Limits, ModelConfig, RunbookDef
 from warden.schemas.status import CAP_STATUSES, RunStatus
 from warden.store import costs, documents, ledger, runs, steps
 
-__all__ = ["BATCH_S", "ChildRequest", "advance", "child_ended", "goes_on", "starts_in_place", "step"]
+__all__ = [
+    "BATCH_CPU_S",
+    "BATCH_WALL_S",
+    "ChildRequest",
+    "advance",
+    "child_ended",
+    "goes_on",
+    "starts_in_place",
+    "step",
+    "superstep_clock",
+]
 
 RELEASE_AFTER_S = 1.0
 """An analyser running longer than this gives the DuckDB file back to other processes."""
-BATCH_S = 1.0
-"""Wall time after which a superstep runs no further step of its batch (see :func:`replayable`):
-at most this much pure work is re-run after a kill."""
+BATCH_CPU_S = 1.0
+"""Process CPU time after which a superstep runs no further step in place (see :func:`goes_on`):
+about the most pure work a kill makes the resume do again. CPU, not wall time, so a loaded host
+batches the same steps as a quiet one."""
+BATCH_WALL_S = 5.0
+"""Wall time after which a superstep runs no further step in place, whatever its CPU (a step
+waiting on a slow read)."""
 _UNKEYED = "unkeyed_write"
 """Memo key (with the run id) set when a step wrote a row that running it again would write
 twice (a cost entry, a model call): such a step ends its superstep."""
@@ -133,11 +147,16 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
     return _run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending, attempts)
 
 
-def goes_on(state: RunState, ctx: RunContext, done: int, started: float) -> str | None:
+def superstep_clock() -> tuple[float, float]:
+    """When a superstep started, for :func:`goes_on`: (process CPU, wall) time."""
+    return time.process_time(), time.perf_counter()
+
+
+def goes_on(state: RunState, ctx: RunContext, done: int, started: tuple[float, float]) -> str | None:
     """What the superstep that has just run the step at `done` (its cursor before it ran) may run
     next in place, with one checkpoint for all: ``"step"`` (the next step), ``"finish"`` (the
     run's end, after its last step), or None (the superstep ends here); `started` is when the
-    superstep started (``time.perf_counter``).
+    superstep started (:func:`superstep_clock`).
 
     A kill in what runs next re-runs this step too, from the checkpoint before both, so this
     step must be pure: an analyser step that calls no model (its analyser never does, or no
@@ -145,10 +164,12 @@ def goes_on(state: RunState, ctx: RunContext, done: int, started: float) -> str 
     wrote nothing else outside the checkpointed ledger (its records ride in the state; a flush
     of them by a later step's gate or by finish is keyed, the gate skips a step the store has
     completed, and finish's writes are idempotent), and the superstep so far ran under
-    :data:`BATCH_S` (a step that ran past :data:`RELEASE_AFTER_S` ends it). A next step must
+    :data:`BATCH_CPU_S` of CPU and :data:`BATCH_WALL_S` of wall time. A next step must
     be an analyser step (a child run starts its nested graph in a superstep of its own), and
     the run still running."""
-    if (state.get("status") or "running") != "running" or time.perf_counter() - started >= BATCH_S:
+    if (state.get("status") or "running") != "running":
+        return None
+    if time.process_time() - started[0] >= BATCH_CPU_S or time.perf_counter() - started[1] >= BATCH_WALL_S:
         return None
     order = state.get("order") or []
     cursor = state.get("cursor", 0)
