@@ -109,7 +109,7 @@ def keys_twice(home: Path) -> list[dict[str, Any]]:
 # The acme tree's runs each approve their draft by a policy rule and run their pure analyser
 # steps in the same superstep (graph/builder.py, _preparing and _stepping): the root's prepare
 # and steps 1-3, then its child step 4, whose child runs prepare, steps 5-10 and its finish
-# (finish:1) as one; then the root's finish (finish:2).
+# (finish:1) as one, and after which the root's finish (finish:2) runs in place.
 # before:step:4 -- the root's first superstep's records checkpointed, the next step not
 # started, so not flushed; after:approval:1 and after:finish:2 -- the node flushed the records
 # (and wrote its own) but its checkpoint, which drops them, was never written: resume flushes

@@ -163,7 +163,9 @@ def goes_on(state: RunState, ctx: RunContext, done: int, started: tuple[float, f
     model is configured or allowed for the tenant), has no cost estimate, recorded no cost and
     wrote nothing else outside the checkpointed ledger (its records ride in the state; a flush
     of them by a later step's gate or by finish is keyed, the gate skips a step the store has
-    completed, and finish's writes are idempotent), and the superstep so far ran under
+    completed, and finish's writes are idempotent); or a child run's step that moved the cursor
+    on (its child completed or was rejected, and its end was committed before it returned: run
+    again, the gate skips it without touching the child). And the superstep so far ran under
     :data:`BATCH_CPU_S` of CPU and :data:`BATCH_WALL_S` of wall time. A next step must
     be an analyser step (a child run starts its nested graph in a superstep of its own), and
     the run still running."""
@@ -178,15 +180,16 @@ def goes_on(state: RunState, ctx: RunContext, done: int, started: tuple[float, f
     runbook, _, _ = _approved_model(ctx, state)
     by_id = {s.id: s for s in runbook.steps}
     previous = by_id.get(order[done])
-    if not isinstance(previous, AnalyserStep):
-        return None
-    manifest = ctx.catalogue.get(previous.analyser)
-    if manifest is None or manifest.cost_estimate_usd:
-        return None
-    if manifest.uses_llm != "never":
-        settings = step_settings(ctx, runbook.model)
-        if settings is not None and model_allowed(ctx, state["tenant"], settings.model):
+    if isinstance(previous, AnalyserStep):
+        manifest = ctx.catalogue.get(previous.analyser)
+        if manifest is None or manifest.cost_estimate_usd:
             return None
+        if manifest.uses_llm != "never":
+            settings = step_settings(ctx, runbook.model)
+            if settings is not None and model_allowed(ctx, state["tenant"], settings.model):
+                return None
+    elif not isinstance(previous, WorkflowStep):
+        return None
     if cursor == len(order):
         return "finish"
     return "step" if isinstance(by_id.get(order[cursor]), AnalyserStep) else None
