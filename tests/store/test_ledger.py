@@ -260,3 +260,24 @@ def test_complete_stamps_the_run_and_settles_its_duration_in_one_update(tmp_path
     with store.connect() as con:
         runs.complete(con, "r1")  # a finish run again (a resume): finished_at stays
     assert store.query("SELECT finished_at FROM runs WHERE run_id = 'r1'")[0]["finished_at"] == first
+
+
+def test_publishing_a_version_read_before_returns_its_number_without_reading(tmp_path) -> None:
+    """`known_version` (the number an earlier read of this very version found) is the number a
+    read would find: a version's row is never updated or deleted and its key is unique."""
+    from warden.store import approvals
+
+    store = Store(tmp_path / "w.duckdb", url="")
+    args = {"tenant": "acme", "runbook": "rb", "declared_version": 1, "definition": {}, "approved_by": "u"}
+    with store.connect() as con:
+        first = approvals.publish_version(con, sha256="s1", run_id="r1", **args)
+        second = approvals.publish_version(con, sha256="s2", run_id="r2", **args)
+    with store.connect() as con:
+        last = approvals.last_approved(con, "acme", "rb")
+        assert last is not None and last["sha256"] == "s2"
+        again = approvals.publish_version(
+            con, sha256="s2", run_id="r3", known_version=last["version_no"], **args
+        )
+        read = approvals.publish_version(con, sha256="s2", run_id="r3", **args)
+    assert (first, second, again, read) == (1, 2, 2, 2)
+    assert store.query("SELECT count(*) AS n FROM runbook_versions")[0]["n"] == 2
