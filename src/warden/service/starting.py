@@ -1,9 +1,12 @@
 """Starting a run: the request checked (tenant, document roots, upload type and size), recorded
 and bound to the policy in force, then driven.
 
-Where the documents are read depends on the engine. The embedded engine runs the graph in this
-process, and its ingest node reads the paths (a crash after the request is recorded re-reads
-them on resume). An engine that runs the graph elsewhere (Temporal: workers on any host, sharing
+Where the documents are read depends on the caller and the engine. `start` (which drives the
+run at once: `warden analyse`) reads them itself and stores them with the request, as below, so
+the root run starts past ingest; a kill while it reads leaves no run. `submit` alone on the
+embedded engine (a server's worker drives the run after answering with its id) leaves them to
+the ingest node (a crash after the request is recorded re-reads them on resume). An engine that
+runs the graph elsewhere (Temporal: workers on any host, sharing
 only the ledger and the Temporal server) would have each worker read the paths from its own
 disk, so an upload this service took into its state directory, or a document under a root only
 this host mounts, could not be read there. With such an engine the service reads and masks the
