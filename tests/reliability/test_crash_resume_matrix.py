@@ -4,25 +4,31 @@ finding or once-only audit event duplicated.
 
 The boundaries come from an uninterrupted reference run (how many times each node ran), so
 the matrix grows by itself when the planner drafts more steps. WARDEN_TEST_KILL_AT is the
-hook in src/warden/graph/builder.py.
+hook in src/warden/graph/builder.py. It counts every step, also those a batch of pure analyser
+steps runs in one superstep, so a kill inside a batch (nothing of it checkpointed) is one of
+the boundaries tried.
 """
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from _reliability import acme_policy_data, analyse_args, auto_policy, duplicated_events, outcome, root_ids
-from _wardencli import Warden, write_yaml
+from _wardencli import ACME_NOTICE, Warden, write_yaml
 
 pytestmark = pytest.mark.slow
 
 
 def _boundaries(runs: int, steps: int) -> list[str]:
-    """Every node execution of a tree with `runs` runs and `steps` steps, before and after (a
-    child reuses its root's documents: only the root runs ingest)."""
-    counts = {"ingest": 1, "plan": runs, "guard": runs, "approval": runs, "step": steps, "finish": runs}
+    """Every node execution of a tree with `runs` runs and `steps` steps, before and after. No
+    run of a tree `warden analyse` starts runs ingest: the service reads the documents and
+    stores them in the request's own transaction (a kill while it reads leaves no run at all),
+    and a child reuses its root's; ingest's own kills are the server's path (tests/service)."""
+    counts = {"plan": runs, "guard": runs, "approval": runs, "step": steps, "finish": runs}
     return [
         f"{when}:{node}:{n}"
         for node, k in counts.items()
@@ -68,6 +74,42 @@ def test_a_run_killed_at_any_node_boundary_resumes_to_the_uninterrupted_result(m
         findings_lost_or_duplicated=len(points) - survived,
     )
     assert not problems, "\n".join(problems)
+
+
+_SUBMIT_THEN_PROCEED = """
+import sys
+from pathlib import Path
+from warden.cli._runtime import open_service, principal
+service = open_service(Path(sys.argv[1]))
+who = principal(service, "ana@acme", writing=True)
+service.proceed(service.submit(who, [Path(sys.argv[2])], tenant="acme"))
+"""
+
+
+@pytest.mark.parametrize("point", ["before:ingest:1", "after:ingest:1"])
+def test_a_run_the_server_way_killed_in_ingest_resumes_to_the_uninterrupted_result(make_warden, point):
+    """A request recorded first and driven after (the server's `submit` then `proceed`: the
+    run id comes back before the documents are read) reads them in its ingest node; a kill
+    there resumes to what an uninterrupted `warden analyse` leaves."""
+    policy = auto_policy()
+    reference = make_warden(policy)
+    reference.run(*analyse_args())
+    expected = outcome(reference, root_ids(reference)[0])
+    w = make_warden(policy)
+    env = {**w.env(), "WARDEN_TEST_KILL_AT": point}
+    killed = subprocess.run(
+        [sys.executable, "-c", _SUBMIT_THEN_PROCEED, str(w.policy), str(ACME_NOTICE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (root,) = root_ids(w)
+    resumed = w.run("resume", root, "--json", ok=None)
+    assert resumed.code == 0, str(resumed)
+    assert outcome(w, root) == expected
+    assert not duplicated_events(w, root)
 
 
 _HUMAN_POINTS = [("root", "after:approval:1"), ("root", "after:step:2"), ("child", "after:approval:1")]

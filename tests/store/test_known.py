@@ -249,10 +249,10 @@ def test_another_store_committing_inside_this_transaction_loses_no_event(tmp_pat
 
 def test_every_sql_writer_of_the_ledger_tables_notes_what_it_writes() -> None:
     """The knowledge is only as good as its writers: every statement of src/ that writes
-    ``steps``, ``findings``, ``audit_events`` or ``run_documents`` is in a function that notes
+    ``steps``, ``findings``, ``audit_events``, ``run_documents`` or ``approvals`` is in a function that notes
     it. A new writer must note its keys and heads (warden.store.known) and be added here."""
     pattern = re.compile(
-        r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(steps|findings|audit_events|run_documents)\b"
+        r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(steps|findings|audit_events|run_documents|approvals)\b"
         r"|insert_rows\(\s*con,\s*\"(steps|findings|audit_events|run_documents)\"",
         re.I,
     )
@@ -267,6 +267,7 @@ def test_every_sql_writer_of_the_ledger_tables_notes_what_it_writes() -> None:
         "store/steps.py": 5,  # start_step notes its key; the four UPDATEs keep every key
         "store/findings.py": 1,  # upsert_findings notes its keys
         "store/documents.py": 2,  # store_document, link_documents note the run's documents
+        "store/approvals.py": 1,  # record_approval notes its key
     }
     assert known.keep is not None
 
@@ -309,4 +310,45 @@ def test_the_oldest_runs_are_forgotten_and_then_read_again(tmp_path, probes) -> 
             ledger.flush(con, _records("r0", 0, 2))  # the oldest: forgotten, read again
         assert probes
     assert _verified(store) == known._MAX_FRESH + 1 + 4
+    store.close()
+
+
+def _approve(con: Any, run_id: str, approval_id: str = "a1") -> None:
+    from warden.store import approvals
+
+    approvals.record_approval(
+        con, approval_id=approval_id, run_id=run_id, root_run_id=run_id, tenant="acme", decision="approve",
+        approver="rule", role="dpo", auto_rule="r", auth="asserted", runbook="rb", runbook_version=1,
+        runbook_sha256="s", policy_sha256="p", comment=None, change_summary="", validation_ok=True,
+        validation={}, model=None,
+    )  # fmt: skip
+
+
+def test_an_approval_is_inserted_once_whatever_the_knowledge(tmp_path) -> None:
+    """A new run's approval takes a plain INSERT (the knowledge says its id is new); the same
+    approval again (a re-run node), after a rolled-back one, after another store object wrote
+    it, is stored once and the insert does not fail on the approval's key."""
+    store = _held(tmp_path)
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            knows = known.of(con)
+            assert knows is not None and knows.knows_run("r1") and ("r1", "a1") not in knows.approvals
+            _approve(con, "r1")
+            assert ("r1", "a1") in knows.approvals
+            _approve(con, "r1")  # the node re-run in the same transaction
+        with store.connect() as con:
+            _approve(con, "r1")  # a later transaction of this process
+        with pytest.raises(RuntimeError), store.connect() as con:
+            _approve(con, "r1", "a2")
+            raise RuntimeError("the node failed after its approval")
+        with store.connect() as con:
+            _approve(con, "r1", "a2")
+        other = Store(tmp_path / "w.duckdb", url="")
+        with other.connect() as con:  # another store object writes r1's next approval first
+            _approve(con, "r1", "a3")
+        with store.connect() as con:
+            _approve(con, "r1", "a3")
+    found = store.query("SELECT approval_id, count(*) AS n FROM approvals GROUP BY approval_id ORDER BY 1")
+    assert [(r["approval_id"], r["n"]) for r in found] == [("a1", 1), ("a2", 1), ("a3", 1)]
     store.close()

@@ -218,3 +218,66 @@ def test_settle_duration_sums_the_runs_analyser_steps_once_each_and_nothing_else
     got = {r["run_id"]: r["duration_s"] for r in store.query("SELECT run_id, duration_s FROM runs")}
     assert got["r1"] == 5.0 and got["r3"] == 0.0
     assert got["r2"] != 100.0  # not settled: untouched
+
+
+def test_complete_stamps_the_run_and_settles_its_duration_in_one_update(tmp_path) -> None:
+    """`runs.complete` leaves what `set_status(completed)` and `settle_duration` left: the status,
+    no reason, finished_at kept when already set, the analyser steps' duration summed once."""
+    from warden.store import runs
+
+    store = Store(tmp_path / "w.duckdb", url="")
+    for run_id in ("r1", "r2"):
+        with store.connect() as con:
+            runs.create_run(con, runs.RunRow(run_id, run_id, None, None, 0, run_id, None, "acme", "u"))
+    with store.connect() as con:
+        ledger.flush(
+            con,
+            [
+                ledger.step_record(
+                    run_id="r1",
+                    step_id=s,
+                    kind="analyser",
+                    analyser="a",
+                    system_id=None,
+                    status="completed",
+                    attempts=1,
+                    started_at=ledger.stamp(),
+                    finished_at=ledger.stamp(),
+                    duration_s=d,
+                )
+                for s, d in (("a", 1.5), ("b", 2.5))
+            ],
+        )
+        runs.complete(con, "r1")
+        runs.set_status(con, "r2", "running", "why")
+        runs.complete(con, "r2")
+    got = {r["run_id"]: r for r in store.query("SELECT * FROM runs")}
+    assert got["r1"]["status"] == "completed" and got["r1"]["status_reason"] is None
+    assert got["r1"]["duration_s"] == 4.0 and got["r1"]["finished_at"] is not None
+    assert got["r2"]["status"] == "completed" and got["r2"]["status_reason"] is None
+    assert got["r2"]["duration_s"] == 0.0
+    first = got["r1"]["finished_at"]
+    with store.connect() as con:
+        runs.complete(con, "r1")  # a finish run again (a resume): finished_at stays
+    assert store.query("SELECT finished_at FROM runs WHERE run_id = 'r1'")[0]["finished_at"] == first
+
+
+def test_publishing_a_version_read_before_returns_its_number_without_reading(tmp_path) -> None:
+    """`known_version` (the number an earlier read of this very version found) is the number a
+    read would find: a version's row is never updated or deleted and its key is unique."""
+    from warden.store import approvals
+
+    store = Store(tmp_path / "w.duckdb", url="")
+    args = {"tenant": "acme", "runbook": "rb", "declared_version": 1, "definition": {}, "approved_by": "u"}
+    with store.connect() as con:
+        first = approvals.publish_version(con, sha256="s1", run_id="r1", **args)
+        second = approvals.publish_version(con, sha256="s2", run_id="r2", **args)
+    with store.connect() as con:
+        last = approvals.last_approved(con, "acme", "rb")
+        assert last is not None and last["sha256"] == "s2"
+        again = approvals.publish_version(
+            con, sha256="s2", run_id="r3", known_version=last["version_no"], **args
+        )
+        read = approvals.publish_version(con, sha256="s2", run_id="r3", **args)
+    assert (first, second, again, read) == (1, 2, 2, 2)
+    assert store.query("SELECT count(*) AS n FROM runbook_versions")[0]["n"] == 2

@@ -2,17 +2,20 @@
 
 Supersteps: ingest (a root run's documents; a child, which reuses its parent's, starts at
 prepare), prepare (plan, guard and, when a policy rule approves the draft at once, the
-approval: one superstep, see :func:`_preparing`), approval (a human decision: its interrupt
-needs a superstep of its own), each step, finish. Each writes one checkpoint.
+approval, then the steps as below when the first is an analyser step: one superstep, see
+:func:`_preparing`), approval (a human decision: its interrupt needs a superstep of its own),
+each step, or a batch of steps while the one just run is pure, with finish after a pure last
+step (see :func:`_stepping`), finish. Each writes one checkpoint.
 
 Test hook (inert unless set): ``WARDEN_TEST_KILL_AT=[before:|after:]<node>[:n]`` makes the
 process SIGKILL itself at the n-th (default first) boundary of that node function in this
-process, counting nested graphs' nodes too: ``before`` as the node starts (plan, ingest,
-a human's approval, step, finish: their previous checkpoint is saved; guard and an
-auto-approval: the node before them in prepare returned, nothing of prepare checkpointed),
-``after`` (the default) once its body has returned, with its store writes committed but its
-checkpoint not yet written. tests/reliability kills a run at every boundary in turn and checks
-that ``warden resume`` ends with the same findings as an uninterrupted run.
+process, counting nested graphs' nodes too: ``before`` as the node starts (ingest, plan, a
+human's approval, a step or finish that starts a superstep: their previous checkpoint is
+saved; guard, an auto-approval, and a step or finish run in place after a node of the same
+superstep: that node returned, nothing of the superstep checkpointed), ``after`` (the default)
+once its body has returned, with its store writes committed but its checkpoint not yet
+written. tests/reliability kills a run at every boundary in turn and checks that ``warden
+resume`` ends with the same findings as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, cast
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -30,6 +34,7 @@ from warden.graph import nodes
 from warden.graph.context import RunContext
 from warden.graph.nodes.approval import decided_by_policy
 from warden.graph.nodes.ingest import reads_documents
+from warden.graph.nodes.step import goes_on, starts_in_place, superstep_clock
 from warden.graph.state import RunState, StateUpdate
 from warden.store import retrying_conflicts
 
@@ -95,10 +100,11 @@ def _after_step(state: RunState) -> str:
 
 
 def _preparing(
-    checks: tuple[NodeFn, ...], approval: NodeFn
+    checks: tuple[NodeFn, ...], approval: NodeFn, step: NodeFn, finish: NodeFn
 ) -> Callable[[RunState, RunContext], Command[str]]:
     """`checks` (plan, guard) in order while the run is running, then `approval` when a policy
-    rule approves the draft at once, as one superstep.
+    rule approves the draft at once, as one superstep; then, when the first step is an analyser
+    step, the steps in place as :func:`_stepping` runs them.
 
     None of them calls a model or waits, and each may run again: plan and guard only read
     (their records ride in the state; a refusal's writes are keyed), an auto-approval's writes
@@ -107,6 +113,7 @@ def _preparing(
     must decide goes on to the approval node (its interrupt re-runs its node on resume)."""
 
     def prepare(state: RunState, ctx: RunContext) -> Command[str]:
+        started = superstep_clock()
         current: dict[str, Any] = dict(state)
         update: StateUpdate = {}
 
@@ -122,9 +129,70 @@ def _preparing(
         if not decided_by_policy(cast(RunState, current), ctx):
             return Command(update=update, goto="approval")
         run(approval)
+        if starts_in_place(cast(RunState, current), ctx):
+            return _steps(step, finish, current, update, ctx, started)
         return Command(update=update, goto=_after_approval(cast(RunState, current)))
 
     return prepare
+
+
+def _stepping(step: NodeFn, finish: NodeFn) -> Callable[[RunState, RunContext], Command[str]]:
+    """The step node: `step` run once, then on in the same superstep while the step just run is
+    pure (:func:`warden.graph.nodes.step.goes_on`: no model, no cost, nothing written outside
+    the checkpointed ledger, the superstep under a second): the next analyser step, or `finish`
+    after the run's last step. One checkpoint for the batch instead of one each.
+
+    A kill inside re-runs the batch's steps from the checkpoint before it: their records were
+    in the state only, or flushed by a later step's gate or by finish (keyed: written once; the
+    gate skips a step the store has completed; finish's status and duration are set again to
+    the same values), so the resumed tree ends the same. A step that calls a model ends its
+    batch, so no model call is ever made again; a child run's step is always a superstep of
+    its own."""
+
+    def stepping(state: RunState, ctx: RunContext) -> Command[str]:
+        return _steps(step, finish, dict(state), {}, ctx, superstep_clock())
+
+    return stepping
+
+
+def _steps(
+    step: NodeFn,
+    finish: NodeFn,
+    current: dict[str, Any],
+    update: StateUpdate,
+    ctx: RunContext,
+    started: tuple[float, float],
+) -> Command[str]:
+    """Steps from `current` (the state as this superstep has changed it so far, `update` the
+    changes), on as :func:`_stepping` says, then where the run goes next.
+
+    A node run in place after another that raises (a bug, the store failing) ends the
+    superstep instead: what ran before it is checkpointed and it runs again as a superstep of
+    its own, raising there if it must, so an exception out of the graph leaves checkpointed
+    (and written: see engine.py) every step done before it, as with one step per superstep."""
+    first = True
+    while True:
+        done = current.get("cursor", 0)
+        try:
+            changed = step(cast(RunState, current), ctx)
+        except GraphBubbleUp:  # an interrupt (never from a step run in place: analysers only)
+            raise
+        except Exception:
+            if first and not update:
+                raise
+            return Command(update=update, goto="step")
+        first = False
+        update.update(changed)
+        current.update(changed)
+        then = goes_on(cast(RunState, current), ctx, done, started)
+        if then == "finish":
+            try:
+                update.update(finish(cast(RunState, current), ctx))
+            except Exception:
+                return Command(update=update, goto="finish")
+            return Command(update=update, goto=END)
+        if then != "step":
+            return Command(update=update, goto=_after_step(cast(RunState, current)))
 
 
 def _injected(fn: Callable[[RunState, RunContext], Any]) -> Callable[..., Any]:
@@ -148,19 +216,21 @@ def build_graph() -> Any:
     for name in NODES:
         fn: NodeFn = getattr(nodes, name)
         fns[name] = _killing(name, fn, kill[0], kill[2]) if kill is not None and kill[1] == name else fn
-    after = ("approval", "step", "finish")
-    prepare = _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"]))
+    after = ("approval", "step", "finish", END)
+    prepare = _injected(_preparing((fns["plan"], fns["guard"]), fns["approval"], fns["step"], fns["finish"]))
     graph.add_node("ingest", _injected(fns["ingest"]))
     graph.add_node("prepare", prepare, destinations=after)
     graph.add_node("approval", _injected(fns["approval"]))
-    graph.add_node("step", _injected(fns["step"]))
+    graph.add_node(
+        "step", _injected(_stepping(fns["step"], fns["finish"])), destinations=("step", "finish", END)
+    )
     graph.add_node("finish", _injected(fns["finish"]))
     # a checkpoint written before prepare existed may name the next node "plan" or "guard"
     graph.add_node("plan", prepare, destinations=after)
-    graph.add_node("guard", _injected(_preparing((fns["guard"],), fns["approval"])), destinations=after)
+    guard = _preparing((fns["guard"],), fns["approval"], fns["step"], fns["finish"])
+    graph.add_node("guard", _injected(guard), destinations=after)
     graph.add_conditional_edges(START, _entry, ["ingest", "prepare"])
     graph.add_conditional_edges("ingest", _after_ingest, ["prepare", "finish"])
     graph.add_conditional_edges("approval", _after_approval, ["step", "finish"])
-    graph.add_conditional_edges("step", _after_step, ["step", "finish"])
     graph.add_edge("finish", END)
     return graph

@@ -256,6 +256,10 @@ def settle(
     given, runs first in that transaction (each time) and may refuse by raising."""
 
     waiting = [i.value for i in result.get("__interrupt__", []) if isinstance(i.value, dict)]
+    if not waiting and check is None and result.get("status") == "completed":
+        # the root's finish has just recorded exactly this (status, no reason) in this process:
+        # nothing to mark, nothing to read back
+        return Outcome(root_run_id=root_run_id, status="completed", waiting=[], reason=None)
 
     def mark() -> dict[str, Any] | None:
         with ctx.store.connect(read_only=not waiting) as con:  # nothing waits: only a read

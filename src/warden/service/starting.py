@@ -1,9 +1,12 @@
 """Starting a run: the request checked (tenant, document roots, upload type and size), recorded
 and bound to the policy in force, then driven.
 
-Where the documents are read depends on the engine. The embedded engine runs the graph in this
-process, and its ingest node reads the paths (a crash after the request is recorded re-reads
-them on resume). An engine that runs the graph elsewhere (Temporal: workers on any host, sharing
+Where the documents are read depends on the caller and the engine. `start` (which drives the
+run at once: `warden analyse`) reads them itself and stores them with the request, as below, so
+the root run starts past ingest; a kill while it reads leaves no run. `submit` alone on the
+embedded engine (a server's worker drives the run after answering with its id) leaves them to
+the ingest node (a crash after the request is recorded re-reads them on resume). An engine that
+runs the graph elsewhere (Temporal: workers on any host, sharing
 only the ledger and the Temporal server) would have each worker read the paths from its own
 disk, so an upload this service took into its state directory, or a document under a root only
 this host mounts, could not be read there. With such an engine the service reads and masks the
@@ -38,8 +41,8 @@ from warden.service.errors import (
 )
 from warden.service.principal import Principal
 from warden.store import (
-    audit,
     documents,
+    ledger,
     retrying_conflicts,
     runs,
 )
@@ -120,7 +123,7 @@ class StartingOps(ServiceBase):
         set); runs until it finishes or waits for approval. One DuckDB connection serves the
         request's checks, its record and the graph (an open and a close cost ~30 and ~80 ms)."""
         with self._one_connection():
-            return self.proceed(self.submit(p, document, tenant=tenant, runbook=runbook))
+            return self.proceed(self.submit(p, document, tenant=tenant, runbook=runbook, read_here=True))
 
     def check_documents(
         self, policy: LoadedPolicy, tenant: str, paths: str | Path | Sequence[str | Path]
@@ -154,6 +157,7 @@ class StartingOps(ServiceBase):
         tenant: str,
         runbook: str | Path | None = None,
         runbook_text: str | None = None,
+        read_here: bool = False,
     ) -> Submitted:
         """Check and record a request (the run is `running`, bound to the policy in force) without
         driving it: an entry point with background workers answers with the run id at once and
@@ -162,7 +166,13 @@ class StartingOps(ServiceBase):
 
         ``document`` may be several paths: a document set, analysed as one notice (a product
         notice and the main policy it refers to). Each is checked against the tenant's document
-        roots first; the refusal of any one records and stores nothing."""
+        roots first; the refusal of any one records and stores nothing.
+
+        ``read_here``: read the documents now and store them with the request, as for an engine
+        that runs the graph elsewhere, also on the embedded engine: :meth:`start`, which drives
+        the run right after, so its root run starts past ingest (one transaction and one
+        superstep fewer). A caller that answers with the run id before driving it (a server's
+        background worker) leaves the reading to ingest, so the id comes back at once."""
         policy = self.policies.in_force(may_initialise=True)
         policy.tenant(tenant)
         if not p.member_of(tenant) or not policy.roles_of(tenant, p.user):
@@ -187,8 +197,10 @@ class StartingOps(ServiceBase):
         if len(real) > 1:
             request["document_paths"] = [str(r) for r in real]
         loaded: list[Document] = []
-        if not self.engine.in_process:  # workers may not see this host's disk: read them here
-            loaded, failure = read_set(real)
+        if read_here or not self.engine.in_process:  # workers may not see this host's disk
+            # a 300-page PDF takes a while to read: past a second, let other processes at the store
+            with self.store.release_after(1.0):
+                loaded, failure = read_set(real)
             if failure is not None:
                 request["document_error"] = load_failure(failure)
             else:
@@ -259,10 +271,11 @@ class StartingOps(ServiceBase):
             )
             for document in loaded:
                 documents.store_document(con, document, run_id)
-            if request.get("document_ids"):
-                documents.link_documents(con, run_id, request["document_ids"])
-            audit.audit(
-                con,
+            stored = {d.id for d in loaded}  # store_document linked these to the run already
+            linked = [i for i in request.get("document_ids") or [] if i not in stored]
+            if linked:  # documents another run stored (a replay reads the original's)
+                documents.link_documents(con, run_id, linked)
+            requested = ledger.audit_record(
                 run_id=run_id,
                 root_run_id=run_id,
                 tenant=tenant,
@@ -282,17 +295,21 @@ class StartingOps(ServiceBase):
                     "model": model_configuration(self.llm_settings.model, self.llm_settings.base_url),
                 },
             )
+            # both events chained in this order by one flush (one INSERT)
+            events = [requested]
             if loaded:
-                audit.audit(
-                    con,
-                    run_id=run_id,
-                    root_run_id=run_id,
-                    tenant=tenant,
-                    actor="warden",
-                    event="documents_ingested",
-                    key=f"{run_id}:documents_ingested",
-                    payload=ingested_payload(loaded),
+                events.append(
+                    ledger.audit_record(
+                        run_id=run_id,
+                        root_run_id=run_id,
+                        tenant=tenant,
+                        actor="warden",
+                        event="documents_ingested",
+                        key=f"{run_id}:documents_ingested",
+                        payload=ingested_payload(loaded),
+                    )
                 )
+            ledger.flush(con, events)
 
     def upload_set(self, p: Principal, tenant: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Path]:
         """Store several uploaded documents read as one notice (see :meth:`upload`): the refusal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from warden.store import known
 from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
@@ -19,15 +20,24 @@ __all__ = [
 
 
 def record_approval(con: Any, **row: Any) -> None:
-    """Insert once per approval id (deterministic: run + runbook hash + decision)."""
+    """Insert once per approval id (deterministic: run + runbook hash + decision). A run this
+    process created, on a held DuckDB file, whose approvals it knows (warden.store.known) takes
+    a plain ``INSERT`` when the id is new: ``ON CONFLICT DO NOTHING`` costs DuckDB ~0.4 ms of
+    the calling thread and ~1.4 ms of its own more per row."""
     row = dict(row)
+    knows = known.of(con)
+    key = (row["run_id"], row["approval_id"])
+    new = knows is not None and knows.knows_run(key[0]) and key not in knows.approvals
     row["validation_json"] = to_json(row.pop("validation"))
     model = row.pop("model", None)
     row["model_json"] = to_json(model) if model is not None else None
     row.setdefault("decided_at", now())
     cols = ", ".join(row)
     marks = ", ".join("?" for _ in row)
-    con.execute(f"INSERT INTO approvals ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING", list(row.values()))
+    conflict = "" if new else " ON CONFLICT DO NOTHING"
+    con.execute(f"INSERT INTO approvals ({cols}) VALUES ({marks}){conflict}", list(row.values()))
+    if knows is not None:
+        knows.approvals.add(key)
 
 
 def approvals_of_tree(con: Any, root_run_id: str) -> list[dict[str, Any]]:
@@ -46,8 +56,14 @@ def publish_version(
     definition: Any,
     run_id: str,
     approved_by: str,
+    known_version: int | None = None,
 ) -> int:
-    """Record an approved runbook version; returns its version number within (tenant, runbook)."""
+    """Record an approved runbook version; returns its version number within (tenant, runbook).
+    `known_version`: the number a read of this very version (tenant, runbook, hash) found
+    earlier, returned as it is with no read: a version's row is never updated or deleted, and
+    its key is unique, so the read here would find the same."""
+    if known_version is not None:
+        return known_version
     # two approvals of the runbook at once (two workers) must not take one number, nor both
     # record the same content: the latest committed versions are read under the runbook's lock
     number = 1

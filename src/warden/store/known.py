@@ -11,12 +11,13 @@ the next one would read, as long as the generation moved only by that flush's ow
 - ``heads``: the exact chain head of some tenants;
 - ``fresh``: runs created by this process with a plain INSERT (``create_run(new=True)``: no row
   of theirs existed before, their ids are new), for which every ``steps``, ``findings`` and
-  ``run_documents`` row of the run and every event whose key starts with ``"<run id>:"`` is in
-  ``steps``, ``findings``, ``documents`` and ``events`` (only this process writes them, and
-  each of its writers notes what it wrote: :func:`of` in ``ledger.flush``, ``audit.audit``,
-  ``steps.start_step``, ``findings.upsert_findings``, ``documents.store_document`` and
-  ``link_documents``; they note it whether the run is fresh yet or not, so the order of a
-  transaction's writes does not matter).
+  ``run_documents`` and ``approvals`` row of the run and every event whose key starts with
+  ``"<run id>:"`` is in ``steps``, ``findings``, ``documents``, ``approvals`` and ``events``
+  (only this process writes them, and each of its writers notes what it wrote: :func:`of` in
+  ``ledger.flush``, ``audit.audit``, ``steps.start_step``, ``findings.upsert_findings``,
+  ``documents.store_document``, ``link_documents`` and ``approvals.record_approval``; they note
+  it whether the run is fresh yet or not, so the order of a transaction's writes does not
+  matter).
 
 A unit of work (:func:`begin`, from ``Store.connect`` on a held DuckDB file) starts from a copy
 of the file's knowledge if it is true at the generation the transaction began at, else from
@@ -55,6 +56,8 @@ class Known:
     events: set[str] = field(default_factory=set)
     documents: dict[str, set[str]] = field(default_factory=dict)
     """The ``run_documents`` of runs (of fresh runs: all of them, none if absent)."""
+    approvals: set[tuple[str, str]] = field(default_factory=set)
+    """(run id, approval id) of ``approvals`` rows (of fresh runs: all of them)."""
 
     def copy(self) -> Known:
         return Known(
@@ -65,6 +68,7 @@ class Known:
             set(self.findings),
             set(self.events),
             {run: set(ids) for run, ids in self.documents.items()},
+            set(self.approvals),
         )
 
     def knows_run(self, run_id: str | None) -> bool:
@@ -134,7 +138,7 @@ def end(con: Any, committed_at: int | None) -> None:
         known.at = committed_at
         if len(known.fresh) > _MAX_FRESH:
             _drop_oldest(known)
-        if len(known.steps) + len(known.findings) + len(known.events) > _MAX_KEYS:
+        if len(known.steps) + len(known.findings) + len(known.events) + len(known.approvals) > _MAX_KEYS:
             known.fresh.clear()
             _drop_oldest(known)
         _FILES[unit.key] = known
@@ -150,6 +154,7 @@ def _drop_oldest(known: Known) -> None:
     known.findings = {k for k in known.findings if k[0] in keep}
     known.events = {k for k in known.events if k.split(":", 1)[0] in keep}
     known.documents = {run: ids for run, ids in known.documents.items() if run in keep}
+    known.approvals = {k for k in known.approvals if k[0] in keep}
 
 
 def forget(key: str | None = None) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "RunRow",
     "RunStatus",
     "claim",
+    "complete",
     "create_run",
     "get_run",
     "list_runs",
@@ -191,6 +192,23 @@ def record_approved_runbook(con: Any, run_id: str, *, sha256: str, version: int)
     """The version an approver published for this run (an edit changes the hash)."""
     con.execute(
         "UPDATE runs SET runbook_sha256 = ?, runbook_version = ? WHERE run_id = ?", [sha256, version, run_id]
+    )
+
+
+def complete(con: Any, run_id: str) -> None:
+    """A run that ran its steps to the end: ``completed``, finished now and its duration settled
+    (as :func:`settle_duration` sums it), in one ``UPDATE`` instead of :func:`set_status`'s and
+    :func:`settle_duration`'s two and the queue's close. A run completes only past its approval,
+    whose human decision closed its approval-queue row in the decision's own transaction (and a
+    policy rule's approval never opened one), so there is no open row to close."""
+    at = now()
+    con.execute(
+        """UPDATE runs SET status = 'completed', status_reason = NULL, updated_at = ?,
+               finished_at = coalesce(finished_at, ?),
+               duration_s = (SELECT coalesce(sum(duration_s), 0) FROM steps
+                   WHERE run_id = ? AND kind = 'analyser')
+           WHERE run_id = ?""",
+        [at, at, run_id, run_id],
     )
 
 

@@ -40,6 +40,8 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
     previous: RunbookDefinition | None = None
     if last is not None and last["sha256"] == state.get("runbook_sha256"):
         previous = runbook  # the draft is the version approved last (same content hash): no parse
+        # its version exists (never deleted): publishing it again needs no read (see _apply)
+        ctx.memo[("published", state["tenant"], runbook.runbook, last["sha256"])] = int(last["version_no"])
     elif last is not None:
         previous = RunbookDefinition.model_validate(last["definition"])
     report = state.get("report") or {}
@@ -201,6 +203,7 @@ def _apply(
                 definition=final.model_dump(mode="json"),
                 run_id=state["run_id"],
                 approved_by=decision.approver,
+                known_version=ctx.memo.get(("published", state["tenant"], final.runbook, sha)),
             )
         approvals.record_approval(
             con,

@@ -25,6 +25,7 @@ def finish(state: RunState, ctx: RunContext) -> StateUpdate:
     with ctx.store.connect() as con:
         ledger.flush(con, records)
         if completing:
-            runs.set_status(con, state["run_id"], "completed", None)
-        runs.settle_duration(con, state["run_id"])
+            runs.complete(con, state["run_id"])
+        else:
+            runs.settle_duration(con, state["run_id"])
     return update
