@@ -181,9 +181,11 @@ def test_two_hosts_taking_one_tree_over_at_once_one_takes_it_and_the_other_is_re
     a, b, c = _hosts(tmp_path, "host-a", "host-b", "host-c")
     root = _recorded(a)
 
+    gone = a.leases.host_id  # each admin names the host they know is gone
+
     def take(host: Service) -> Any:
         try:
-            return host.resume(host.principal("adam@acme"), root, take_over=REASON)
+            return host.resume(host.principal("adam@acme"), root, take_over=REASON, from_host=gone)
         except WardenError as exc:
             return exc
 
@@ -193,6 +195,23 @@ def test_two_hosts_taking_one_tree_over_at_once_one_takes_it_and_the_other_is_re
     assert len(refused) == 1 and isinstance(refused[0], RunOnOtherHost), results
     winner = b if not isinstance(results[0], Exception) else c
     assert winner.leases.host_id in refused[0].message
+    assert len(_events(a, "tree_taken_over")) == 1
+
+
+def test_a_take_over_from_a_host_the_tree_no_longer_has_is_refused_naming_its_host(
+    shared: str, tmp_path: Path
+) -> None:
+    """Host B took A's tree over (and ran it to its approval) while C's admin, who saw A named,
+    was about to: C's take-over from A is refused naming B, which may well be alive; it used
+    to replace B and start the tree a second time."""
+    a, b, c = _hosts(tmp_path, "host-a", "host-b", "host-c")
+    root = _recorded(a)
+    taken = b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+    assert taken.status == "waiting_approval"
+    with pytest.raises(RunOnOtherHost) as refused:
+        c.resume(c.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+    assert b.leases.host_id in refused.value.message
+    assert f"--from-host {b.leases.host_id}" in (refused.value.fix or "")
     assert len(_events(a, "tree_taken_over")) == 1
 
 

@@ -147,6 +147,12 @@ def resume(
     reason: str | None = typer.Option(
         None, "--reason", help="Why the tree's host is gone (with --take-over)."
     ),
+    from_host: str | None = typer.Option(
+        None,
+        "--from-host",
+        help="With --take-over: the host id you know is gone (as the refusal named it); refused "
+        "if the tree has another host by now (another take-over moved it).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Continue a run tree from its last checkpoint (after a crash or a kill), under the policy
@@ -155,11 +161,14 @@ def resume(
     from warden.cli._runtime import open_service, principal
     from warden.errors import UsageError
 
-    if reason is not None and not take_over:
-        raise UsageError("--reason goes with --take-over", fix="add --take-over, or drop --reason")
+    if (reason is not None or from_host is not None) and not take_over:
+        raise UsageError("--reason and --from-host go with --take-over", fix="add --take-over, or drop them")
     service = open_service(policy)
     outcome = service.resume(
-        principal(service, user), run_id, take_over=(reason or "") if take_over else None
+        principal(service, user),
+        run_id,
+        take_over=(reason or "") if take_over else None,
+        from_host=from_host,
     )
     raise typer.Exit(print_outcome(outcome, as_json))
 

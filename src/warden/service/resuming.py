@@ -56,7 +56,9 @@ class InFlight:
 
 
 class ResumeOps(ServiceBase):
-    def resume(self, p: Principal, run_id: str, *, take_over: str | None = None) -> Outcome:
+    def resume(
+        self, p: Principal, run_id: str, *, take_over: str | None = None, from_host: str | None = None
+    ) -> Outcome:
         """Continue a tree whose process died, from its last checkpoint, under its bound policy;
         a tree killed before its first checkpoint starts again from its recorded request. A tree
         a live process is driving is refused (`run_busy`): resuming it would run it twice.
@@ -65,13 +67,19 @@ class ResumeOps(ServiceBase):
         (`run_on_other_host`): its checkpoints are there. `take_over` (the reason, required) is
         an administrator's escape for a tree whose host is gone for good: a user with role
         admin or operator in the tenant, or a policy admin, makes this host the tree's
-        (audited) and it starts again here from its recorded request."""
+        (audited) and it starts again here from its recorded request. `from_host`: the host the
+        administrator knows is gone (as the refusal named it); the take-over is refused, naming
+        the tree's host, if that is another one by now (another take-over moved it: that host
+        may be alive and driving it). Without it, the host the ledger names now is replaced."""
         with self._one_connection():
             run = self._visible_run(p, run_id)
             root_id, tenant = run["root_run_id"], run["tenant"]
             elsewhere = self._host_elsewhere(root_id)
             if take_over is not None:
                 self._may_take_over(p, tenant, root_id, take_over, elsewhere)
+                if elsewhere is not None and from_host is not None and elsewhere.get("host") != from_host:
+                    raise self._elsewhere(root_id, elsewhere)  # not the host the admin knows is gone
+                self._can_take_over(root_id)
             elif elsewhere is not None:
                 finished = self._finished(root_id)
                 if finished is not None:  # nothing to resume: the answer any host would give
@@ -81,6 +89,14 @@ class ResumeOps(ServiceBase):
                 if not mine:
                     raise self._busy(root_id)
                 if take_over is not None and elsewhere is not None:
+                    # looked at again under the lease: another take-over may have moved the tree
+                    # (and run it to its approval) since; this one was asked of the host seen then
+                    now = self._host_elsewhere(root_id)
+                    if now is None:  # this host's already (another thread of it took it over)
+                        self._may_take_over(p, tenant, root_id, take_over, None)
+                    elif now.get("host") != elsewhere.get("host"):
+                        raise self._elsewhere(root_id, now)
+                    self._can_take_over(root_id)
                     self._take_over(p, root_id, tenant, elsewhere, take_over.strip())
                 return self._resume_tree(root_id)
 
@@ -103,15 +119,14 @@ class ResumeOps(ServiceBase):
             "would run it a second time",
             fix=f"resume it on that host (`warden resume {root_id}` there); if that host is gone for "
             f"good, an administrator of the tenant may take it over here: `warden resume {root_id} "
-            "--take-over --reason WHY` (audited; it starts again from its recorded request)",
+            f"--take-over{' --from-host ' + host['host'] if host.get('host') else ''} --reason WHY` "
+            "(audited; it starts again from its recorded request)",
         )
 
     def _may_take_over(
         self, p: Principal, tenant: str, root_id: str, reason: str, elsewhere: dict[str, Any] | None
     ) -> None:
-        """Refuse a take-over that is not needed, has no reason, or is not an administrator's,
-        and one of a tree waiting for approval (its pending decision is in the lost checkpoints:
-        starting again would run it behind its approval)."""
+        """Refuse a take-over that is not needed, has no reason, or is not an administrator's."""
         if elsewhere is None:
             raise UsageError(
                 f"run '{root_id}' is this host's: there is nothing to take over",
@@ -131,6 +146,12 @@ class ResumeOps(ServiceBase):
                 "policy admin",
                 code="forbidden",
             )
+
+    def _can_take_over(self, root_id: str) -> None:
+        """Refuse a take-over of a tree this host could not run: one waiting for approval (its
+        pending decision is in the lost checkpoints: starting again would run it behind its
+        approval), a finished one, one with no recorded request. Checked before the hand-over
+        commits (a tree taken over must be one this host can run), and again under the lease."""
         with self.store.connect(read_only=True) as con:
             root = runs.get_run(con, root_id)
             members = runs.tree(con, root_id)
@@ -141,7 +162,6 @@ class ResumeOps(ServiceBase):
                 fix="bring that host's state directory back (or restore its checkpoints.sqlite from "
                 "a backup) and resume it there; Warden will not start the run again behind its approval",
             )
-        # checked before the hand-over commits: a tree taken over must be one this host can run
         if self._finished(root_id) is not None:
             raise UsageError(
                 f"run '{root_id}' is {root['status']}: there is nothing to take over",
