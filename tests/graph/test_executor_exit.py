@@ -23,15 +23,19 @@ _ABANDON_THEN_EXIT = (
 )
 
 
+def _ends(script: str, database: Path, loops: int) -> tuple[int, str]:
+    """Run `script` in a fresh interpreter: its exit code and what it printed (stderr on failure)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(database), str(loops)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode < 0:
+        print(done.stderr[-2000:])
+    return done.returncode, done.stdout.strip()
+
+
 def test_a_process_exits_cleanly_after_abandoning_a_call_inside_duckdb(tmp_path: Path) -> None:
     for attempt, loops in enumerate((40, 80, 160)):
-        done = subprocess.run(
-            [sys.executable, "-c", _ABANDON_THEN_EXIT, str(tmp_path / f"s{attempt}.duckdb"), str(loops)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (done.returncode, done.stdout.strip()) == (0, "abandoned"), done.stderr[-2000:]
+        assert _ends(_ABANDON_THEN_EXIT, tmp_path / f"s{attempt}.duckdb", loops) == (0, "abandoned")
 
 
 _INTERRUPT_THEN_EXIT = (
@@ -57,10 +61,4 @@ def test_a_process_interrupted_while_a_call_runs_inside_duckdb_exits_with_its_ow
     """Ctrl-C while a step (with a timeout) runs: the wait is interrupted, the call goes on in
     its worker, and the process still ends with its own exit code, not an abort."""
     for attempt, loops in enumerate((400, 800)):  # ~3 ms each: still scanning at the Ctrl-C
-        done = subprocess.run(
-            [sys.executable, "-c", _INTERRUPT_THEN_EXIT, str(tmp_path / f"i{attempt}.duckdb"), str(loops)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (done.returncode, done.stdout.strip()) == (130, "interrupted"), done.stderr[-2000:]
+        assert _ends(_INTERRUPT_THEN_EXIT, tmp_path / f"i{attempt}.duckdb", loops) == (130, "interrupted")
