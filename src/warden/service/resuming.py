@@ -79,7 +79,6 @@ class ResumeOps(ServiceBase):
                 self._may_take_over(p, tenant, root_id, take_over, elsewhere)
                 if elsewhere is not None and from_host is not None and elsewhere.get("host") != from_host:
                     raise self._elsewhere(root_id, elsewhere)  # not the host the admin knows is gone
-                self._can_take_over(root_id)
             elif elsewhere is not None:
                 finished = self._finished(root_id)
                 if finished is not None:  # nothing to resume: the answer any host would give
@@ -150,8 +149,8 @@ class ResumeOps(ServiceBase):
     def _can_take_over(self, root_id: str) -> None:
         """Refuse a take-over of a tree this host could not run: one waiting for approval (its
         pending decision is in the lost checkpoints: starting again would run it behind its
-        approval), a finished one, one with no recorded request. Checked before the hand-over
-        commits (a tree taken over must be one this host can run), and again under the lease."""
+        approval), a finished one, one with no recorded request. Checked under the tree's lease,
+        before the hand-over commits (a tree taken over must be one this host can run)."""
         with self.store.connect(read_only=True) as con:
             root = runs.get_run(con, root_id)
             members = runs.tree(con, root_id)
