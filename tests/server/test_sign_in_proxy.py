@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,14 +119,18 @@ def _token(c: httpx.Client, user: str, password: str, forwarded_for: str | None 
     return r.status_code
 
 
+def _guesses(client: httpx.Client, user: str, forwarded_for: Callable[[int], str]) -> list[int]:
+    """One wrong password more than the limit, the n-th forwarded for `forwarded_for(n)`: the
+    answers (five 401s, then 429, when they count as one client)."""
+    guesses = range(THROTTLE_FAILURES + 1)
+    return [_token(client, user, f"guess {n}", forwarded_for=forwarded_for(n)) for n in guesses]
+
+
 def test_a_direct_client_forging_x_forwarded_for_is_counted_by_its_own_address(served: Served) -> None:
     """A client that is not the trusted proxy names a new address in X-Forwarded-For with every
     guess: it is refused after five all the same, and the addresses it named are not charged."""
     with served.client(DIRECT) as direct:
-        answers = [
-            _token(direct, "ana@acme", f"guess {n}", forwarded_for=f"198.51.100.{n}")
-            for n in range(THROTTLE_FAILURES + 1)
-        ]
+        answers = _guesses(direct, "ana@acme", lambda n: f"198.51.100.{n}")
         assert answers == [401] * THROTTLE_FAILURES + [429], answers
         assert _token(direct, "ana@acme", PASSWORD, forwarded_for="192.0.2.44") == 429
     with served.client(PROXY) as proxy:  # the client it impersonated, through the proxy: untouched
@@ -140,10 +144,7 @@ def test_through_the_trusted_proxy_two_forwarded_clients_are_counted_apart(serve
     forwards for lock that client out, not the other one. A client that writes its own
     X-Forwarded-For before the proxy appends the real address gains nothing by it."""
     with served.client(PROXY) as proxy:
-        answers = [
-            _token(proxy, "dora@acme", f"guess {n}", forwarded_for="198.51.100.20")
-            for n in range(THROTTLE_FAILURES + 1)
-        ]
+        answers = _guesses(proxy, "dora@acme", lambda n: "198.51.100.20")
         assert answers == [401] * THROTTLE_FAILURES + [429], answers
         assert _token(proxy, "dora@acme", PASSWORD, forwarded_for="198.51.100.21, 198.51.100.20") == 429
         assert _token(proxy, "dora@acme", PASSWORD, forwarded_for="198.51.100.21") == 200
@@ -152,10 +153,7 @@ def test_through_the_trusted_proxy_two_forwarded_clients_are_counted_apart(serve
 def test_rotating_ipv6_addresses_within_one_64_hits_the_limit(served: Served) -> None:
     """A client owning a /64 guesses from a new address every time: the sixth is refused."""
     with served.client(PROXY) as proxy:
-        answers = [
-            _token(proxy, "adam@acme", f"guess {n}", forwarded_for=f"2001:db8:aa:1:{n:x}::{n + 1:x}")
-            for n in range(THROTTLE_FAILURES + 1)
-        ]
+        answers = _guesses(proxy, "adam@acme", lambda n: f"2001:db8:aa:1:{n:x}::{n + 1:x}")
         assert answers == [401] * THROTTLE_FAILURES + [429], answers
         assert _token(proxy, "adam@acme", PASSWORD, forwarded_for="2001:db8:aa:1::dead:beef") == 429
         assert _token(proxy, "adam@acme", PASSWORD, forwarded_for="2001:db8:aa:2::1") == 200

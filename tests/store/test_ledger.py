@@ -10,25 +10,27 @@ from warden.store import Store, audit, ledger
 from warden.store.audit import verify_chain
 
 
+def _step(step_id: str, duration_s: float = 0.01, **output: object) -> dict:
+    """A completed analyser step of run r1 (with `output` as a findings output, if given)."""
+    return ledger.step_record(
+        run_id="r1",
+        step_id=step_id,
+        kind="analyser",
+        analyser="a",
+        system_id=None,
+        status="completed",
+        attempts=1,
+        started_at=ledger.stamp(),
+        finished_at=ledger.stamp(),
+        duration_s=duration_s,
+        **({"output": output, "output_schema": "findings"} if output else {}),
+    )
+
+
 def _records(n: int) -> list[dict]:
     out: list[dict] = []
     for i in range(n):
-        out.append(
-            ledger.step_record(
-                run_id="r1",
-                step_id=f"s{i}",
-                kind="analyser",
-                analyser="a",
-                system_id=None,
-                status="completed",
-                attempts=1,
-                started_at=ledger.stamp(),
-                finished_at=ledger.stamp(),
-                duration_s=0.01,
-                output={"findings": [], "i": i},
-                output_schema="findings",
-            )
-        )
+        out.append(_step(f"s{i}", findings=[], i=i))
         finding = Finding(
             id=f"f{i}", analyser="a", code="c", title="t", severity="low", category="x", message="m"
         )
@@ -232,21 +234,7 @@ def test_complete_stamps_the_run_and_settles_its_duration_in_one_update(tmp_path
     with store.connect() as con:
         ledger.flush(
             con,
-            [
-                ledger.step_record(
-                    run_id="r1",
-                    step_id=s,
-                    kind="analyser",
-                    analyser="a",
-                    system_id=None,
-                    status="completed",
-                    attempts=1,
-                    started_at=ledger.stamp(),
-                    finished_at=ledger.stamp(),
-                    duration_s=d,
-                )
-                for s, d in (("a", 1.5), ("b", 2.5))
-            ],
+            [_step(s, d) for s, d in (("a", 1.5), ("b", 2.5))],
         )
         runs.complete(con, "r1")
         runs.set_status(con, "r2", "running", "why")
