@@ -98,9 +98,10 @@ def test_a_take_over_is_refused_without_an_administrator_or_a_reason(shared: str
     root = _recorded(a)
     before = b.store.query(RUNS)
     for user in ("ana@acme", "dora@acme"):  # an analyst, a DPO: no admin or operator role
-        with pytest.raises(UsageError) as refused:
-            b.resume(b.principal(user), root, take_over=REASON)
-        assert refused.value.code == "forbidden", refused.value
+        for from_host in (None, "host-x"):  # refused before the host named is looked at
+            with pytest.raises(UsageError) as refused:
+                b.resume(b.principal(user), root, take_over=REASON, from_host=from_host)
+            assert refused.value.code == "forbidden", refused.value
     with pytest.raises(UsageError) as refused:
         b.resume(b.principal("adam@acme"), root, take_over="  ")
     assert refused.value.code == "reason_required"
@@ -120,14 +121,15 @@ def test_another_tenants_user_taking_a_tree_over_gets_what_a_missing_run_answers
     root = _recorded(a)
     before = b.store.query(RUNS)
     gwen = b.principal("gwen@globex")
-    with pytest.raises(WardenError) as theirs:
-        b.resume(gwen, root, take_over=REASON)
-    with pytest.raises(WardenError) as missing:
-        b.resume(gwen, "run-000000000000", take_over=REASON)
-    assert (theirs.value.code, str(theirs.value).replace(root, "ID")) == (
-        missing.value.code,
-        str(missing.value).replace("run-000000000000", "ID"),
-    )
+    for from_host in (None, a.leases.host_id, "host-x"):  # naming a host reveals nothing either
+        with pytest.raises(WardenError) as theirs:
+            b.resume(gwen, root, take_over=REASON, from_host=from_host)
+        with pytest.raises(WardenError) as missing:
+            b.resume(gwen, "run-000000000000", take_over=REASON, from_host=from_host)
+        assert (theirs.value.code, str(theirs.value).replace(root, "ID")) == (
+            missing.value.code,
+            str(missing.value).replace("run-000000000000", "ID"),
+        )
     assert b.store.query(RUNS) == before and _events(b, "tree_taken_over") == []
 
 
