@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,12 @@ from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
 from warden.server.orphans import resume_orphans
 from warden.server.pages import router as pages_router
+from warden.server.proxies import ForwardedClients, TrustedProxies
+from warden.server.proxies import proxy_header as checked_header
 from warden.server.views import router as views_router
 from warden.server.workers import Workers
 from warden.service import Service, run_escalation_loop
+from warden.service.accounts import SignInLimits
 
 __all__ = ["ROUTERS", "SECURITY_HEADERS", "BodyLimit", "ServerSettings", "create_app", "max_body_bytes"]
 
@@ -65,6 +68,11 @@ class ServerSettings:
     orphan_grace_s: float | None = 10.0
     """At start-up, resume runs whose driver is gone once they have not changed for this long
     (None: leave them for `warden resume`)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or networks) whose forwarding header names the client."""
+    proxy_header: str = "x-forwarded-for"
+    """The header those proxies set: `x-forwarded-for` or `forwarded` (RFC 7239); only it is read."""
+    sign_in_limits: SignInLimits = field(default_factory=SignInLimits)
 
 
 HSTS = (b"strict-transport-security", b"max-age=31536000")
@@ -277,9 +285,16 @@ def create_app(
     orphan_grace_s: float | None = 10.0,
     service: Service | None = None,
     extra_routers: Sequence[APIRouter] = (),
+    trusted_proxies: Sequence[str] = (),
+    proxy_header: str = "x-forwarded-for",
+    sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
     """The Warden server over the state directory `home` (`policy`, if given, must be the policy
-    in force; an empty state directory is initialised with it)."""
+    in force; an empty state directory is initialised with it). Requests from the
+    `trusted_proxies` come from the client their `proxy_header` names (docs/SERVER.md, "Behind a
+    reverse proxy"); sign-ins are limited by `sign_in_limits` (default: 5 per client, 50 per user,
+    per 15 minutes)."""
+    trusted = TrustedProxies(trusted_proxies)  # a bad entry is refused before anything opens
     settings = ServerSettings(
         Path(home),
         Path(policy) if policy else None,
@@ -287,8 +302,12 @@ def create_app(
         workers,
         escalate_every_s,
         orphan_grace_s,
+        tuple(str(n) for n in trusted.networks),
+        checked_header(proxy_header),
+        sign_in_limits or SignInLimits(),
     )
     service = service or Service(settings.home, policy=settings.policy)
+    service.accounts.limits = settings.sign_in_limits
     service.store.threaded = True
     service.long_lived()  # the file lingers open between requests (given up to a waiting process)
     if hasattr(service.engine, "wait_s"):  # a remote engine: a request waits at most its `wait`
@@ -346,6 +365,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, service=service)
     app.add_middleware(OneOpenPerPage, service=service)
+    if trusted:
+        app.add_middleware(ForwardedClients, trusted=trusted, header=settings.proxy_header)
     app.add_middleware(SecurityHeaders, tls=secure_cookies)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)

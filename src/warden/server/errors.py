@@ -145,6 +145,7 @@ def refusal(request: Request, exc: StarletteHTTPException) -> Response:
         return Response(status_code=exc.status_code, headers=headers)
     code, fix = HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", None))
     code = getattr(exc, "code", None) or code
+    fix = getattr(exc, "fix", None) or fix
     message = scrub(str(exc.detail)) if exc.detail else code.replace("_", " ")
     if is_page(request):
         response = error_page(request, exc.status_code, code, message, fix)

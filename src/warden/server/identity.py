@@ -6,14 +6,13 @@ The server only authenticates; the principal it hands on carries `auth="token"` 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from warden.errors import UsageError
+from warden.server.proxies import TrustedProxies
 from warden.service import NoPrincipal, Principal, Service
 from warden.service.accounts import Session
 from warden.service.errors import BadCredentials
@@ -46,36 +45,20 @@ def service_of(request: Request) -> Service:
 
 def client_of(request: Request) -> str:
     """The client a sign-in attempt is throttled by: the peer's address, or, when the peer is a
-    trusted proxy (:func:`proxy_options`), the address it says it forwards for."""
+    trusted proxy (:class:`~warden.server.proxies.ForwardedClients`), the client it says it
+    forwards for."""
     return request.client.host if request.client else "unknown"
 
 
 def proxy_options(trusted: Iterable[str]) -> dict[str, Any]:
-    """uvicorn's options for honouring X-Forwarded-For (and -Proto) from the `trusted` peers
-    (addresses or networks) and from nobody else: a client that names itself in the header
-    would otherwise choose the address its sign-in failures are counted by. With none trusted
-    the headers are ignored (uvicorn would trust loopback by default). A value that is not an
-    address or network is refused: uvicorn would take it as a literal that never matches."""
-    allowed: list[str] = []
-    for value in trusted:
-        for item in value.replace(",", " ").split():
-            try:
-                network = ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise UsageError(
-                    f"trusted proxy {item!r} is not an IP address or network",
-                    fix="name the reverse proxy's address as Warden sees it, e.g. 10.0.0.5",
-                ) from None
-            if network.prefixlen == 0:  # every client a proxy: each picks its own address
-                raise UsageError(
-                    f"trusted proxy {item!r} trusts every address: any client could then name the "
-                    "address its failed sign-ins count against",
-                    fix="name only the reverse proxy's own address (or its proxies' network)",
-                )
-            allowed.append(str(network))
-    if not allowed:
-        return {"proxy_headers": False}
-    return {"proxy_headers": True, "forwarded_allow_ips": allowed}
+    """uvicorn's options for a server trusting the `trusted` proxies (addresses or networks,
+    checked: a value that is not one is refused, as is one that trusts every address). uvicorn's
+    own proxy-header handling is always off (it would trust loopback by default, and does not
+    match an IPv4 proxy seen as `::ffff:a.b.c.d` on a dual-stack socket, nor read `Forwarded`):
+    :class:`~warden.server.proxies.ForwardedClients`, which `create_app(trusted_proxies=...)`
+    installs, honours the headers from these peers and from nobody else."""
+    TrustedProxies(trusted)
+    return {"proxy_headers": False}
 
 
 def api_principal(

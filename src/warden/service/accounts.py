@@ -44,6 +44,7 @@ __all__ = [
     "Accounts",
     "IssuedToken",
     "Session",
+    "SignInLimits",
     "parse_expiry",
     "throttle_client",
 ]
@@ -62,9 +63,12 @@ The trade-off: anyone with many addresses can keep a user from signing in from a
 (50 wrong guesses every 15 minutes keep the ceiling reached), but not from one they signed in
 from before, and not for other users; in exchange a guesser with unlimited addresses gets at
 most 50 guesses per user per window (4,800 a day) instead of 5 per address."""
-ATTEMPT_RETENTION = max(THROTTLE_WINDOW, timedelta(days=30))
-"""How long sign-in attempts are kept: the window's failures, and the successes that make a
-client known (:data:`USER_CEILING`)."""
+ATTEMPT_RETENTION = timedelta(days=30)
+"""How long sign-in attempts are kept: the window's failures (a window is at most this long),
+and the successes that make a client known (:data:`USER_CEILING`)."""
+MAX_FAILURES = 1000
+MAX_CEILING = 100_000
+MIN_WINDOW = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(minutes=10)
 """How often (at most, per process) a sign-in also drops the attempts older than the retention."""
 IPV6_PREFIX = 64
@@ -112,6 +116,66 @@ def throttle_client(address: str) -> str:
     return str(ip)
 
 
+@dataclass(frozen=True)
+class SignInLimits:
+    """The sign-in failure limits (`warden serve --sign-in-failures/--sign-in-ceiling/
+    --sign-in-window`); every server sharing a ledger should use the same ones."""
+
+    failures: int = THROTTLE_FAILURES
+    """Failed sign-ins of one user from one client (:func:`throttle_client`) per window."""
+    ceiling: int = USER_CEILING
+    """Failed sign-ins of one user from all clients together per window, beyond which only
+    clients that signed in as that user before may try."""
+    window: timedelta = THROTTLE_WINDOW
+
+    @classmethod
+    def parse(
+        cls, failures: str | int | None = None, ceiling: str | int | None = None, window: str | None = None
+    ) -> SignInLimits:
+        """The limits from settings as given (None: the default); a value that is not a whole
+        number in range, a ceiling below the per-client limit, or a window that is not a duration
+        from a minute to :data:`ATTEMPT_RETENTION` is refused (`bad_sign_in_limit`)."""
+        default = cls()
+        per_client = _count("--sign-in-failures", failures, default.failures, 1, MAX_FAILURES)
+        per_user = _count("--sign-in-ceiling", ceiling, default.ceiling, 1, MAX_CEILING)
+        if per_user < per_client:
+            raise _bad_limit(
+                f"--sign-in-ceiling {per_user} is below --sign-in-failures {per_client}: the ceiling "
+                "counts the failures of every client together",
+                f"set the ceiling to at least {per_client}",
+            )
+        span = default.window
+        if window is not None:
+            found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd])\s*", str(window))
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found[2]] if found else ""
+            span = timedelta(**{unit: int(found[1])}) if found else timedelta(0)
+            if not found or not MIN_WINDOW <= span <= ATTEMPT_RETENTION:
+                raise _bad_limit(
+                    f"--sign-in-window {window!r} is not a duration from 1m to {ATTEMPT_RETENTION.days}d",
+                    "use e.g. 15m, 1h or 1d",
+                )
+        return cls(per_client, per_user, span)
+
+    @property
+    def minutes(self) -> int:
+        return max(1, int(self.window.total_seconds() // 60))
+
+
+def _bad_limit(message: str, fix: str) -> UsageError:
+    return UsageError(message, fix=fix, code="bad_sign_in_limit")
+
+
+def _count(name: str, value: str | int | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    text = str(value).strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise _bad_limit(
+            f"{name} {value!r} is not a whole number from {low} to {high}", f"e.g. {name} {default}"
+        )
+    return int(text)
+
+
 def parse_expiry(text: str | None) -> timedelta | None:
     """`30d`, `12h`, `90m` (or `never`/None: no expiry) as a duration; a usage error otherwise."""
     if text is None or text.strip().lower() == "never":
@@ -136,6 +200,8 @@ class Accounts:
         self._oidc: OidcSignIn | None = None
         self._pruned_at = float("-inf")
         self._prune_lock = threading.Lock()
+        self.limits = SignInLimits()
+        """The sign-in failure limits (the server sets them from its settings)."""
 
     @property
     def oidc(self) -> OidcSignIn:
@@ -258,7 +324,7 @@ class Accounts:
 
     def authenticate_password(self, user: str, password: str, *, client: str) -> Principal:
         """The principal `user` is, if `password` is theirs; throttled per user and client, and
-        per user across clients for clients that never signed in as them (:data:`USER_CEILING`).
+        per user across clients for clients that never signed in as them (:attr:`limits`).
 
         The limits hold however many attempts come at once, on any number of hosts: each one is
         recorded as a failure (:func:`~warden.store.accounts.reserve_attempt`, serialised per
@@ -270,6 +336,7 @@ class Accounts:
         user = user.strip()
         counted_as = throttle_client(client)
         attempt_id = secrets.token_hex(12)
+        limits = self.limits
 
         def reserve() -> tuple[dict[str, Any] | None, str | None]:
             prune = self._prune_due()
@@ -277,7 +344,7 @@ class Accounts:
                 with self.store.connect() as con:
                     account = rows.get_account(con, user)
                     at = now()
-                    since = at - THROTTLE_WINDOW
+                    since = at - limits.window
                     if account is not None and account["updated_at"] > since:
                         since = account["updated_at"]  # the operator set a new password: a fresh count
                     refused = rows.reserve_attempt(
@@ -286,8 +353,8 @@ class Accounts:
                         counted_as,
                         attempt_id,
                         since=since,
-                        limit=THROTTLE_FAILURES,
-                        user_limit=USER_CEILING,
+                        limit=limits.failures,
+                        user_limit=limits.ceiling,
                         known_since=at - ATTEMPT_RETENTION,
                         # a success recorded before clients were counted by /64 named the address
                         known_as=(client,) if client != counted_as else (),
@@ -311,7 +378,7 @@ class Accounts:
                     "sign_in_throttled",
                     {"user": user, "client": client, "counted_as": counted_as, "limit": refused},
                 )
-            minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+            minutes = limits.minutes
             if refused == "user":
                 raise SignInThrottled(
                     f"too many failed sign-ins for '{user}'; only networks that signed in as "
