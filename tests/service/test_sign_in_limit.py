@@ -22,12 +22,14 @@ from _acme_tree import ACME
 from _ledgers import either_ledger
 from argon2 import PasswordHasher
 
-from warden.errors import WardenError
+from warden.errors import UsageError, WardenError
 from warden.service import Service
 from warden.service.accounts import (
     ATTEMPT_RETENTION,
     THROTTLE_FAILURES,
+    THROTTLE_WINDOW,
     USER_CEILING,
+    SignInLimits,
     throttle_client,
 )
 from warden.service.errors import BadCredentials, SignInThrottled
@@ -281,3 +283,66 @@ def test_a_success_recorded_under_a_whole_ipv6_address_before_the_64_rule_still_
     _seed(a, [(f"198.51.100.{n // THROTTLE_FAILURES}", t, False) for n in range(USER_CEILING)], [])
     assert isinstance(_attempt(a, PASSWORD, "2001:db8:1:2::77"), SignInThrottled)  # her /64, not it
     assert _attempt(a, PASSWORD, "2001:db8:1:2::5").user == "ana@acme"
+
+
+def test_configured_limits_replace_the_defaults_for_a_burst_on_every_host(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """Every host set to 2 failures per client and a ceiling of 3 per user: a burst from one
+    client gets two guesses checked; one more failure from a second client reaches the ceiling,
+    and a third, new client is refused with the right password, the user-limit refusal."""
+    hosts = _hosts(ledger, tmp_path, made)
+    for host in hosts:
+        host.accounts.limits = SignInLimits(failures=2, ceiling=3)
+    results = _burst(hosts, [f"guess number {n}" for n in range(GUESSES)])
+    assert sum(isinstance(r, BadCredentials) for r in results) == 2, results
+    assert sum(isinstance(r, SignInThrottled) for r in results) == GUESSES - 2, results
+    assert isinstance(_attempt(hosts[-1], "one more", "198.51.100.8"), BadCredentials)
+    refused = _attempt(hosts[0], PASSWORD, "198.51.100.9")
+    assert isinstance(refused, SignInThrottled) and "signed in from before" in (refused.fix or "")
+
+
+def test_the_configured_window_decides_which_earlier_failures_count(
+    ledger: str, tmp_path: Path, made: list[Service]
+) -> None:
+    """Five failures 20 minutes ago: with a one-hour window they count (the right password is
+    refused and the refusal says to wait 60 minutes); outside the default 15-minute window they
+    no longer do."""
+    a = _hosts(ledger, tmp_path, made)[0]
+    earlier = now() - timedelta(minutes=20)
+    with a.store.connect() as con:  # her password was set just now (a fresh count): date it back
+        con.execute('UPDATE accounts SET updated_at = ? WHERE "user" = ?', [earlier, "ana@acme"])
+    _seed(a, [("203.0.113.7", earlier + timedelta(seconds=1), False)] * THROTTLE_FAILURES, [])
+    a.accounts.limits = SignInLimits(window=timedelta(hours=1))
+    refused = _attempt(a, PASSWORD, "203.0.113.7")
+    assert isinstance(refused, SignInThrottled) and "wait 60 minutes" in (refused.fix or ""), refused
+    a.accounts.limits = SignInLimits()
+    assert _attempt(a, PASSWORD, "203.0.113.7").user == "ana@acme"
+
+
+@pytest.mark.parametrize(
+    ("failures", "ceiling", "window", "says"),
+    [
+        ("0", None, None, "--sign-in-failures '0' is not a whole number from 1"),
+        ("2.5", None, None, "--sign-in-failures '2.5'"),
+        (None, "many", None, "--sign-in-ceiling 'many'"),
+        ("10", "9", None, "below --sign-in-failures 10"),
+        (None, None, "30s", "--sign-in-window '30s'"),
+        (None, None, "31d", "--sign-in-window '31d'"),
+        (None, None, "15", "--sign-in-window '15'"),
+    ],
+)
+def test_sign_in_limits_that_make_no_sense_are_refused_with_a_code(
+    failures: str | None, ceiling: str | None, window: str | None, says: str
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        SignInLimits.parse(failures, ceiling, window)
+    assert refused.value.code == "bad_sign_in_limit" and says in refused.value.message, refused.value.message
+    assert refused.value.fix
+
+
+def test_sign_in_limits_as_given_and_by_default() -> None:
+    assert SignInLimits.parse() == SignInLimits(THROTTLE_FAILURES, USER_CEILING, THROTTLE_WINDOW)
+    assert SignInLimits.parse("3", " 30 ", "2h") == SignInLimits(3, 30, timedelta(hours=2))
+    assert SignInLimits.parse(None, None, "90s") == SignInLimits(window=timedelta(seconds=90))
+    assert SignInLimits.parse(4, 4, "30d").window == ATTEMPT_RETENTION
