@@ -455,6 +455,24 @@ def test_forwarded_from_an_untrusted_peer_never_changes_the_counted_address(forw
     assert clients == [DIRECT, "203.0.113.80"], clients
 
 
+def test_with_forwarded_the_proto_the_proxy_wrote_decides_whether_cookies_are_secure(
+    forwarded: Served,
+) -> None:
+    """The proxy's element says `proto=https`: the sign-in page's cookie is Secure. A `proto` a
+    client wrote in its own element before the proxy's, or from outside the proxy, is not read."""
+
+    def secure(source: str, value: str) -> bool:
+        with forwarded.client(source) as c:
+            r = c.get("/sign-in", headers={"Forwarded": value})
+            assert r.status_code == 200, r.text
+            return "secure" in r.headers["set-cookie"].lower()
+
+    assert secure(PROXY, "for=198.51.100.5;proto=https")
+    assert not secure(PROXY, "for=198.51.100.5;proto=http")
+    assert not secure(PROXY, "for=192.0.2.1;proto=https, for=198.51.100.5;proto=http")
+    assert not secure(DIRECT, "for=198.51.100.5;proto=https")
+
+
 def test_a_forwarded_header_from_the_proxy_that_cannot_be_read_is_refused_with_a_code(
     forwarded: Served,
 ) -> None:
