@@ -352,3 +352,112 @@ def test_an_approval_is_inserted_once_whatever_the_knowledge(tmp_path) -> None:
     found = store.query("SELECT approval_id, count(*) AS n FROM approvals GROUP BY approval_id ORDER BY 1")
     assert [(r["approval_id"], r["n"]) for r in found] == [("a1", 1), ("a2", 1), ("a3", 1)]
     store.close()
+
+
+# -- more than one writing Store per file in one process ------------------------------------------
+# Every Service builds its own Store, so one process can hold several on one DuckDB file: two
+# in-process servers (the test session's), a server and a CLI command run in-process, a worker
+# and a Service of the test. DuckDB gives them one database (its instance cache), and a
+# transaction's snapshot starts at its first statement that reads or writes a table, not at
+# its BEGIN: a commit of another Store between the two is in the snapshot.
+
+
+def _step(run_id: str, step_id: str) -> dict[str, Any]:
+    return _records(run_id, int(step_id[1:]), int(step_id[1:]) + 1)[0]
+
+
+def test_a_snapshot_starts_at_the_first_statement_not_at_begin(tmp_path) -> None:
+    """The DuckDB behaviour the tests below rely on (if it changes, they must be looked at)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            with other.connect() as con2:
+                audit.audit(con2, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+            seen = con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        assert seen == 2
+    store.close()
+
+
+def test_another_stores_event_between_begin_and_the_first_statement_is_chained_after(tmp_path, probes) -> None:
+    """Another Store of this process (a CLI command run in-process, a second server) appends to
+    the tenant's chain after this unit's BEGIN and before its first statement: the snapshot has
+    the other's event, so the head must not come from what this process knew at BEGIN (stale,
+    it reuses the other's chain_no and the flush fails; a probe chains after it)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        with store.connect() as con:
+            with other.connect() as con2:
+                audit.audit(con2, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+            ledger.flush(con, _records("r1", 2, 4))  # no conflict: nothing of this unit raced it
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 4, 5))
+    assert _verified(store) == 1 + 2 + 1 + 3
+    store.close()
+
+
+def test_another_stores_step_between_begin_and_the_first_statement_is_upserted(tmp_path, probes) -> None:
+    """Another Store of this process records a step of a run this process created (a second
+    Service resuming it) after this unit's BEGIN: the step is in this unit's snapshot, so the
+    flush must upsert it, not INSERT it as the knowledge of BEGIN's time says (a duplicate key:
+    not a write conflict, nothing retries it)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        with store.connect() as con:
+            with other.connect() as con2:
+                ledger.flush(con2, [_step("r1", "s2")])
+            stored = ledger.flush(con, [_step("r1", "s2")])
+        assert stored == {("r1", "s2")}
+    assert store.query("SELECT count(*) AS n FROM steps")[0]["n"] == 3
+    assert _verified(store) == 1 + 2
+    store.close()
+
+
+def test_two_stores_in_two_threads_write_one_file_in_turns(tmp_path, probes) -> None:
+    """Two Services of one process (two in-process servers, a worker and a server), each with
+    its own threaded Store on one file: while one's unit of work is open, the other's waits for
+    it, as another process waits for DuckDB's file lock (the audit chain, the knowledge and the
+    claim of a decision rely on one writer at a time). Without that, the other's event lands
+    between this unit's BEGIN and its first statement and the flush reuses its chain_no."""
+    import threading
+
+    first, second = _held(tmp_path), _held(tmp_path)
+    first.threaded = second.threaded = True
+    inside, other_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        inside.wait(10)
+        try:
+            with second.hold(), second.connect() as con:
+                audit.audit(con, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        other_done.set()
+
+    with first.hold():
+        _new_run(first, "r1")
+        with first.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        thread = threading.Thread(target=other)
+        thread.start()
+        with first.connect() as con:
+            inside.set()
+            assert not other_done.wait(1.0)  # it waits for this unit of work
+            ledger.flush(con, _records("r1", 2, 4))
+        thread.join(30)
+        assert other_done.is_set() and not errors, errors
+        with first.connect() as con:
+            ledger.flush(con, _records("r1", 4, 5))
+    assert _verified(first) == 1 + 4 + 1 + 1  # r1 requested, s0-s3, the other's, s4
+    first.close()
+    second.close()
