@@ -226,9 +226,11 @@ def test_another_process_writing_while_the_file_is_released(tmp_path, probes) ->
 
 
 def test_another_store_committing_inside_this_transaction_loses_no_event(tmp_path, probes) -> None:
-    """Another Store of this process appends while this transaction is open: this flush's
-    snapshot has the old head (as a probe would), so it conflicts rather than forks the chain,
-    and a retry chains after the other's event."""
+    """Another Store of this process appends while this transaction is open. Whatever the
+    snapshot holds (DuckDB starts it at the first statement that touches a table: here, after
+    the other's commit), the flush never forks the chain: it chains after the other's event,
+    or conflicts and a retry does. (The other's commit takes this unit's knowledge, so the
+    flush probes its snapshot: no conflict; the tests below pin that.)"""
     store = _held(tmp_path)
     other = Store(store.path, url="")
     with store.hold():
@@ -352,3 +354,145 @@ def test_an_approval_is_inserted_once_whatever_the_knowledge(tmp_path) -> None:
     found = store.query("SELECT approval_id, count(*) AS n FROM approvals GROUP BY approval_id ORDER BY 1")
     assert [(r["approval_id"], r["n"]) for r in found] == [("a1", 1), ("a2", 1), ("a3", 1)]
     store.close()
+
+
+# -- more than one writing Store per file in one process ------------------------------------------
+# Every Service builds its own Store, so one process can hold several on one DuckDB file: two
+# in-process servers (the test session's), a server and a CLI command run in-process, a worker
+# and a Service of the test. DuckDB gives them one database (its instance cache), and a
+# transaction's snapshot starts at its first statement that reads or writes a table, not at
+# its BEGIN: a commit of another Store between the two is in the snapshot.
+
+
+def _step(run_id: str, step_id: str) -> dict[str, Any]:
+    return _records(run_id, int(step_id[1:]), int(step_id[1:]) + 1)[0]
+
+
+def test_a_snapshot_starts_at_the_first_statement_not_at_begin(tmp_path) -> None:
+    """The DuckDB behaviour the tests below rely on (if it changes, they must be looked at)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            with other.connect() as con2:
+                audit.audit(con2, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+            seen = con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        assert seen == 2
+    store.close()
+
+
+def test_another_stores_event_between_begin_and_the_first_statement_is_chained_to(tmp_path, probes) -> None:
+    """Another Store of this process (a CLI command run in-process, a second server) appends to
+    the tenant's chain after this unit's BEGIN and before its first statement: the snapshot has
+    the other's event, so the head must not come from what this process knew at BEGIN (stale,
+    it reuses the other's chain_no and the flush fails; a probe chains after it)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        with store.connect() as con:
+            with other.connect() as con2:
+                audit.audit(con2, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+            ledger.flush(con, _records("r1", 2, 4))  # no conflict: nothing of this unit raced it
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 4, 5))
+    assert _verified(store) == 1 + 2 + 1 + 3
+    store.close()
+
+
+def test_another_stores_step_between_begin_and_the_first_statement_is_upserted(tmp_path, probes) -> None:
+    """Another Store of this process records a step of a run this process created (a second
+    Service resuming it) after this unit's BEGIN: the step is in this unit's snapshot, so the
+    flush must upsert it, not INSERT it as the knowledge of BEGIN's time says (a duplicate key:
+    not a write conflict, nothing retries it)."""
+    store = _held(tmp_path)
+    other = Store(store.path, url="")
+    with store.hold():
+        _new_run(store, "r1")
+        with store.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        with store.connect() as con:
+            with other.connect() as con2:
+                ledger.flush(con2, [_step("r1", "s2")])
+            stored = ledger.flush(con, [_step("r1", "s2")])
+        assert stored == {("r1", "s2")}
+    assert store.query("SELECT count(*) AS n FROM steps")[0]["n"] == 3
+    assert _verified(store) == 1 + 2
+    store.close()
+
+
+def test_two_stores_in_two_threads_write_one_file_in_turns(tmp_path, probes) -> None:
+    """Two Services of one process (two in-process servers, a worker and a server), each with
+    its own threaded Store on one file: while one's unit of work is open, the other's waits for
+    it, as another process waits for DuckDB's file lock (the audit chain, the knowledge and the
+    claim of a decision rely on one writer at a time). Without that, the other's event lands
+    between this unit's BEGIN and its first statement and the flush reuses its chain_no."""
+    import threading
+
+    first, second = _held(tmp_path), _held(tmp_path)
+    first.threaded = second.threaded = True
+    inside, other_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        inside.wait(10)
+        try:
+            with second.hold(), second.connect() as con:
+                audit.audit(con, run_id=None, root_run_id=None, tenant="acme", actor="x", event="other")
+        except BaseException as exc:
+            errors.append(exc)
+        other_done.set()
+
+    with first.hold():
+        _new_run(first, "r1")
+        with first.connect() as con:
+            ledger.flush(con, _records("r1", 0, 2))
+        thread = threading.Thread(target=other)
+        thread.start()
+        with first.connect() as con:
+            inside.set()
+            assert not other_done.wait(1.0)  # it waits for this unit of work
+            ledger.flush(con, _records("r1", 2, 4))
+        thread.join(30)
+        assert other_done.is_set() and not errors, errors
+        with first.connect() as con:
+            ledger.flush(con, _records("r1", 4, 5))
+    assert _verified(first) == 1 + 4 + 1 + 1  # r1 requested, s0-s3, the other's, s4
+    first.close()
+    second.close()
+
+
+def test_two_threaded_stores_analysing_at_once_neither_conflicts_nor_forks(tmp_path) -> None:
+    """Two in-process servers' Stores on one file, each creating runs and flushing their steps
+    and events to one tenant's chain at once, no retries: every unit of work commits (on main,
+    ~a third failed: write-write conflicts, chain_no clashes) and the chain verifies whole."""
+    import threading
+
+    stores = [_held(tmp_path), _held(tmp_path)]
+    errors: list[BaseException] = []
+
+    def work(n: int, store: Store) -> None:
+        store.threaded = True
+        with store.hold():
+            for k in range(8):
+                try:
+                    _new_run(store, f"t{n}-{k}")
+                    for i in range(3):
+                        with store.connect() as con:
+                            ledger.flush(con, _records(f"t{n}-{k}", i, i + 1))
+                except Exception as exc:
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors[:3]
+    assert _verified(stores[0]) == 2 * 8 * (1 + 3)
+    assert stores[0].query("SELECT count(*) AS n FROM steps")[0]["n"] == 2 * 8 * 3
+    for store in stores:
+        store.close()

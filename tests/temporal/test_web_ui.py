@@ -92,7 +92,8 @@ def test_the_web_ui_shows_the_run_and_readable_activity_summaries(
         # a client-side app: the history arrives after the page; wait for what must show
         page.get_by_role("heading", name=root).wait_for(timeout=UI_WAIT_MS)
         expected = [  # activity type, then the summary the workflow gave the activity
-            ("warden.ingest", f"read the documents · run {root}"),
+            # (no ingest: the service read the documents; test_workflow_ingest.py)
+            ("warden.plan", f"record the runbook · run {root}"),
             ("warden.approval_open", f"ask for approval · run {root}"),
             ("warden.approval_take", f"decision by dora@acme · run {root}"),
             ("warden.step", f"first · analyser wtest_slow · run {root}"),

@@ -77,6 +77,21 @@ _TABLE_GENERATIONS: dict[tuple[str, str], int] = {}
 written (:func:`wrote`)."""
 _WRITTEN: dict[int, set[str]] = {}
 """The table families a unit of work in progress marked written, by its connection's id."""
+_WRITERS: dict[str, threading.RLock] = {}
+"""Per database file (resolved path): the lock every write unit of work on it takes, whichever
+:class:`Store` of this process runs it (every ``Service`` builds its own: two in-process servers,
+a server and a CLI command run in-process, a worker and a test's Service). DuckDB gives them one
+database, and a transaction's snapshot starts at its first statement that touches a table, not
+at its ``BEGIN``: another Store's commit in between would be in the snapshot but not in what
+this process knew at the ``BEGIN`` (:mod:`warden.store.known`), and two appends to one tenant's
+audit chain, or two claims of one decision, would race. So this process's writers of a file
+take turns, as DuckDB's file lock makes processes do."""
+
+
+def _file_writer(key: str) -> threading.RLock:
+    with _GEN_LOCK:
+        return _WRITERS.setdefault(key, threading.RLock())
+
 
 LONG_LIVED_LINGER_S = 0.5
 """How long a long-lived process's file stays open after its last hold or unit of work ends
@@ -276,15 +291,17 @@ class Store:
         self._anchor: Any = None  # the connection a hold keeps open, opened on first use
         self._mutex = threading.RLock()
         self._in_use = 0  # cursors of the held file now in use
-        self._writer = threading.RLock()
+        self._key = str(self.path.resolve())
+        # DuckDB: every Store of this process on the file shares it (:data:`_WRITERS`)
+        self._writer = threading.RLock() if self._pg is not None else _file_writer(self._key)
         self.threaded = False
-        """Set by a multi-threaded entry point (the server): write units of work of this process
-        take turns (as DuckDB's file lock makes processes do: the audit chain and the claim of a
-        decision rely on one writer at a time), and reads open read-write connections, since
-        DuckDB refuses a read-only and a read-write connection to one file in one process."""
+        """Set by a multi-threaded entry point (the server): reads open read-write connections,
+        since DuckDB refuses a read-only and a read-write connection to one file in one
+        process, and on Postgres this process's write units of work take turns (the audit chain
+        and the claim of a decision rely on one writer at a time). On a DuckDB file every write
+        unit of work of the process takes its turn, threaded or not (:data:`_WRITERS`)."""
         self.opened = 0
         """How many times this process opened the file (the benchmarks report it)."""
-        self._key = str(self.path.resolve())
         self.linger_s = 0.0
         """Set by a long-lived entry point (:data:`LONG_LIVED_LINGER_S`): how long the file stays
         open after the last hold or unit of work ends, for the next to reuse. 0: closed at once
@@ -626,7 +643,7 @@ class Store:
         # attach); it closes when no unit of work or hold uses it, so other processes get turns
         # a lingering file (:attr:`linger_s`) serves a unit of work outside a hold too
         held = self._holds > 0 or self.threaded or self._linger_until > 0.0
-        if self.threaded and not read_only:
+        if not read_only:  # this process's writers of the file, whichever Store, take turns
             self._writer.acquire()
         try:
             con = self._held_cursor() if held else self._open(read_only=read_only and not self.threaded)
@@ -642,7 +659,7 @@ class Store:
                             con.execute("ROLLBACK")
                         raise
                     con.execute("COMMIT")
-                    known.end(con, self._bump(tables=_WRITTEN.pop(id(con), ())))
+                    known.end(con, self._bump(tables=_WRITTEN.pop(id(con), ())), self._key)
             except StorageFault:
                 raise
             except Exception as exc:
@@ -657,7 +674,7 @@ class Store:
                 known.end(con, None)  # (after a commit: nothing left to end) rolled back
                 self._done_with(con, held)
         finally:
-            if self.threaded and not read_only:
+            if not read_only:
                 self._writer.release()
 
     @contextmanager

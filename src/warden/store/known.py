@@ -3,8 +3,9 @@
 Every flush of ledger records used to open with a probe (which keys are stored already, and
 each tenant's audit chain head): ~1.5-3 ms of DuckDB's CPU, five times per analysis. On a held
 DuckDB file nothing but this process writes (DuckDB's file lock), and every write this process
-commits bumps the file's generation (``Store`` keeps it), so what the last flush wrote is what
-the next one would read, as long as the generation moved only by that flush's own commit.
+commits bumps the file's generation (``Store`` keeps it, per file, whichever ``Store`` object
+commits), so what the last flush wrote is what the next one would read, as long as the
+generation moved only by that flush's own commit.
 
 :class:`Known` is that knowledge, true of the file at generation :attr:`Known.at`:
 
@@ -27,6 +28,27 @@ exactly one). Any other commit (a write that noted nothing, another store object
 back or raced unit), any open or close (another process may have written), and the knowledge is
 not used: the next flush probes. A rollback also drops the file's knowledge. Postgres never has
 any (other hosts write at any time): it keeps its probe.
+
+One process may write one file through several ``Store`` objects: every ``Service`` builds its
+own (two in-process servers, a server and a CLI command run in-process, a worker and a test's
+Service), and DuckDB gives them one database. DuckDB starts a transaction's snapshot at its
+first statement that touches a table, not at its ``BEGIN``, so a commit of another Store
+between the two is in the snapshot but not in the knowledge of the generation the unit began
+at: a stale head reused a ``chain_no``, a stale key set INSERTed a step another Store had
+stored (a duplicate key, which nothing retries). Two guards (``tests/store/test_known.py``,
+"more than one writing Store"):
+
+- every write unit of work on the file, of any of the process's Stores, threaded or not, takes
+  the file's writer lock (``connection._WRITERS``) from before its ``BEGIN`` to after its
+  :func:`end`: no other thread's commit lands inside it (as DuckDB's file lock keeps other
+  processes out);
+- a commit on the file (:func:`end` with its key; held or not) takes the knowledge from every
+  other unit of work open on it, i.e. one nested in it on the same thread (the lock is
+  re-entrant): that unit probes from then on, and its commit keeps nothing.
+
+What is still assumed, as ``Store.generation`` assumes it: nothing in this process writes the
+file through a connection that is not a ``Store`` unit of work (a bare ``duckdb.connect`` on the
+same path, which shares the ``Store``'s database).
 """
 
 from __future__ import annotations
@@ -122,10 +144,20 @@ def keep(con: Any) -> None:
     of(con)
 
 
-def end(con: Any, committed_at: int | None) -> None:
-    """`con`'s unit of work ended: committed (`committed_at`, the generation its commit made)
-    or rolled back (None: the file's knowledge is dropped too, to be safe)."""
+def end(con: Any, committed_at: int | None, key: str | None = None) -> None:
+    """`con`'s unit of work ended: committed (`committed_at`, the generation its commit made, on
+    file `key`, held or not) or rolled back (None: the file's knowledge is dropped too, to be
+    safe). A commit also takes the knowledge from every other unit of work open on the file (a
+    unit of another Store of this process, nested in it on this thread): its snapshot may not
+    have started yet (DuckDB starts it at the first statement that touches a table), so the
+    commit may be in it; it probes from now on, and its own commit keeps nothing."""
     unit = _UNITS.pop(id(con), None)
+    if committed_at is not None and key is not None and _UNITS:
+        with _LOCK:
+            for other in list(_UNITS.values()):
+                if other.key == key:
+                    other.begun = None
+                    other.known = None
     if unit is None:
         return
     with _LOCK:

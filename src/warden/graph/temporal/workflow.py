@@ -27,11 +27,24 @@ __all__ = ["WORKFLOW", "RunWorkflow"]
 WORKFLOW = "warden-run"
 NODE_TIMEOUT = timedelta(minutes=5)
 """A node other than an analyser step: reads and writes the store (which may be busy ~60 s)."""
+SKIP_READ_INGEST = "skip-ingest-when-documents-read"
+"""The patch (``workflow.patched``) under which a tree whose documents the service read and
+stored with the request (every Temporal root but one carrying a ``document_error``, every child)
+schedules no ingest activity: the node would return nothing. Histories recorded before it
+have the activity, and replay it."""
 NODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
 )
 """Retries for a lost worker or a busy store; the runbook's own retry policy runs inside the
 step activity (see docs/SCALE.md), so a lost worker never uses up a step's attempts."""
+
+
+def _reads_documents(state: dict[str, Any]) -> bool:
+    """:func:`warden.graph.nodes.ingest.reads_documents` (the tree has documents to read: no ids
+    yet, paths given), written out: importing that module through the sandbox rebinds the
+    package's ``nodes.ingest``, the node function the worker's activity calls, to the module.
+    A test holds the two equal."""
+    return not state.get("document_ids") and bool(state.get("document_paths"))
 
 
 def _running(state: dict[str, Any]) -> bool:
@@ -131,7 +144,10 @@ class RunWorkflow:
 
     async def _tree(self, state: dict[str, Any]) -> dict[str, Any]:
         self._phase = "running"
-        state = await self._apply("ingest", state, "read the documents")
+        # decided from the workflow's input only (deterministic); the patch's marker is recorded
+        # only in histories that skip, so one that runs ingest reads as before the patch
+        if _reads_documents(state) or not workflow.patched(SKIP_READ_INGEST):
+            state = await self._apply("ingest", state, "read the documents")
         if _running(state):
             state = await self._apply("plan", state, "record the runbook")
             state = await self._apply("guard", state, "check the runbook against the policy")
