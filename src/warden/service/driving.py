@@ -75,6 +75,10 @@ class DriverLeases:
         self.last_driver: dict[str, str | None] = {}
         """Per tree, what the lock file named when this process last took the lease: the driver
         that died (after a crash), or None (after a clean release, or never driven)."""
+        from warden.service.liveness import HostBeat
+
+        self.beats = HostBeat(self)
+        """This process's heartbeat for this host on a shared ledger (service/liveness.py)."""
 
     def _path(self, root_run_id: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", root_run_id):
@@ -212,7 +216,8 @@ class DriverLeases:
 
 def alive(driver: str) -> bool | None:
     """Whether the process a ``host:pid`` names (a driver, a decision's claimant) is alive:
-    None when it is on another host (this one cannot tell)."""
+    None when it is on another machine (this one cannot tell: on a shared ledger its heartbeat
+    can, ``liveness.process_alive``)."""
     host, _, pid = driver.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
@@ -234,14 +239,17 @@ class LeasedEngine(EmbeddedEngine):
         self.leases = leases
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
-        with self.leases.lease(root_run_id, wait=False) as mine:
-            if mine:
+        # on a shared ledger this host beats while it drives: a take-over from another host is
+        # refused while it does (service/liveness.py)
+        with self.leases.beats.hold("driver"):
+            with self.leases.lease(root_run_id, wait=False) as mine:
+                if mine:
+                    return self._drive_leased(ctx, root_run_id, start)
+            # another driver has the tree: wait for it without keeping the DuckDB file open (it
+            # may need the file to finish; holding it while waiting would deadlock the two)
+            ctx.store.release()
+            with self.leases.lease(root_run_id):
                 return self._drive_leased(ctx, root_run_id, start)
-        # another driver has the tree: wait for it without keeping the DuckDB file open (it may
-        # need the file to finish; holding it while waiting would deadlock the two)
-        ctx.store.release()
-        with self.leases.lease(root_run_id):
-            return self._drive_leased(ctx, root_run_id, start)
 
     def _drive_leased(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         from warden.graph import recovery
