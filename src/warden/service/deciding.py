@@ -9,7 +9,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from warden.errors import UsageError
+from warden.errors import UsageError, WardenError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import Outcome
 from warden.schemas.approval import ApprovalDecision, DecisionKind
@@ -250,8 +250,9 @@ class DecisionOps(ServiceBase):
         (the store itself may be what failed) leaves it as it was: the caller reports `exc`."""
         if not claimed.claimant:
             return
-        detail = f"{type(exc).__name__}: {str(exc)[:300]}" if str(exc) else type(exc).__name__
         code = getattr(exc, "code", None)
+        said = exc.message if isinstance(exc, WardenError) else str(exc)
+        detail = f"{code or type(exc).__name__}: {said[:300]}" if said else type(exc).__name__
         reason = (
             f"the carry-out of a decision by {claimed.claimant} failed ({detail}); its claim was "
             f"released: `warden resume {claimed.root_run_id}` continues the tree"
