@@ -334,3 +334,24 @@ def test_a_take_over_is_refused_while_a_process_of_the_trees_host_beats_and_allo
     taken = b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
     assert taken.status == "waiting_approval", taken
     assert len(_events(b, "tree_taken_over")) == 1
+
+
+def test_a_decision_claimed_on_the_old_host_is_not_carried_out_there_once_the_tree_was_taken_over(
+    shared: str, tmp_path: Path
+) -> None:
+    """Host A claimed a decision of its tree just before B's administrator took the tree over
+    (A was silent: not beating yet). A's carry-out, coming after the hand-over, used to drive the
+    tree on A beside B's new start. A drive now reads whose the tree is once its host's
+    heartbeat is on record: A's is refused naming B, its claim released; the tree is B's alone."""
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    outcome = a.start(a.principal("ana@acme", writing=True), ACME / "notice.md", tenant="acme")
+    root = outcome.root_run_id
+    claimed = a.claim_decision(a.principal("dora@acme"), root, "approve", role="dpo")
+    taken = b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+    assert taken.status == "waiting_approval", taken
+    with pytest.raises(RunOnOtherHost) as refused:
+        a.carry_out(claimed)
+    assert b.leases.host_id in refused.value.message
+    assert _events(b, "approval:approve") == [], "the decision claimed on A was carried out there"
+    assert b.store.query("SELECT count(*) AS n FROM steps WHERE run_id = ?", [root]) == [{"n": 0}]
+    assert _complete(b, taken).status == "completed"
