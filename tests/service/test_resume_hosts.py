@@ -25,7 +25,7 @@ from _ledgers import shared_postgres
 from warden.errors import UsageError, WardenError
 from warden.graph.recovery import CheckpointMissing
 from warden.service import Service
-from warden.service.errors import RunOnOtherHost
+from warden.service.errors import HostAlive, RunOnOtherHost
 
 REASON = "host A's disk died; its state directory is lost"
 RUNS = "SELECT run_id, status, claimed_by, updated_at FROM runs ORDER BY run_id"
@@ -305,3 +305,53 @@ def test_the_resume_command_on_another_host_is_refused_and_takes_over_only_with_
     assert "waiting_approval" in taken.stdout, taken
     [event] = _events(a, "tree_taken_over")
     assert event["payload"]["previous_host"] == a.leases.host_id and event["payload"]["reason"] == REASON
+
+
+def test_a_take_over_is_refused_while_a_process_of_the_trees_host_beats_and_allowed_once_it_stops(
+    shared: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Host A has a long-lived process (a server, a worker: it beats for A in the ledger). The
+    take-over, through the service and the CLI, is refused (`host_alive`) naming A and when it was
+    last seen; nothing changes. Once that process stops cleanly (its heartbeat ends), the same
+    take-over goes through at once."""
+    monkeypatch.setenv("WARDEN_HOST_BEAT_S", "0.5")
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    root = _recorded(a)
+    a.long_lived("serve")
+    try:
+        before = b.store.query(RUNS)
+        with pytest.raises(HostAlive) as refused:
+            b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+        assert refused.value.code == "host_alive"
+        assert a.leases.host_id in refused.value.message and "heartbeat" in refused.value.message
+        cli = _warden(
+            tmp_path / "host-b", "resume", root, "--as", "adam@acme", "--take-over", "--reason", REASON
+        )
+        assert cli.returncode == 1 and "host_alive" in cli.stdout + cli.stderr, cli
+        assert b.store.query(RUNS) == before and _events(b, "tree_taken_over") == []
+    finally:
+        a.stop_heartbeat()
+    taken = b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+    assert taken.status == "waiting_approval", taken
+    assert len(_events(b, "tree_taken_over")) == 1
+
+
+def test_a_decision_claimed_on_the_old_host_is_not_carried_out_there_once_the_tree_was_taken_over(
+    shared: str, tmp_path: Path
+) -> None:
+    """Host A claimed a decision of its tree just before B's administrator took the tree over
+    (A was silent: not beating yet). A's carry-out, coming after the hand-over, used to drive the
+    tree on A beside B's new start. A drive now reads whose the tree is once its host's
+    heartbeat is on record: A's is refused naming B, its claim released; the tree is B's alone."""
+    a, b = _hosts(tmp_path, "host-a", "host-b")
+    outcome = a.start(a.principal("ana@acme", writing=True), ACME / "notice.md", tenant="acme")
+    root = outcome.root_run_id
+    claimed = a.claim_decision(a.principal("dora@acme"), root, "approve", role="dpo")
+    taken = b.resume(b.principal("adam@acme"), root, take_over=REASON, from_host=a.leases.host_id)
+    assert taken.status == "waiting_approval", taken
+    with pytest.raises(RunOnOtherHost) as refused:
+        a.carry_out(claimed)
+    assert b.leases.host_id in refused.value.message
+    assert _events(b, "approval:approve") == [], "the decision claimed on A was carried out there"
+    assert b.store.query("SELECT count(*) AS n FROM steps WHERE run_id = ?", [root]) == [{"n": 0}]
+    assert _complete(b, taken).status == "completed"

@@ -96,7 +96,7 @@ def analyse(
         raise typer.Exit(_analyse_remote(client, sets, tenant, runbook, as_json))
     service = open_service(policy)
     if len(sets) > 1:  # a batch: the file lingers open from one analysis to the next
-        service.long_lived()
+        service.long_lived("batch")
     who = principal(service, user, writing=True)
     code = EXIT_OK
     try:

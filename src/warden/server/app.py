@@ -309,7 +309,7 @@ def create_app(
     service = service or Service(settings.home, policy=settings.policy)
     service.accounts.limits = settings.sign_in_limits
     service.store.threaded = True
-    service.long_lived()  # the file lingers open between requests (given up to a waiting process)
+    service.long_lived("serve")  # the file lingers between requests; on a shared ledger, heartbeats
     if hasattr(service.engine, "wait_s"):  # a remote engine: a request waits at most its `wait`
         service.engine.wait_s = 30.0
     service.policies.in_force(may_initialise=True)  # a wrong or missing policy fails now, not per request
@@ -349,6 +349,7 @@ def create_app(
             if orphans is not None:
                 orphans.join(timeout=30)
             pool.shutdown()
+            service.stop_heartbeat()  # a clean stop: this host is silent at once (shared ledger)
 
     app = FastAPI(
         title="Warden",

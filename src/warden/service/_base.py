@@ -80,16 +80,24 @@ class ServiceBase:
         """Called as each step starts (an entry point's progress display)."""
         self._accounts: Accounts | None = None
 
-    def long_lived(self) -> Self:
+    def long_lived(self, kind: str = "long-lived") -> Self:
         """Mark this service as a long-lived process's (the server, a worker, a batch of
         analyses): its DuckDB file lingers open between operations for
         :data:`~warden.store.connection.LONG_LIVED_LINGER_S` (an open and a close of the file
         cost ~50 ms of CPU per analysis), and is given up to another process that waits for it
-        (see ``store/connection.py``). A one-shot command does not call it. Returns the service."""
+        (see ``store/connection.py``). On a ledger several hosts share, the process beats for
+        its host until :meth:`stop_heartbeat` or exit (service/liveness.py; `kind` is what the
+        heartbeat row says it is). A one-shot command does not call it. Returns the service."""
         from warden.store.connection import LONG_LIVED_LINGER_S
 
         self.store.linger_s = LONG_LIVED_LINGER_S
+        self.leases.beats.forever(kind)
         return self
+
+    def stop_heartbeat(self) -> None:
+        """Stop this process's heartbeat for the host (a long-lived process stopping cleanly):
+        its row goes, so the host is silent at once unless another of its processes beats."""
+        self.leases.beats.stop()
 
     @property
     def accounts(self) -> Accounts:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from warden.errors import UsageError
+from warden.errors import UsageError, WardenError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import Outcome
 from warden.schemas.approval import ApprovalDecision, DecisionKind
@@ -43,6 +44,8 @@ class ClaimedDecision:
     root_run_id: str
     resume: dict[str, Any]
     policy: LoadedPolicy
+    claimant: str = ""
+    """The ``hostname:pid`` that claimed it (``runs.claimed_by``)."""
 
 
 class DecisionOps(ServiceBase):
@@ -114,18 +117,20 @@ class DecisionOps(ServiceBase):
         reviewed_sha256: str | None = None,
     ) -> Outcome:
         """Approve, reject or approve an edit of a waiting run, under the policy it is bound to;
-        the run is claimed first so only one process carries a decision out."""
-        return self.carry_out(
-            self.claim_decision(
-                p,
-                run_id,
-                kind,
-                role=role,
-                comment=comment,
-                edited_runbook=edited_runbook,
-                reviewed_sha256=reviewed_sha256,
+        the run is claimed first so only one process carries a decision out. On a shared ledger
+        the process beats for its host from the claim to the end of the carry-out."""
+        with self.leases.beats.hold("claimant"):
+            return self.carry_out(
+                self.claim_decision(
+                    p,
+                    run_id,
+                    kind,
+                    role=role,
+                    comment=comment,
+                    edited_runbook=edited_runbook,
+                    reviewed_sha256=reviewed_sha256,
+                )
             )
-        )
 
     def claim_decision(
         self,
@@ -139,7 +144,10 @@ class DecisionOps(ServiceBase):
         reviewed_sha256: str | None = None,
     ) -> ClaimedDecision:
         """Check a decision under the run's bound policy and claim the run (compare-and-set: of
-        concurrent deciders exactly one wins, the others are refused); nothing executes yet."""
+        concurrent deciders exactly one wins, the others are refused); nothing executes yet.
+        The claimant is this process: on a shared ledger it beats while it holds the claim
+        (:meth:`decide` from the claim on, a long-lived server always), so another machine can
+        tell whether the claim is still alive."""
         from warden.governance.approval_rules import decision_error
         from warden.graph.nodes.guard import guard_context
         from warden.guard import validate
@@ -203,7 +211,7 @@ class DecisionOps(ServiceBase):
             if not claimed:
                 raise self._lost_claim(run_id)
             resume = {interrupt_id: decision.model_dump(mode="json")}
-        return ClaimedDecision(run_id, row["root_run_id"], resume, bound)
+        return ClaimedDecision(run_id, row["root_run_id"], resume, bound, claimant)
 
     def _lost_claim(self, run_id: str) -> RunRefused:
         """The refusal of a decision whose claim another process won: naming what happened to
@@ -224,7 +232,57 @@ class DecisionOps(ServiceBase):
         )
 
     def carry_out(self, claimed: ClaimedDecision) -> Outcome:
-        """Resume the tree with a claimed decision until it finishes or waits again."""
+        """Resume the tree with a claimed decision until it finishes or waits again.
+
+        A carry-out that raises (a storage fault, a bug, Ctrl-C) releases the claim it held:
+        the run stays where the failure left it with the reason recorded (``claim_released``
+        audited), so `warden resume` (or a starting server's sweep) takes it, instead of
+        answering `run_busy` for as long as this process lives."""
+        try:
+            with self.leases.beats.hold("claimant"):
+                return self._carry_out(claimed)
+        except BaseException as exc:
+            self._release_claim(claimed, exc)
+            raise
+
+    def _release_claim(self, claimed: ClaimedDecision, exc: BaseException) -> None:
+        """Drop this process's claim of the run after its carry-out failed, audited; a failure to
+        (the store itself may be what failed) leaves it as it was: the caller reports `exc`."""
+        if not claimed.claimant:
+            return
+        code = getattr(exc, "code", None)
+        said = exc.message if isinstance(exc, WardenError) else str(exc)
+        detail = f"{code or type(exc).__name__}: {said[:300]}" if said else type(exc).__name__
+        reason = (
+            f"the carry-out of a decision by {claimed.claimant} failed ({detail}); its claim was "
+            f"released: `warden resume {claimed.root_run_id}` continues the tree"
+        )
+
+        def release() -> None:
+            with self.store.connect() as con:
+                row = runs.get_run(con, claimed.run_id)
+                if row is None or not runs.release_claim(con, claimed.run_id, claimed.claimant, reason):
+                    return  # settled (waiting again, finished) or claimed by another meanwhile
+                audit.audit(
+                    con,
+                    run_id=claimed.run_id,
+                    root_run_id=claimed.root_run_id,
+                    tenant=row["tenant"],
+                    actor="warden",
+                    event="claim_released",
+                    payload={
+                        "claimant": claimed.claimant,
+                        "status": row["status"],
+                        "error": type(exc).__name__,
+                        "code": code,
+                        "reason": reason,
+                    },
+                )
+
+        with suppress(Exception):  # the original failure is what the caller must see
+            retrying_conflicts(release)
+
+    def _carry_out(self, claimed: ClaimedDecision) -> Outcome:
         run_id = claimed.run_id
         with self._one_connection():
             ctx = self._context(claimed.policy)

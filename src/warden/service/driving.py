@@ -75,6 +75,10 @@ class DriverLeases:
         self.last_driver: dict[str, str | None] = {}
         """Per tree, what the lock file named when this process last took the lease: the driver
         that died (after a crash), or None (after a clean release, or never driven)."""
+        from warden.service.liveness import HostBeat
+
+        self.beats = HostBeat(self)
+        """This process's heartbeat for this host on a shared ledger (service/liveness.py)."""
 
     def _path(self, root_run_id: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", root_run_id):
@@ -187,6 +191,25 @@ class DriverLeases:
             self._host_id = path.read_text(encoding="utf-8").strip()
         return self._host_id
 
+    def check_ours(self, root_run_id: str) -> None:
+        """On a ledger several hosts share, refuse to drive a tree the ledger names another host
+        for (`run_on_other_host`): another host took it over after this one looked. Read once
+        this host's heartbeat is on record, so of a take-over and a drive that begin at once,
+        the take-over sees the heartbeat (`host_alive`) or the drive sees the new host."""
+        if self.store is None or self.store.backend == "duckdb":
+            return
+        from warden.service.errors import RunOnOtherHost
+        from warden.store import hosts
+
+        with self.store.connect(read_only=True) as con:
+            row = hosts.host_of(con, root_run_id)
+        if row is not None and row["host"] != self.host_id:
+            raise RunOnOtherHost(
+                f"run '{root_run_id}' was taken over by host '{row['host']}' ({row['hostname']}, state "
+                f"directory {row['home']}): this host no longer drives it",
+                fix=f"resume or decide it on that host (`warden resume {root_run_id}` there)",
+            )
+
     def known(self, root_run_id: str) -> bool:
         """Whether this state directory recorded or drove the tree (its checkpoints are here):
         on a ledger several hosts share, another host's trees are not."""
@@ -212,7 +235,8 @@ class DriverLeases:
 
 def alive(driver: str) -> bool | None:
     """Whether the process a ``host:pid`` names (a driver, a decision's claimant) is alive:
-    None when it is on another host (this one cannot tell)."""
+    None when it is on another machine (this one cannot tell: on a shared ledger its heartbeat
+    can, ``liveness.process_alive``)."""
     host, _, pid = driver.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
@@ -234,14 +258,18 @@ class LeasedEngine(EmbeddedEngine):
         self.leases = leases
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
-        with self.leases.lease(root_run_id, wait=False) as mine:
-            if mine:
+        # on a shared ledger this host beats while it drives: a take-over from another host is
+        # refused while it does (service/liveness.py)
+        with self.leases.beats.hold("driver"):
+            self.leases.check_ours(root_run_id)  # after this host's beat is on record
+            with self.leases.lease(root_run_id, wait=False) as mine:
+                if mine:
+                    return self._drive_leased(ctx, root_run_id, start)
+            # another driver has the tree: wait for it without keeping the DuckDB file open (it
+            # may need the file to finish; holding it while waiting would deadlock the two)
+            ctx.store.release()
+            with self.leases.lease(root_run_id):
                 return self._drive_leased(ctx, root_run_id, start)
-        # another driver has the tree: wait for it without keeping the DuckDB file open (it may
-        # need the file to finish; holding it while waiting would deadlock the two)
-        ctx.store.release()
-        with self.leases.lease(root_run_id):
-            return self._drive_leased(ctx, root_run_id, start)
 
     def _drive_leased(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         from warden.graph import recovery

@@ -7,6 +7,7 @@ from warden.errors import UsageError, WardenError
 __all__ = [
     "BadCredentials",
     "DocumentRefused",
+    "HostAlive",
     "NoPrincipal",
     "NotFound",
     "PolicyMismatch",
@@ -30,6 +31,14 @@ class RunOnOtherHost(WardenError):
     that host is gone for good)."""
 
     code = "run_on_other_host"
+
+
+class HostAlive(WardenError):
+    """A take-over of a tree whose host is alive: one of its processes recorded a heartbeat in
+    the ledger within its liveness window (service/liveness.py). Taking the tree over would
+    drive it on two hosts."""
+
+    code = "host_alive"
 
 
 class NotFound(UsageError):

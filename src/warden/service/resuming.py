@@ -24,7 +24,8 @@ from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
 from warden.service._base import ServiceBase
 from warden.service.driving import RunBusy, alive, this_driver
-from warden.service.errors import RunOnOtherHost
+from warden.service.errors import HostAlive, RunOnOtherHost
+from warden.service.liveness import Seen, host_alive, process_alive
 from warden.service.principal import Principal
 from warden.service.starting import initial_state
 from warden.store import (
@@ -70,7 +71,10 @@ class ResumeOps(ServiceBase):
         (audited) and it starts again here from its recorded request. `from_host`: the host the
         administrator knows is gone (as the refusal named it); the take-over is refused, naming
         the tree's host, if that is another one by now (another take-over moved it: that host
-        may be alive and driving it). Without it, the host the ledger names now is replaced."""
+        may be alive and driving it). Without it, the host the ledger names now is replaced.
+        Either way the take-over is refused (`host_alive`) while a process of that host has
+        recorded a heartbeat within its liveness window (service/liveness.py): checked first,
+        and again in the transaction that hands the tree over."""
         with self._one_connection():
             run = self._visible_run(p, run_id)
             root_id, tenant = run["root_run_id"], run["tenant"]
@@ -79,6 +83,7 @@ class ResumeOps(ServiceBase):
                 self._may_take_over(p, tenant, root_id, take_over, elsewhere)
                 if elsewhere is not None and from_host is not None and elsewhere.get("host") != from_host:
                     raise self._elsewhere(root_id, elsewhere)  # not the host the admin knows is gone
+                self._silent(root_id, elsewhere)  # a host that beats is not gone
             elif elsewhere is not None:
                 finished = self._finished(root_id)
                 if finished is not None:  # nothing to resume: the answer any host would give
@@ -182,6 +187,9 @@ class ResumeOps(ServiceBase):
 
         def hand_over() -> None:
             with self.store.connect() as con:
+                seen = host_alive(con, previous["host"]) if previous.get("host") else None
+                if seen is not None:
+                    raise self._alive(root_id, previous, seen)
                 moved = hosts.hand_over(con, root_id, previous=previous.get("host"), **here)
                 if not moved:
                     now_row = hosts.host_of(con, root_id) or {"host": None}
@@ -206,6 +214,26 @@ class ResumeOps(ServiceBase):
                 )
 
         retrying_conflicts(hand_over)
+
+    def _silent(self, root_id: str, host: dict[str, Any] | None) -> None:
+        """Refuse to take a tree over from a host one of whose processes beats (`host_alive`)."""
+        if host is None or not host.get("host"):
+            return  # nothing to take over (refused below), or a host never named: cannot tell
+        with self.store.connect(read_only=True) as con:
+            seen = host_alive(con, host["host"])
+        if seen is not None:
+            raise self._alive(root_id, host, seen)
+
+    @staticmethod
+    def _alive(root_id: str, host: dict[str, Any], seen: Seen) -> HostAlive:
+        return HostAlive(
+            f"run '{root_id}' belongs to host '{host['host']}' ({host.get('hostname')}, state directory "
+            f"{host.get('home')}), which is alive: {seen.describe()}; taking the tree over would drive "
+            "it on two hosts",
+            fix=f"resume it on that host (`warden resume {root_id}` there); if it must move, stop "
+            "Warden there first (a clean stop ends its heartbeat at once; a crashed or cut-off host "
+            f"falls silent {seen.window_s:.0f} s after its last heartbeat), then take it over again",
+        )
 
     def _busy(self, root_id: str) -> RunBusy:
         driver = self.leases.driven_elsewhere(root_id) or "another thread of this process"
@@ -388,15 +416,20 @@ def _no_live_claim(con: Any, waiting: list[dict[str, Any]]) -> None:
     """Refuse to mark a run waiting again while a live process carries out a decision it
     claimed (claimed, not yet recorded: its driver takes the tree's lease once this resume
     lets go of it). Marking it waiting would drop the claim and let a second decision in. A
-    claim by a dead process, or one on another host, is dropped as before."""
+    claim by a dead process of this machine, or by a process of another machine whose
+    heartbeat is past its window (or that never beat: the DuckDB file, an older Warden), is
+    dropped."""
     for payload in waiting:
         run = runs.get_run(con, payload["run_id"])
         if run is None or run["status"] != "running" or not run.get("claimed_by"):
             continue
-        if alive(run["claimed_by"]):
+        claimant = run["claimed_by"]
+        here = alive(claimant)
+        seen = process_alive(con, claimant) if here is None else None
+        if here or seen is not None:
+            how = f"; {seen.describe()}" if seen is not None else ""
             raise RunBusy(
-                f"run '{run['run_id']}' has a decision being carried out by {run['claimed_by']}, "
-                "which is alive",
+                f"run '{run['run_id']}' has a decision being carried out by {claimant}, which is alive{how}",
                 fix="wait until it finishes or reaches an approval (`warden runs` shows where it is); "
                 "resume only what a dead process left running",
             )

@@ -5,6 +5,10 @@ it; only that host can resume it from them. A row per tree names that host (an i
 state directory, with its hostname and the directory's path for people), until an
 administrator hands the tree over to another host whose first one is gone for good. Who may, and
 when, is the service's business (service/resuming.py); these functions only read and write rows.
+
+``host_beats`` holds the heartbeat of each live Warden process of a host: a row per process
+(``hostname:pid``), renewed at its interval and deleted when the process stops cleanly. What
+counts as alive (the window) is the service's (service/liveness.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ from typing import Any
 
 from warden.store._util import now, rows
 
-__all__ = ["hand_over", "host_of", "hosts_of", "record_host"]
+__all__ = [
+    "beat",
+    "beats_of_host",
+    "beats_of_process",
+    "end_beat",
+    "hand_over",
+    "host_of",
+    "hosts_of",
+    "record_host",
+]
 
 
 def record_host(con: Any, root_run_id: str, host: str, hostname: str, home: str) -> None:
@@ -64,3 +77,42 @@ def hand_over(
             [host, hostname, home, at, root_run_id, previous],
         )
     return bool(cur.fetchone()[0])
+
+
+def beat(con: Any, host: str, process: str, *, hostname: str, home: str, kind: str, beat_s: float) -> None:
+    """Record that `process` (``hostname:pid``) of `host` is alive now, renewing its row."""
+    at = now()
+    con.execute(
+        """INSERT INTO host_beats (host, process, hostname, home, kind, beat_s, started_at, last_seen)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (host, process) DO UPDATE
+           SET last_seen = excluded.last_seen, beat_s = excluded.beat_s, kind = excluded.kind""",
+        [host, process, hostname, home, kind, beat_s, at, at],
+    )
+
+
+def end_beat(con: Any, host: str, process: str) -> None:
+    """A process that stops cleanly: its row goes (the host is silent at once if it was the last)."""
+    con.execute("DELETE FROM host_beats WHERE host = ? AND process = ?", [host, process])
+
+
+def beats_of_host(con: Any, host: str) -> list[dict[str, Any]]:
+    """The heartbeat rows of a host's processes, the newest first."""
+    return rows(
+        con.execute(
+            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+               FROM host_beats WHERE host = ? ORDER BY last_seen DESC, process""",
+            [host],
+        )
+    )
+
+
+def beats_of_process(con: Any, process: str) -> list[dict[str, Any]]:
+    """The heartbeat rows of one process (``hostname:pid``; one per host it beats for), newest first."""
+    return rows(
+        con.execute(
+            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+               FROM host_beats WHERE process = ? ORDER BY last_seen DESC, host""",
+            [process],
+        )
+    )

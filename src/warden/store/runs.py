@@ -21,6 +21,7 @@ __all__ = [
     "live_roots",
     "record_approved_runbook",
     "record_drafted_runbook",
+    "release_claim",
     "runs_of_trees_in_flight",
     "set_status",
     "settle_duration",
@@ -104,6 +105,19 @@ def claim(con: Any, run_id: str, claimant: str) -> bool:
         """UPDATE runs SET status = 'running', claimed_by = ?, updated_at = ?
            WHERE run_id = ? AND status = 'waiting_approval'""",
         [claimant, now(), run_id],
+    )
+    return bool(cur.fetchone()[0])
+
+
+def release_claim(con: Any, run_id: str, claimant: str, reason: str) -> bool:
+    """Compare-and-set: drop `claimant`'s claim of a run (its carry-out failed); a run still
+    running keeps its status with `reason`. False when the claim is not that claimant's now
+    (settled, stopped, or claimed again meanwhile)."""
+    cur = con.execute(
+        """UPDATE runs SET claimed_by = NULL, updated_at = ?,
+               status_reason = CASE WHEN status = 'running' THEN ? ELSE status_reason END
+           WHERE run_id = ? AND claimed_by = ?""",
+        [now(), scrub(reason), run_id, claimant],
     )
     return bool(cur.fetchone()[0])
 

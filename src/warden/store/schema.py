@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
 hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
 3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
@@ -15,7 +15,10 @@ older rows are computed when read), and the triage table holds each tenant's tri
 fingerprint (new tables and columns: older files gain them on their first read-write open).
 4: each sign-in attempt has an id (reserved as a failure before the password is checked, marked
 ok after), and ``tree_hosts`` records which state directory (host) drives each run tree on a
-ledger several hosts share (new table and column, as for 3)."""
+ledger several hosts share (new table and column, as for 3).
+5: ``host_beats``: the heartbeat of each live Warden process of each host on a ledger several
+hosts share (a take-over checks that the tree's host is silent; a claim's claimant on another
+machine is alive while its process beats)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -347,6 +350,21 @@ DDL: tuple[str, ...] = (
         recorded_at TIMESTAMP NOT NULL,
         taken_over_at TIMESTAMP
     )""",
+    # one row per live process of a host (its state directory) on a ledger several hosts share,
+    # renewed every beat_s seconds and deleted when the process stops cleanly: a host whose rows
+    # are all older than their liveness window (service/liveness.py) has no live process
+    """CREATE TABLE IF NOT EXISTS host_beats (
+        host VARCHAR NOT NULL,
+        process VARCHAR NOT NULL,
+        hostname VARCHAR NOT NULL,
+        home VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        beat_s DOUBLE NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        last_seen TIMESTAMP NOT NULL,
+        PRIMARY KEY (host, process)
+    )""",
+    """CREATE INDEX IF NOT EXISTS host_beats_process ON host_beats (process)""",
     # OIDC sign-ins begun and not yet come back: the state only as its SHA-256, used once
     """CREATE TABLE IF NOT EXISTS oidc_requests (
         state_sha256 VARCHAR PRIMARY KEY,

@@ -32,7 +32,7 @@ def run(home: Path, settings: TemporalSettings, *, concurrency: int = 1) -> None
 
     service = Service(home)
     service.store.threaded = True  # activities run in threads of this process
-    service.long_lived()  # the file lingers open between activities (given up to a waiting process)
+    service.long_lived("worker")  # the file lingers between activities; on a shared ledger, heartbeats
     lock_timeout_s = service.store.lock_timeout_s
     # no policy, no work: fail now, not per activity. A store busy for a few seconds does not
     # delay polling: queries need no store, and each activity waits for the file its turn
