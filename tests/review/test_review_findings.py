@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.service._acme_tree import acme_copy
@@ -180,3 +181,36 @@ def test_the_event_stream_stops_when_its_session_is_signed_out(
             c.close()
     # nothing of the tree may reach a session after it ended
     assert after_sign_out == [], f"{len(after_sign_out)} progress events after sign-out: {after_sign_out[-1]}"
+
+
+# --- 4. A malformed decision is an internal error (HTTP 500), not a coded refusal -------------
+
+
+def test_a_malformed_decision_is_refused_with_a_code_not_an_internal_error(live: Any) -> None:
+    """dora (the approver) posts a decision whose `runbook_sha256` is not a sha256 (API and
+    the review page's forms) or, on the page, an empty role: `claim_decision` builds the
+    ApprovalDecision model from them unchecked and its ValidationError escapes as HTTP 500
+    `internal` ("this is a bug in Warden") instead of a coded 4xx."""
+    from tests.server.conftest import signed_in
+
+    answers: dict[str, int] = {}
+    run_id = live.waiting_run("acme")
+    for label, body in (
+        ("api approve, sha256 'x'", {"decision": "approve", "role": "dpo", "runbook_sha256": "x"}),
+        (
+            "api reject, sha256 'ZZ'",
+            {"decision": "reject", "role": "dpo", "reason": "no", "runbook_sha256": "ZZ"},
+        ),
+    ):
+        with live.client("dora@acme") as c:  # a client each: a 500 drops the connection
+            answers[label] = c.post(f"/api/runs/{run_id}/decision", json=body).status_code
+    for label, path, data in (
+        ("page approve, sha256 'zz'", "approve", {"role": "dpo", "runbook_sha256": "zz"}),
+        ("page approve, no role", "approve", {"role": ""}),
+        ("page reject, no role", "reject", {"role": "", "reason": "not this one"}),
+    ):
+        with signed_in(live, "dora@acme") as (c, csrf):
+            answers[label] = c.post(f"/runs/{run_id}/{path}", data={"csrf_token": csrf, **data}).status_code
+    with live.client("dora@acme") as c:
+        assert c.get(f"/api/runs/{run_id}").json()["run"]["status"] == "waiting_approval"
+    assert {k: v for k, v in answers.items() if v >= 500} == {}, answers
