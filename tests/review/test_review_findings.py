@@ -214,3 +214,43 @@ def test_a_malformed_decision_is_refused_with_a_code_not_an_internal_error(live:
     with live.client("dora@acme") as c:
         assert c.get(f"/api/runs/{run_id}").json()["run"]["status"] == "waiting_approval"
     assert {k: v for k, v in answers.items() if v >= 500} == {}, answers
+
+
+# --- 5. Another tenant's file name through a document with the same bytes -------------------
+
+
+def test_a_document_uploaded_by_two_tenants_shows_each_only_its_own_file_name(live: Any) -> None:
+    """ana@acme uploads a notice as `acme-secret-project-falcon.md`; later gil@globex uploads
+    the same bytes as `globex-notice.md`. Documents are stored once by their sha256 for every
+    tenant (`documents.store_document`: INSERT ... ON CONFLICT DO NOTHING), so Globex's run
+    is listed, put in Globex's inbox and reviewed under Acme's file name: Acme's name leaks to
+    Globex, and with it the fact that Acme analysed this very document."""
+    from tests.server.conftest import GLOBEX_RUNBOOK, NOTICE, signed_in
+
+    data = NOTICE.read_bytes() + f"\n\nReview marker {os.getpid()}-{id(live)}.\n".encode()
+    with live.client("ana@acme") as c:
+        r = c.post(
+            "/api/runs", data={"tenant": "acme"}, files={"file": ("acme-secret-project-falcon.md", data)}
+        )
+        assert r.status_code == 202, r.text
+        live.settle("ana@acme", r.json()["run_id"])
+    with live.client("gil@globex") as c:
+        r = c.post(
+            "/api/runs",
+            data={"tenant": "globex", "runbook_yaml": GLOBEX_RUNBOOK.read_text()},
+            files={"file": ("globex-notice.md", data)},
+        )
+        assert r.status_code == 202, r.text
+        globex_run = r.json()["run_id"]
+    live.settle("gil@globex", globex_run)
+
+    seen: dict[str, str] = {}
+    with live.client("gil@globex") as c:
+        seen["GET /api/runs (gil@globex)"] = c.get("/api/runs").text
+        seen["GET /api/runs/{id} (gil@globex)"] = c.get(f"/api/runs/{globex_run}").text
+    with signed_in(live, "gwen@globex") as (c, _):
+        seen["GET /inbox (gwen@globex)"] = c.get("/inbox").text
+        seen["GET /runs/{id}/review (gwen@globex)"] = c.get(f"/runs/{globex_run}/review").text
+        seen["GET /runs (gwen@globex)"] = c.get("/runs").text
+    leaks = [where for where, text in seen.items() if "falcon" in text]
+    assert leaks == [], f"Acme's file name is shown to Globex by: {leaks}"
