@@ -254,3 +254,30 @@ def test_a_document_uploaded_by_two_tenants_shows_each_only_its_own_file_name(li
         seen["GET /runs (gwen@globex)"] = c.get("/runs").text
     leaks = [where for where, text in seen.items() if "falcon" in text]
     assert leaks == [], f"Acme's file name is shown to Globex by: {leaks}"
+
+
+# --- 6. A `since` out of the calendar's range is an internal error ---------------------------
+
+
+def test_runs_since_out_of_range_is_a_usage_error_on_the_cli(tmp_path: Path) -> None:
+    """`warden runs --since 99999999d` (an age the pattern accepts) overflows `datetime` and
+    exits 70, "internal error: OverflowError ... this is a bug in Warden", instead of 2."""
+    acme = acme_copy(tmp_path / "acme")
+    service = acme.service()
+    service.start(service.principal("ana@acme", writing=True), acme.notice, tenant="acme")
+    codes = {}
+    for since in ("99999999d", "99999999999999999999999m"):
+        done = _warden(acme.home, acme.policy, "runs", "--since", since, "--as", "dora@acme")
+        codes[since] = (done.returncode, done.stderr.strip().splitlines()[:1])
+    assert all(rc == 2 for rc, _ in codes.values()), codes
+
+
+def test_api_runs_since_at_the_calendars_edge_is_a_coded_error(live: Any) -> None:
+    """`GET /api/runs?since=0001-01-01T00:00:00+01:00` (a valid ISO datetime, accepted by the
+    route's validation) is converted to UTC in `api.list_runs` (`since.astimezone(UTC)`), which
+    overflows: HTTP 500 `internal` instead of 400/422."""
+    answers = {}
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        with live.client("dora@acme") as c:  # a client each: a 500 drops the connection
+            answers[since] = c.get("/api/runs", params={"since": since}).status_code
+    assert all(code < 500 for code in answers.values()), answers
