@@ -160,23 +160,25 @@ def test_the_event_stream_stops_when_its_session_is_signed_out(
             csrf = csrf_of(browser.get("/").text)
             cookies = dict(browser.cookies)
             after_sign_out: list[dict] = []
-            with httpx.Client(base_url=url, timeout=60, cookies=cookies) as stream_client:
-                with stream_client.stream("GET", f"/runs/{run_id}/events") as stream:
-                    assert stream.status_code == 200
-                    ended = False
-                    event = None
-                    for line in stream.iter_lines():
-                        if line.startswith("event: "):
-                            event = line[len("event: ") :]
-                        elif line.startswith("data: ") and event == "progress":
-                            if not ended:  # the first snapshot arrived: now sign out
-                                out = browser.post("/sign-out", data={"csrf_token": csrf})
-                                assert out.status_code == 303
-                                dead = httpx.get(f"{url}/runs/{run_id}", cookies=cookies, timeout=30)
-                                assert dead.status_code == 303  # the session is dead for the pages
-                                ended = True
-                            else:
-                                after_sign_out.append(json.loads(line[len("data: ") :]))
+            with (
+                httpx.Client(base_url=url, timeout=60, cookies=cookies) as stream_client,
+                stream_client.stream("GET", f"/runs/{run_id}/events") as stream,
+            ):
+                assert stream.status_code == 200
+                ended = False
+                event = None
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: ") and event == "progress":
+                        if not ended:  # the first snapshot arrived: now sign out
+                            out = browser.post("/sign-out", data={"csrf_token": csrf})
+                            assert out.status_code == 303
+                            dead = httpx.get(f"{url}/runs/{run_id}", cookies=cookies, timeout=30)
+                            assert dead.status_code == 303  # the session is dead for the pages
+                            ended = True
+                        else:
+                            after_sign_out.append(json.loads(line[len("data: ") :]))
         for c in api.values():
             c.close()
     # nothing of the tree may reach a session after it ended
