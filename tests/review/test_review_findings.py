@@ -316,3 +316,39 @@ def test_an_asserted_approver_cannot_withdraw_a_run_where_decisions_need_authent
         cancelled.stdout,
     )
     assert "authentication_required" in cancelled.stderr
+
+
+# --- 8. Warden's own API token (and `password: x`) in a comment is not masked ---------------
+
+
+@pytest.mark.parametrize("kind", ["warden API token", "password: value"])
+def test_a_credential_pasted_into_a_comment_is_masked_everywhere(live: Any, kind: str) -> None:
+    """ "Credentials in the text masked" (docs/APPROVALS.md, comments). A DPO pastes a live
+    Warden API token (`wdn_<id>_<secret>`, what `warden users token` prints) or a
+    `password: ...` line into a run's comment thread: `warden.credentials.scrub` knows sk-,
+    ghp_, AKIA, JWTs and `password=...`, but neither Warden's own token format nor
+    `password: value`. The secret is stored verbatim (comments table and the `comment_added`
+    audit payload), shown on the review page to every member of the tenant and written into
+    the audit export; the token works."""
+    from tests.server.conftest import signed_in
+
+    run_id = live.waiting_run("acme")
+    token = live.token("ana@acme").secret
+    secret = token if kind == "warden API token" else "hunter2-Corr3ct"
+    text = f"ops note: use {token} for the scrape" if kind == "warden API token" else f"db password: {secret}"
+    with signed_in(live, "dora@acme") as (c, csrf):
+        assert c.post(f"/runs/{run_id}/comments", data={"csrf_token": csrf, "text": text}).status_code == 303
+        shown = {
+            "review page": c.get(f"/runs/{run_id}/review").text,
+            "audit export": c.get(f"/runs/{run_id}/audit.jsonl").text,
+        }
+    stored = live.service.store.query(
+        "SELECT text FROM comments WHERE run_id = ? UNION ALL "
+        "SELECT payload_json FROM audit_events WHERE run_id = ? AND event = 'comment_added'",
+        [run_id, run_id],
+    )
+    shown["stored comment and audit payload"] = " ".join(str(r) for r in stored)
+    if kind == "warden API token":  # a live credential, not a look-alike
+        with live.client() as c:
+            assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert [where for where, body in shown.items() if secret in body] == []
