@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,10 @@ def test_the_event_stream_stops_when_its_session_is_signed_out(
             f"/api/runs/{run_id}/decision", json={"decision": "approve", "role": "dpo"}
         )
         assert approved.status_code == 200, approved.text
+        deadline = time.monotonic() + 30
+        while api["dora@acme"].get(f"/api/runs/{run_id}/tree").json()[0]["status"] != "running":
+            assert time.monotonic() < deadline, "the approved tree did not start"
+            time.sleep(0.05)
 
         with httpx.Client(base_url=url, timeout=60) as browser:
             form = browser.get("/sign-in").text
