@@ -357,3 +357,41 @@ def test_a_credential_pasted_into_a_comment_is_masked_everywhere(live: Any, kind
         with live.client() as c:
             assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert [where for where, body in shown.items() if secret in body] == []
+
+
+# --- 9. Retries and their backoff run past the tree's duration cap ---------------------------
+
+
+def test_retries_do_not_run_a_step_past_the_trees_duration_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runbook caps its tree at `max_duration_s: 3` and retries a step that times out
+    (`retry: {max_attempts: 3, backoff_s: 2, retry_on: [timeout]}`). The guard passes it and the
+    DPO approves. Each attempt is given the whole remaining time again
+    (`step._run_analyser`: `timeout = remaining`), and the backoff sleeps between attempts are
+    not capped at all (`executor.call_with_retries`): the step runs 3 x 3 s + 2 s + 4 s, five
+    times the cap it was approved under, before the tree is marked `timed_out`."""
+    from tests.graph._wardencli import PLUGINS, acme_policy_data, runbook, slow, write_yaml
+
+    from warden.catalogue import Catalogue
+    from warden.service import Service
+
+    monkeypatch.setenv("WARDEN_ANALYSER_PATH", str(PLUGINS))
+    policy = write_yaml(tmp_path / "policy.yaml", acme_policy_data())
+    book = write_yaml(
+        tmp_path / "capped.yaml",
+        runbook(
+            "capped-review",
+            [slow("stuck", seconds=30, retry={"max_attempts": 3, "backoff_s": 2, "retry_on": ["timeout"]})],
+            limits={"max_duration_s": 3},
+        ),
+    )
+    service = Service(tmp_path / "home", policy=policy, catalogue=Catalogue.discover())
+    ana, dora = service.principal("ana@acme", writing=True), service.principal("dora@acme")
+    started = service.start(ana, REPO / "fixtures" / "acme" / "notice.md", tenant="acme", runbook=book)
+    assert started.status == "waiting_approval", started
+    began = time.monotonic()
+    outcome = service.decide(dora, started.root_run_id, "approve", role="dpo")
+    took = time.monotonic() - began
+    assert outcome.status == "timed_out", outcome
+    assert took < 3 + 2.5, f"the tree capped at 3 s ran its step for {took:.1f} s"
