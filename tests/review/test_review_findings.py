@@ -395,3 +395,27 @@ def test_retries_do_not_run_a_step_past_the_trees_duration_cap(
     took = time.monotonic() - began
     assert outcome.status == "timed_out", outcome
     assert took < 3 + 2.5, f"the tree capped at 3 s ran its step for {took:.1f} s"
+
+
+# --- Attacks tried that held (probed against the same live server, CLI and service) ----------
+#
+# - Pages: report/audit downloads in an unknown format (400), unknown severity/status filters
+#   (400), inbox offset -1 (422), junk/NUL/3000-char passage ids (404), another tenant's event
+#   stream (404, before any byte), /inbox?tenant=globex for an Acme user (nothing), HEAD/OPTIONS
+#   on pages (405), /static traversal (404), /metrics with a session cookie (401).
+# - Edits on the review page and through the API: non-mappings, alias bombs, python tags, NUL,
+#   5000-deep nesting, huge ints, .inf limits (422 with the guard's report); tenant: globex,
+#   a raised cost cap, an inline child without approval, an inline child of Globex or naming
+#   system globex-hr, required_role analyst, an unknown analyser (422 / 409 edit_refused);
+#   a child's edit nesting grandchildren (depth_limit), raising its limits (cost/depth_limit),
+#   raising timeouts (duration_limit).
+# - Uploads: `../../etc/passwd.md` (stored under a generated name), empty (415), nameless
+#   (422), bad runbook files (422), another tenant (403), unknown built-in runbook (400),
+#   DOCX garbage (415). A Globex user submitting Acme's runbook: rejected, every event on
+#   Globex's chain. The child run's requester is the root's (no self-approval via the child).
+# - CLI: 25 hostile arguments (--since forms with zones, --head forms, -o to /proc, a folder or
+#   a missing folder, --runbook /dev/zero, policy apply /etc/passwd, blank --as, blank reason,
+#   --role "") give coded exits 1/2; a symlinked document or folder out of document_roots is
+#   document_outside_roots; `policy show` (text and --json) shows an Acme user nothing of Globex.
+# - Injection: <img onerror> and javascript: links in a notice are not raw in report.html/.md/
+#   .json nor in ropa html; NBSP-separated card numbers and IBANs are masked (HTML, Markdown).
