@@ -363,6 +363,49 @@ def test_duration_limit_when_a_step_timeout_exceeds_the_cap(
     assert errors(run(root_runbook_data, ctx)) == set()
 
 
+def _retry_warnings(report: ValidationReport) -> list[Any]:
+    return [i for i in report.issues if i.check == "retries"]
+
+
+def test_duration_limit_warns_when_a_steps_retries_cannot_fit_the_duration_cap(
+    root_runbook_data: dict, ctx: GuardContext
+) -> None:
+    # the plan step: 2 attempts of up to 300 s (the runbook's step_timeout_s) and a 1 s backoff
+    root_runbook_data["limits"]["max_duration_s"] = 600
+    report = run(root_runbook_data, ctx)
+    assert errors(report) == set(), "a warning for the approver, not a refusal: the run enforces the cap"
+    (found,) = _retry_warnings(report)
+    assert (found.code, found.severity, found.path) == ("duration_limit", "warning", "steps[2].retry")
+    assert "may take 601s, more than the 600s duration cap" in found.message and found.fix
+    root_runbook_data["limits"]["max_duration_s"] = 601
+    assert _retry_warnings(run(root_runbook_data, ctx)) == []
+
+
+def test_duration_limit_warns_of_retries_the_first_backoff_alone_would_use_up(
+    root_runbook_data: dict, ctx: GuardContext
+) -> None:
+    # the review's runbook: a 3 s cap, 3 attempts of up to 1 s, backoffs of 2 s and 4 s
+    root_runbook_data["limits"]["max_duration_s"] = 3
+    root_runbook_data["steps"][2]["timeout_s"] = 1
+    root_runbook_data["steps"][2]["retry"] = {"max_attempts": 3, "backoff_s": 2, "retry_on": ["timeout"]}
+    (found,) = _retry_warnings(run(root_runbook_data, ctx))
+    assert "3 attempts of up to 1s with their backoffs may take 9s" in found.message
+    root_runbook_data["steps"][2]["retry"] = {"max_attempts": 1}
+    assert _retry_warnings(run(root_runbook_data, ctx)) == []
+
+
+def test_the_worst_case_of_a_retried_step_is_unknown_without_any_timeout() -> None:
+    from warden.guard.checks.retries import worst_case_s
+    from warden.schemas.runbook import AnalyserStep
+
+    step = AnalyserStep.model_validate(
+        {"id": "s", "analyser": "a", "retry": {"max_attempts": 3, "backoff_s": 2}}
+    )
+    assert worst_case_s(step, None) is None
+    assert worst_case_s(step, 1.0) == 1.0 * 3 + 2 + 4
+    assert worst_case_s(step.model_copy(update={"timeout_s": 5.0}), 1.0) == 5.0 * 3 + 2 + 4
+
+
 # --- model_unavailable --------------------------------------------------------------------------
 
 

@@ -18,11 +18,31 @@ from typing import Any
 
 from warden.schemas.runbook import RetryPolicy
 
-__all__ = ["StepTimeout", "call_with_retries", "call_with_timeout"]
+__all__ = ["RetriesCutShort", "StepTimeout", "call_with_retries", "call_with_timeout"]
 
 
 class StepTimeout(Exception):
-    """The analyser did not return within its timeout."""
+    """The analyser did not return within its timeout; `capped` when that timeout was the time
+    left before the caller's deadline (the run tree's time cap), not the step's own."""
+
+    def __init__(self, message: str, *, capped: bool = False) -> None:
+        super().__init__(message)
+        self.capped = capped
+
+
+class RetriesCutShort(StepTimeout):
+    """The deadline (the run tree's time cap) ended the retries: an attempt the policy would retry
+    failed, and no time was left for its backoff or the next attempt. Always `capped`."""
+
+    def __init__(self, attempt: int, max_attempts: int, why: str, last: BaseException) -> None:
+        super().__init__(
+            f"the deadline ended the retries after attempt {attempt} of {max_attempts} ({why}); "
+            f"last error: {type(last).__name__}: {last}",
+            capped=True,
+        )
+        self.attempt = attempt
+        self.why = why
+        self.last = last
 
 
 class _Worker(threading.Thread):
@@ -111,15 +131,33 @@ def call_with_retries(
     retry: RetryPolicy,
     timeout_s: float | None,
     *,
+    deadline: float | None = None,
+    may_retry: Callable[[], None] | None = None,
     on_failure: Callable[[int, BaseException], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Any:
-    """Call ``fn(attempt)`` until it succeeds or the policy gives up; re-raises the last error."""
+    """Call ``fn(attempt)`` until it succeeds or the policy gives up; re-raises the last error.
+
+    `deadline` (on `clock`'s scale; the run tree's time cap) bounds the whole: each attempt's
+    timeout is cut to the time left (its :class:`StepTimeout` is then `capped`), and a retry
+    whose backoff would reach the deadline, or that would start with no time left, is not made:
+    :class:`RetriesCutShort` is raised instead. `may_retry` is asked before each retry (before
+    its backoff) and may raise to stop the retries (the tree's cost cap)."""
     delay = retry.backoff_s
     for attempt in range(1, retry.max_attempts + 1):
+        limit, capped = timeout_s, False
+        if deadline is not None:
+            left = deadline - clock()
+            if left <= 0:
+                raise StepTimeout("no time left before the deadline", capped=True)
+            if limit is None or left < limit:
+                limit, capped = left, True
         try:
-            return call_with_timeout(functools.partial(fn, attempt), timeout_s)
+            return call_with_timeout(functools.partial(fn, attempt), limit)
         except Exception as exc:  # analysers are third-party code: any failure is a step failure
+            if isinstance(exc, StepTimeout):
+                exc.capped = capped
             if on_failure:
                 on_failure(attempt, exc)
             kind = "timeout" if isinstance(exc, StepTimeout) else "error"
@@ -130,6 +168,15 @@ def call_with_retries(
                 or not getattr(exc, "retryable", True)
             ):
                 raise
+            if deadline is not None:
+                left = deadline - clock()
+                if (isinstance(exc, StepTimeout) and capped) or left <= 0:
+                    raise RetriesCutShort(attempt, retry.max_attempts, "no time left", exc) from exc
+                if delay and delay >= left:
+                    why = f"a {delay:g}s backoff with {left:.1f}s left"
+                    raise RetriesCutShort(attempt, retry.max_attempts, why, exc) from exc
+            if may_retry:
+                may_retry()
             if delay:
                 sleep(delay)
             delay *= retry.backoff_multiplier

@@ -50,7 +50,8 @@ IssueCode = Literal[
 - ``unknown_role``: the approval role is not a role of the tenant.
 - ``cost_limit``: declared cost estimates exceed a cap, or a limit is raised above its parent's.
 - ``depth_limit``: nesting exceeds ``max_depth``, or a child raises the depth cap.
-- ``duration_limit``: a duration or timeout is raised above the policy's or parent's cap.
+- ``duration_limit``: a duration or timeout is raised above the policy's or parent's cap; as a
+  warning, a step's retries (attempts x timeout + backoffs) may not fit the tree's duration cap.
 - ``model_unavailable``: the model is not allowed for the tenant, or an analyser needs a model
   and none is configured.
 - ``contract_mismatch``: a step's input is not what its producer outputs.

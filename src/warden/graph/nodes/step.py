@@ -16,7 +16,7 @@ from warden.analyser import AnalyserContext
 from warden.errors import WardenError
 from warden.governance.policy import tighter
 from warden.graph.context import RunContext, StepProgress
-from warden.graph.executor import StepTimeout, call_with_retries
+from warden.graph.executor import RetriesCutShort, StepTimeout, call_with_retries
 from warden.graph.ids import child_run_id
 from warden.graph.ledger import due, tagged
 from warden.graph.ledger import pending as ledger_of
@@ -421,10 +421,10 @@ def _run_analyser(
     inputs = _inputs(ctx, state, runbook, current, pending)
     analyser_ctx = _context(state, ctx, current.id, current.system, limits, runbook.model)
     timeout = current.timeout_s or limits.step_timeout_s
+    # the tree's time left bounds the step whole: every attempt and every backoff between them
     remaining = limits.max_duration_s - elapsed if limits.max_duration_s is not None else None
-    capped_by_tree = remaining is not None and (timeout is None or remaining < timeout)
-    if capped_by_tree:
-        timeout = remaining
+    budget = analyser_ctx.budget_usd  # USD left under the cost cap, read fresh; None uncapped
+    estimate = manifest.cost_estimate_usd
     tried = [0]
     failures: list[dict[str, Any]] = []  # audit records of failed attempts
     started_at = ledger.stamp()
@@ -468,11 +468,25 @@ def _run_analyser(
             ledger.flush(con, [*pending, *list(failures), row("running", finished_at=None, duration_s=None)])
         flushed[0] = True
 
+    def may_retry() -> None:
+        # an attempt may have recorded costs: a retry must fit the tree's cost cap as the step did
+        left = budget()
+        if left is not None and estimate > left:
+            raise WardenError(
+                f"a retry (est. ${estimate:.4f}) would pass the cap of ${limits.max_cost_usd or 0:.4f} "
+                f"(${max(left, 0):.4f} left)",
+                code="budget_exceeded",
+                fix="raise max_cost_usd in the runbook or policy, or lower the step's retry.max_attempts",
+            )
+
     started = time.perf_counter()
+    deadline = time.monotonic() + remaining if remaining is not None else None
     try:
         # an analyser may take minutes: past a second, let other processes at the store
         with ctx.store.release_after(RELEASE_AFTER_S, before_release):
-            output = call_with_retries(attempt, current.retry, timeout, on_failure=failed)
+            output = call_with_retries(
+                attempt, current.retry, timeout, deadline=deadline, may_retry=may_retry, on_failure=failed
+            )
     except Exception as exc:
         took = time.perf_counter() - started
         timed_out = isinstance(exc, StepTimeout)
@@ -486,7 +500,17 @@ def _run_analyser(
                 error=f"{type(exc).__name__}: {exc}",
             ),
         ]
-        if timed_out and capped_by_tree:
+        if isinstance(exc, RetriesCutShort):
+            return set_status(
+                ctx,
+                state,
+                "timed_out",
+                f"step '{current.id}': the run tree's {limits.max_duration_s:g}s time cap ended its "
+                f"retries after attempt {exc.attempt} of {current.retry.max_attempts} ({exc.why}; "
+                f"last error: {type(exc.last).__name__}: {exc.last})",
+                records,
+            )
+        if isinstance(exc, StepTimeout) and exc.capped:
             return set_status(
                 ctx, state, "timed_out", f"step '{current.id}' ran into the run tree's time cap", records
             )

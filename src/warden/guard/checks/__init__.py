@@ -10,6 +10,7 @@ from warden.guard.checks.approval import check_approval_present, check_approval_
 from warden.guard.checks.contracts import check_contracts
 from warden.guard.checks.limits import check_cost, check_depth, check_durations, estimate_cost
 from warden.guard.checks.models import check_model
+from warden.guard.checks.retries import check_retries
 from warden.guard.checks.safety import check_paths, check_templates
 from warden.guard.checks.structure import check_cycles, check_references, dependencies
 from warden.guard.checks.tenancy import check_kill_switch, check_tenancy
@@ -29,6 +30,7 @@ CHECKS: tuple[Check, ...] = (
     Check("cost", check_cost),
     Check("depth", check_depth),
     Check("durations", check_durations),
+    Check("retries", check_retries),
     Check("model", check_model),
     Check("contracts", check_contracts),
     Check("templates", check_templates),
