@@ -32,7 +32,8 @@ _KEY_NAMES = (
     r"api[_-]?key|access[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|id[_-]?token"
     r"|token|password|passwd|pwd|secret|client[_-]?secret"
 )
-_VALUE = r"[^\s&\"'<>;,)}\]\\]+"
+_VALUE_CHAR = r"[^\s&\"'<>;,)}\]\\]"
+_VALUE = _VALUE_CHAR + "+"
 
 # Each alternative is one credential form; the named group is what gets masked.
 _PATTERN = re.compile(
@@ -50,8 +51,16 @@ _PATTERN = re.compile(
     # Bearer VALUE anywhere: 8+ token characters, with a non-letter or 20+ long (not "bearer bonds")
     r"|(?P<bearer_head>(?<![A-Za-z])(?i:bearer)\s+)(?=[A-Za-z0-9._~+/-]{8})"
     r"(?P<bearer>(?:[A-Za-z0-9._~+/-]*[0-9._~+/-][A-Za-z0-9._~+/-]*|[A-Za-z]{20,})=*)"
+    # Warden's own API tokens (wdn_<12 hex id>_<secret>, service.accounts): the id is kept (it
+    # names the token to revoke), the secret masked
+    r"|(?P<wdn_head>(?<![A-Za-z0-9_-])wdn_[0-9a-f]{12}_)(?P<wdn>[A-Za-z0-9_-]{8,})"
     # api_key=VALUE, token=VALUE, password=VALUE, ... (query strings, key=value text)
     rf"|(?P<kv_head>(?<![A-Za-z0-9])(?i:{_KEY_NAMES})\s*=\s*)(?P<kv>{_VALUE})"
+    # password: VALUE, api_key: VALUE (YAML, headers, a line pasted into a comment): prose puts
+    # words after "password:" too, so only a value that looks like a secret is masked: 8+
+    # characters with a digit or a symbol in them, or 20+ characters
+    rf"|(?P<colon_head>(?<![A-Za-z0-9])(?i:{_KEY_NAMES})\s*:\s*[\"']?)(?={_VALUE_CHAR}{{8}})"
+    rf"(?P<colon>{_VALUE_CHAR}*[0-9_~+/=!#$%*?@^|]{_VALUE_CHAR}*|{_VALUE_CHAR}{{20,}})"
     # "password": "VALUE" / 'api_key': 'VALUE' (JSON, Python reprs)
     rf"|(?P<q_head>(?P<q1>[\"'])(?i:[A-Za-z0-9_-]*(?:{_KEY_NAMES}))(?P=q1)\s*:\s*(?P<q2>[\"']))"
     r"(?P<q>[^\"'\\\r\n]+)(?=(?P=q2))"
@@ -62,7 +71,9 @@ _HEADS = {
     "scheme": "scheme_head",
     "auth": "auth_head",
     "bearer": "bearer_head",
+    "wdn": "wdn_head",
     "kv": "kv_head",
+    "colon": "colon_head",
     "q": "q_head",
 }
 
@@ -93,7 +104,7 @@ _ANCHORS: tuple[str, ...] = (
     "akia",
     "aiza",
 )
-_ANCHORS += ("eyj", "authorization", "bearer")
+_ANCHORS += ("eyj", "authorization", "bearer", "wdn_")
 _NAMED = ("key", "token", "password", "passwd", "pwd", "secret")
 
 
@@ -108,7 +119,7 @@ def _may_hold_one(text: str) -> bool:
     low = text.lower()
     if _anchored(low):
         return True
-    return ("=" in text or '"' in text or "'" in text) and any(name in low for name in _NAMED)
+    return ("=" in text or ":" in text or '"' in text or "'" in text) and any(name in low for name in _NAMED)
 
 
 def scrub(text: str) -> str:

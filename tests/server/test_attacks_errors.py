@@ -399,3 +399,22 @@ def test_a_get_announcing_a_huge_body_is_refused_without_a_traceback(
     assert b"request_too_large" in answer and b"Traceback" not in answer
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, errors
+
+
+@pytest.mark.parametrize(
+    "since", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:59:59+01:00"]
+)
+def test_api_runs_since_off_the_calendar_in_utc_is_a_coded_usage_error(live: Live, since: str) -> None:
+    with live.client("dora@acme") as c:
+        r = c.get("/api/runs", params={"since": since})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "usage" and "outside the calendar" in error["message"] and error["fix"]
+
+
+def test_api_runs_since_at_the_calendars_edge_in_utc_still_lists(live: Live) -> None:
+    with live.client("dora@acme") as c:
+        for since in ("0001-01-01T00:00:00+00:00", "0001-01-01T01:00:00+01:00", "2000-01-01T00:00:00-05:00"):
+            r = c.get("/api/runs", params={"since": since})
+            assert r.status_code == 200, (since, r.text)
+        assert c.get("/api/runs", params={"since": "9999-12-31T23:00:00+00:00"}).json() == []

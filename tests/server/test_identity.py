@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,3 +136,111 @@ def test_healthz_checks_store_and_engine(live: Live) -> None:
     with live.client() as c:
         r = c.get("/healthz")
     assert r.status_code == 200 and r.json()["store"] == "ok" and r.json()["engine"] == "ok"
+
+
+# --- the live view (server-sent events) ends with its session --------------------------------
+
+
+def _kill_session(service: object, how: str) -> None:
+    """End dora's sessions the way an operator or the clock does (sign-out: tests/review)."""
+    from warden.store._util import now
+
+    svc: Any = service
+    if how == "a new password":
+        svc.accounts.set_password("dora@acme", PASSWORD)  # the user's sessions end
+        return
+    with svc.store.connect() as con:
+        if how == "expired":
+            con.execute(
+                """UPDATE sessions SET expires_at = ? WHERE "user" = 'dora@acme' AND ended_at IS NULL""",
+                [now() - timedelta(seconds=1)],
+            )
+        else:  # "account disabled"
+            con.execute("""UPDATE accounts SET disabled = TRUE WHERE "user" = 'dora@acme'""")
+
+
+def test_the_live_view_ends_when_its_session_expires_is_ended_or_its_account_is_disabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One running tree (a step held until a signal file appears); for each way a session dies,
+    dora opens the live view, sees a snapshot, loses the session: the stream sends `ended` and
+    closes within a poll or two, and no progress after it."""
+    import json
+    import time
+
+    import yaml
+    from tests.graph._wardencli import PLUGINS, acme_policy_data, runbook, slow, write_yaml
+    from tests.server.conftest import NOTICE, csrf_of, serving
+
+    from warden.catalogue import Catalogue
+    from warden.server import create_app
+    from warden.server.events import ENDED
+    from warden.service import Service
+
+    monkeypatch.setenv("WARDEN_ANALYSER_PATH", str(PLUGINS))
+    monkeypatch.setenv("WTEST_SIGNALS", str(tmp_path))
+    policy = write_yaml(tmp_path / "policy.yaml", acme_policy_data())
+    service = Service(tmp_path / "home", policy=policy, catalogue=Catalogue.discover())
+    for user in ("ana@acme", "dora@acme"):
+        service.accounts.add_user(user, "acme", PASSWORD)
+    tokens = {
+        u: service.accounts.issue_token(u, timedelta(hours=1)).secret for u in ("ana@acme", "dora@acme")
+    }
+    book = runbook("sse-held", [slow("hold", seconds=120, until="release")])
+    app = create_app(
+        tmp_path / "home", service=service, workers=2, escalate_every_s=None, orphan_grace_s=None
+    )
+    outcomes: dict[str, tuple[list[str], float]] = {}
+    with serving(app) as port:
+        url = f"http://127.0.0.1:{port}"
+
+        def api(user: str) -> httpx.Client:
+            return httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {tokens[user]}"})
+
+        with api("ana@acme") as ana:
+            started = ana.post(
+                "/api/runs",
+                data={"tenant": "acme", "runbook_yaml": yaml.safe_dump(book)},
+                files={"file": ("notice.md", NOTICE.read_bytes())},
+                params={"wait": 30},
+            )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        with api("dora@acme") as dora:
+            decided = dora.post(f"/api/runs/{run_id}/decision", json={"decision": "approve", "role": "dpo"})
+            assert decided.status_code == 200, decided.text
+            deadline = time.monotonic() + 30
+            while dora.get(f"/api/runs/{run_id}/tree").json()[0]["status"] != "running":
+                assert time.monotonic() < deadline, "the approved tree did not start"
+                time.sleep(0.05)
+        with api("dora@acme") as dora:  # a token opens no stream (so none can outlive its revocation)
+            assert dora.get(f"/runs/{run_id}/events").status_code == 401
+        try:
+            for how in ("expired", "a new password", "account disabled"):
+                with httpx.Client(base_url=url, timeout=60) as browser:
+                    form = browser.get("/sign-in").text
+                    data = {"user": "dora@acme", "password": PASSWORD, "csrf_token": csrf_of(form)}
+                    assert browser.post("/sign-in", data=data).status_code == 303
+                    events: list[str] = []
+                    with browser.stream("GET", f"/runs/{run_id}/events") as stream:
+                        assert stream.status_code == 200
+                        event, killed_at = None, 0.0
+                        for line in stream.iter_lines():
+                            if line.startswith("event: "):
+                                event = line[len("event: ") :]
+                            elif line.startswith("data: "):
+                                events.append(event or "")
+                                if event == "ended":
+                                    assert json.loads(line[len("data: ") :]) == ENDED
+                                if event == "progress" and not killed_at:
+                                    _kill_session(service, how)
+                                    killed_at = time.monotonic()
+                    outcomes[how] = (events, time.monotonic() - killed_at)
+                    assert browser.get(f"/runs/{run_id}").status_code == 303  # the pages agree
+                with service.store.connect() as con:  # dora's account back for the next case
+                    con.execute("""UPDATE accounts SET disabled = FALSE WHERE "user" = 'dora@acme'""")
+        finally:
+            (tmp_path / "release").write_text("")
+    for how, (events, took) in outcomes.items():
+        assert events == ["progress", "ended"], (how, events)
+        assert took < 10, (how, took)  # a poll or two, not MAX_STREAM_S

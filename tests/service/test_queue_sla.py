@@ -511,6 +511,35 @@ def test_comments_are_a_thread_per_run_for_members_of_its_tenant_and_audited(tmp
         assert all(r.ok for r in [audit.verify_chain(con, "acme")])
 
 
+def test_a_credential_pasted_into_a_comment_is_masked_in_the_answer_the_thread_and_the_audit(
+    tmp_path: Path,
+) -> None:
+    svc = _service(tmp_path / "home", policy_copy(tmp_path))
+    run = _start(svc, "ana@acme")
+    svc.accounts.add_user("ana@acme", "acme", "correct horse battery staple")
+    token = svc.accounts.issue_token("ana@acme", timedelta(hours=1)).secret
+    token_id, secret = token.split("_")[1], token.split("_", 2)[2]
+    dora = svc.principal("dora@acme")
+    said = [
+        svc.comment(dora, run, f"ops note: use {token} for the scrape"),
+        svc.comment(dora, run, "db password: hunter2-Corr3ct\napi_key: 'AbC123xyz789'"),
+        svc.comment(dora, run, "Password reset: the notice says password: must be 12+ chars"),
+    ]
+    stored = [c.text for c in svc.comments(dora, run)]
+    assert (
+        [c.text for c in said]
+        == stored
+        == [
+            f"ops note: use wdn_{token_id}_*** for the scrape",  # the id names the token to revoke
+            "db password: ***\napi_key: '***'",
+            "Password reset: the notice says password: must be 12+ chars",  # prose stays
+        ]
+    )
+    payloads = " ".join(e["payload_json"] for e in _events(svc, "comment_added"))
+    assert secret not in payloads and "hunter2" not in payloads and "AbC123xyz789" not in payloads
+    assert f"wdn_{token_id}_***" in payloads
+
+
 def test_versions_are_the_approved_versions_of_the_runs_runbook(tmp_path: Path) -> None:
     svc = _service(tmp_path / "home", policy_copy(tmp_path))
     first = _start(svc, "ana@acme")

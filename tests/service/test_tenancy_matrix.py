@@ -253,3 +253,27 @@ def test_only_a_policy_admin_changes_the_policy_in_force(
     else:
         assert result.code == 2, result.err
         assert re.search(r"\((no_principal|unknown_user|forbidden)\)", result.err), result.err
+
+
+def test_parse_since_reads_dates_and_ages_and_refuses_what_is_off_the_calendar() -> None:
+    from datetime import datetime
+
+    from warden.errors import UsageError
+    from warden.service.reading import parse_since, since_utc
+
+    now = datetime(2026, 12, 7, 12, 0)
+    assert parse_since("30m", now=now) == datetime(2026, 12, 7, 11, 30)
+    assert parse_since(" 7d ", now=now) == datetime(2026, 11, 30, 12, 0)
+    assert parse_since("2026-12-01") == datetime(2026, 12, 1)
+    assert parse_since("2026-12-01T09:00+01:00") == datetime(2026, 12, 1, 8, 0)  # naive UTC
+    assert since_utc(None) is None and since_utc(now) == now
+    for text in (
+        "99999999d",
+        "9" * 30 + "m",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "soon",
+    ):
+        with pytest.raises(UsageError) as refused:
+            parse_since(text, now=now)
+        assert refused.value.code == "usage" and refused.value.fix and "--since" in refused.value.message

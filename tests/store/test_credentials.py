@@ -45,6 +45,16 @@ from warden.store import Store, audit, llm_calls, runs, steps
             '{"api_key": "abc", "password": "p w", "x": "y"}',
             '{"api_key": "***", "password": "***", "x": "y"}',
         ),
+        # Warden's own API token: the id stays (it names the token to revoke), the secret goes
+        ("use wdn_0123456789ab_" + "Zx9-_kQ" * 6 + " for it", "use wdn_0123456789ab_*** for it"),
+        ("Bearer-less wdn_a1b2c3d4e5f6_abcdefgh.", "Bearer-less wdn_a1b2c3d4e5f6_***."),
+        # name: value (YAML, a header, a line pasted into a comment) when the value looks secret
+        ("db password: hunter2-Corr3ct", "db password: ***"),
+        ("Password:S3cret!pw", "Password:***"),
+        ("api_key: 'AbC123xyz789'", "api_key: '***'"),
+        ('client_secret : "0f9e8d7c6b5a"', 'client_secret : "***"'),
+        ("pwd: correct-horse-battery-staple", "pwd: ***"),
+        ("TOKEN:\tghijklmnopqrstuvwxyzab", "TOKEN:\t***"),
     ],
 )
 def test_each_credential_form_is_masked(text: str, expected: str) -> None:
@@ -65,6 +75,15 @@ def test_each_credential_form_is_masked(text: str, expected: str) -> None:
         "Your password must be changed every 90 days; keep secrets secret.",
         "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "",
+        # prose around a key name and a colon: not a secret's shape
+        "Password reset: use the link we email you.",
+        "Your password: must be changed every 90 days.",
+        "Token: a string the server gives you.",
+        "Secret: user.contact.email and user.name are shared.",
+        "Trade secret: confidential information.",
+        "max_tokens: 4096 tokens: 12",
+        "monkey: 12345678 keys: abcdefgh12",
+        "wdn_ tokens look like wdn_<id>_<secret>; wdn_0123456789ab alone is an id.",
     ],
 )
 def test_ordinary_notice_text_is_left_alone(text: str) -> None:
@@ -90,6 +109,7 @@ def test_every_variable_the_config_reads_a_key_from_is_a_secret_variable() -> No
         "http://user:S3cret@h/v1 Authorization: Bearer abcdef123456 sk-abcdefghijklmnopqrstu",
         "token=a password=b {'secret': 'c'} Authorization: Basic xyz",
         "http://u:***@h ***",
+        "password: hunter2-x wdn_0123456789ab_abcdefgh12 api_key: 'AbC123xyz789'",
     ],
 )
 def test_scrubbing_is_idempotent(text: str) -> None:
@@ -137,6 +157,10 @@ def test_without_password_keeps_its_contract_for_its_callers() -> None:
         "sk-",
         "eyJaaaaaaaaa.",
         "x" * 999 + " ",
+        "password: ",
+        "token:",
+        "pwd:" + "a" * 7 + " ",
+        "wdn_0123456789ab_",
     ],
 )
 def test_scrub_takes_linear_time_on_a_megabyte(unit: str) -> None:
@@ -241,6 +265,12 @@ _FRAGMENTS = [
     "author\u0131zation: Basic abcdefgh",
     "password\u00a0=hunter2",
     "token\u2028=abcdefgh",
+    "db password: hunter2-Corr3ct",
+    "Password reset: click",
+    "ops wdn_0123456789ab_" + "Zx9-_kQ" * 6,
+    "secret\x1f:\tabcdefgh12",
+    "token\u2028:abcdefgh1",
+    'api_key: "AbC123xyz789"',
 ]
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import typer
 
 from warden.cli._output import console, friendly_errors, plain
-from warden.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -19,23 +18,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _since(value: str | None) -> Any:
-    """--since: an ISO date or time, or an age such as 30m, 12h, 7d."""
-    import re
-    from datetime import UTC, datetime, timedelta
+    """--since: an ISO date or time, or an age such as 30m, 12h, 7d (a usage error otherwise)."""
+    from warden.service.reading import parse_since
 
-    if value is None:
-        return None
-    found = re.fullmatch(r"(\d+)([mhd])", value.strip())
-    if found:
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[found[2]]
-        return datetime.now(UTC).replace(tzinfo=None) - timedelta(**{unit: int(found[1])})
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(
-            f"--since {value!r}: not a date or an age",
-            fix="use e.g. 2026-12-01, 2026-12-01T09:00, 30m, 12h or 7d",
-        ) from None
+    return None if value is None else parse_since(value)
 
 
 def _parse_time(value: Any) -> Any:
@@ -75,16 +61,17 @@ def list_runs(
     from warden.cli._client import remote
     from warden.cli._runtime import open_service, principal
 
+    since_at = _since(since)  # a usage error before any store is opened
     client = remote(user, policy)
     if client is not None:
-        params = {"status": status, "limit": limit, "since": _since(since)}
+        params = {"status": status, "limit": limit, "since": since_at}
         rows = client.call("GET", "/api/runs", params={k: str(v) for k, v in params.items() if v is not None})
         for r in rows:
             for key in ("created_at", "finished_at"):
                 r[key] = _parse_time(r[key])
     else:
         service = open_service(policy, llm=False)
-        rows = service.runs(principal(service, user), status=status, since=_since(since), limit=limit)
+        rows = service.runs(principal(service, user), status=status, since=since_at, limit=limit)
     from warden.service.reading import RUN_SUMMARY_FIELDS
 
     rows = [{k: r[k] for k in RUN_SUMMARY_FIELDS} for r in rows]

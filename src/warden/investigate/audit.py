@@ -16,12 +16,12 @@ cover (``warden audit verify`` checks the stored payloads themselves).
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TextIO
 
+from warden.investigate import spreadsheet
 from warden.investigate.redact import redact
 from warden.investigate.source import Source
 from warden.store import reads
@@ -94,8 +94,10 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """One row per event; the payload column holds the payload as JSON; nulls are empty cells."""
-    writer = csv.writer(out, lineterminator="\n")
+    """One row per event; the payload column holds the payload as JSON; nulls are empty cells. A
+    text cell starting with a spreadsheet formula trigger (= + - @, tab, CR: an actor's id, say)
+    is prefixed with ' (docs/AUDIT.md: strip it before recomputing a hash from the CSV)."""
+    writer = spreadsheet.writer(out)
     writer.writerow(CSV_COLUMNS)
     n = 0
     for r in records:

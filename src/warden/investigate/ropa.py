@@ -326,12 +326,14 @@ def _cite(source: dict[str, Any]) -> str:
 
 
 def ropa_csv(record: dict[str, Any]) -> str:
-    """One row per activity and field value: system, purpose, field, value, source, quote, gap."""
-    import csv
+    """One row per activity and field value: system, purpose, field, value, source, quote, gap.
+    A cell starting with a spreadsheet formula trigger (= + - @, tab, CR) is prefixed with '."""
     import io
 
+    from warden.investigate import spreadsheet
+
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = spreadsheet.writer(out)
     writer.writerow(["system", "purpose", "field", "value", "source", "quote", "gap"])
     for a in record["activities"]:
         for name in FIELDS:

@@ -7,7 +7,7 @@ one is). Work that runs the graph goes to the background workers.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -123,9 +123,8 @@ def list_runs(
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     since: Annotated[datetime | None, Query(description="Only runs created since (UTC)")] = None,
 ) -> list[RunSummary]:
-    """Runs of your tenants, newest first (the fields of `warden runs --json`)."""
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(UTC).replace(tzinfo=None)
+    """Runs of your tenants, newest first (the fields of `warden runs --json`); an aware `since`
+    is converted to UTC (one off the calendar there is a 400 `usage`)."""
     rows = service_of(request).runs(p, status=status, limit=limit, since=since)
     return [_summary(r) for r in rows]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warden.credentials import scrub
 from warden.errors import UsageError
 from warden.service._base import ServiceBase
 from warden.service.principal import Principal
@@ -33,6 +34,9 @@ class CommentOps(ServiceBase):
                 f"a comment is at most {MAX_COMMENT_CHARS} characters (this one has {len(body)})",
                 fix="shorten it, or split it in two",
             )
+        # a credential pasted into the thread is masked before anything stores or audits it
+        # (the store masks again: the same text, since scrubbing is idempotent)
+        body = scrub(body)
         with self._one_connection():
             row = self._visible_run(p, run_id)
             comment_id = f"c-{uuid.uuid4().hex[:16]}"

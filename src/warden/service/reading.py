@@ -3,7 +3,8 @@ export and its chain's verification."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warden.errors import UsageError
@@ -18,7 +19,7 @@ from warden.store import (
     triage,
 )
 
-__all__ = ["RUN_SUMMARY_FIELDS", "SEVERITIES", "ReadingOps"]
+__all__ = ["RUN_SUMMARY_FIELDS", "SEVERITIES", "ReadingOps", "parse_since", "since_utc"]
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 RUN_SUMMARY_FIELDS = (
@@ -43,6 +44,45 @@ RUN_SUMMARY_FIELDS = (
 MAX_COMMENT_CHARS = 10_000
 
 
+_SINCE_FIX = (
+    "use a date between 0001-01-01 and 9999-12-31 UTC (e.g. 2026-12-01, 2026-12-01T09:00) "
+    "or an age (30m, 12h, 7d)"
+)
+
+
+def since_utc(value: datetime | None, *, name: str = "since") -> datetime | None:
+    """A `since` bound as naive UTC (the store's convention): aware values are converted, and a
+    value the conversion takes off the calendar (0001-01-01T00:00+01:00) is a usage error."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise UsageError(
+            f"{name} {value.isoformat()!r}: outside the calendar in UTC", fix=_SINCE_FIX
+        ) from None
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """`since` as typed (the CLI's ``--since``): an ISO date or time, or an age such as 30m, 12h,
+    7d, as naive UTC. Anything else, or an age reaching before the calendar, is a usage error."""
+    found = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if found:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[found[2]]
+        start = now if now is not None else datetime.now(UTC).replace(tzinfo=None)
+        try:
+            return start - timedelta(**{unit: int(found[1])})
+        except (OverflowError, ValueError):
+            raise UsageError(f"--since {text!r}: an age longer than the calendar", fix=_SINCE_FIX) from None
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--since {text!r}: not a date or an age", fix=_SINCE_FIX) from None
+    converted = since_utc(parsed, name="--since")
+    assert converted is not None
+    return converted
+
+
 class ReadingOps(ServiceBase):
     def runs(
         self,
@@ -57,6 +97,7 @@ class ReadingOps(ServiceBase):
             raise UsageError(f"unknown status '{status}'", fix="use one of: " + ", ".join(RUN_STATUSES))
         if limit is not None and limit < 1:
             raise UsageError(f"--limit {limit}: must be at least 1", fix="pass a positive number")
+        since = since_utc(since)
         with self.store.connect(read_only=True) as con:
             return runs.visible_runs(con, tenants=p.tenants, status=status, since=since, limit=limit)
 

@@ -41,7 +41,13 @@
     }
   });
 
-  source.onerror = function () {
+  source.addEventListener("ended", function (event) {
+    // the session ended (signed out, expired): no reconnecting, the next page asks to sign in
+    source.close();
+    state.textContent = "Live view stopped: " + JSON.parse(event.data).message;
+  });
+
+    source.onerror = function () {
     if (source.readyState === EventSource.CLOSED) { state.textContent = "Live view stopped"; }
   };
 })();
