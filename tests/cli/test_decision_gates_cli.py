@@ -38,7 +38,9 @@ def test_the_cli_takes_no_decision_while_the_kill_switch_is_engaged(tmp_path: Pa
     acme = acme_copy(tmp_path / "acme")
     service = acme.service()
     ana = service.principal("ana@acme", writing=True)
-    approved, rejected, edited = (service.start(ana, acme.notice, tenant="acme").root_run_id for _ in range(3))
+    approved, rejected, edited = (
+        service.start(ana, acme.notice, tenant="acme").root_run_id for _ in range(3)
+    )
     service.kill_switch(service.principal("adam@acme"), "acme", engage=True, reason="incident 42")
 
     done = {
@@ -64,7 +66,9 @@ def test_the_cli_takes_no_decision_while_the_kill_switch_is_engaged(tmp_path: Pa
 def test_an_asserted_cancel_is_refused_where_decisions_need_authentication(tmp_path: Path) -> None:
     acme = acme_copy(tmp_path / "acme", require_authenticated=True)
     service = acme.service()
-    run_id = service.start(service.principal("ana@acme", writing=True), acme.notice, tenant="acme").root_run_id
+    run_id = service.start(
+        service.principal("ana@acme", writing=True), acme.notice, tenant="acme"
+    ).root_run_id
     for user in ("dora@acme", "ana@acme"):  # its approver, its requester
         done = _warden(acme.home, "cancel", run_id, "--as", user, "--reason", "asserted")
         assert done.returncode == 2 and "authentication_required" in done.stderr, (user, done.stderr)

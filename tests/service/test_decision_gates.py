@@ -84,7 +84,9 @@ def test_the_kill_switch_refuses_every_decision_until_released_but_not_a_withdra
 def test_another_tenants_kill_switch_does_not_refuse_a_decision(tmp_path: Path) -> None:
     acme = acme_copy(tmp_path / "acme")
     service = acme.service()
-    run_id = service.start(service.principal("ana@acme", writing=True), acme.notice, tenant="acme").root_run_id
+    run_id = service.start(
+        service.principal("ana@acme", writing=True), acme.notice, tenant="acme"
+    ).root_run_id
     dora = service.principal("dora@acme")
     service.kill_switch(service.principal("adam@acme"), "globex", engage=True, reason="globex only")
     service = Service(acme.home)
@@ -108,7 +110,9 @@ def test_another_tenants_kill_switch_does_not_refuse_a_decision(tmp_path: Path) 
 def test_a_malformed_decision_is_a_coded_usage_error(tmp_path: Path, kind: str, args: dict[str, Any]) -> None:
     acme = acme_copy(tmp_path / "acme")
     service = acme.service()
-    run_id = service.start(service.principal("ana@acme", writing=True), acme.notice, tenant="acme").root_run_id
+    run_id = service.start(
+        service.principal("ana@acme", writing=True), acme.notice, tenant="acme"
+    ).root_run_id
     with pytest.raises(UsageError) as refused:
         service.decide(service.principal("dora@acme"), run_id, kind, **args)  # type: ignore[arg-type]
     assert refused.value.code == "invalid_request" and refused.value.fix

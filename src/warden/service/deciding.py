@@ -237,7 +237,7 @@ class DecisionOps(ServiceBase):
             raise RunRefused(
                 f"the kill switch is engaged for tenant '{tenant}': {reason}; no decision is "
                 f"taken on run '{run_id}' while it is",
-                fix="an admin must release the kill switch (`warden policy kill-switch release --tenant TENANT`) "
+                fix="an admin must release it (`warden policy kill-switch release --tenant TENANT`) "
                 "before anything is decided; the run still waits",
                 code="kill_switch",
             )
