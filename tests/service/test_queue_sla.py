@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _queue_helpers import GLOBEX, GLOBEX_NOTICE, NOTICE, policy_copy, smtp_server, webhook_server
 
-from warden.errors import UsageError
+from warden.errors import UsageError, WardenError
 from warden.service import NotFound, RunRefused, Service, run_escalation_loop
 from warden.service.queue import utc_naive
 from warden.store import approval_queue, audit, notifications
@@ -156,7 +156,11 @@ def test_queue_rows_close_on_approve_reject_cancel_and_the_kill_switch(tmp_path:
     killed_child = svc.decide(dora, killed, "approve", role="dpo").waiting[0]["run_id"]
     svc.kill_switch(svc.principal("adam@acme"), "acme", engage=True, reason="incident 42")
     svc = Service(tmp_path / "home")
-    done = svc.decide(svc.principal("dora@acme"), killed_child, "approve", role="dpo")
+    with pytest.raises(WardenError) as refused:  # nothing is decided under the switch ...
+        svc.decide(svc.principal("dora@acme"), killed_child, "approve", role="dpo")
+    assert refused.value.code == "kill_switch"
+    assert _queue(svc)[killed_child]["decided_at"] is None
+    done = svc.cancel(svc.principal("ana@acme"), killed_child, "incident 42")  # ... it is withdrawn
     assert done.status == "cancelled"
 
     rows = _queue(svc)

@@ -251,3 +251,22 @@ def test_doctor_says_when_no_worker_polls_the_task_queue(cluster: Cluster) -> No
     engine = json.loads(done.stdout)["engine"]
     assert (engine["name"], engine["code"]) == ("temporal", "no_workers"), engine
     assert "warden worker" in engine["fix"]
+
+
+def test_no_decision_reaches_temporal_while_the_kill_switch_is_engaged(cluster: Cluster) -> None:
+    """Engaging the switch cancels the tenant's workflows; until that lands (here: the policy
+    changed without `engine.stop`, the window in between), a decision is refused by the service
+    with `kill_switch` before it reaches the workflow: no approval is recorded, nothing runs."""
+    cluster.start_workers(1)
+    service = cluster.service()
+    root = _slow_tree(cluster, service, [slow("a", 0)])
+    dora, adam = service.principal("dora@acme"), service.principal("adam@acme")
+    service.policies.with_kill_switch(adam, "acme", True, "incident 42")  # the switch, not the stop
+    with pytest.raises(WardenError) as refused:
+        service.decide(dora, root, "approve", role="dpo")
+    assert refused.value.code == "kill_switch"
+    assert _store_rows(service, "SELECT count(*) AS n FROM approvals WHERE run_id = ?", [root])[0]["n"] == 0
+    assert _store_rows(service, "SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"] == (
+        "waiting_approval"
+    )
+    assert _store_rows(service, "SELECT count(*) AS n FROM steps", [])[0]["n"] == 0

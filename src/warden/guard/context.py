@@ -23,6 +23,9 @@ class GuardContext:
     llm_model: str | None = None
     spent_usd: float = 0.0
     path: str = ""
+    kill_switch: str | None = None
+    """The reason of a kill switch in force that `policy` (the policy a run is bound to) does
+    not carry: set by the decision path, which must see the switch an admin engaged since."""
 
     def caps(self) -> Limits:
         """The caps a runbook here must stay within: policy (global, tenant) and the parent's."""

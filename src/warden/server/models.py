@@ -100,7 +100,10 @@ class DecisionRequest(BaseModel):
         default=None, description="For `edit`: the edited runbook, as YAML text or an object."
     )
     runbook_sha256: str | None = Field(
-        default=None, description="The sha256 of the draft you reviewed; refused if it changed since."
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The sha256 of the draft you reviewed (64 lowercase hex digits); refused if it "
+        "changed since.",
     )
 
 

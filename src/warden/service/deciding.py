@@ -9,6 +9,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from warden.errors import UsageError, WardenError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import Outcome
@@ -17,6 +19,7 @@ from warden.schemas.runbook import RunbookDefinition
 from warden.service._base import ServiceBase
 from warden.service.errors import (
     RunRefused,
+    invalid_input,
 )
 from warden.service.principal import Principal
 from warden.service.queue import (
@@ -156,15 +159,24 @@ class DecisionOps(ServiceBase):
             row, interrupt_id, payload = self.pending(p, run_id)
             bound = self.policies.bound(row.get("policy_sha256"))
             self.policies.check_presented(bound, f"the policy run '{run_id}' was requested under")
-            decision = ApprovalDecision(
-                decision="edit" if edited_runbook is not None else kind,
-                approver=p.user,
-                role=role,
-                runbook_sha256=reviewed_sha256 or payload["runbook_sha256"],
-                comment=comment,
-                edited_runbook=edited_runbook,
-                auth=p.auth,
-            )
+            try:
+                decision = ApprovalDecision(
+                    decision="edit" if edited_runbook is not None else kind,
+                    approver=p.user,
+                    role=role,
+                    runbook_sha256=reviewed_sha256 or payload["runbook_sha256"],
+                    comment=comment,
+                    edited_runbook=edited_runbook,
+                    auth=p.auth,
+                )
+            except ValidationError as exc:
+                raise invalid_input(
+                    exc,
+                    "decision",
+                    fix=f"give the role you approve in, the sha256 (64 hex digits) of the draft "
+                    f"you reviewed, and a reason to reject (see `warden review {run_id}`); the "
+                    "run still waits",
+                ) from None
             error = decision_error(
                 decision,
                 policy=bound,
@@ -177,6 +189,7 @@ class DecisionOps(ServiceBase):
                 code = "authentication_required" if "authenticated approver" in error else "refused"
                 raise RunRefused(error, code=code, fix=decision_fix(code, run_id))
             ctx = self._context(bound)
+            self._check_kill_switch(ctx, row["tenant"], run_id)
             if decision.decision == "edit":
                 state = {
                     "run_id": run_id,
@@ -185,7 +198,8 @@ class DecisionOps(ServiceBase):
                     "depth": row["depth"],
                     "parent_limits": payload.get("parent_limits"),
                 }
-                report = validate(decision.edited_runbook, guard_context(state, ctx))  # type: ignore[arg-type]
+                gctx = guard_context(state, ctx, live_kill_switch=True)  # type: ignore[arg-type]
+                report = validate(decision.edited_runbook, gctx)  # type: ignore[arg-type]
                 if not report.ok:
                     errors = [i for i in report.issues if i.severity == "error"]
                     listed = "; ".join(
@@ -212,6 +226,21 @@ class DecisionOps(ServiceBase):
                 raise self._lost_claim(run_id)
             resume = {interrupt_id: decision.model_dump(mode="json")}
         return ClaimedDecision(run_id, row["root_run_id"], resume, bound, claimant)
+
+    @staticmethod
+    def _check_kill_switch(ctx: Any, tenant: str, run_id: str) -> None:
+        """Refuse a decision while the tenant's kill switch is engaged: the one in force, not
+        only the bound policy's (the switch stays live whatever policy a run is bound to), so
+        nothing is approved or published under it, by any entry point or engine."""
+        reason = ctx.kill_switch_reason(tenant)
+        if reason:
+            raise RunRefused(
+                f"the kill switch is engaged for tenant '{tenant}': {reason}; no decision is "
+                f"taken on run '{run_id}' while it is",
+                fix="an admin must release it (`warden policy kill-switch release --tenant TENANT`) "
+                "before anything is decided; the run still waits",
+                code="kill_switch",
+            )
 
     def _lost_claim(self, run_id: str) -> RunRefused:
         """The refusal of a decision whose claim another process won: naming what happened to
@@ -313,6 +342,14 @@ class DecisionOps(ServiceBase):
                     fix="ask its requester or a holder of role " + str(payload["required_role"]),
                     code="forbidden",
                 )
+            if bound.tenant(row["tenant"]).approval.require_authenticated and not p.authenticated:
+                raise UsageError(
+                    f"the policy lets only authenticated users decide on runs of tenant "
+                    f"'{row['tenant']}', and withdrawing one is a decision; '{p.user}' was only "
+                    "asserted (--as)",
+                    fix=decision_fix("authentication_required", run_id),
+                    code="authentication_required",
+                )
             root = row["root_run_id"]
             why = f"withdrawn by {p.user}: {reason}"
 
@@ -391,7 +428,7 @@ class DecisionOps(ServiceBase):
                 "depth": row["depth"],
                 "parent_limits": payload.get("parent_limits"),
             }
-            ctx = guard_context(state, self._context(bound))  # type: ignore[arg-type]
+            ctx = guard_context(state, self._context(bound), live_kill_switch=True)  # type: ignore[arg-type]
             try:
                 parsed = parse_text(text, source="edited runbook")
             except LoadError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from warden.errors import UsageError, WardenError
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "SignInThrottled",
     "UnknownFinding",
     "UploadRefused",
+    "invalid_input",
 ]
 
 
@@ -103,3 +106,16 @@ class UploadRefused(UsageError):
     """An upload that is too large, empty, or not a document Warden reads; nothing was stored."""
 
     code = "upload_refused"
+
+
+def invalid_input(exc: ValidationError, what: str, *, fix: str, limit: int = 5) -> UsageError:
+    """A user's input a model refused, as a coded usage error (`invalid_request`): each field
+    and what is wrong with it, never the value sent (it may be a password or a document)."""
+    said = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(part) for part in error.get("loc") or ())
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        said.append(f"{where}: {message}" if where else message)
+    more = len(exc.errors()) - limit
+    listed = "; ".join(said) + (f"; and {more} more" if more > 0 else "")
+    return UsageError(f"invalid {what}: {listed}", fix=fix, code="invalid_request")

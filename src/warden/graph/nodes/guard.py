@@ -18,7 +18,10 @@ from warden.store import costs, ledger
 __all__ = ["guard", "guard_context", "refusal_status"]
 
 
-def guard_context(state: RunState, ctx: RunContext) -> GuardContext:
+def guard_context(state: RunState, ctx: RunContext, *, live_kill_switch: bool = False) -> GuardContext:
+    """The guard's inputs for a run. `live_kill_switch`: the guard also sees the kill switch in
+    force, not only the bound policy's (a decision on a waiting run; the guard node checks the
+    live switch itself after a passing report, so its refusal keeps the switch's reason)."""
     with ctx.store.connect(read_only=True) as con:
         spent = costs.tree_cost(con, state["root_run_id"])
     parent = state.get("parent_limits")
@@ -30,6 +33,7 @@ def guard_context(state: RunState, ctx: RunContext) -> GuardContext:
         parent_limits=Limits.model_validate(parent) if parent else None,
         llm_model=ctx.llm_model,
         spent_usd=spent,
+        kill_switch=ctx.kill_switch_reason(state["tenant"]) if live_kill_switch else None,
     )
 
 

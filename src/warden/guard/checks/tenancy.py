@@ -36,7 +36,7 @@ def check_tenancy(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[Gua
 
 def check_kill_switch(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[GuardIssue]:
     assert ctx.policy is not None and ctx.tenant is not None
-    reason = ctx.policy.kill_switch_reason(ctx.tenant)
+    reason = ctx.policy.kill_switch_reason(ctx.tenant) or ctx.kill_switch
     if reason:
         yield issue(
             "kill_switch",
