@@ -108,11 +108,11 @@ def test_a_kill_switch_engaged_through_the_cli_cancels_a_waiting_tree_when_it_is
 
     w.kill_switch("engage", "regulator asked us to stop")  # every tenant
     assert _in_force(w)["sha256"] != bound_sha
-    done = w.approve(root, ok=None)
-    assert done.code == 1 and f"run {root}: cancelled" in done.out, str(done)
+    done = w.approve(root, ok=None)  # refused while the switch is engaged: nothing decided
+    assert done.code == 1 and "error (kill_switch)" in done.err and "regulator asked us to stop" in done.err
     row = w.run_row(root)
-    assert row["status"] == "cancelled" and "regulator asked us to stop" in row["status_reason"]
-    assert row["policy_sha256"] == bound_sha
+    assert row["status"] == "waiting_approval" and row["policy_sha256"] == bound_sha
+    assert w.query("SELECT * FROM approvals WHERE run_id = ?", root) == []
     assert w.steps(root) == {}
 
     # released: new runs go ahead again (under the policy in force: the original file no
@@ -123,6 +123,28 @@ def test_a_kill_switch_engaged_through_the_cli_cancels_a_waiting_tree_when_it_is
     (again,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
     assert again["status"] == "waiting_approval"
     assert f"run {again['run_id']}: completed" in w.approve(again["run_id"]).out
+
+
+def test_a_kill_switch_does_not_lock_out_commands_that_present_the_policy_file(make_warden, tmp_path) -> None:
+    """A Warden started with WARDEN_POLICY (as the demo scripts are) presents the file with
+    every command. An engaged switch is a new version in force that differs from the file only
+    in the switch: the commands still run under the version in force (so the switch stops new
+    runs), and the admin can release it with the same environment."""
+    w = make_warden(acme_policy_data())
+    (waiting,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    w.extra_env["WARDEN_POLICY"] = str(w.policy)
+
+    w.kill_switch("engage", "incident 9", "--tenant", "acme")
+    listed = w.run("runs", "--as", "dora@acme", "--json")
+    assert waiting["run_id"] in listed.out
+    (stopped,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    assert stopped["status"] == "cancelled", stopped  # the switch in force governs
+    assert "kill_switch" in w.run_row(stopped["run_id"])["status_reason"]
+
+    released = w.kill_switch("release", "all clear", "--tenant", "acme")
+    assert "kill switch released for acme" in released.out, str(released)
+    (again,) = w.analyse(write_yaml(tmp_path / "short.yaml", SHORT))
+    assert again["status"] == "waiting_approval", again
 
 
 def test_a_policy_file_edited_on_disk_changes_nothing_until_it_is_applied(make_warden, tmp_path) -> None:
@@ -147,9 +169,9 @@ def test_a_policy_file_edited_on_disk_changes_nothing_until_it_is_applied(make_w
     assert w.apply_policy(broken, ok=None).code != 0
     assert _in_force(w)["sha256"] == original
 
-    # applied by an admin, the edit governs: the other waiting run is cancelled
+    # applied by an admin, the edit governs: no decision is taken on the other waiting run
     w.apply_policy(w.policy, reason="engage by file")
     assert _in_force(w)["kill_switch"]["acme"] == "edited on disk"
     done = w.approve(second["run_id"], ok=None)
-    assert done.code == 1 and f"run {second['run_id']}: cancelled" in done.out, str(done)
-    assert "edited on disk" in w.run_row(second["run_id"])["status_reason"]
+    assert done.code == 1 and "error (kill_switch)" in done.err and "edited on disk" in done.err, str(done)
+    assert w.run_row(second["run_id"])["status"] == "waiting_approval"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from warden.errors import LoadError, PolicyError, UsageError
@@ -30,6 +31,23 @@ class LoadedPolicy:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @cached_property
+    def sha256_apart_from_switches(self) -> str:
+        """The hash of what the policy governs with every kill switch left out: a switch is
+        thrown by `warden policy kill-switch` (a new version in force), so a file presented
+        with ``--policy`` is still the policy in force when only its switches differ."""
+        data = self.policy.model_dump(mode="json")
+        data.pop("kill_switch", None)
+        for tenant in data.get("tenants", {}).values():
+            tenant.pop("kill_switch", None)
+        return sha256_of(data)
+
+    @property
+    def engaged_switches(self) -> frozenset[str]:
+        """The kill switches engaged: ``"*"`` for the global one, else tenant names."""
+        engaged = {name for name, tenant in self.policy.tenants.items() if tenant.kill_switch.engaged}
+        return frozenset(engaged | ({"*"} if self.policy.kill_switch.engaged else set()))
 
     def tenant(self, name: str) -> Tenant:
         """The tenant, or a usage error listing the ones that exist."""

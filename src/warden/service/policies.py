@@ -114,10 +114,20 @@ class PolicyBook:
         return self._loaded(row) if row is not None else None
 
     def check_presented(self, expected: LoadedPolicy, what: str) -> None:
-        """Refuse a presented policy file other than `expected`."""
-        if self.presented is not None and self.presented.sha256 != expected.sha256:
+        """Refuse a presented policy file other than `expected`. A file that differs only in
+        kill switches that `expected` has engaged is `expected`: an engaged switch (a version put
+        in force by `warden policy kill-switch`) must not lock out the commands started with the
+        file, among them the switch's release, and `expected` is what governs them. A file that
+        engages a switch `expected` has not is refused: its author believes runs are stopped."""
+        presented = self.presented
+        if presented is None or presented.sha256 == expected.sha256:
+            return
+        if (
+            presented.sha256_apart_from_switches != expected.sha256_apart_from_switches
+            or not presented.engaged_switches <= expected.engaged_switches
+        ):
             raise PolicyMismatch(
-                f"{self.presented.path} (sha256 {self.presented.sha256[:12]}) is not {what} "
+                f"{presented.path} (sha256 {presented.sha256[:12]}) is not {what} "
                 f"(sha256 {expected.sha256[:12]}, from {expected.path})",
                 fix="drop --policy / WARDEN_POLICY to use the policy in force; an administrator changes "
                 "it with `warden policy apply FILE --as ADMIN`",
