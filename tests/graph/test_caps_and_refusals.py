@@ -224,7 +224,7 @@ def test_an_engaged_kill_switch_cancels_a_run_before_it_is_approved(scenarios: d
     assert s.w.steps(s.root) == {}
 
 
-def test_a_kill_switch_engaged_while_waiting_cancels_before_the_next_step_and_keeps_findings(
+def test_a_kill_switch_engaged_while_waiting_refuses_the_decision_and_a_withdrawal_keeps_findings(
     scenarios: dict[str, Scenario],
 ) -> None:
     s = scenarios["kill_between"]
@@ -234,12 +234,18 @@ def test_a_kill_switch_engaged_while_waiting_cancels_before_the_next_step_and_ke
     engaged = s.w.kill_switch("engage", "regulator asked us to stop", "--tenant", "acme")
     assert "kill switch engaged for acme" in engaged.out, str(engaged)
 
+    # no decision is taken while the switch is engaged: the child still waits, nothing recorded
     done = s.w.approve(child, ok=None)
-    assert done.code == 1 and f"run {s.root}: cancelled" in done.out, str(done)
+    assert done.code == 1 and "error (kill_switch)" in done.err, str(done)
+    assert "regulator asked us to stop" in done.err
+    assert s.w.run_row(child)["status"] == "waiting_approval"
+    assert s.w.query("SELECT * FROM approvals WHERE run_id = ?", child) == []
+    # withdrawing it is allowed, and stops the tree before its next step
+    withdrawn = s.w.run("cancel", child, "--reason", "stopped by the switch", "--as", "dora@acme", ok=None)
+    assert withdrawn.code == 0, str(withdrawn)
     for run in (child, s.root):
         row = s.w.run_row(run)
         assert row["status"] == "cancelled"
-        assert "regulator asked us to stop" in row["status_reason"]
         assert row["policy_sha256"] == bound, "the tree keeps the policy it was requested under"
     assert s.w.steps(child) == {}
     assert [f["finding_id"] for f in s.w.findings(s.root)] == ["wtest_slow-first"]
