@@ -96,3 +96,56 @@ def test_one_tenant_uploading_the_same_bytes_under_two_names_sees_each_runs_own_
     ):
         assert own in reviews[run] and other not in reviews[run], run
         assert own in reports[run] and other not in reports[run], run
+
+
+def test_the_report_ropa_findings_and_transparency_of_a_shared_document_name_only_the_runs_own(
+    live: Live,
+) -> None:
+    """The investigate paths (notebooks, `warden report`, `warden ropa`) read the run's names:
+    the citations of its findings, its transparency rows and passages, its ROPA record."""
+    from dataclasses import asdict
+
+    from warden.documents.sets import display_name
+    from warden.investigate import Source
+    from warden.investigate.evidence import evidence_of, transparency
+    from warden.investigate.findings import findings
+    from warden.investigate.report import build_report
+    from warden.investigate.ropa import build_ropa
+
+    data = _bytes()
+    acme_run = _upload(live, "ana@acme", "acme-secret-project-falcon.md", data)
+    globex_run = _upload(live, "gil@globex", "globex-notice.md", data)
+    # approved, the analysers read the document (as the run named it) and the child waits
+    children = {}
+    for run, approver in ((acme_run, "dora@acme"), (globex_run, "gwen@globex")):
+        with live.client(approver) as c:
+            r = c.post(f"/api/runs/{run}/decision", json={"decision": "approve", "role": "dpo"})
+            assert r.status_code == 200, r.text
+        nodes = live.settle(approver, run)
+        (children[run],) = [n["run_id"] for n in nodes if n["status"] == "waiting_approval"]
+    with signed_in(live, "gwen@globex") as (c, _):
+        child_review = c.get(f"/runs/{children[globex_run]}/review").text
+        child_api = c.get(f"/runs/{children[globex_run]}").text
+    assert "falcon" not in child_review and "falcon" not in child_api
+    assert "globex-notice.md" in child_review
+    store = live.service.store
+    source = Source(store.path, store=store)
+    for run, own, other in (
+        (globex_run, "globex-notice.md", "falcon"),
+        (acme_run, "acme-secret-project-falcon.md", "globex-notice"),
+    ):
+        cited = [asdict(c) for f in findings(source, run) for c in evidence_of(source, run, f["finding_id"])]
+        rows = transparency(source, run)
+        shown = {
+            "report": build_report(source, run),
+            "ropa": build_ropa(source, run, []),
+            "transparency": rows,
+            "citations": cited,
+        }
+        assert [k for k, v in shown.items() if other in repr(v)] == [], run
+        assert own in repr(shown["report"]["summary"]["documents"]) and own in repr(shown["ropa"]), run
+        # an upload is stored under a generated prefix (shown without it: display_name)
+        named = {r["document"] for r in rows} | {
+            p["document_name"] for r in rows for p in r.get("passages") or []
+        }
+        assert rows and {display_name(n) for n in named} == {own}, run
