@@ -79,14 +79,16 @@ def test_two_tenants_storing_the_same_bytes_each_see_only_their_own_file_name(st
         acme = _seen(con, "acme-run", "acme")
         globex = _seen(con, "globex-run", "globex")
         shared = documents.get_document(con, _document("x").id)
-        stored = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        row = con.execute("SELECT name, document_json FROM documents").fetchall()
+        stored = len(row)
         passages = con.execute("SELECT count(*) FROM passages").fetchone()[0]
     assert acme == _everywhere("acme-secret-project-falcon.md")
     assert globex == _everywhere("globex-notice.md")
     # without a run, the shared row is named by its id: never by whoever stored it first
     assert shared is not None and shared.name == shared.id
-    # still stored once: the content addressing stays
+    # still stored once: the content addressing stays; the shared row keeps no uploader's name
     assert (stored, passages) == (1, 2)
+    assert "falcon" not in repr(row) and "globex-notice" not in repr(row)
 
 
 def test_a_passage_is_read_only_for_a_run_that_reads_its_document(store: Store) -> None:
@@ -154,8 +156,13 @@ def test_a_schema_5_ledger_upgrades_keeping_each_runs_own_document_name(tmp_path
             )
         _run(con, "no-event", "acme", "ana@acme")  # a run with no ingest event of its own
         documents.store_document(con, other, "no-event")
-        # back to schema 5: no run_documents.name
+        # back to schema 5: no run_documents.name, the shared rows named by their first uploader
         con.execute("ALTER TABLE run_documents DROP COLUMN name")
+        for document in (_document("acme-secret-project-falcon.md"), other):
+            con.execute(
+                "UPDATE documents SET name = ?, document_json = ? WHERE document_id = ?",
+                [document.name, document.model_dump_json(), document.id],
+            )
         con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     upgraded = Store(tmp_path / "warden.duckdb", lock_timeout_s=10)
     with upgraded.connect() as con:
@@ -166,11 +173,13 @@ def test_a_schema_5_ledger_upgrades_keeping_each_runs_own_document_name(tmp_path
         globex = _seen(con, "globex-run", "globex")
         plain = _seen(con, "no-event", "acme")
         unnamed = con.execute("SELECT count(*) FROM run_documents WHERE name IS NULL").fetchone()[0]
+        shared = con.execute("SELECT name FROM documents ORDER BY name").fetchall()
     assert version == (str(SCHEMA_VERSION),) and SCHEMA_VERSION == 6
     assert acme == _everywhere("acme-secret-project-falcon.md")
     assert globex == _everywhere("globex-notice.md")
     assert plain == _everywhere("other.md")
     assert unnamed == 0
+    assert sorted(shared) == sorted([(_document("x").id,), (other.id,)])  # no uploader's name left
     # a reopen finds nothing left to migrate
     again = Store(tmp_path / "warden.duckdb", lock_timeout_s=10)
     with again.connect() as con:

@@ -24,8 +24,9 @@ SET_NAME = """(SELECT min(rd.name)
 '(+N)' when the run reads a set of N more. ``{run}`` is the SQL of the root run's id.
 
 Names are the run's own (``run_documents.name``): a document is stored once by its sha256 for
-every tenant, so ``documents.name`` and the name in ``document_json`` are whoever stored it
-first, and are never shown."""
+every tenant, so the shared row is named by its id (``documents.name`` and the name in
+``document_json``; rows stored before schema 6 may still hold their first uploader's name), and
+never shown."""
 
 _PASSAGE_COLUMNS = {
     "document_id": "VARCHAR",
@@ -43,17 +44,18 @@ def store_document(con: Any, document: Document, run_id: str) -> None:
     knows = known.of(con)
     if knows is not None:  # the run's documents (warden.store.known)
         knows.documents.setdefault(run_id, set()).add(document.id)
+    # the shared row keeps nothing of its uploader: named by its id (the run's name is its link's)
     con.execute(
         """INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
         [
             document.id,
-            document.name,
+            document.id,
             document.format,
             document.pages,
             document.text_chars,
             len(document.passages),
             now(),
-            document.model_dump_json(),
+            document.model_copy(update={"name": document.id}).model_dump_json(),
         ],
     )
     insert_rows(

@@ -21,9 +21,9 @@ hosts share (a take-over checks that the tree's host is silent; a claim's claima
 machine is alive while its process beats).
 6: ``run_documents.name``: each run names its documents as its own request did. A document is
 stored once by its sha256 for every tenant (``documents``), so its ``documents.name`` (and the
-name in ``document_json``) is the first uploader's and is never shown: older rows are named from
-their run's ``documents_ingested`` event, else from ``documents.name``, on the first read-write
-open (``upgrade``)."""
+name in ``document_json``) would be the first uploader's: it is the document's id, and never
+shown. Older rows are named from their run's ``documents_ingested`` event, else from
+``documents.name`` (then set to the id), on the first read-write open (``upgrade``)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -439,3 +439,5 @@ def _name_run_documents(con: Any) -> None:
             "UPDATE run_documents SET name = ? WHERE run_id = ? AND document_id = ?",
             [ingested.get((run_id, document_id), shared), run_id, document_id],
         )
+    # the shared rows keep nothing of their first uploader (``document_json`` is renamed when read)
+    con.execute("UPDATE documents SET name = document_id WHERE name <> document_id")
