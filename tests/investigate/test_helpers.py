@@ -224,7 +224,8 @@ def test_evidence_of_a_conditional_finding_is_the_stored_passage_with_its_headin
     assert "your consent for marketing emails" in (citation.passage_text or "")
     assert citation.quote and citation.quote in (citation.passage_text or "")
     assert citation.where.startswith("notice-revised.md, Acme Ltd Privacy Notice › Our legal basis, passage ")
-    assert passages(source, [citation.passage_id or ""])[0]["text"] == citation.passage_text
+    (cited,) = passages(source, [citation.passage_id or ""], investigated.second)
+    assert cited["text"] == citation.passage_text
 
 
 def test_evidence_of_a_missing_item_is_empty_and_of_an_unknown_finding_an_error(

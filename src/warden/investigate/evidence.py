@@ -60,12 +60,15 @@ class Citation:
         return ", ".join(parts)
 
 
-def passages(source: Source, passage_ids: list[str]) -> list[dict[str, Any]]:
-    """Stored passages by id, with their document's name and their headings decoded."""
+def passages(source: Source, passage_ids: list[str], run_id: str) -> list[dict[str, Any]]:
+    """Stored passages by id of the documents `run_id`'s tree reads, with their document's name
+    as that tree named it (the same bytes may be stored under another tenant's name) and their
+    headings decoded."""
     if not passage_ids:
         return []
+    root = source.run(run_id)["root_run_id"]
     with source.connect() as con:
-        rows = reads.passages_by_id(con, list(passage_ids))
+        rows = reads.passages_by_id(con, list(passage_ids), root)
     for row in rows:
         row["headings"] = json.loads(row.pop("headings_json"))
     return rows
@@ -85,7 +88,7 @@ def evidence_of(source: Source, run_id: str, finding_id: str) -> list[Citation]:
         evidence = json.loads(found[0]["evidence_json"])
         stored = {
             p["passage_id"]: p
-            for p in passages(source, [e["passage_id"] for e in evidence if e.get("passage_id")])
+            for p in passages(source, [e["passage_id"] for e in evidence if e.get("passage_id")], run_id)
         }
     out = []
     for e in evidence:
@@ -123,7 +126,9 @@ def transparency(source: Source, run_id: str) -> list[dict[str, Any]]:
             severity = {f["details"].get("item"): f["severity"] for f in data.get("findings", [])}
             cited = {
                 p["passage_id"]: p
-                for p in passages(source, sorted({i for it in data["items"] for i in it["passage_ids"]}))
+                for p in passages(
+                    source, sorted({i for it in data["items"] for i in it["passage_ids"]}), run_id
+                )
             }
             for item in data["items"]:
                 rows.append(

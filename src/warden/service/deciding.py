@@ -88,7 +88,7 @@ class DecisionOps(ServiceBase):
             row, _, payload = self.pending(p, run_id)
             with self.store.connect(read_only=True) as con:
                 docs = [
-                    documents.get_document(con, d)
+                    documents.get_document(con, d, row["root_run_id"])
                     for d in documents.document_ids_of_run(con, row["root_run_id"])
                 ]
         return {

@@ -274,7 +274,7 @@ class StartingOps(ServiceBase):
             stored = {d.id for d in loaded}  # store_document linked these to the run already
             linked = [i for i in request.get("document_ids") or [] if i not in stored]
             if linked:  # documents another run stored (a replay reads the original's)
-                documents.link_documents(con, run_id, linked)
+                documents.link_documents(con, run_id, linked, named_as=request.get("replay_of"))
             requested = ledger.audit_record(
                 run_id=run_id,
                 root_run_id=run_id,

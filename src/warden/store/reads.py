@@ -119,16 +119,18 @@ def evidence_of_finding(con: Any, run_id: str, finding_id: str) -> list[dict[str
     )
 
 
-def passages_by_id(con: Any, passage_ids: list[str]) -> list[dict[str, Any]]:
-    """Stored passages by id with their document's name (``document_name``), by document and index."""
+def passages_by_id(con: Any, passage_ids: list[str], root_run_id: str) -> list[dict[str, Any]]:
+    """Stored passages by id with their document's name (``document_name``) as the run tree of
+    `root_run_id` named it, by document and index; only passages of the documents it reads."""
     if not passage_ids:
         return []
     marks = ", ".join("?" for _ in passage_ids)
     return rows(
         con.execute(
-            f"""SELECT p.*, d.name AS document_name FROM passages p JOIN documents d USING (document_id)
+            f"""SELECT p.*, rd.name AS document_name FROM passages p
+                JOIN run_documents rd ON rd.document_id = p.document_id AND rd.run_id = ?
                 WHERE p.passage_id IN ({marks}) ORDER BY p.document_id, p.idx""",
-            list(passage_ids),
+            [root_run_id, *passage_ids],
         )
     )
 
@@ -158,11 +160,12 @@ def transparency_reports_of_tree(con: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def documents_of_run(con: Any, run_id: str) -> list[dict[str, Any]]:
-    """The documents a (root) run analysed: id, name, format, pages, passages; by name."""
+    """The documents a (root) run analysed: id, name (the run's own), format, pages, passages;
+    by name."""
     return rows(
         con.execute(
-            """SELECT d.document_id, d.name, d.format, d.pages, d.passages FROM documents d
-               JOIN run_documents rd USING (document_id) WHERE rd.run_id = ? ORDER BY d.name""",
+            """SELECT d.document_id, rd.name, d.format, d.pages, d.passages FROM documents d
+               JOIN run_documents rd USING (document_id) WHERE rd.run_id = ? ORDER BY rd.name""",
             [run_id],
         )
     )

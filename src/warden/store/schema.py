@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
 hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
 3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
@@ -18,7 +18,12 @@ ok after), and ``tree_hosts`` records which state directory (host) drives each r
 ledger several hosts share (new table and column, as for 3).
 5: ``host_beats``: the heartbeat of each live Warden process of each host on a ledger several
 hosts share (a take-over checks that the tree's host is silent; a claim's claimant on another
-machine is alive while its process beats)."""
+machine is alive while its process beats).
+6: ``run_documents.name``: each run names its documents as its own request did. A document is
+stored once by its sha256 for every tenant (``documents``), so its ``documents.name`` (and the
+name in ``document_json``) would be the first uploader's: it is the document's id, and never
+shown. Older rows are named from their run's ``documents_ingested`` event, else from
+``documents.name`` (then set to the id), on the first read-write open (``upgrade``)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -194,6 +199,8 @@ DDL: tuple[str, ...] = (
         document_id VARCHAR NOT NULL,
         PRIMARY KEY (run_id, document_id)
     )""",
+    # version 6: the name the run's own request gave the document (not the first uploader's)
+    """ALTER TABLE run_documents ADD COLUMN IF NOT EXISTS name VARCHAR""",
     """CREATE TABLE IF NOT EXISTS policies (
         sha256 VARCHAR PRIMARY KEY,
         source VARCHAR NOT NULL,
@@ -385,7 +392,10 @@ def upgrade(con: Any) -> None:
     (a policy applied, the kill switch engaged) have no run. DuckDB refuses to alter a column
     of a table that has indexes, so the two indexes are dropped and rebuilt around the change,
     once: the check reads the catalogue and finds nothing to do afterwards.
+
+    Schema 6 names each run's documents (``run_documents.name``): see ``_name_run_documents``.
     """
+    _name_run_documents(con)
     nullable = con.execute(
         """SELECT is_nullable FROM information_schema.columns
            WHERE table_name = 'audit_events' AND column_name = 'run_id'"""
@@ -398,3 +408,36 @@ def upgrade(con: Any) -> None:
     con.execute("ALTER TABLE audit_events ALTER COLUMN root_run_id DROP NOT NULL")
     con.execute("CREATE INDEX IF NOT EXISTS audit_root ON audit_events (root_run_id)")
     con.execute("CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit_events (tenant, chain_no)")
+
+
+def _name_run_documents(con: Any) -> None:
+    """Fill ``run_documents.name`` of rows older than schema 6: the name the run's own
+    ``documents_ingested`` event recorded, else (a run that linked another's documents, or
+    no event) ``documents.name``. Nothing to do (one cheap query) once every row is named."""
+    import json
+
+    missing = con.execute(
+        """SELECT rd.run_id, rd.document_id, d.name FROM run_documents rd
+           JOIN documents d USING (document_id) WHERE rd.name IS NULL"""
+    ).fetchall()
+    if not missing:
+        return
+    ingested: dict[tuple[str, str], str] = {}
+    for run_id, payload in con.execute(
+        """SELECT run_id, payload_json FROM audit_events WHERE event = 'documents_ingested'
+           AND run_id IN (SELECT run_id FROM run_documents WHERE name IS NULL) ORDER BY seq"""
+    ).fetchall():
+        try:
+            listed = json.loads(payload or "{}").get("documents") or []
+        except (ValueError, AttributeError):
+            continue
+        for d in listed:
+            if isinstance(d, dict) and d.get("id") and d.get("name"):
+                ingested.setdefault((str(run_id), str(d["id"])), str(d["name"]))
+    for run_id, document_id, shared in missing:
+        con.execute(
+            "UPDATE run_documents SET name = ? WHERE run_id = ? AND document_id = ?",
+            [ingested.get((run_id, document_id), shared), run_id, document_id],
+        )
+    # the shared rows keep nothing of their first uploader (``document_json`` is renamed when read)
+    con.execute("UPDATE documents SET name = document_id WHERE name <> document_id")

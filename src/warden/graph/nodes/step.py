@@ -335,7 +335,7 @@ def _inputs(
                 key = ("documents", tuple(state.get("document_ids") or []))
                 document = ctx.memo.get(key)
                 if document is None:
-                    stored = [documents.get_document(con, d) for d in key[1]]
+                    stored = [documents.get_document(con, d, state["root_run_id"]) for d in key[1]]
                     found = [d for d in stored if d is not None]
                     document = combine(found) if found and len(found) == len(stored) else None
                     if document is not None:
