@@ -142,7 +142,7 @@ def test_healthz_checks_store_and_engine(live: Live) -> None:
 
 
 def _kill_session(service: object, how: str) -> None:
-    """End dora's sessions the way an operator or the clock does (sign-out: tests/review)."""
+    """End dora's sessions the way an operator or the clock does (sign-out: tests/attacks)."""
     from warden.store._util import now
 
     svc: Any = service

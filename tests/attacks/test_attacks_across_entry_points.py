@@ -1,5 +1,9 @@
-"""Security review: attacks kept as tests. Each test here FAILS while the defect it names is
-present (nothing is xfail); the attacks that held are listed in the module's final comment.
+"""Attacks across entry points (CLI, API, pages, service) that once got through, kept as
+regression tests: a CSV formula in an export, a decision under an engaged kill switch, a live
+stream outliving its session, malformed decisions and dates answered with a 500, another
+tenant's file name, an asserted cancel where decisions need authentication, credentials in a
+comment, retries past the tree's time cap. The attacks that held are listed in the module's
+final comment.
 
 Real stores and servers: the live server of tests/server (uvicorn, DuckDB, SQLite, HTTP), the
 `warden` CLI in subprocesses, and the service over a private copy of Acme.
