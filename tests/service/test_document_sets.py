@@ -45,8 +45,8 @@ def test_a_set_is_one_run_judged_over_both_documents(tmp_path: Path) -> None:
     root = outcome.root_run_id
     assert outcome.status == "waiting_approval"  # the root runbook waits for the DPO
 
-    stored = _rows(acme.home, "SELECT d.document_id, d.name FROM run_documents JOIN documents d "
-                   "USING (document_id) WHERE run_id = ? ORDER BY d.name", [root])  # fmt: skip
+    stored = _rows(acme.home, "SELECT document_id, name FROM run_documents "
+                   "WHERE run_id = ? ORDER BY name", [root])  # fmt: skip
     assert [r["name"] for r in stored] == ["lumen-privacy-statement.md", "lumen_notes_product_notice.md"]
     main_id = stored[0]["document_id"]
 
