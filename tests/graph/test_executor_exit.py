@@ -49,10 +49,10 @@ _INTERRUPT_THEN_EXIT = (
     "    end = time.monotonic() + float(sys.argv[2])\n"
     "    while time.monotonic() < end:\n"
     "        con.cursor().execute('SELECT sum(i * i) FROM t').fetchall()\n"
-    "def interrupt():\n"  # Ctrl-C once the step is under way
-    "    scanning.wait()\n"
+    "def interrupt():\n"  # Ctrl-C once the step is under way, at the main thread (a process-
+    "    scanning.wait()\n"  # wide SIGINT may land on a thread inside DuckDB, which can swallow it)
     "    time.sleep(0.2)\n"
-    "    os.kill(os.getpid(), signal.SIGINT)\n"
+    "    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)\n"
     "threading.Thread(target=interrupt, daemon=True).start()\n"
     "try:\n"
     "    call_with_timeout(scan, 60)\n"
