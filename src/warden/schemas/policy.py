@@ -11,10 +11,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from warden.schemas._base import SLUG_PATTERN, StrictModel
+from warden.schemas.durations import parse_duration
 from warden.schemas.runbook import Limits
 
 __all__ = [
-    "DURATION_PATTERN",
     "ApprovalPolicy",
     "AutoApprovalRule",
     "EmailChannel",
@@ -64,20 +64,12 @@ class System(StrictModel):
         return _no_nul(value)
 
 
-DURATION_PATTERN = r"^(?:\d+[wdhms])+$"
-"""A duration written as whole units: ``48h``, ``30m``, ``2d``, ``1d12h``, ``90s``, ``1w``."""
-
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-
-
 def duration_seconds(text: str) -> int:
-    """Seconds in a duration string (``48h`` -> 172800); ValueError when it is not one."""
-    import re
-
-    value = text.strip().lower()
-    if not re.match(DURATION_PATTERN, value):
+    """Seconds in a duration string (``48h`` -> 172800, ``1d12h``, ``90s``, ``1w``); ValueError
+    when it is not a positive one."""
+    total = parse_duration(text, compound=True)
+    if total is None:
         raise ValueError(f"'{text}' is not a duration: write e.g. 48h, 30m, 2d or 1d12h")
-    total = sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([wdhms])", value))
     if total <= 0:
         raise ValueError(f"'{text}' is not a positive duration")
     return total

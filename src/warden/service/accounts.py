@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import re
 import secrets
 import threading
 import time
@@ -23,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from warden.errors import UsageError
+from warden.schemas.durations import parse_duration
 from warden.service.errors import BadCredentials, SignInThrottled
 from warden.service.principal import AuthMethod, Principal, principal_for
 from warden.store import accounts as rows
@@ -146,10 +146,9 @@ class SignInLimits:
             )
         span = default.window
         if window is not None:
-            found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd])\s*", str(window))
-            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found[2]] if found else ""
-            span = timedelta(**{unit: int(found[1])}) if found else timedelta(0)
-            if not found or not MIN_WINDOW <= span <= ATTEMPT_RETENTION:
+            seconds = parse_duration(str(window), units="smhd", max_digits=6)
+            span = timedelta(seconds=seconds or 0)
+            if not MIN_WINDOW <= span <= ATTEMPT_RETENTION:
                 raise _bad_limit(
                     f"--sign-in-window {window!r} is not a duration from 1m to {ATTEMPT_RETENTION.days}d",
                     "use e.g. 15m, 1h or 1d",
@@ -180,11 +179,10 @@ def parse_expiry(text: str | None) -> timedelta | None:
     """`30d`, `12h`, `90m` (or `never`/None: no expiry) as a duration; a usage error otherwise."""
     if text is None or text.strip().lower() == "never":
         return None
-    found = re.fullmatch(r"\s*(\d{1,5})\s*([mhdw])\s*", text)
-    if not found or int(found[1]) == 0:
+    seconds = parse_duration(text, units="mhdw", max_digits=5)
+    if not seconds:
         raise UsageError(f"--expires {text!r}: not a duration", fix="use e.g. 90m, 12h, 30d, 8w or never")
-    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[found[2]]
-    return timedelta(**{unit: int(found[1])})
+    return timedelta(seconds=seconds)
 
 
 class Accounts:

@@ -3,11 +3,11 @@ export and its chain's verification."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warden.errors import UsageError
+from warden.schemas.durations import parse_duration
 from warden.schemas.status import RUN_STATUSES
 from warden.service._base import ServiceBase
 from warden.service.principal import Principal
@@ -66,12 +66,11 @@ def since_utc(value: datetime | None, *, name: str = "since") -> datetime | None
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """`since` as typed (the CLI's ``--since``): an ISO date or time, or an age such as 30m, 12h,
     7d, as naive UTC. Anything else, or an age reaching before the calendar, is a usage error."""
-    found = re.fullmatch(r"(\d+)([mhd])", text.strip())
-    if found:
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[found[2]]
+    age = parse_duration(text, units="mhd")
+    if age is not None:
         start = now if now is not None else datetime.now(UTC).replace(tzinfo=None)
         try:
-            return start - timedelta(**{unit: int(found[1])})
+            return start - timedelta(seconds=age)
         except (OverflowError, ValueError):
             raise UsageError(f"--since {text!r}: an age longer than the calendar", fix=_SINCE_FIX) from None
     try:

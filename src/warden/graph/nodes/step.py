@@ -111,7 +111,8 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
     if isinstance(current, AnalyserStep):
         manifest = ctx.catalogue.get(current.analyser)
         estimate = manifest.cost_estimate_usd if manifest else 0.0
-        if limits.max_cost_usd is not None and spent + estimate > limits.max_cost_usd:
+        left = limits.max_cost_usd - spent if limits.max_cost_usd is not None else None
+        if _would_pass_cost_cap(estimate, left):
             return _stop(
                 ctx,
                 state,
@@ -347,6 +348,13 @@ def _inputs(
     return out
 
 
+def _would_pass_cost_cap(estimate: float, left: float | None) -> bool:
+    """Whether a step estimated at `estimate` USD would pass the tree's cost cap with `left` USD
+    left under it (None: uncapped): the gate asks before a step, and again before each retry
+    (an attempt may have spent)."""
+    return left is not None and estimate > left
+
+
 def _context(
     state: RunState,
     ctx: RunContext,
@@ -471,10 +479,10 @@ def _run_analyser(
     def may_retry() -> None:
         # an attempt may have recorded costs: a retry must fit the tree's cost cap as the step did
         left = budget()
-        if left is not None and estimate > left:
+        if _would_pass_cost_cap(estimate, left):
             raise WardenError(
                 f"a retry (est. ${estimate:.4f}) would pass the cap of ${limits.max_cost_usd or 0:.4f} "
-                f"(${max(left, 0):.4f} left)",
+                f"(${max(left or 0.0, 0):.4f} left)",
                 code="budget_exceeded",
                 fix="raise max_cost_usd in the runbook or policy, or lower the step's retry.max_attempts",
             )
