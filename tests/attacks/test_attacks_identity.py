@@ -242,3 +242,49 @@ def test_postgres_chain_tampering_is_caught_by_the_cli(pg_home: tuple[Path, str,
 # - Sessions: every page POST (approve, reject, edit, comments, upload, sign-out) calls
 #   check_csrf; sign-in ends the previous session id; OIDC callback ends it too; sessions and
 #   tokens re-read roles from the policy in force on every request.
+
+
+# --- 6. A NUL in the user name on the Postgres ledger -----------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: on Postgres a user name with a NUL reaches SQL (accounts.get_account) and "
+    "psycopg's DataError is a 500 `internal` with a traceback, not the unknown user's 401",
+)
+def test_a_nul_in_the_user_name_answers_like_an_unknown_user_on_postgres(tmp_path: Path) -> None:
+    """Anyone, unauthenticated, can send it to the token exchange and the sign-in form."""
+    import httpx
+    from tests.server.conftest import csrf_of, serving
+
+    from warden.server import create_app
+
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with scratch_database("rev1_nul") as url:
+        before = os.environ.get("WARDEN_LEDGER_URL")
+        os.environ["WARDEN_LEDGER_URL"] = url
+        try:
+            app = create_app(
+                tmp_path / "home", policy=POLICY, workers=1, escalate_every_s=None, orphan_grace_s=None
+            )
+            app.state.service.accounts.add_user("dora@acme", "acme", PASSWORD)
+            with serving(app) as port:
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, timeout=60) as c:  # a 500 closes the connection
+                    r = c.post("/api/tokens", json={"user": "dora@acme\x00", "password": PASSWORD})
+                with httpx.Client(base_url=base, timeout=60) as c:
+                    form = {
+                        "user": "dora@acme\x00",
+                        "password": PASSWORD,
+                        "csrf_token": csrf_of(c.get("/sign-in").text),
+                    }
+                    signed = c.post("/sign-in", data=form)
+        finally:
+            if before is None:
+                os.environ.pop("WARDEN_LEDGER_URL", None)
+            else:
+                os.environ["WARDEN_LEDGER_URL"] = before
+    answers = (r.status_code, r.json()["error"]["code"], signed.status_code)
+    assert answers == (401, "bad_credentials", 401), answers
