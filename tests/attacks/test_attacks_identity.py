@@ -288,3 +288,28 @@ def test_a_nul_in_the_user_name_answers_like_an_unknown_user_on_postgres(tmp_pat
                 os.environ["WARDEN_LEDGER_URL"] = before
     answers = (r.status_code, r.json()["error"]["code"], signed.status_code)
     assert answers == (401, "bad_credentials", 401), answers
+
+
+# --- 7. A policy user named like the audit trail's own actors ---------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: the policy schema accepts user ids 'operator@host', 'server@host', 'warden', "
+    "'-' (the audit trail's reserved actors), so a person's acts are audited as the host's/system's",
+)
+@pytest.mark.parametrize("reserved", ["operator@host", "warden"])
+def test_a_policy_cannot_name_a_user_like_a_reserved_audit_actor(tmp_path: Path, reserved: str) -> None:
+    """A policy admin (or a typo in review) adds a user `operator@host` to Acme. That person's
+    `POST /api/tokens` is then audited exactly like the host operator's `warden users token`
+    (`token_issued`, actor operator@host); a user `warden` decides as the system. The policy
+    must be refused."""
+    import yaml
+
+    from warden.errors import WardenError
+    from warden.governance.policy import load_policy_text
+
+    data = yaml.safe_load(POLICY.read_text())
+    data["tenants"]["acme"]["users"][reserved] = {"name": "Olga", "roles": ["dpo"]}
+    with pytest.raises((WardenError, ValueError)):
+        load_policy_text(yaml.safe_dump(data, sort_keys=False), POLICY)
