@@ -313,3 +313,45 @@ def test_a_policy_cannot_name_a_user_like_a_reserved_audit_actor(tmp_path: Path,
     data["tenants"]["acme"]["users"][reserved] = {"name": "Olga", "roles": ["dpo"]}
     with pytest.raises((WardenError, ValueError)):
         load_policy_text(yaml.safe_dump(data, sort_keys=False), POLICY)
+
+
+# --- 8. OIDC sessions outlive a switch of identity provider -----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: an OIDC session keeps no issuer; Accounts.session only checks that the policy "
+    "still has an `oidc:` section, so sessions the replaced (compromised) provider vouched for live on",
+)
+def test_a_new_identity_provider_ends_the_sessions_the_old_one_vouched_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IdP is compromised (or forged dora's identity); the admin puts a policy in force whose
+    `oidc.issuer` is the new provider. Sessions the old provider vouched for must end: today they
+    keep working for up to 12 hours, and for an OIDC user with no local account the operator has
+    no `warden users` command that ends them."""
+    import yaml
+    from tests.server._oidc_provider import CLIENT_SECRET, running_provider
+    from tests.server.conftest import free_port, serving
+    from tests.server.test_oidc import SECRET_ENV, _policy
+
+    from warden.governance.policy import load_policy_text
+    from warden.server import create_app
+    from warden.service import Service
+
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+    with running_provider(free_port()) as provider:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(yaml.safe_dump(_policy(provider.issuer), sort_keys=False))
+        Service(tmp_path / "home", policy=policy).policies.in_force(may_initialise=True)
+        app = create_app(tmp_path / "home", workers=1, escalate_every_s=None, orphan_grace_s=None)
+        with serving(app) as port:
+            o = OidcLive(Live(f"http://127.0.0.1:{port}", app, tmp_path / "home", {}), provider)
+            with o.client() as browser:
+                assert _sign_in(o, browser, "dora@acme").status_code == 200
+                assert "Signed in as dora@acme" in browser.get("/").text
+                policy.write_text(yaml.safe_dump(_policy("https://new-idp.example"), sort_keys=False))
+                service = app.state.service
+                new = load_policy_text(policy.read_text(), policy)
+                service.policies.apply(service.principal("adam@acme"), new, "the old IdP is compromised")
+                assert browser.get("/").status_code == 303  # sent to sign in again
