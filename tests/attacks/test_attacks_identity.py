@@ -355,3 +355,51 @@ def test_a_new_identity_provider_ends_the_sessions_the_old_one_vouched_for(
                 new = load_policy_text(policy.read_text(), policy)
                 service.policies.apply(service.principal("adam@acme"), new, "the old IdP is compromised")
                 assert browser.get("/").status_code == 303  # sent to sign in again
+
+
+# --- 9. The error page looks the session up again, and fails with it --------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: server.errors.error_page calls page_session, which lets every WardenError but "
+    "BadCredentials escape (policy_mismatch, store_busy): the coded page becomes a 500 `internal`",
+)
+def test_a_page_whose_session_lookup_is_refused_answers_with_the_coded_error(tmp_path: Path) -> None:
+    """A server started with `--policy P`; the admin puts another policy in force from the host.
+    Every signed-in page is refused (policy_mismatch, by design), but the browser gets an
+    uncoded 500 'this is a bug in Warden' and the log an ASGI exception, not the refusal."""
+    import yaml
+    from tests.server.conftest import csrf_of, serving
+
+    from warden.governance.policy import load_policy_text
+    from warden.server import create_app
+
+    policy = tmp_path / "policy.yaml"
+    data = yaml.safe_load(POLICY.read_text())
+    for tenant in data["tenants"].values():  # absolute paths: the policy is written elsewhere
+        for key in ("allowed_roots", "document_roots"):
+            tenant[key] = [str((POLICY.parent / r).resolve()) for r in tenant[key]]
+        tenant["systems"] = [
+            {**s, "location": str((POLICY.parent / s["location"]).resolve())} for s in tenant["systems"]
+        ]
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    app = create_app(tmp_path / "home", policy=policy, workers=1, escalate_every_s=None, orphan_grace_s=None)
+    service = app.state.service
+    service.accounts.add_user("dora@acme", "acme", PASSWORD)
+    with serving(app) as port:
+        import httpx
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as browser:
+            form = {
+                "user": "dora@acme",
+                "password": PASSWORD,
+                "csrf_token": csrf_of(browser.get("/sign-in").text),
+            }
+            assert browser.post("/sign-in", data=form).status_code == 303
+            data["tenants"]["acme"]["name"] = "Acme (renamed)"
+            policy.write_text(yaml.safe_dump(data, sort_keys=False))
+            new = load_policy_text(policy.read_text(), policy)
+            service.policies.apply(service.principal("adam@acme"), new, "a rename")
+            page = browser.get("/")
+    assert 'data-code="policy_mismatch"' in page.text, (page.status_code, page.text[:300])
