@@ -186,6 +186,14 @@ def _sql(url: str, statement: str) -> None:
         con.execute(statement)  # type: ignore[arg-type]
 
 
+def _seqs(url: str) -> dict[int, int]:
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        found = con.execute("SELECT chain_no, seq FROM audit_events WHERE tenant = 'acme'").fetchall()
+    return {int(no): int(seq) for no, seq in found}
+
+
 ACME_2 = "WHERE tenant = 'acme' AND chain_no = 2"
 ACME_3 = "WHERE tenant = 'acme' AND chain_no = 3"
 
@@ -208,6 +216,18 @@ def test_postgres_chain_tampering_is_caught_by_the_cli(pg_home: tuple[Path, str,
     _sql(url, f'UPDATE audit_events SET "at" = "at" + interval \'1 microsecond\' {ACME_3}')
     assert _verify(env, "dora@acme")[0] == 1
     _sql(url, f'UPDATE audit_events SET "at" = "at" - interval \'1 microsecond\' {ACME_3}')
+    assert _verify(env, "dora@acme")[0] == 0
+    # two events' seq swapped (their order in the ledger): reordered
+    swap = "UPDATE audit_events SET seq = {to} WHERE tenant = 'acme' AND chain_no = {no}"
+    seqs = _seqs(url)
+    _sql(url, swap.format(to=-1, no=4))
+    _sql(url, swap.format(to=seqs[4], no=5))
+    _sql(url, swap.format(to=seqs[5], no=4))
+    code, swapped = _verify(env, "dora@acme")
+    assert code == 1 and _kind(swapped) == "reordered", swapped
+    _sql(url, swap.format(to=-1, no=4))
+    _sql(url, swap.format(to=seqs[5], no=5))
+    _sql(url, swap.format(to=seqs[4], no=4))
     assert _verify(env, "dora@acme")[0] == 0
     # the last two events deleted: the chain alone verifies (docs/AUDIT.md says so), the anchor does not
     _sql(url, "DELETE FROM audit_events WHERE tenant = 'acme' AND chain_no >= " + str(report["head_no"] - 1))
