@@ -461,3 +461,46 @@ def test_audit_verify_by_a_policy_admin_of_no_tenant_does_not_pass_a_tampered_ch
     assert dora.returncode == 1 and "NOT INTACT" in dora.stdout, dora.stdout  # a tenant's DPO sees it
     audra = subprocess.run([*run, "--as", "audra@acme"], env=env, capture_output=True, text=True, timeout=120)
     assert audra.returncode != 0, (audra.returncode, audra.stdout, audra.stderr)
+
+
+# --- 11. The auditor's stand-alone check of docs/AUDIT.md, fooled by a tenant field ---------
+
+
+def _auditor_check_export() -> Any:
+    """`check_export` of the script in docs/AUDIT.md ("Verifying an export without Warden"), as written."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "AUDIT.md").read_text(encoding="utf-8")
+    section = doc.split("## Verifying an export without Warden", 1)[1]
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found
+    namespace: dict[str, Any] = {"__name__": "auditor"}
+    exec(compile(found[1], "docs/AUDIT.md", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: docs/AUDIT.md's check_export links records per their own `tenant` field: an "
+    "edited, re-hashed record filed under 'acme ' breaks no link it checks, so the export passes as intact",
+)
+def test_the_documented_export_check_catches_an_edit_hidden_under_another_tenant(live: Live) -> None:
+    """The auditor gets `warden audit RUN` as JSON lines and runs the documented script. Whoever
+    handled the file changed who requested the run and re-hashed that record: with the tenant
+    left alone the script reports a broken link; with the record's tenant set to "acme " (a
+    trailing space) it reports the export intact."""
+    auditor = _auditor_check_export()
+    run = live.waiting_run()
+    text = live.service.audit_export(live.service.principal("dora@acme"), run, "jsonl")
+    records = [json.loads(line) for line in text.splitlines()]
+    assert records[0]["event"] == "run_requested" and records[0]["actor"] == "ana@acme"
+    assert auditor["check_export"](text.splitlines()) == []
+
+    def forged(tenant: str) -> list[str]:
+        edited = [dict(r) for r in records]
+        edited[0].update(actor="mallory@acme", tenant=tenant)
+        edited[0]["hash"] = auditor["event_hash"](edited[0])
+        return [json.dumps(r) for r in edited]
+
+    assert auditor["check_export"](forged("acme")) != []  # caught: the next record's link breaks
+    assert auditor["check_export"](forged("acme ")) != []  # today: [] (intact)
