@@ -1,0 +1,114 @@
+"""Untrusted content and what it can make Warden do: documents, file names, runbooks and planner
+drafts written by an attacker, through the real CLI (subprocesses), the real server (uvicorn)
+and the service, on real DuckDB / Postgres ledgers. A test marked xfail(strict) is a confirmed
+defect: it asserts the secure behaviour and fails today. The attacks that held are listed in
+the module's final comment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.service._acme_tree import acme_copy
+
+from warden.testing import pg_unavailable_reason, scratch_database
+
+REPO = Path(__file__).resolve().parents[2]
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31m"
+"""Terminal control: OSC 0 sets the window title, CSI 2J clears the screen, CSI 31m paints red
+(OSC 52 would write the clipboard the same way)."""
+
+
+def _warden(home: Path, policy: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy), **env}
+    for name in ("WARDEN_SERVER", "WARDEN_TOKEN"):
+        full.pop(name, None)
+    if "WARDEN_LEDGER_URL" not in env:
+        full.pop("WARDEN_LEDGER_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "warden", *args], env=full, capture_output=True, text=True, timeout=300
+    )
+
+
+# --- 1. Terminal escape sequences from a notice reach the analyst's terminal -----------------
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT: ESC sequences in document text are printed raw by the CLI")
+def test_terminal_escape_sequences_in_a_notice_never_reach_the_terminal(tmp_path: Path) -> None:
+    """A notice carries ESC sequences (under the 2% control-character ratio that `decode_text`
+    tolerates). They are stored with the passage, quoted as evidence, and `warden findings` and
+    `warden extract` print them raw: whoever reads the findings in a terminal gets their window
+    title set, the screen cleared, colours changed (and, in terminals that honour OSC 52, the
+    clipboard written)."""
+    acme = acme_copy(tmp_path / "acme")
+    sentence = (
+        f"We collect your email address {ESCAPES}and use it for marketing newsletters and "
+        "analytics cookies."
+    )
+    acme.notice.write_text(acme.notice.read_text().replace("Acme Ltd runs", f"{sentence}\n\nAcme Ltd runs", 1))
+    root = acme.completed()
+
+    shown = {
+        "findings": _warden(acme.home, acme.policy, "findings", root, "--as", "dora@acme"),
+        "extract": _warden(acme.home, acme.policy, "extract", str(acme.notice)),
+    }
+    for name, done in shown.items():
+        assert done.returncode == 0, (name, done.stderr)
+    raw = {name: "\x1b" in done.stdout + done.stderr for name, done in shown.items()}
+    assert raw == {"findings": False, "extract": False}, raw
+
+
+# --- 2. A NUL in a notice on the Postgres ledger ----------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT: a NUL past the first 8 KB of a notice is exit 70 on Postgres")
+def test_a_nul_in_a_notice_is_not_an_internal_error_on_the_postgres_ledger(tmp_path: Path) -> None:
+    """`looks_binary` looks for NUL in the first 8 KB only and `decode_text` tolerates 2% control
+    characters, so a NUL further on survives into the passages. DuckDB stores it; Postgres
+    refuses text with NUL: `warden analyse` dies with exit 70, `internal error: DataError:
+    PostgreSQL text fields cannot contain NUL (0x00) bytes` (the server's upload path fails the
+    same way in its worker)."""
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    acme = acme_copy(tmp_path / "acme")
+    padding = "Padding sentence about cookies and analytics on our website. " * 200
+    acme.notice.write_text(
+        acme.notice.read_text()
+        + f"\n\n{padding}\n\nWe share data with partners\x00 for analytics purposes and marketing.\n"
+    )
+    with scratch_database("rev2_nul") as url:
+        done = _warden(
+            acme.home,
+            acme.policy,
+            "analyse",
+            str(acme.notice),
+            "--tenant",
+            "acme",
+            "--as",
+            "ana@acme",
+            WARDEN_LEDGER_URL=url,
+        )
+    assert done.returncode != 70 and "internal error" not in done.stderr, done.stderr[-600:]
+    assert done.returncode == 0, done.stderr[-600:]  # a NUL is no reason to refuse a notice
+
+
+# --- 3. A document whose file name is not UTF-8 ------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT: a non-UTF-8 document file name is exit 70 (surrogate in the name)")
+def test_a_document_whose_name_is_not_utf8_is_not_an_internal_error(tmp_path: Path) -> None:
+    """Linux file names are bytes; Python hands `b'\\xff\\xfe.md'` over as '\\udcff\\udcfe.md'
+    (surrogateescape). `extract` reads it fine, but `analyse` puts the name in the run row and
+    DuckDB refuses the lone surrogate: exit 70, `internal error: InvalidInputException: ...
+    surrogate '\\udcff' ... is not allowed` (on Postgres: `UnicodeEncodeError`)."""
+    acme = acme_copy(tmp_path / "acme")
+    odd = Path(os.fsdecode(bytes(acme.base) + b"/\xff\xfe-notice.md"))
+    odd.write_bytes(acme.notice.read_bytes())
+    done = _warden(acme.home, acme.policy, "analyse", str(odd), "--tenant", "acme", "--as", "ana@acme")
+    assert done.returncode != 70 and "internal error" not in done.stderr, done.stderr[-600:]
+    assert done.returncode in (0, 1, 2), done.stderr[-600:]
