@@ -224,3 +224,56 @@ def test_a_decision_sent_straight_to_a_workflow_is_refused_under_the_kill_switch
         assert recorded == [], (answer, recorded)
     finally:
         cluster.stop()
+
+
+# --- 5. An HTML notice that declares a Python codec as its charset ---------------------------
+
+ESCAPE_CHARSET_HTML = (
+    '<html><head><meta charset="unicode_escape"><title>Notice</title></head><body><h1>Privacy notice</h1>'
+    + "<p>We collect your email address for marketing newsletters and analytics cookies on our "
+    "website, and keep it for two years.</p>\n"
+    * 5
+    + r"<p>We share your data with partners \ud800 for analytics purposes and keep it for two "
+    r"years after your last order.</p></body></html>"
+).encode()
+"""`decode_text` decodes by the page's `<meta charset>` with any codec Python knows: the
+`unicode_escape` codec turns the six characters `\\ud800` into a lone surrogate (and `\\x00`
+into a NUL past `looks_binary`'s look)."""
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT: <meta charset=unicode_escape> makes lone surrogates: exit 70")
+def test_an_html_charset_naming_a_python_codec_is_not_an_internal_error(tmp_path: Path) -> None:
+    """`warden extract` exits 70 (`UnicodeEncodeError ... surrogates not allowed` printing the
+    passages) and `warden analyse` exits 70 (`PydanticSerializationError ... surrogates not
+    allowed`)."""
+    acme = acme_copy(tmp_path / "acme")
+    page = acme.base / "notice.html"
+    page.write_bytes(ESCAPE_CHARSET_HTML)
+    done = {
+        "extract": _warden(acme.home, acme.policy, "extract", str(page)),
+        "analyse": _warden(
+            acme.home, acme.policy, "analyse", str(page), "--tenant", "acme", "--as", "ana@acme"
+        ),
+    }
+    outcome = {name: (d.returncode, "internal error" in d.stderr) for name, d in done.items()}
+    assert all(code in (0, 1) and not internal for code, internal in outcome.values()), {
+        name: d.stderr[-400:] for name, d in done.items()
+    }
+
+
+@pytest.mark.xfail(
+    strict=True, reason="DEFECT: the same upload fails its run with 'internal error' on the server"
+)
+def test_an_uploaded_html_charset_naming_a_python_codec_fails_with_a_code(live: Any) -> None:
+    """Through `POST /api/runs` the upload is taken (202) and the worker's ingest fails the run
+    with `internal error (PydanticSerializationError: ...)` and a `warden resume` hint that can
+    never help, instead of a document error code (or a run over the text with U+FFFD)."""
+    with live.client("ana@acme") as c:
+        r = c.post("/api/runs", data={"tenant": "acme"}, files={"file": ("notice.html", ESCAPE_CHARSET_HTML)})
+        assert r.status_code in (202, 415, 422), r.text
+        if r.status_code != 202:
+            return
+        run = r.json()["run_id"]
+        nodes = live.settle("ana@acme", run)
+    reason = nodes[0]["status_reason"] or ""
+    assert "internal error" not in reason, reason
