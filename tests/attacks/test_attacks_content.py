@@ -277,3 +277,56 @@ def test_an_uploaded_html_charset_naming_a_python_codec_fails_with_a_code(live: 
         nodes = live.settle("ana@acme", run)
     reason = nodes[0]["status_reason"] or ""
     assert "internal error" not in reason, reason
+
+
+# --- 6. A PDF whose font maps a glyph to a lone surrogate ------------------------------------
+
+
+def _pdf_mapping_a_glyph_to(code_point: bytes) -> bytes:
+    """One page of four sentences in Helvetica whose /ToUnicode CMap maps byte 0x01 to
+    `code_point` (UTF-16BE hex); the second sentence draws byte 0x01."""
+    import zlib
+
+    from warden.testing import pdf_document
+
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X-UCS def "
+        b"/CMapType 2 def 1 begincodespacerange <00> <FF> endcodespacerange "
+        b"1 beginbfchar <01> <" + code_point + b"> endbfchar "
+        b"1 beginbfrange <20> <7E> <0020> endbfrange endcmap "
+        b"CMapName currentdict /CMap defineresource pop end end"
+    )
+    lines = [
+        b"We collect your email address for marketing newsletters.",
+        b"We use analytics cookies on our website \x01 and keep logs.",
+        b"You may ask us for access to your personal data at any time.",
+        b"We keep your data for two years after your last order.",
+    ]
+    content = zlib.compress(
+        b"BT /F1 12 Tf 72 760 Td 14 TL " + b" ".join(b"(%s) '" % x for x in lines) + b" ET"
+    )
+    return pdf_document(
+        [
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 5 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            b"/Resources << /Font << /F1 1 0 R >> >> /Contents 3 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+        ],
+        root=6,
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT: a PDF glyph mapped to U+D800 reaches the store: exit 70")
+def test_a_pdf_glyph_mapped_to_a_lone_surrogate_is_not_an_internal_error(tmp_path: Path) -> None:
+    """pypdf decodes ToUnicode CMaps with `surrogatepass`, so a 900-byte PDF puts '\\ud800' in
+    a passage; the loader's boundary does not normalise it and `warden analyse` dies with exit
+    70 (`PydanticSerializationError ... surrogates not allowed`) when the run's state is
+    serialised."""
+    acme = acme_copy(tmp_path / "acme")
+    pdf = acme.base / "notice.pdf"
+    pdf.write_bytes(_pdf_mapping_a_glyph_to(b"D800"))
+    done = _warden(acme.home, acme.policy, "analyse", str(pdf), "--tenant", "acme", "--as", "ana@acme")
+    assert done.returncode in (0, 1) and "internal error" not in done.stderr, done.stderr[-500:]
