@@ -46,27 +46,29 @@ def _warden(home: Path, policy: Path, *args: str, **env: str) -> subprocess.Comp
 @pytest.mark.xfail(strict=True, reason="DEFECT: ESC sequences in document text are printed raw by the CLI")
 def test_terminal_escape_sequences_in_a_notice_never_reach_the_terminal(tmp_path: Path) -> None:
     """A notice carries ESC sequences (under the 2% control-character ratio that `decode_text`
-    tolerates). They are stored with the passage, quoted as evidence, and `warden findings` and
-    `warden extract` print them raw: whoever reads the findings in a terminal gets their window
-    title set, the screen cleared, colours changed (and, in terminals that honour OSC 52, the
-    clipboard written)."""
+    tolerates), and so does its file name. They are stored with the passage and the run's
+    document name, and `warden findings` (the quote), `extract` (the passage), `runs` (the name)
+    and `report -f md` (both) print them raw: whoever reads them in a terminal gets the window title
+    set, the screen cleared, colours changed (and, where OSC 52 is honoured, the clipboard
+    written). An uploaded file's name reaches `warden runs` of a server's CLI client the same way."""
     acme = acme_copy(tmp_path / "acme")
     sentence = (
         f"We collect your email address {ESCAPES}and use it for marketing newsletters and analytics cookies."
     )
-    acme.notice.write_text(
-        acme.notice.read_text().replace("Acme Ltd runs", f"{sentence}\n\nAcme Ltd runs", 1)
-    )
-    root = acme.completed()
+    notice = acme.base / f"notice{ESCAPES}.md"
+    notice.write_text(acme.notice.read_text().replace("Acme Ltd runs", f"{sentence}\n\nAcme Ltd runs", 1))
+    root = acme.completed(notice)
 
     shown = {
         "findings": _warden(acme.home, acme.policy, "findings", root, "--as", "dora@acme"),
-        "extract": _warden(acme.home, acme.policy, "extract", str(acme.notice)),
+        "extract": _warden(acme.home, acme.policy, "extract", str(notice)),
+        "runs": _warden(acme.home, acme.policy, "runs", "--as", "dora@acme"),
+        "report": _warden(acme.home, acme.policy, "report", root, "-f", "md", "--as", "dora@acme"),
     }
     for name, done in shown.items():
         assert done.returncode == 0, (name, done.stderr)
-    raw = {name: "\x1b" in done.stdout + done.stderr for name, done in shown.items()}
-    assert raw == {"findings": False, "extract": False}, raw
+    raw = sorted(name for name, done in shown.items() if "\x1b" in done.stdout + done.stderr)
+    assert raw == [], raw
 
 
 # --- 2. A NUL in a notice on the Postgres ledger ----------------------------------------------
