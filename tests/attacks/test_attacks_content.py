@@ -406,3 +406,23 @@ def test_a_notice_of_many_tiny_sections_stays_within_the_memory_bound(tmp_path: 
     err, peak_mb = split_peak_rss(done.stderr)
     assert done.returncode in (0, 1) and "internal error" not in err, err[-400:]
     assert peak_mb is not None and peak_mb < 600, f"peak RSS {peak_mb:.0f} MB"
+
+
+# --- Attacks tried that held (probed through the same CLI, service and live server) ----------
+#
+# - Runbooks through `warden validate --json` / `analyse --runbook`: a YAML "\ud800" escape
+#   (load_error, line 6), a JSON runbook with a lone surrogate (load_error), ESC/BEL in a
+#   description (unsafe_input: control characters), a duplicate `tenant:` key (load_error,
+#   duplicate key), a merge key overriding required_role (load_error: merge keys refused), an
+#   analyser name with a Cyrillic "о" (schema: slug pattern), `execute_workflow: "{{
+#   inputs.document }}"` and a child taken from a non-planner step's output (contract_mismatch).
+# - The review page: step ids, analysers, systems, descriptions and cites are autoescaped, a cite
+#   that is not a passage of the run is shown as text only, live.js sets text only; the HTML
+#   report and ROPA HTML escape every value; notebooks' tables escape cells.
+# - The planner: the offline planner copies no notice text into the runbook (reasons from topic
+#   names, cites from passage ids); at execution the systems an analyser may read are the run
+#   tenant's own inventory only (`step.py` passes `tenant.systems`), so a drafted foreign system
+#   fails the guard and could not resolve anyway.
+# - Seen on the way, same classes as the defects above (not separate tests): `&#27;` entities
+#   in HTML turn into ESC after `decode_text`'s control-character count (extract printed them);
+#   a PDF ToUnicode map to <0000> or <001B> puts NUL or ESC in passages past `looks_binary`.
