@@ -62,11 +62,6 @@ def test_an_unverified_email_as_the_json_boolean_names_nobody(oidc: OidcLive) ->
 # --- 2. The `-` chain: refused sign-ins nobody can verify -------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: refused OIDC sign-ins of unknown identities are audited on tenant '-', "
-    "a chain no `warden audit verify` (Reading.verify_audit: only the principal's tenants) checks",
-)
 def test_an_edited_refused_sign_in_is_caught_by_some_audit_verify(oidc: OidcLive) -> None:
     """An attacker probes the provider with an identity Warden does not know (a forged or
     stolen account at the IdP), then, with write access to the store, rewrites the evidence
@@ -421,11 +416,6 @@ def test_a_page_whose_session_lookup_is_refused_answers_with_the_coded_error(tmp
 # --- 10. `warden audit verify` by a policy admin of no tenant: exit 0, nothing checked --------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: Reading.verify_audit verifies only the principal's tenants; for a policy admin "
-    "who belongs to none it returns [] and `warden audit verify` exits 0 (intact) silently, tampered or not",
-)
 def test_audit_verify_by_a_policy_admin_of_no_tenant_does_not_pass_a_tampered_chain(tmp_path: Path) -> None:
     """The policy names a compliance auditor as a policy admin (she changes policies, she is in
     no tenant). Her nightly `warden audit verify --as audra@acme` exits 0 with no output, so the
@@ -473,11 +463,6 @@ def _auditor_check_export() -> Any:
     return namespace
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: docs/AUDIT.md's check_export links records per their own `tenant` field: an "
-    "edited, re-hashed record filed under 'acme ' breaks no link it checks, so the export passes as intact",
-)
 def test_the_documented_export_check_catches_an_edit_hidden_under_another_tenant(live: Live) -> None:
     """The auditor gets `warden audit RUN` as JSON lines and runs the documented script. Whoever
     handled the file changed who requested the run and re-hashed that record: with the tenant

@@ -158,18 +158,31 @@ class ReadingOps(ServiceBase):
 
     def verify_audit(self, p: Principal, run_id: str | None = None, *, head: str | None = None) -> list[Any]:
         """Recompute the audit hash chain of the run's tenant (without a run: of every tenant of
-        `p`); each report names the first edited, deleted, inserted or reordered event."""
-        from warden.store.audit import verify_chain
+        `p`; a policy admin's: every chain on the ledger, the no-tenant chain of refused
+        sign-ins too); each report names the first edited, deleted, inserted or reordered event.
+        Nothing to verify is a usage error, never a silent pass."""
+        from warden.store.audit import chain_tenants, verify_chain
 
-        if run_id is not None:
-            row = self._visible_run(p, run_id)
-            chains: list[tuple[str, str | None]] = [(row["tenant"], row["root_run_id"])]
-        else:
-            chains = [(tenant, None) for tenant in p.tenants]
-        if head is not None and len(chains) != 1:
-            raise UsageError("--head anchors one tenant's chain", fix="pass a RUN of that tenant")
-        with self.store.connect(read_only=True) as con:
-            return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
+        with self._one_connection():
+            if run_id is not None:
+                row = self._visible_run(p, run_id)
+                chains: list[tuple[str, str | None]] = [(row["tenant"], row["root_run_id"])]
+            else:
+                mine = set(p.tenants)
+                if p.admin:
+                    with self.store.connect(read_only=True) as con:
+                        mine |= set(chain_tenants(con))
+                chains = [(tenant, None) for tenant in sorted(mine)]
+            if not chains:
+                raise UsageError(
+                    f"'{p.user}' has no audit chain to verify: no tenant of theirs, and not a policy admin",
+                    fix="verify as a user of a tenant, or as a policy admin (who verifies every chain)",
+                    code="nothing_to_verify",
+                )
+            if head is not None and len(chains) != 1:
+                raise UsageError("--head anchors one tenant's chain", fix="pass a RUN of that tenant")
+            with self.store.connect(read_only=True) as con:
+                return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
 
     def passages(self, p: Principal, run_id: str, passage_ids: list[str]) -> list[dict[str, Any]]:
         """Passages (``<document prefix>#<index>``) of the documents the run's tree reads, for the

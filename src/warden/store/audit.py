@@ -27,6 +27,7 @@ from warden.store._util import now, readers_under_lock, rows, to_json
 __all__ = [
     "CHAIN_TAG",
     "GENESIS",
+    "NO_TENANT",
     "ChainProblem",
     "ChainReport",
     "ProblemKind",
@@ -34,6 +35,7 @@ __all__ = [
     "audit_of_tree",
     "canonical",
     "chain_readers",
+    "chain_tenants",
     "event_hash",
     "first_event",
     "iso_at",
@@ -47,6 +49,10 @@ GENESIS = "0" * 64
 
 CHAIN_TAG = "warden-audit/1"
 """First element of the hashed array: names the serialisation so a later one can differ."""
+
+NO_TENANT = "-"
+"""The chain of events that belong to no tenant: sign-ins refused before anyone was named (an
+unknown user, an identity provider's refusal). Only a policy admin verifies it."""
 
 ProblemKind = Literal["edited", "deleted", "inserted", "reordered"]
 
@@ -128,6 +134,14 @@ def chain_readers(con: Any, tenant: str) -> list[Any]:
     locked until the transaction ends, and the head is the newer of this transaction's and the
     last committed one (see ``store.postgres``)."""
     return readers_under_lock(con, f"audit:{tenant}")
+
+
+def chain_tenants(con: Any) -> list[str]:
+    """Every tenant with a chain on the ledger, including :data:`NO_TENANT`'s and tenants a
+    later policy no longer names (their events stay, and stay verifiable)."""
+    return [
+        str(t) for (t,) in con.execute("SELECT DISTINCT tenant FROM audit_events ORDER BY tenant").fetchall()
+    ]
 
 
 def audit(
