@@ -152,10 +152,6 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Any:
         proc.wait(timeout=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a decide update sent straight to the workflow is taken under an engaged kill switch",
-)
 def test_a_decision_sent_straight_to_a_workflow_is_refused_under_the_kill_switch(
     temporal_address: str, tmp_path: Path
 ) -> None:
@@ -226,6 +222,84 @@ def test_a_decision_sent_straight_to_a_workflow_is_refused_under_the_kill_switch
             time.sleep(0.5)
         recorded = service.store.query("SELECT approver, decision FROM approvals WHERE run_id = ?", [root])
         assert recorded == [], (answer, recorded)
+    finally:
+        cluster.stop()
+
+
+def test_a_decision_sent_straight_to_a_workflow_without_a_services_signature_is_refused(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    """Anyone who reaches Temporal's frontend can send `decide` naming any approver and any way
+    of signing in; the workflow's validator cannot tell. The worker takes only a decision a
+    Warden service signed (graph/temporal/signing.py): a direct one, also one with a made-up
+    signature, is refused and audited, the run keeps waiting, and the service's own decision by
+    the same approver then goes through."""
+    import asyncio
+    import time
+
+    from _cluster import Cluster
+    from _wardencli import ACME_NOTICE, acme_policy_data, runbook, slow, write_yaml
+    from temporalio.client import Client
+
+    from warden.graph.temporal.settings import TemporalSettings
+
+    settings = TemporalSettings(
+        address=temporal_address, task_queue=f"unsigned-{time.time_ns()}", heartbeat_s=3.0, wait_s=120.0
+    )
+    cluster = Cluster(tmp_path / "home", settings, write_yaml(tmp_path / "policy.yaml", acme_policy_data()))
+    cluster.home.mkdir()
+    try:
+        cluster.start_workers(1)
+        service = cluster.service()
+        book = write_yaml(tmp_path / "slow.yaml", runbook("slow", [slow("a", 0)]))
+        started = service.start(
+            service.principal("ana@acme", writing=True), ACME_NOTICE, tenant="acme", runbook=book
+        )
+        assert started.status == "waiting_approval", started
+        root = started.root_run_id
+        bound = service.store.query("SELECT policy_sha256 FROM runs WHERE run_id = ?", [root])[0]
+
+        async def decide_directly(signature: str | None) -> None:
+            client = await Client.connect(temporal_address)
+            handle = client.get_workflow_handle(root)
+            progress = await handle.query("progress")
+            request: dict[str, Any] = {
+                "approval_id": progress["approval_id"],
+                "policy_sha256": bound["policy_sha256"],
+                "decision": {
+                    "decision": "approve",
+                    "approver": "dora@acme",
+                    "role": "dpo",
+                    "runbook_sha256": progress["payload"]["runbook_sha256"],
+                    "auth": "token",
+                },
+            }
+            if signature is not None:
+                request["signature"] = signature
+            await handle.execute_update("decide", request)  # the validator admits it
+
+        def refusals() -> list[dict[str, Any]]:
+            return service.store.query(
+                "SELECT payload_json FROM audit_events WHERE run_id = ? AND event = 'approval_refused'",
+                [root],
+            )
+
+        for n, signature in enumerate((None, "0" * 64), start=1):
+            asyncio.run(decide_directly(signature))
+            deadline = time.monotonic() + 60
+            while len(refusals()) < n and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert len(refusals()) == n, refusals()
+            assert "signature" in refusals()[-1]["payload_json"]
+            while time.monotonic() < deadline:  # the run waits again for a decision
+                status = service.store.query("SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
+                if status == "waiting_approval":
+                    break
+                time.sleep(0.3)
+            assert status == "waiting_approval"
+        assert service.store.query("SELECT approver FROM approvals WHERE run_id = ?", [root]) == []
+        outcome = service.decide(service.principal("dora@acme"), root, "approve", role="dpo")
+        assert outcome.status == "completed", outcome
     finally:
         cluster.stop()
 

@@ -233,6 +233,31 @@ def test_the_kill_switch_cancels_every_running_tree_before_its_next_step(cluster
     assert later == []
 
 
+def test_a_policy_applied_with_a_kill_switch_engaged_stops_the_tenants_waiting_trees(
+    cluster: Cluster,
+) -> None:
+    """`policy apply` of a file that engages a switch stops the tenant's workflows as `policy
+    kill-switch engage` does: a waiting one no longer waits for a decision anyone could send
+    straight to it."""
+    import yaml
+
+    cluster.start_workers(1)
+    service = cluster.service()
+    root = _slow_tree(cluster, service, [slow("first", 0)])
+    data = yaml.safe_load(cluster.policy.read_text())
+    data["tenants"]["acme"]["kill_switch"] = {"engaged": True, "reason": "incident 43"}
+    engaged = write_yaml(cluster.home.parent / "engaged.yaml", data)
+    service.apply_policy(service.principal("adam@acme"), engaged, reason="incident 43")
+    deadline = time.monotonic() + WAIT_S
+    status = None
+    while time.monotonic() < deadline:
+        status = _store_rows(service, "SELECT status FROM runs WHERE run_id = ?", [root])[0]["status"]
+        if status == "cancelled":
+            break
+        time.sleep(0.5)
+    assert status == "cancelled"
+
+
 def test_doctor_says_when_no_worker_polls_the_task_queue(cluster: Cluster) -> None:
     """No worker started: the server answers, doctor fails the engine check with a fix."""
     import json

@@ -18,7 +18,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from warden.graph.nodes.ingest import reads_documents
-from warden.graph.temporal.workflow import SKIP_READ_INGEST, WORKFLOW, RunWorkflow, _reads_documents
+from warden.graph.temporal.workflow import (
+    SIGNED_DECISIONS,
+    SKIP_READ_INGEST,
+    WORKFLOW,
+    RunWorkflow,
+    _reads_documents,
+)
 from warden.service import Service
 
 OLD_HISTORY = Path(__file__).parent / "histories" / "ingest-before-patch.json"
@@ -127,7 +133,8 @@ def test_a_tree_whose_documents_were_read_schedules_no_ingest_one_that_could_not
         history = _history(service, run_id)
         names = _activities(history)
         assert "warden.ingest" not in names and names[:2] == ["warden.plan", "warden.guard"], (run_id, names)
-        assert _patches(history) == [SKIP_READ_INGEST]
+        # every run of this tree took a human's decision, signed (graph/temporal/signing.py)
+        assert _patches(history) == [SKIP_READ_INGEST, SIGNED_DECISIONS]
         _replays(history)  # and a history of the patched code replays with it
 
     # a document the service could not read travels as document_error: ingest still runs, and

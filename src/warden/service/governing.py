@@ -15,8 +15,11 @@ __all__ = ["PolicyOps"]
 
 class PolicyOps(ServiceBase):
     def apply_policy(self, p: Principal, file: str | Path, reason: str | None = None) -> LoadedPolicy:
-        """Put the policy in `file` in force (an administrator's audited act)."""
-        return self.policies.apply(p, load_policy(file), reason)
+        """Put the policy in `file` in force (an administrator's audited act); a kill switch it
+        engages stops the tenant's running trees as `kill_switch` does."""
+        applied = self.policies.apply(p, load_policy(file), reason)
+        self._stop_trees(applied, [t for t in applied.policy.tenants if applied.kill_switch_reason(t)])
+        return applied
 
     def kill_switch(
         self, p: Principal, tenant: str | None, *, engage: bool, reason: str | None
@@ -30,13 +33,19 @@ class PolicyOps(ServiceBase):
                 f"'{p.user}' may not change the policy in force", fix="ask a policy admin", code="forbidden"
             )
         changed = self.policies.with_kill_switch(p, tenant, engage, reason)
-        if engage:  # an engine running trees elsewhere (Temporal workers) stops them now
-            tenants = [tenant] if tenant is not None else list(changed.policy.tenants)
-            with self.store.connect(read_only=True) as con:
-                live = runs.live_roots(con, tenants)
-            if live:
-                self.engine.stop(live)
+        if engage:
+            self._stop_trees(changed, [tenant] if tenant is not None else list(changed.policy.tenants))
         return changed
+
+    def _stop_trees(self, policy: LoadedPolicy, tenants: list[str]) -> None:
+        """Stop the live trees of `tenants` now, on an engine that runs them elsewhere (Temporal
+        workers): waiting ones too, so no decision sent to them directly is taken meanwhile."""
+        if not tenants:
+            return
+        with self.store.connect(read_only=True) as con:
+            live = runs.live_roots(con, tenants)
+        if live:
+            self.engine.stop(live)
 
     def export_ledger(self, p: Principal, target: str | Path) -> dict[str, int]:
         """Snapshot the whole ledger (every tenant's records) into a new DuckDB file for

@@ -15,6 +15,7 @@ from typing import Any
 
 from warden.errors import UsageError
 from warden.store._util import insert_rows
+from warden.store.keys import DECISION_KEY
 
 __all__ = ["EXPORT_CHUNK", "export_to_duckdb"]
 
@@ -72,8 +73,8 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
                 }
                 result = src.execute(f"SELECT {', '.join(columns)} FROM {table}")
                 found_rows = [list(r) for r in result.fetchall()]
-                if table == "meta":  # the export is at this code's schema version
-                    found_rows = [r for r in found_rows if r[0] != "schema_version"]
+                if table == "meta":  # the export is at this code's schema version, keyless
+                    found_rows = [r for r in found_rows if r[0] not in ("schema_version", DECISION_KEY)]
                     found_rows.append(["schema_version", str(SCHEMA_VERSION)])
                 for at in range(0, len(found_rows), EXPORT_CHUNK):
                     insert_rows(out, table, columns, found_rows[at : at + EXPORT_CHUNK])

@@ -109,10 +109,23 @@ def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> 
 
 
 def take_decision(
-    state: RunState, ctx: RunContext, payload: dict[str, Any], raw: Any, attempt: int
+    state: RunState,
+    ctx: RunContext,
+    payload: dict[str, Any],
+    raw: Any,
+    attempt: int,
+    *,
+    refused: str | None = None,
 ) -> tuple[StateUpdate | None, str | None]:
     """(update, None) when the decision `raw` is taken; (None, why) when it may not be (audited
-    as ``approval_refused``: the run keeps waiting)."""
+    as ``approval_refused``: the run keeps waiting). `refused`: why the entry point that carried
+    the decision already refuses it (a Temporal decision without a service's signature). An
+    engaged kill switch refuses every decision here too, whoever carried it."""
+    kill_switch = ctx.kill_switch_reason(state["tenant"])
+    if refused is None and kill_switch:
+        refused = f"kill switch engaged for tenant '{state['tenant']}': {kill_switch}"
+    if refused is not None:
+        return None, _refuse(state, ctx, raw, attempt, refused)
     runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
     assert runbook.approval is not None
@@ -142,16 +155,23 @@ def take_decision(
             error = f"the edited runbook fails the guard: {', '.join(codes)}"
     if error is None and decision is not None:
         return _apply(state, ctx, runbook, decision, payload, report, policy), None
+    assert error is not None
+    return None, _refuse(state, ctx, decision if decision is not None else raw, attempt, error)
+
+
+def _refuse(state: RunState, ctx: RunContext, decision: Any, attempt: int, error: str) -> str:
+    """Audit a refused decision (``approval_refused``, once per attempt); the run keeps waiting."""
+    approver = decision.get("approver") if isinstance(decision, dict) else getattr(decision, "approver", None)
     with ctx.store.connect() as con:
         record(
             con,
             state,
             "approval_refused",
-            actor=getattr(decision, "approver", "unknown"),
+            actor=str(approver or "unknown")[:200],
             payload={"reason": error},
             key=f"{state['run_id']}:approval_refused:{attempt}",
         )
-    return None, error
+    return error
 
 
 def approval(state: RunState, ctx: RunContext) -> StateUpdate:

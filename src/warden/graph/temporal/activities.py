@@ -27,8 +27,9 @@ from warden.graph.nodes._common import record
 from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
+from warden.graph.temporal.signing import signature_problem
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import Store, approval_queue, ledger, retrying_conflicts, runs
+from warden.store import Store, approval_queue, keys, ledger, retrying_conflicts, runs
 
 __all__ = ["NodeActivities"]
 
@@ -150,7 +151,10 @@ class NodeActivities:
         state: RunState = arg["state"]
 
         def work(ctx: RunContext) -> dict[str, Any]:
-            update, error = take_decision(state, ctx, arg["payload"], arg["decision"], int(arg["attempt"]))
+            refused = _unsigned(ctx, arg)
+            update, error = take_decision(
+                state, ctx, arg["payload"], arg["decision"], int(arg["attempt"]), refused=refused
+            )
             if update is None:
                 _mark_waiting(ctx, state, arg["payload"])
             return {"update": written(ctx, update), "error": error}
@@ -240,3 +244,13 @@ def _due_at(ctx: RunContext, run_id: str) -> str | None:
 def _mark_waiting(ctx: RunContext, state: RunState, payload: dict[str, Any]) -> None:
     with ctx.store.connect() as con:
         mark_waiting(con, ctx.policy, state["root_run_id"], payload)
+
+
+def _unsigned(ctx: RunContext, arg: dict[str, Any]) -> str | None:
+    """Why the decision may not be taken as a Warden service's (None: its signature matches)."""
+    signed = arg.get("signed")
+    if not isinstance(signed, dict):
+        return "the decision carries no Warden service's signature (sent to the workflow directly?)"
+    with ctx.store.connect() as con:
+        key = keys.decision_key(con)
+    return signature_problem(key, {**signed, "decision": arg["decision"]})

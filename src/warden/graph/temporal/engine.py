@@ -24,8 +24,9 @@ from warden.graph.engine import Outcome, PendingApproval
 from warden.graph.nodes._common import record
 from warden.graph.state import RunState
 from warden.graph.temporal.settings import TemporalSettings
+from warden.graph.temporal.signing import sign
 from warden.graph.temporal.workflow import WORKFLOW
-from warden.store import runs
+from warden.store import keys, runs
 
 __all__ = ["EngineUnavailable", "TemporalEngine"]
 
@@ -179,16 +180,21 @@ class TemporalEngine:
     def deliver(
         self, ctx: RunContext, root_run_id: str, run_id: str, approval_id: str, decision: dict[str, Any]
     ) -> Outcome:
-        refused = self._call(self._deliver(ctx, run_id, approval_id, decision))
+        request: dict[str, Any] = {
+            "decision": decision,
+            "policy_sha256": ctx.policy.sha256,
+            "approval_id": approval_id,
+        }
+        with ctx.store.connect() as con:  # the worker takes only what a service checked
+            request["signature"] = sign(keys.decision_key(con), request)
+        refused = self._call(self._deliver(ctx, run_id, request))
         if refused is not None:
             return refused
         return self._call(self._settle(ctx, root_run_id))
 
-    async def _deliver(
-        self, ctx: RunContext, run_id: str, approval_id: str, decision: dict[str, Any]
-    ) -> Outcome | None:
+    async def _deliver(self, ctx: RunContext, run_id: str, request: dict[str, Any]) -> Outcome | None:
         handle = await self._handle(run_id)
-        request = {"decision": decision, "policy_sha256": ctx.policy.sha256, "approval_id": approval_id}
+        decision = request["decision"]
         try:
             await handle.execute_update("decide", request)
         except WorkflowUpdateFailedError as exc:

@@ -32,6 +32,9 @@ SKIP_READ_INGEST = "skip-ingest-when-documents-read"
 stored with the request (every Temporal root but one carrying a ``document_error``, every child)
 schedules no ingest activity: the node would return nothing. Histories recorded before it
 have the activity, and replay it."""
+SIGNED_DECISIONS = "signed-decisions"
+"""The patch under which ``approval_take`` is given the decision's signature, which the worker
+verifies (graph/temporal/signing.py). Histories recorded before it took the decision unsigned."""
 NODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
 )
@@ -96,6 +99,8 @@ class RunWorkflow:
         self._pending: dict[str, Any] | None = None
         self._gate: dict[str, Any] | None = None
         self._decision: dict[str, Any] | None = None
+        self._signed: dict[str, Any] = {}
+        """The decision's approval id, policy hash and service signature (graph/temporal/signing.py)."""
         self._attempt = 0
         self._heartbeat = timedelta(seconds=10)
         self._run_id = ""
@@ -169,11 +174,10 @@ class RunWorkflow:
             due = await self._await_decision(due)
             self._phase = "running"
             decision, self._decision = self._decision, None
-            taken = await self._node(
-                "approval_take",
-                {"state": state, "payload": self._pending, "decision": decision, "attempt": self._attempt},
-                f"decision by {(decision or {}).get('approver')}",
-            )
+            take = {"state": state, "payload": self._pending, "decision": decision, "attempt": self._attempt}
+            if workflow.patched(SIGNED_DECISIONS):
+                take["signed"] = self._signed
+            taken = await self._node("approval_take", take, f"decision by {(decision or {}).get('approver')}")
             if taken["update"] is not None:
                 self._pending = self._gate = None
                 return {**state, **taken["update"]}
@@ -238,6 +242,7 @@ class RunWorkflow:
         if self._phase != "waiting" or self._decision is not None:
             raise ApplicationError("the run was decided already", type="already_decided", non_retryable=True)
         self._decision = request["decision"]
+        self._signed = {name: request.get(name) for name in ("approval_id", "policy_sha256", "signature")}
         self._phase = "running"  # a caller waiting for the tree must not see it waiting still
         return {"accepted": True}
 
