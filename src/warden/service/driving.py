@@ -205,7 +205,9 @@ class DriverLeases:
         """On a ledger several hosts share, refuse to drive a tree the ledger names another host
         for (`run_on_other_host`): another host took it over after this one looked. Read once
         this host's heartbeat is on record, so of a take-over and a drive that begin at once,
-        the take-over sees the heartbeat (`host_alive`) or the drive sees the new host."""
+        the take-over sees the heartbeat (`host_alive`) or the drive sees the new host; a take-over
+        that still comes between (this host silent a while) is met by the fence of every write
+        (:class:`FencedStore`)."""
         if self.store is None or self.store.backend == "duckdb":
             return
         from warden.service.errors import RunOnOtherHost
