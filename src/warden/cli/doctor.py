@@ -86,6 +86,26 @@ def _print_engine(engine: dict) -> None:  # type: ignore[type-arg]
             console.print(f"{prefix}[red]failed[/] ({part['code']}): {plain(part['detail'])}")
             if part.get("fix"):
                 console.print(f"  fix:      {plain(part['fix'])}")
+    if "beats" in engine["store"]:
+        _print_beats(engine["store"]["beats"])
+
+
+def _print_beats(beats: list[dict] | None) -> None:  # type: ignore[type-arg]
+    """The processes that beat on a shared ledger, alive or silent (service/liveness.py)."""
+    if beats is None:
+        console.print("  hosts:    nothing beats on the DuckDB ledger (one host: its pids and driver leases)")
+        return
+    if not beats:
+        console.print("  hosts:    no process beats on the ledger now (no live Warden process of any host)")
+        return
+    console.print(f"  hosts:    {len(beats)} process(es) beat on the ledger:")
+    for b in beats:
+        state = "[green]alive[/]" if b["alive"] else "[red]silent[/]"
+        console.print(
+            f"    {plain(b['host'])} ({plain(b['hostname'])}) {plain(b['process'])} {plain(b['kind'])}: "
+            f"last seen {max(b['age_s'], 0):.1f} s ago ({b['last_seen']} UTC), {state} "
+            f"(window {b['window_s']:g} s)"
+        )
 
 
 def _print_llm(report: dict) -> None:  # type: ignore[type-arg]

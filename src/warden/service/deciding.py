@@ -19,6 +19,7 @@ from warden.schemas.runbook import RunbookDefinition
 from warden.service._base import ServiceBase
 from warden.service.errors import (
     RunRefused,
+    RunTakenOver,
     invalid_input,
 )
 from warden.service.principal import Principal
@@ -277,8 +278,8 @@ class DecisionOps(ServiceBase):
     def _release_claim(self, claimed: ClaimedDecision, exc: BaseException) -> None:
         """Drop this process's claim of the run after its carry-out failed, audited; a failure to
         (the store itself may be what failed) leaves it as it was: the caller reports `exc`."""
-        if not claimed.claimant:
-            return
+        if not claimed.claimant or isinstance(exc, RunTakenOver):
+            return  # (taken over: the tree, its claim and its audit chain are another host's now)
         code = getattr(exc, "code", None)
         said = exc.message if isinstance(exc, WardenError) else str(exc)
         detail = f"{code or type(exc).__name__}: {said[:300]}" if said else type(exc).__name__

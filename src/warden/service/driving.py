@@ -28,8 +28,9 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from warden.errors import WardenError
 from warden.graph.context import RunContext
@@ -40,7 +41,16 @@ from warden.store.faults import os_fault
 if TYPE_CHECKING:
     from warden.store import Store
 
-__all__ = ["DRIVERS", "HOST_ID", "DriverLeases", "LeasedEngine", "RunBusy", "alive", "this_driver"]
+__all__ = [
+    "DRIVERS",
+    "HOST_ID",
+    "DriverLeases",
+    "FencedStore",
+    "LeasedEngine",
+    "RunBusy",
+    "alive",
+    "this_driver",
+]
 
 DRIVERS = "drivers"
 """Folder of the state directory holding one lock file per run tree ever driven."""
@@ -195,7 +205,9 @@ class DriverLeases:
         """On a ledger several hosts share, refuse to drive a tree the ledger names another host
         for (`run_on_other_host`): another host took it over after this one looked. Read once
         this host's heartbeat is on record, so of a take-over and a drive that begin at once,
-        the take-over sees the heartbeat (`host_alive`) or the drive sees the new host."""
+        the take-over sees the heartbeat (`host_alive`) or the drive sees the new host; a take-over
+        that still comes between (this host silent a while) is met by the fence of every write
+        (:class:`FencedStore`)."""
         if self.store is None or self.store.backend == "duckdb":
             return
         from warden.service.errors import RunOnOtherHost
@@ -209,6 +221,15 @@ class DriverLeases:
                 f"directory {row['home']}): this host no longer drives it",
                 fix=f"resume or decide it on that host (`warden resume {root_run_id}` there)",
             )
+
+    def fenced(self, ctx: RunContext, root_run_id: str) -> RunContext:
+        """`ctx` whose write units of work check, each in its own transaction, that the ledger
+        still names this host as the tree's (:class:`FencedStore`); `ctx` itself on the DuckDB
+        file (one host) or when it is fenced for the tree already."""
+        store = ctx.store
+        if store.backend == "duckdb" or (isinstance(store, FencedStore) and store.root_run_id == root_run_id):
+            return ctx
+        return replace(ctx, store=cast("Store", FencedStore(store, root_run_id, self.host_id)))
 
     def known(self, root_run_id: str) -> bool:
         """Whether this state directory recorded or drove the tree (its checkpoints are here):
@@ -231,6 +252,69 @@ class DriverLeases:
             return None
         finally:
             os.close(fd)
+
+
+class FencedStore:
+    """A drive's view of the ledger, several hosts sharing it: every write unit of work first
+    locks the tree's ``tree_hosts`` row (``hosts.fence``, one indexed read in the transaction
+    just begun) and goes on only while it names this host. A take-over's UPDATE of that row
+    waits for such a unit of work, or the unit waits for the take-over and then sees it, so a
+    drive that wakes after its tree was taken over (a stopped process, a long pause, a healed
+    partition) writes nothing more, audits nothing, and stops with `run_taken_over`. A tree
+    with no host row (older trees) is not fenced. Everything else is the store's own."""
+
+    def __init__(self, store: Store, root_run_id: str, host_id: str) -> None:
+        self._store = store
+        self.root_run_id = root_run_id
+        self.host_id = host_id
+        self._lost: dict[str, Any] | None = None  # the row that named another host, once seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[Any]:
+        """The store's unit of work; a write one only while the tree is still this host's."""
+        if self._lost is not None:
+            raise self._taken_over(self._lost)
+        with self._store.connect(read_only=read_only) as con:
+            if not read_only:
+                self._check(con)
+            yield con
+
+    def _check(self, con: Any) -> None:
+        """Refuse the unit of work (rolled back) unless the locked row names this host. A
+        serialisation failure on the lock is a take-over that committed after this snapshot:
+        read the row again, outside the failed transaction, to say so."""
+        from warden.store import hosts
+        from warden.store.connection import is_write_conflict
+
+        try:
+            row = hosts.fence(con, self.root_run_id)
+        except Exception as exc:
+            if not is_write_conflict(exc):
+                raise
+            with self._store.connect(read_only=True) as fresh:
+                row = hosts.host_of(fresh, self.root_run_id)
+            if row is None or row["host"] == self.host_id:
+                raise
+        if row is not None and row["host"] != self.host_id:
+            self._lost = row
+            raise self._taken_over(row)
+
+    def _taken_over(self, row: dict[str, Any]) -> WardenError:
+        from warden.service.errors import RunTakenOver
+
+        at = row.get("taken_over_at")
+        when = f" at {at.isoformat(timespec='seconds')} UTC" if at is not None else ""
+        root = self.root_run_id
+        return RunTakenOver(
+            f"run '{root}' was taken over{when} by host '{row['host']}' ({row['hostname']}, state "
+            f"directory {row['home']}) while this process ({this_driver()}, host '{self.host_id}') "
+            "was driving it: this process stopped and wrote nothing after the take-over",
+            fix=f"nothing to do here: the tree goes on on that host (follow it with `warden tree {root}`; "
+            f"resume or decide it there: `warden resume {root}`)",
+        )
 
 
 def alive(driver: str) -> bool | None:
@@ -259,7 +343,9 @@ class LeasedEngine(EmbeddedEngine):
 
     def drive(self, ctx: RunContext, root_run_id: str, start: Any) -> Outcome:
         # on a shared ledger this host beats while it drives: a take-over from another host is
-        # refused while it does (service/liveness.py)
+        # refused while it does (service/liveness.py); and every write is fenced, should a
+        # take-over happen anyway (this host silent for a while): see FencedStore
+        ctx = self.leases.fenced(ctx, root_run_id)
         with self.leases.beats.hold("driver"):
             self.leases.check_ours(root_run_id)  # after this host's beat is on record
             with self.leases.lease(root_run_id, wait=False) as mine:

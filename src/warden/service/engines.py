@@ -49,6 +49,7 @@ def engine_for(home: Path, leases: DriverLeases | None = None) -> Engine:
 def engine_report(home: Path, *, check: bool = True) -> dict[str, Any]:
     """For `warden doctor`: the engine $WARDEN_ENGINE names and the store it records into, and
     (with `check`) whether each answers: ``ok``, ``detail``, and a ``code`` and ``fix`` when not."""
+    from warden.service.liveness import beating
     from warden.store import Store
 
     name = (os.environ.get(ENGINE_ENV) or "embedded").strip().lower()
@@ -73,10 +74,12 @@ def engine_report(home: Path, *, check: bool = True) -> dict[str, Any]:
     if check and ledger is not None:
         if not ledger.exists():
             store["detail"] = "no store yet (the first run creates it)"
+            store["beats"] = None  # (a DuckDB file: a Postgres ledger always exists)
         else:
             try:
                 ledger.ping()
                 store["detail"] = "opens and answers"
+                store["beats"] = beating(ledger)
             except WardenError as exc:
                 store.update(ok=False, detail=exc.message, code=exc.code, fix=exc.fix)
             finally:

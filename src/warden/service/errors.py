@@ -15,6 +15,7 @@ __all__ = [
     "PolicyMismatch",
     "RunOnOtherHost",
     "RunRefused",
+    "RunTakenOver",
     "SignInThrottled",
     "UnknownFinding",
     "UploadRefused",
@@ -34,6 +35,14 @@ class RunOnOtherHost(WardenError):
     that host is gone for good)."""
 
     code = "run_on_other_host"
+
+
+class RunTakenOver(WardenError):
+    """A drive whose tree an administrator took over to another host while it ran (this host
+    was silent: a paused process, a partition that healed): it stops, having written nothing
+    after the take-over, since two drivers would write one tree."""
+
+    code = "run_taken_over"
 
 
 class HostAlive(WardenError):

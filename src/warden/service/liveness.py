@@ -41,8 +41,19 @@ from warden.store._util import now
 
 if TYPE_CHECKING:
     from warden.service.driving import DriverLeases
+    from warden.store import Store
 
-__all__ = ["BEAT_S", "FIRST_BEAT_WAIT_S", "LIVE_BEATS", "HostBeat", "Seen", "beat_s", "fresh", "live_beat"]
+__all__ = [
+    "BEAT_S",
+    "FIRST_BEAT_WAIT_S",
+    "LIVE_BEATS",
+    "HostBeat",
+    "Seen",
+    "beat_s",
+    "beating",
+    "fresh",
+    "live_beat",
+]
 
 BEAT_S = 10.0
 """Seconds between two heartbeats of a process (``$WARDEN_HOST_BEAT_S`` overrides it)."""
@@ -119,6 +130,31 @@ def host_alive(con: Any, host: str) -> Seen | None:
 def process_alive(con: Any, process: str) -> Seen | None:
     """The heartbeat of a live `process` (``hostname:pid``), if it beats."""
     return live_beat(hosts.beats_of_process(con, process))
+
+
+def beating(store: Store) -> list[dict[str, Any]] | None:
+    """Every process that beats on the ledger, by host, each alive or silent by its own window
+    (what `warden doctor` lists: whose take-over would be refused now); None on the DuckDB file,
+    where nothing beats (one host: its processes and leases say who is alive)."""
+    if store.backend == "duckdb":
+        return None
+    with store.connect(read_only=True) as con:
+        found = hosts.all_beats(con)
+    at = now()
+    return [
+        {
+            "host": row["host"],
+            "hostname": row["hostname"],
+            "home": row["home"],
+            "process": row["process"],
+            "kind": row["kind"],
+            "last_seen": row["last_seen"].isoformat(timespec="seconds"),
+            "age_s": round((at - row["last_seen"]).total_seconds(), 1),
+            "window_s": LIVE_BEATS * float(row["beat_s"]),
+            "alive": fresh(row, at),
+        }
+        for row in found
+    ]
 
 
 _BEATING: weakref.WeakSet[HostBeat] = weakref.WeakSet()

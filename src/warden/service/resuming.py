@@ -19,6 +19,7 @@ from typing import Any
 
 from warden.errors import UsageError
 from warden.graph import recovery
+from warden.graph.context import RunContext
 from warden.graph.engine import EmbeddedEngine, Outcome, settle
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.status import TERMINAL
@@ -340,6 +341,7 @@ class ResumeOps(ServiceBase):
                 initial = initial_state(root_id, root["tenant"], root["requester"], request)
                 return self.engine.resume(ctx, root_id, initial)
             embedded = self._embedded()
+            ctx = self.leases.fenced(ctx, root_id)  # its writes stop if another host takes it over
             state = embedded.pending(root_id)
             reopen = self._reopenable(root_id)
             if root["status"] in TERMINAL and not reopen:
@@ -350,13 +352,13 @@ class ResumeOps(ServiceBase):
                 with self.store.connect(read_only=True) as con:
                     members = runs.tree(con, root_id)
                 recovery.check_restartable(root, members, embedded.checkpoint_path)
-                self._reopen(root_id)
+                self._reopen(root_id, ctx)
                 request = json.loads(root["request_json"])
                 initial = initial_state(root_id, root["tenant"], root["requester"], request)
                 return embedded.drive(ctx, root_id, initial)
             left = recovery.work_left(state)
             if state.interrupts or left:
-                self._reopen(root_id)
+                self._reopen(root_id, ctx)
             if state.interrupts:
                 recorded = self._recorded_decisions(state.interrupts)
                 if not recorded:
@@ -380,9 +382,11 @@ class ResumeOps(ServiceBase):
                 for r in runs.tree(con, root_id)
             )
 
-    def _reopen(self, root_id: str) -> None:
-        """Runs failed by an internal or storage error go back to running before a retry."""
-        with self.store.connect() as con:
+    @staticmethod
+    def _reopen(root_id: str, ctx: RunContext) -> None:
+        """Runs failed by an internal or storage error go back to running before a retry (through
+        the drive's fenced store: not on a tree another host took over meanwhile)."""
+        with ctx.store.connect() as con:
             for run in runs.tree(con, root_id):
                 if run["status"] == "failed" and recovery.is_resumable_reason(run["status_reason"]):
                     runs.set_status(con, run["run_id"], "running", "resumed after an error", finished_at=None)

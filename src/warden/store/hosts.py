@@ -19,10 +19,12 @@ from typing import Any
 from warden.store._util import now, rows
 
 __all__ = [
+    "all_beats",
     "beat",
     "beats_of_host",
     "beats_of_process",
     "end_beat",
+    "fence",
     "hand_over",
     "host_of",
     "hosts_of",
@@ -43,6 +45,19 @@ def host_of(con: Any, root_run_id: str) -> dict[str, Any] | None:
     """The row naming the host of a tree; None for a tree no host was named for (recorded on
     DuckDB, by a Temporal engine, or before hosts were recorded)."""
     found = rows(con.execute("SELECT * FROM tree_hosts WHERE root_run_id = ?", [root_run_id]))
+    return found[0] if found else None
+
+
+def fence(con: Any, root_run_id: str) -> dict[str, Any] | None:
+    """The row naming the tree's host, locked (``FOR SHARE``) until `con`'s transaction ends, so
+    a take-over's UPDATE of it (:func:`hand_over`) waits for that transaction, or this read
+    waits for the take-over: a drive's write and a take-over never interleave. Postgres only."""
+    found = rows(
+        con.execute(
+            "SELECT host, hostname, home, taken_over_at FROM tree_hosts WHERE root_run_id = ? FOR SHARE",
+            [root_run_id],
+        )
+    )
     return found[0] if found else None
 
 
@@ -103,6 +118,16 @@ def beats_of_host(con: Any, host: str) -> list[dict[str, Any]]:
             """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
                FROM host_beats WHERE host = ? ORDER BY last_seen DESC, process""",
             [host],
+        )
+    )
+
+
+def all_beats(con: Any) -> list[dict[str, Any]]:
+    """Every heartbeat row, by host and the newest first (what `warden doctor` lists)."""
+    return rows(
+        con.execute(
+            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+               FROM host_beats ORDER BY host, last_seen DESC, process"""
         )
     )
 
