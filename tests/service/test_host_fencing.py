@@ -20,12 +20,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _acme_tree import ACME
+from _hosts import BEAT_S, NOTICE, SERVE, WINDOW_S, made  # noqa: F401  (made: autouse)
+from _hosts import free_port as _free_port
+from _hosts import host_env as _env
+from _hosts import host_service as _service
+from _hosts import kill_group as _kill
+from _hosts import wait_for as _wait
 from _ledgers import shared_postgres
 from tests.graph._wardencli import PLUGINS, acme_policy_data, runbook, slow, write_yaml
 
@@ -33,15 +39,9 @@ from warden.catalogue import Catalogue
 from warden.service import Service
 from warden.service.driving import FencedStore
 from warden.service.errors import HostAlive, RunTakenOver
-from warden.service.liveness import LIVE_BEATS
 from warden.store import hosts, runs
 
-BEAT_S = 0.5
-"""The heartbeat interval of every process of these tests: the window is LIVE_BEATS x this."""
-WINDOW_S = LIVE_BEATS * BEAT_S
 REASON = "host A stopped answering: its VM is frozen"
-NOTICE = ACME / "notice.md"
-SERVE = [sys.executable, "-m", "warden", "serve"]
 WRITTEN = {
     "runs": "SELECT run_id, status, status_reason, claimed_by, updated_at FROM runs ORDER BY run_id",
     "steps": "SELECT * FROM steps ORDER BY run_id, step_id",
@@ -59,60 +59,6 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield from shared_postgres(monkeypatch, "warden_host_fencing")
 
 
-@pytest.fixture(autouse=True)
-def made() -> Iterator[list[Service]]:
-    """The services a test made: their heartbeats stopped and stores closed after it."""
-    _made.clear()
-    yield _made
-    for service in _made:
-        service.stop_heartbeat()
-        service.store.close()
-    _made.clear()
-
-
-_made: list[Service] = []
-
-
-def _service(home: Path, policy: Path = ACME / "policy.yaml", **kwargs: Any) -> Service:
-    service = Service(home, policy=policy, **kwargs)
-    _made.append(service)
-    return service
-
-
-def _env(home: Path, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
-    env.update(
-        WARDEN_HOME=str(home),
-        WARDEN_HOST_BEAT_S=str(BEAT_S),
-        WARDEN_ANALYSER_PATH=str(PLUGINS),
-        WTEST_SIGNALS=str(tmp),
-        NO_COLOR="1",
-        COLUMNS="250",
-    )
-    return env
-
-
-def _wait(check: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _kill(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGCONT)  # (a stopped process acts on nothing else)
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
 def _another_machine(hostname: str) -> list[str]:
     """The argv prefix that runs a command as another machine (a UTS namespace named `hostname`),
     or none when the kernel does not let us (the old host is then this machine's other state
@@ -127,14 +73,6 @@ def _another_machine(hostname: str) -> list[str]:
 
 def _written(service: Service) -> dict[str, list[dict[str, Any]]]:
     return {name: service.store.query(sql) for name, sql in WRITTEN.items()}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_an_old_drive_that_wakes_after_a_take_over_writes_nothing_and_stops_with_run_taken_over(

@@ -17,8 +17,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,12 @@ from typing import Any
 import httpx
 import pytest
 from _acme_tree import ACME, acme_copy
+from _hosts import BEAT_S, NOTICE, SERVE, WINDOW_S, made  # noqa: F401  (made: autouse)
+from _hosts import free_port as _free_port
+from _hosts import host_env as _env
+from _hosts import host_service as _service
+from _hosts import kill_group as _kill
+from _hosts import wait_for as _wait
 from _ledgers import either_ledger, shared_postgres
 from tests.graph._wardencli import PLUGINS, acme_policy_data, runbook, slow, write_yaml
 
@@ -34,14 +39,8 @@ from warden.errors import WardenError
 from warden.service import Service
 from warden.service.driving import RunBusy, alive, this_driver
 from warden.service.errors import HostAlive
-from warden.service.liveness import LIVE_BEATS
 
-BEAT_S = 0.5
-"""The heartbeat interval of every process of these tests: the window is LIVE_BEATS x this."""
-WINDOW_S = LIVE_BEATS * BEAT_S
 REASON = "host A is being decommissioned"
-NOTICE = ACME / "notice.md"
-SERVE = [sys.executable, "-m", "warden", "serve"]
 RUNS = "SELECT run_id, status, claimed_by, updated_at FROM runs ORDER BY run_id"
 
 
@@ -58,39 +57,6 @@ def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     yield from either_ledger(request, monkeypatch, "warden_host_liveness")
 
 
-@pytest.fixture(autouse=True)
-def made() -> Iterator[list[Service]]:
-    """The services a test made: their heartbeats stopped and stores closed after it."""
-    _made.clear()
-    yield _made
-    for service in _made:
-        service.stop_heartbeat()
-        service.store.close()
-    _made.clear()
-
-
-_made: list[Service] = []
-
-
-def _service(home: Path, policy: Path = ACME / "policy.yaml", **kwargs: Any) -> Service:
-    service = Service(home, policy=policy, **kwargs)
-    _made.append(service)
-    return service
-
-
-def _env(home: Path, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_LEDGER_URL"}
-    env.update(
-        WARDEN_HOME=str(home),
-        WARDEN_HOST_BEAT_S=str(BEAT_S),
-        WARDEN_ANALYSER_PATH=str(PLUGINS),
-        WTEST_SIGNALS=str(tmp),
-        NO_COLOR="1",
-        COLUMNS="250",
-    )
-    return env
-
-
 def _beats(service: Service, host: str) -> list[dict[str, Any]]:
     return service.store.query(
         "SELECT process, kind, beat_s, last_seen FROM host_beats WHERE host = ? ORDER BY process", [host]
@@ -102,32 +68,6 @@ def _events(service: Service, event: str) -> list[dict[str, Any]]:
         "SELECT actor, run_id, payload_json FROM audit_events WHERE event = ? ORDER BY chain_no", [event]
     )
     return [{**row, "payload": json.loads(row["payload_json"])} for row in found]
-
-
-def _wait(check: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _kill(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _utcnow() -> datetime:
