@@ -20,6 +20,7 @@ _SPACES = re.compile("[\x0b\x0c\r\x85]")
 _UNSAFE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
 """C0 and C1 controls other than tab, newline and the spaces above, and lone surrogates."""
 _NAME_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
@@ -32,7 +33,7 @@ def clean_text(text: str) -> str:
 def clean_name(name: str) -> str:
     """A file name fit to store and show: bytes that were not UTF-8 (surrogateescape) become
     U+FFFD, as a UTF-8 decoder would make them, and control characters are dropped."""
-    return _NAME_CONTROLS.sub("", _UNSAFE.sub(REPLACEMENT, name))
+    return _SURROGATES.sub(REPLACEMENT, _NAME_CONTROLS.sub("", name))
 
 
 def clean_extracted(extracted: Extracted) -> Extracted:
