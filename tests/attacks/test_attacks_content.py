@@ -34,8 +34,7 @@ def _warden(
     full = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy), **env}
     for name in ("WARDEN_SERVER", "WARDEN_TOKEN"):
         full.pop(name, None)
-    if "WARDEN_LEDGER_URL" not in env:
-        full.pop("WARDEN_LEDGER_URL", None)
+    # WARDEN_LEDGER_URL is kept: set only under WARDEN_TEST_LEDGER=postgres (tests/conftest.py)
     return subprocess.run(
         [sys.executable, "-m", "warden", *args],
         env=full,
@@ -372,7 +371,7 @@ def test_a_notice_of_many_tiny_sections_stays_within_the_memory_bound(tmp_path: 
         )
     )
     env = {**os.environ, "WARDEN_HOME": str(acme.home), "WARDEN_POLICY": str(acme.policy)}
-    for name in ("WARDEN_SERVER", "WARDEN_TOKEN", "WARDEN_LEDGER_URL"):
+    for name in ("WARDEN_SERVER", "WARDEN_TOKEN"):
         env.pop(name, None)
     done = subprocess.run(
         [
