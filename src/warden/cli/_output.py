@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,21 +15,68 @@ from warden.credentials import scrub
 from warden.errors import UsageError, WardenError
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderResult
 
 __all__ = [
     "EXIT_FAIL",
     "EXIT_OK",
     "EXIT_USAGE",
     "console",
+    "echo",
     "emit_error",
     "err_console",
+    "escape_controls",
     "friendly_errors",
     "plain",
 ]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_INTERNAL = 70
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""What a terminal would act on rather than show (ESC starts title, clear-screen and clipboard
+sequences; C1 controls are 8-bit forms of them) and lone surrogates, which cannot be written."""
+
+
+def escape_controls(text: str) -> str:
+    """`text` with each control character written as a visible `\\uXXXX` (also a valid JSON
+    escape, so JSON output stays JSON); tab and newline stay, multi-line text prints as before."""
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def echo(text: str, *, nl: bool = True, err: bool = False) -> None:
+    """`typer.echo` of text that may quote documents, names or scanned values: controls escaped."""
+    typer.echo(escape_controls(text), nl=nl, err=err)
+
+
+class _Escaped:
+    """A renderable whose text segments are printed with controls escaped; rich's own styling
+    (its control segments and styles) is untouched."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        for segment in console.render(self.inner, options):
+            if segment.control or _CONTROLS.search(segment.text) is None:
+                yield segment
+            else:
+                yield Segment(escape_controls(segment.text), segment.style)
+
+
+def _escaping_hook() -> Any:
+    """A render hook escaping everything a console prints: tables, trees and messages all quote
+    hostile text, and one place is harder to forget than every call."""
+    from rich.console import RenderHook
+
+    class EscapeControls(RenderHook):
+        def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+            return [_Escaped(r) for r in renderables]
+
+    return EscapeControls()
 
 
 class _LazyConsole:
@@ -44,6 +92,7 @@ class _LazyConsole:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            self._console.push_render_hook(_escaping_hook())
         return self._console
 
     def __getattr__(self, name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, echo, friendly_errors, plain
 
 if TYPE_CHECKING:
     from warden.cli._client import Client
@@ -27,7 +27,7 @@ def print_outcome(outcome, as_json: bool = False) -> int:  # type: ignore[no-unt
     from warden.schemas.status import UNSUCCESSFUL as FAILED
 
     if as_json:
-        typer.echo(
+        echo(
             json.dumps(
                 {
                     "run_id": outcome.root_run_id,

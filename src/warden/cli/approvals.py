@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import EXIT_OK, console, friendly_errors, plain
+from warden.cli._output import EXIT_OK, console, echo, friendly_errors, plain
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +54,7 @@ def review(
     if yaml_out is not None:
         write_output(draft_yaml, yaml_out)
     if as_json:
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        echo(json.dumps(payload, indent=2, default=str))
         raise typer.Exit(EXIT_OK)
     report = payload["report"]
     console.print(

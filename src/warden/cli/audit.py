@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, friendly_errors
+from warden.cli._output import EXIT_FAIL, echo, friendly_errors
 from warden.errors import UsageError
 
 __all__ = ["FORMATS", "VERIFY", "audit", "register"]
@@ -95,10 +95,10 @@ def _verify(
     service = open_service(policy, llm=False)
     reports = service.verify_audit(principal(service, user), run_id, head=head)
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        echo(json.dumps([r.as_dict() for r in reports], indent=2))
     else:
         for report in reports:
-            typer.echo(_report_text(report))
+            echo(_report_text(report))
     if not all(r.ok for r in reports):
         raise typer.Exit(EXIT_FAIL)
 

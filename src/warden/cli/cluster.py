@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import friendly_errors
+from warden.cli._output import echo, friendly_errors
 
 cluster_app = typer.Typer(
     help="A local Temporal cluster: dev server, workers and the server.", no_args_is_help=True
@@ -39,7 +39,7 @@ def up(
     from warden.cli._runtime import presented_policy
     from warden.worker.cluster import up as start
 
-    typer.echo(json.dumps(start(_state(state), workers, policy=presented_policy(policy), headless=headless)))
+    echo(json.dumps(start(_state(state), workers, policy=presented_policy(policy), headless=headless)))
 
 
 @cluster_app.command("down")
@@ -50,4 +50,4 @@ def down(
     """Stop the processes `warden cluster up` recorded in the state directory."""
     from warden.worker.cluster import down as stop
 
-    typer.echo(json.dumps(stop(_state(state))))
+    echo(json.dumps(stop(_state(state))))

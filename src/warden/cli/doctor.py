@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, echo, friendly_errors, plain
 
 __all__ = ["doctor", "register"]
 
@@ -58,7 +58,7 @@ def doctor(
     # masked once for both outputs; the key is already shown as `sk-…abcd` (redacted_key)
     report = {k: v if k == "api_key" else scrub_data(v) for k, v in report.items()}
     if as_json:
-        typer.echo(json.dumps(report))
+        echo(json.dumps(report))
     else:
         _print(report)
     raise typer.Exit(EXIT_FAIL if failed else EXIT_OK)

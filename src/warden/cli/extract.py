@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from warden.cli._output import EXIT_USAGE, console, err_console, friendly_errors, plain
+from warden.cli._output import EXIT_USAGE, console, echo, err_console, escape_controls, friendly_errors, plain
 from warden.errors import UsageError
 
 if TYPE_CHECKING:
@@ -162,7 +162,9 @@ def _extract_passages(path: Path, min_confidence: float, session: Any = None) ->
             else:
                 labelled = label_rows(rows, min_confidence)
             for ident, labels in labelled:
-                out.write(json.dumps({"id": ident, "labels": labels}, ensure_ascii=False) + "\n")
+                out.write(
+                    escape_controls(json.dumps({"id": ident, "labels": labels}, ensure_ascii=False)) + "\n"
+                )
     except BadRow as exc:
         out.flush()
         err_console.print(f"[bold red]error[/] [dim](bad_row)[/]: {plain(f'{path}:{exc}')}", markup=True)
@@ -198,7 +200,7 @@ def _extract_document(
             "labelled_passages": labelled.model_dump(mode="json"),
             "transparency_report": report.model_dump(mode="json"),
         }
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     _print_passages(labelled)
     _print_report(report)

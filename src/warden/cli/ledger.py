@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import console, friendly_errors, plain
+from warden.cli._output import console, echo, friendly_errors, plain
 
 __all__ = ["register"]
 
@@ -36,7 +36,7 @@ def export(
     service = open_service(None, llm=False)
     counts = service.export_ledger(principal(service, user), to)
     if as_json:
-        typer.echo(json.dumps({"from": service.store.where(), "to": str(to), "rows": counts}))
+        echo(json.dumps({"from": service.store.where(), "to": str(to), "rows": counts}))
         return
     console.print(
         plain(f"exported {sum(counts.values())} rows of {len(counts)} tables from {service.store.where()}")

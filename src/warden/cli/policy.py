@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import console, friendly_errors, plain
+from warden.cli._output import console, echo, friendly_errors, plain
 
 __all__ = ["register"]
 
@@ -71,7 +71,7 @@ def show(
         "kill_switch": switches,
     }
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return
     console.print(plain(f"policy {info['sha256']} from {info['source']}"))
     for tenant, why in switches.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, echo, friendly_errors, plain
 
 __all__ = ["register", "replay"]
 
@@ -55,7 +55,7 @@ def replay(
         "waiting": [w["run_id"] for w in result.outcome.waiting],
     }
     if as_json:
-        typer.echo(json.dumps(summary))
+        echo(json.dumps(summary))
     else:
         console.print(
             f"replay [bold]{summary['run_id']}[/] of {summary['replay_of']}: {summary['status']} "

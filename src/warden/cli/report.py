@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import err_console, friendly_errors, plain
+from warden.cli._output import echo, err_console, friendly_errors, plain
 from warden.errors import UsageError, WardenError
 
 __all__ = ["FORMATS", "register", "report", "write_output"]
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 def write_output(text: str, out: Path | None) -> None:
     """To `out` (its folder must exist; nothing half-written on a bad path), else to stdout."""
     if out is None:
-        typer.echo(text, nl=False)
+        echo(text, nl=False)
         return
     if out.is_dir():
         raise UsageError(f"{out} is a directory", fix="pass a file name with --out")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import console, friendly_errors, plain
+from warden.cli._output import console, echo, friendly_errors, plain
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +76,7 @@ def list_runs(
 
     rows = [{k: r[k] for k in RUN_SUMMARY_FIELDS} for r in rows]
     if as_json:
-        typer.echo(_jsonable(rows))
+        echo(_jsonable(rows))
         return
     table = Table(title="runs (newest first)")
     columns = ("run_id", "status", "tenant", "depth", "document", "requester", "age", "cost_usd")
@@ -127,7 +127,7 @@ def show_findings(
             hide_suppressed=hide_suppressed,
         )
     if as_json:
-        typer.echo(_jsonable(rows))
+        echo(_jsonable(rows))
         return
     table = Table(title=f"findings of {plain(run_id)}", show_lines=True)
     for col in ("severity", "code", "title", "where", "evidence", "triage"):
@@ -207,7 +207,7 @@ def show_tree(
         for m in members
     ]
     if as_json:
-        typer.echo(_jsonable(nodes))
+        echo(_jsonable(nodes))
         return
     by_parent: dict[str | None, list[dict[str, Any]]] = {}
     for n in nodes:

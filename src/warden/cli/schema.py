@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from warden.cli._output import friendly_errors
+from warden.cli._output import echo, friendly_errors
 from warden.errors import UsageError
 
 
@@ -25,7 +25,7 @@ def schema(
     from warden.schemas import SCHEMAS
 
     if list_names or name is None:
-        typer.echo("\n".join(SCHEMAS))
+        echo("\n".join(SCHEMAS))
         return
     model = SCHEMAS.get(name)
     if model is None:
@@ -36,4 +36,4 @@ def schema(
         "$id": f"warden:{name}",
         **document,
     }
-    typer.echo(json.dumps(document, indent=2))
+    echo(json.dumps(document, indent=2))

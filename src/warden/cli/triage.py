@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from warden.cli._output import console, friendly_errors, plain
+from warden.cli._output import console, echo, friendly_errors, plain
 
 __all__ = ["diff", "register", "triage"]
 
@@ -47,7 +47,7 @@ def triage(
     who = principal(service, user)
     shown = service.triage(who, finding_id, mark, reason, run_id=run_id)
     if as_json:
-        typer.echo(_jsonable({k: shown[k] for k in ("finding_id", "run_id", "fingerprint", "triage")}))
+        echo(_jsonable({k: shown[k] for k in ("finding_id", "run_id", "fingerprint", "triage")}))
         return
     console.print(
         f"{plain(finding_id)} ({plain(shown['code'])}) marked {plain(mark)} by {plain(who.user)}; "
@@ -69,7 +69,7 @@ def diff(
     service = open_service(policy, llm=False)
     result = service.diff(principal(service, user), run_a, run_b)
     if as_json:
-        typer.echo(_jsonable(result))
+        echo(_jsonable(result))
         return
     for section in ("new", "resolved", "unchanged", "suppressed"):
         entries = result[section]

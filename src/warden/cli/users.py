@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import console, err_console, friendly_errors, plain
+from warden.cli._output import console, echo, err_console, friendly_errors, plain
 
 users_app = typer.Typer(help="Accounts and API tokens for `warden serve` (the operator's, on the host).")
 
@@ -82,7 +82,7 @@ def token(
     issued = service.accounts.issue_token(user, parse_expiry(expires))
     until = issued.expires_at.isoformat(timespec="seconds") + "Z" if issued.expires_at else "never"
     err_console.print(plain(f"token {issued.token_id} for {user}, expires {until} (shown once)"))
-    typer.echo(issued.secret)
+    echo(issued.secret)
 
 
 @users_app.command("revoke")
@@ -107,7 +107,7 @@ def list_users(
     service = _service(policy)
     accounts = service.accounts.list()
     if as_json:
-        typer.echo(json.dumps(accounts, default=str, indent=2))
+        echo(json.dumps(accounts, default=str, indent=2))
         return
     for a in accounts:
         console.print(plain(f"{a['user']} (tenant {a['tenant']}, {a['live_tokens']} live token(s))"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import EXIT_FAIL, EXIT_OK, console, friendly_errors, plain
+from warden.cli._output import EXIT_FAIL, EXIT_OK, console, echo, friendly_errors, plain
 from warden.errors import LoadError, UsageError
 
 
@@ -64,7 +64,7 @@ def validate(
         report = validate_data(parsed, ctx)
 
     if as_json:
-        typer.echo(report.model_dump_json(indent=2))
+        echo(report.model_dump_json(indent=2))
     else:
         _print_report(report, policy_given=loaded_policy is not None)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAIL)

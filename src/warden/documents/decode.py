@@ -5,11 +5,12 @@ from __future__ import annotations
 import codecs
 import re
 
+from warden.documents.charsets import web_codec
 from warden.documents.errors import DocumentTooLarge, DocumentUnsupported
 
 __all__ = ["MAX_LINES", "decode_text", "looks_binary"]
 
-_BOMS = (
+_BOMS = (  # Unicode's own encodings: linear, and a lone surrogate decodes as U+FFFD
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -44,14 +45,13 @@ def looks_binary(data: bytes) -> bool:
 
 
 def _meta_charset_text(data: bytes) -> str | None:
-    """`data` decoded with the charset its HTML meta tag declares; None without one Python can use."""
+    """`data` decoded by the charset its HTML meta tag declares, if browsers know that label
+    (see `charsets`); None otherwise, and the caller detects the encoding as if none were given."""
     m = _META_CHARSET.search(data[:4096])
-    if m is None:
+    codec = web_codec(m.group(1).decode("ascii")) if m else None
+    if codec is None:
         return None
-    try:
-        return data.decode(m.group(1).decode("ascii"), errors="replace")
-    except (LookupError, UnicodeError):  # unknown, or a codec like idna that cannot replace
-        return None
+    return data.decode(codec, errors="replace")
 
 
 def _utf8_or_cp1252(data: bytes) -> str:

@@ -24,8 +24,9 @@ from warden.documents.errors import (
 )
 from warden.documents.html_loader import read_html
 from warden.documents.markdown_loader import read_markdown
-from warden.documents.passages import build_passages
+from warden.documents.passages import MAX_PASSAGES, build_passages
 from warden.documents.pdf_loader import read_pdf
+from warden.documents.safetext import clean_extracted, clean_name
 from warden.documents.text_loader import read_text
 from warden.schemas.document import Document, DocumentFormat
 
@@ -96,12 +97,18 @@ def _load(data: bytes, name: str, source: str, *, max_bytes: int, max_pages: int
             source=source,
         ) from exc
     doc_id = hashlib.sha256(data).hexdigest()
-    text, passages = build_passages(extracted.blocks, doc_id)
+    text, passages = build_passages(clean_extracted(extracted).blocks, doc_id, limit=MAX_PASSAGES)
+    if len(passages) > MAX_PASSAGES:
+        raise DocumentTooComplex(
+            f"the {fmt} has more than {MAX_PASSAGES:,} passages",
+            source=source,
+            fix="Upload only the notice itself, or split the file into parts.",
+        )
     if not passages:
         raise DocumentEmpty(f"the {fmt} holds no readable paragraphs", source=source)
     return Document(
         id=doc_id,
-        name=name,
+        name=clean_name(name),
         format=fmt,
         pages=extracted.pages,
         title=extracted.title,

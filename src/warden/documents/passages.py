@@ -13,12 +13,18 @@ from dataclasses import dataclass
 from warden.documents.blocks import Block
 from warden.schemas.document import Passage
 
-__all__ = ["BLOCK_SEPARATOR", "MAX_CHARS", "MIN_CHARS", "build_passages", "split_sentences"]
+__all__ = ["BLOCK_SEPARATOR", "MAX_CHARS", "MAX_PASSAGES", "MIN_CHARS", "build_passages", "split_sentences"]
 
 BLOCK_SEPARATOR = "\n\n"
 MAX_CHARS = 1500
 MIN_CHARS = 80
 """A paragraph shorter than this is a fragment and merges with a neighbour."""
+MAX_PASSAGES = 20_000
+"""The longest real notices measured are a few hundred passages (the largest of the 136 dev
+policies of GDPR-T-200 and OPP-115: 416 segments, 77 KB; the fixtures: 26), so 20,000 is ~50
+times that. Each passage costs a few KB through analysis (the guard, the evidence, the run's
+state): 99,900 one-heading sections (18 MB of Markdown) peaked at ~870 MB in `analyse`, and
+19,990 short ones peak at 317 MB (docs/RELIABILITY.md)."""
 
 _SENTENCE_END = re.compile(r"[.!?;][\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9•\-–(])")
 
@@ -54,8 +60,12 @@ def split_sentences(text: str, start: int, end: int, limit: int = MAX_CHARS) -> 
     return spans
 
 
-def build_passages(blocks: list[Block], doc_id: str) -> tuple[str, list[Passage]]:
-    """Join blocks into the document text and cut passages whose offsets slice it exactly."""
+def build_passages(
+    blocks: list[Block], doc_id: str, *, limit: int | None = None
+) -> tuple[str, list[Passage]]:
+    """Join blocks into the document text and cut passages whose offsets slice it exactly;
+    past `limit` passages it stops (at limit + 1), so a caller refusing the document need not
+    build them all first."""
     parts: list[str] = []
     pos = 0
     stack: list[tuple[int, str]] = []
@@ -79,6 +89,8 @@ def build_passages(blocks: list[Block], doc_id: str) -> tuple[str, list[Passage]
     merged = _merge_fragments(spans)
     passages: list[Passage] = []
     for span in merged:
+        if limit is not None and len(passages) > limit:
+            break
         for s, e in split_sentences(full, span.start, span.end):
             passages.append(
                 Passage(

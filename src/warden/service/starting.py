@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from warden.documents.safetext import clean_name
 from warden.errors import UsageError
 from warden.governance.policy import LoadedPolicy
 from warden.graph.engine import Outcome
@@ -189,20 +190,23 @@ class StartingOps(ServiceBase):
         else:
             runbook_path = Path(runbook) if runbook else builtin_runbook(DEFAULT_RUNBOOK)
             data = runbook_data(runbook_path)
+        shown = stored_paths(real)
         request: dict[str, Any] = {
-            "document": str(real[0]),
+            "document": shown[0],
             "runbook_path": str(runbook_path),
             "runbook": data,
         }
         if len(real) > 1:
-            request["document_paths"] = [str(r) for r in real]
+            request["document_paths"] = shown
+        # a path stored cleaned is not the file's: read it now, so the run never has to reopen it
+        read_here = read_here or shown != [str(r) for r in real]
         loaded: list[Document] = []
         if read_here or not self.engine.in_process:  # workers may not see this host's disk
             # a 300-page PDF takes a while to read: past a second, let other processes at the store
             with self.store.release_after(1.0):
                 loaded, failure = read_set(real)
             if failure is not None:
-                request["document_error"] = load_failure(failure)
+                request["document_error"] = clean_name(load_failure(failure))  # it quotes the name
             else:
                 request["document_ids"] = [d.id for d in loaded]
         return self._record(p.user, tenant, request, policy, auth=p.auth, loaded=loaded)
@@ -360,7 +364,8 @@ class StartingOps(ServiceBase):
                 fix="upload the notice itself, or split it",
                 code="upload_too_large",
             )
-        suffix = Path(filename or "").suffix.lower()
+        filename = clean_name(filename or "")  # quoted in refusals and reduced to the stored stem
+        suffix = Path(filename).suffix.lower()
         claimed = UPLOAD_SUFFIXES.get(suffix)
         if claimed is None:
             raise UploadRefused(
@@ -387,6 +392,13 @@ class StartingOps(ServiceBase):
         with open(target, "xb") as fh:
             fh.write(data)
         return target
+
+
+def stored_paths(paths: Sequence[Path]) -> list[str]:
+    """The paths as a run records them: a name that is not UTF-8 (Linux names are bytes; Python
+    hands them over with lone surrogates) could not be stored at all, and control characters
+    in one would reach the terminal of whoever lists the runs."""
+    return [clean_name(str(path)) for path in paths]
 
 
 def initial_state(run_id: str, tenant: str, requester: str, request: dict[str, Any]) -> RunState:
