@@ -1,12 +1,12 @@
 """Untrusted content and what it can make Warden do: documents, file names, runbooks and planner
 drafts written by an attacker, through the real CLI (subprocesses), the real server (uvicorn)
 and the service, on real DuckDB / Postgres ledgers. Each test asserts the secure behaviour of
-a defect the review confirmed. All but one are fixed and stay as regression tests (controls and
+a defect the review confirmed. All are fixed and stay as regression tests (controls and
 lone surrogates replaced at the loader boundary, document names cleaned by the service, the
-CLI escaping controls, only WHATWG charset labels honoured, over 20,000 passages refused
-`document_too_complex`); the one still marked xfail(strict), a decision sent straight to a
-Temporal workflow under the kill switch, is open. The attacks that held are listed in the
-module's final comment.
+CLI escaping controls, only WHATWG charset labels honoured, over 5,000 passages refused
+`document_too_complex`, a decision sent straight to a Temporal workflow refused unless a
+Warden service signed it, and under the kill switch whoever signed it). The attacks that held
+are listed in the module's final comment.
 """
 
 from __future__ import annotations
@@ -492,4 +492,5 @@ def test_a_notice_of_many_tiny_sections_stays_within_the_memory_bound(tmp_path: 
 #
 # The tests of sections 1-3 and 5-8 were strict xfails until the fixes (documents/safetext.py,
 # charsets.py, the passage cap in passages.py, cli/_output.py, service/starting.py); they are
-# regression tests now. Section 4 is open (graph/temporal, not in this change).
+# regression tests now. Section 4 was fixed in graph/temporal (signing.py, the activity's check)
+# and graph/nodes/approval.py (take_decision refuses under the kill switch).

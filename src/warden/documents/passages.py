@@ -19,12 +19,13 @@ BLOCK_SEPARATOR = "\n\n"
 MAX_CHARS = 1500
 MIN_CHARS = 80
 """A paragraph shorter than this is a fragment and merges with a neighbour."""
-MAX_PASSAGES = 20_000
+MAX_PASSAGES = 5_000
 """The longest real notices measured are a few hundred passages (the largest of the 136 dev
-policies of GDPR-T-200 and OPP-115: 416 segments, 77 KB; the fixtures: 26), so 20,000 is ~50
-times that. Each passage costs a few KB through analysis (the guard, the evidence, the run's
-state): 99,900 one-heading sections (18 MB of Markdown) peaked at ~870 MB in `analyse`, and
-19,990 short ones peak at 317 MB (docs/RELIABILITY.md)."""
+policies of GDPR-T-200 and OPP-115: 416 segments, 77 KB; the fixtures: 26), so 5,000 is ~12
+times that. Each passage costs tens of KB through analysis and the approved steps (the guard,
+labels, evidence, the run's state): just under the cap, 4,990 passages of ~1,450 characters
+(7 MB) peak at 320 MB in `analyse` and 487 MB in `approve`, inside the 600 MB bound; 9,990 of
+them peaked at 818 MB in `approve` (docs/RELIABILITY.md)."""
 
 _SENTENCE_END = re.compile(r"[.!?;][\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9•\-–(])")
 
