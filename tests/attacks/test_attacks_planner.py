@@ -302,11 +302,6 @@ def test_a_secret_the_model_echoes_into_its_plan_is_masked_everywhere(
 # 4. recursion: a generated child's real cost against the auto-approval rules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: the guard estimates a generated child that calls the model (refine: llm) at $0, so "
-    "an auto-approval rule for free children (max_cost_usd 0) approves it and it spends without a human",
-)
 def test_a_generated_child_that_calls_the_model_is_not_auto_approved_as_free(tmp_path: Path) -> None:
     data = policy_data()
     data["tenants"]["acme"]["approval"]["auto_approve"].append(
@@ -345,6 +340,7 @@ def test_a_child_that_regenerates_its_parent_under_an_auto_rule_stops_at_the_dep
             "analysers": ["policy_practices", "gdpr_transparency", "policy_to_runbook"],
             "max_cost_usd": 1.0,
             "max_depth": 8,
+            "model_calls": True,  # the children's planner calls the model
         }
     )
     policy = tmp_path / "policy.yaml"

@@ -44,6 +44,7 @@ def policy_data(**acme_changes: Any) -> dict[str, Any]:
             "analysers": ["policy_practices", "gdpr_transparency", "policy_to_runbook"],
             "max_cost_usd": 1.0,
             "max_depth": 0,
+            "model_calls": True,  # the root's planner and labeller may call the model
         }
     ]
     globex = data["tenants"]["globex"]

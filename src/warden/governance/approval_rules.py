@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from warden.governance.policy import LoadedPolicy
@@ -89,12 +90,19 @@ def analysers_used(runbook: RunbookDefinition) -> set[str]:
 
 
 def matching_auto_rule(
-    runbook: RunbookDefinition, *, policy: LoadedPolicy, tenant: str, depth: int, cost_estimate_usd: float
+    runbook: RunbookDefinition,
+    *,
+    policy: LoadedPolicy,
+    tenant: str,
+    depth: int,
+    cost_estimate_usd: float,
+    model_steps: Sequence[str] = (),
 ) -> AutoApprovalRule | None:
     """The first auto-approval rule the draft satisfies in full; None (a human decides) otherwise.
 
     A generated child runbook is not covered by its parent's approval: it meets the guard and
-    these rules again when it is produced.
+    these rules again when it is produced. A draft with `model_steps` (steps that may call a
+    model, as the guard found them) matches only a rule that allows model calls.
     """
     for rule in policy.tenant(tenant).approval.auto_approve:
         if rule.runbooks and runbook.runbook not in rule.runbooks:
@@ -102,6 +110,8 @@ def matching_auto_rule(
         if not analysers_used(runbook) <= set(rule.analysers):
             continue
         if cost_estimate_usd > rule.max_cost_usd or depth > rule.max_depth:
+            continue
+        if model_steps and not rule.model_calls:
             continue
         return rule
     return None

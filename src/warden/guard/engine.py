@@ -9,14 +9,14 @@ from pydantic import ValidationError
 
 from warden.errors import LoadError
 from warden.guard.checks import CHECKS, estimate_cost
-from warden.guard.checks._base import workflow_steps
+from warden.guard.checks._base import analyser_steps, workflow_steps
 from warden.guard.context import GuardContext
 from warden.runbooks.hashing import sha256_of
 from warden.safeload import Parsed, plain_data_problem, validation_errors
 from warden.schemas.report import CheckResult, GuardIssue, ValidationReport
 from warden.schemas.runbook import RunbookDefinition
 
-__all__ = ["load_error_report", "validate", "validate_data"]
+__all__ = ["load_error_report", "model_steps", "validate", "validate_data"]
 
 
 def validate(runbook: RunbookDefinition, ctx: GuardContext, *, source: str | None = None) -> ValidationReport:
@@ -134,9 +134,24 @@ def _report(
         runbook_sha256=sha256_of(runbook) if runbook else None,
         policy_sha256=ctx.policy.sha256 if ctx.policy else None,
         cost_estimate_usd=estimate_cost(runbook, ctx.catalogue) if runbook else 0.0,
+        model_steps=list(model_steps(runbook, ctx)) if runbook else [],
         checks=checks,
         issues=issues,
     )
+
+
+def model_steps(runbook: RunbookDefinition, ctx: GuardContext, path: str = "steps") -> Iterator[str]:
+    """Paths of the steps that may call a language model when run here (no model configured:
+    none); an auto-approval rule approves them only when it says so (`model_calls`)."""
+    if ctx.llm_model is None:
+        return
+    for i, step in analyser_steps(runbook):
+        manifest = ctx.catalogue.get(step.analyser)
+        if manifest is not None and manifest.uses_llm != "never":
+            yield f"{path}[{i}]"
+    for i, wf_step in workflow_steps(runbook):
+        if isinstance(wf_step.execute_workflow, RunbookDefinition):
+            yield from model_steps(wf_step.execute_workflow, ctx, f"{path}[{i}].execute_workflow.steps")
 
 
 def _schema_failure(

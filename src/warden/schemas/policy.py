@@ -104,6 +104,12 @@ class AutoApprovalRule(StrictModel):
     )
     max_cost_usd: float = Field(default=0.0, ge=0)
     max_depth: int = Field(default=0, ge=0, description="Highest run depth the rule applies at.")
+    model_calls: bool = Field(
+        default=False,
+        description="May approve a runbook with steps that may call a language model (an analyser "
+        "that uses one, with a model configured). Off by default: what a model call costs and writes "
+        "is not known when the rule is applied, and the guard's estimate counts only declared costs.",
+    )
 
 
 class ApprovalPolicy(StrictModel):

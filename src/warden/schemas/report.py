@@ -102,5 +102,10 @@ class ValidationReport(StrictModel):
     runbook_sha256: str | None = None
     policy_sha256: str | None = None
     cost_estimate_usd: float = Field(default=0.0, ge=0)
+    model_steps: list[str] = Field(
+        default_factory=list,
+        description="Paths of the steps (inline children's too) whose analyser may call a language "
+        "model here: it uses one (optionally or always) and a model is configured.",
+    )
     checks: list[CheckResult] = Field(default_factory=list)
     issues: list[GuardIssue] = Field(default_factory=list)

@@ -105,6 +105,7 @@ def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> 
         tenant=state["tenant"],
         depth=state.get("depth", 0),
         cost_estimate_usd=report.get("cost_estimate_usd", 0.0),
+        model_steps=report.get("model_steps") or (),
     )
 
 
