@@ -38,11 +38,6 @@ def _me(live: Live, token: str) -> int:
 # --- 1. OIDC: an unverified e-mail sent as the string "false" ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: OidcSignIn._identity refuses only email_verified is False (the JSON boolean); "
-    'the string "false" (as AWS Cognito and others send it) signs the person in',
-)
 @pytest.mark.parametrize("unverified", ["false", "False"])
 def test_an_unverified_email_sent_as_a_string_names_nobody(oidc: OidcLive, unverified: str) -> None:
     """Someone registers dora's e-mail address at the provider without proving it; the provider
@@ -260,11 +255,6 @@ def test_postgres_chain_tampering_is_caught(
 # --- 6. A NUL in the user name on the Postgres ledger -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: on Postgres a user name with a NUL reaches SQL (accounts.get_account) and "
-    "psycopg's DataError is a 500 `internal` with a traceback, not the unknown user's 401",
-)
 def test_a_nul_in_the_user_name_answers_like_an_unknown_user_on_postgres(tmp_path: Path) -> None:
     """Anyone, unauthenticated, can send it to the token exchange and the sign-in form."""
     import httpx
@@ -306,11 +296,6 @@ def test_a_nul_in_the_user_name_answers_like_an_unknown_user_on_postgres(tmp_pat
 # --- 7. A policy user named like the audit trail's own actors ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: the policy schema accepts user ids 'operator@host', 'server@host', 'warden', "
-    "'-' (the audit trail's reserved actors), so a person's acts are audited as the host's/system's",
-)
 @pytest.mark.parametrize("reserved", ["operator@host", "warden"])
 def test_a_policy_cannot_name_a_user_like_a_reserved_audit_actor(tmp_path: Path, reserved: str) -> None:
     """A policy admin (or a typo in review) adds a user `operator@host` to Acme. That person's
@@ -373,11 +358,6 @@ def test_a_new_identity_provider_ends_the_sessions_the_old_one_vouched_for(
 # --- 9. The error page looks the session up again, and fails with it --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: server.errors.error_page calls page_session, which lets every WardenError but "
-    "BadCredentials escape (policy_mismatch, store_busy): the coded page becomes a 500 `internal`",
-)
 def test_a_page_whose_session_lookup_is_refused_answers_with_the_coded_error(tmp_path: Path) -> None:
     """A server started with `--policy P`; the admin puts another policy in force from the host.
     Every signed-in page is refused (policy_mismatch, by design), but the browser gets an

@@ -11,6 +11,7 @@ secret is ever audited. Every credential event is audited on the chain of the ac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -19,10 +20,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from warden.errors import UsageError
 from warden.schemas.durations import parse_duration
+from warden.schemas.policy import plausible_user
 from warden.service.errors import BadCredentials, SignInThrottled
 from warden.service.principal import AuthMethod, Principal, principal_for
 from warden.store import accounts as rows
@@ -332,6 +334,8 @@ class Accounts:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         user = user.strip()
+        if not plausible_user(user):
+            self._refuse_implausible(password)
         counted_as = throttle_client(client)
         attempt_id = secrets.token_hex(12)
         limits = self.limits
@@ -392,7 +396,7 @@ class Accounts:
         ok = False
         try:
             ok = self.hasher.verify((account or {}).get("password_hash") or self._dummy, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeError):  # a lone surrogate: not utf-8
             ok = False
         ok = ok and account is not None and not account["disabled"]
         principal = None
@@ -415,6 +419,16 @@ class Accounts:
         if principal is None:
             raise BadCredentials()
         return principal
+
+    def _refuse_implausible(self, password: str) -> NoReturn:
+        """A name no policy can hold (a NUL, a control character: Postgres refuses a NUL in
+        SQL) is an unknown user: refused before any SQL runs, after the dummy hash's check, so
+        it costs what an unknown user's attempt costs."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        with contextlib.suppress(VerificationError, InvalidHashError, UnicodeError):
+            self.hasher.verify(self._dummy, password)
+        raise BadCredentials()
 
     def authenticate_token(self, secret: str) -> Principal:
         """The principal a bearer token stands for; expired, revoked and unknown tokens alike fail."""
@@ -513,7 +527,7 @@ class Accounts:
         return found.tenants[0] if found is not None and found.tenants else None
 
     def _account(self, con: Any, user: str) -> dict[str, Any]:
-        account = rows.get_account(con, user)
+        account = rows.get_account(con, user) if plausible_user(user) else None
         if account is None:
             raise UsageError(
                 f"'{user}' has no account",
