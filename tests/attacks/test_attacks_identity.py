@@ -90,11 +90,6 @@ def test_an_edited_refused_sign_in_is_caught_by_some_audit_verify(oidc: OidcLive
 # --- 3. A password change leaves the tokens minted with the old password alive ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: Accounts.set_password ends sessions only; a token the attacker minted with "
-    "the stolen password through POST /api/tokens keeps working for its 30 days",
-)
 def test_a_password_reset_ends_the_tokens_minted_with_the_stolen_password(live: Live) -> None:
     """An attacker phishes adam's password and exchanges it for an API token. The operator,
     told of the compromise, resets the password (`warden users passwd adam@acme`, which says
@@ -104,11 +99,18 @@ def test_a_password_reset_ends_the_tokens_minted_with_the_stolen_password(live: 
         assert r.status_code == 200, r.text
         stolen = r.json()["token"]
     assert _me(live, stolen) == 200
-    live.service.accounts.set_password("adam@acme", "a brand new passphrase")
+    ended = live.service.accounts.set_password("adam@acme", "a brand new passphrase")
     try:
         assert _me(live, stolen) == 401
+        assert ended["tokens_revoked"] >= 1
+        reset = live.service.store.query(
+            "SELECT payload_json FROM audit_events WHERE event = 'password_set' ORDER BY seq DESC LIMIT 1"
+        )
+        assert json.loads(reset[0]["payload_json"])["tokens_revoked"] == ended["tokens_revoked"]
     finally:
         live.service.accounts.set_password("adam@acme", PASSWORD)
+        # the session's other tests use adam's token: the operator issues a new one
+        live.tokens["adam@acme"] = live.token("adam@acme").secret
 
 
 # --- 4. Token use is never recorded -----------------------------------------------------------

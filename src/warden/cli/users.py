@@ -62,10 +62,16 @@ def passwd(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
 ) -> None:
-    """Set a new password; the user's browser sessions end."""
+    """Set a new password; the user's browser sessions end and their API tokens are revoked."""
     service = _service(policy)
-    service.accounts.set_password(user, _password(password_stdin))
-    console.print(plain(f"password of {user} changed; their sessions ended"))
+    ended = service.accounts.set_password(user, _password(password_stdin))
+    console.print(
+        plain(
+            f"password of {user} changed; their sessions ended ({ended['sessions_ended']}) "
+            f"and their API tokens were revoked ({ended['tokens_revoked']}): issue new ones "
+            f"with `warden users token {user}`"
+        )
+    )
 
 
 @users_app.command("token")

@@ -249,21 +249,26 @@ class Accounts:
 
         retrying_conflicts(add)
 
-    def set_password(self, user: str, password: str) -> None:
-        """Set a new password; the user's sessions end."""
+    def set_password(self, user: str, password: str) -> dict[str, int]:
+        """Set a new password; the user's sessions end and their API tokens are revoked, in the
+        same transaction: a reset is what the operator does when the password leaked, and a
+        token minted with it (`POST /api/tokens`) would otherwise outlive it by 30 days. The
+        operator issues new tokens (`warden users token`). How many of each ended."""
         self._check_password(password)
         digest = self.hasher.hash(password)
 
-        def change() -> None:  # another host changing it at once: this one comes after it
+        def change() -> dict[str, int]:  # another host changing it at once: this one comes after it
             with self.store.connect() as con:
                 account = self._account(con, user)
                 rows.upsert_account(con, user, account["tenant"], digest)
-                ended = rows.end_sessions_of(con, user)
-                self._audit(
-                    con, account["tenant"], OPERATOR, "password_set", {"user": user, "sessions_ended": ended}
-                )
+                ended = {
+                    "sessions_ended": rows.end_sessions_of(con, user),
+                    "tokens_revoked": rows.revoke_tokens_of(con, user),
+                }
+                self._audit(con, account["tenant"], OPERATOR, "password_set", {"user": user, **ended})
+                return ended
 
-        retrying_conflicts(change)
+        return retrying_conflicts(change)
 
     def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
         """A new API token for `user`; its secret is returned here once and stored only hashed."""

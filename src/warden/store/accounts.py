@@ -27,6 +27,7 @@ __all__ = [
     "prune_attempts",
     "reserve_attempt",
     "revoke_token",
+    "revoke_tokens_of",
     "settle_attempt",
     "signed_in_from",
     "start_session",
@@ -110,6 +111,15 @@ def revoke_token(con: Any, token_id: str) -> dict[str, Any] | None:
     )
     found = rows(con.execute("SELECT * FROM api_tokens WHERE token_id = ?", [token_id]))
     return found[0] if found else None
+
+
+def revoke_tokens_of(con: Any, user: str) -> int:
+    """Revoke every live (unrevoked) token of `user` (a password reset, a disabled account);
+    how many were revoked."""
+    cur = con.execute(
+        'UPDATE api_tokens SET revoked_at = ? WHERE "user" = ? AND revoked_at IS NULL', [now(), user]
+    )
+    return int(cur.fetchone()[0])
 
 
 def start_session(
