@@ -116,11 +116,6 @@ def test_a_password_reset_ends_the_tokens_minted_with_the_stolen_password(live: 
 # --- 4. Token use is never recorded -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: Accounts.authenticate_token never calls store.accounts.token_used, so "
-    "`warden users list` shows every token 'last used never' even while it is in use",
-)
 def test_a_tokens_use_shows_in_the_operators_list(live: Live) -> None:
     """After a leak the operator's question is which tokens were used: `warden users list`
     says it shows each token's last use (SERVER.md, `warden users list --help`)."""

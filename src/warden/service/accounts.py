@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import threading
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from warden.errors import UsageError
+from warden.errors import UsageError, WardenError
 from warden.schemas.durations import parse_duration
 from warden.schemas.policy import plausible_user
 from warden.service.errors import BadCredentials, SignInThrottled
@@ -30,6 +31,8 @@ from warden.service.principal import AuthMethod, Principal, principal_for
 from warden.store import accounts as rows
 from warden.store import audit, retrying_conflicts
 from warden.store._util import now
+
+log = logging.getLogger("warden.accounts")
 
 if TYPE_CHECKING:
     from warden.service._base import ServiceBase
@@ -42,6 +45,7 @@ __all__ = [
     "SESSION_TTL",
     "THROTTLE_FAILURES",
     "THROTTLE_WINDOW",
+    "TOKEN_USE_EVERY",
     "USER_CEILING",
     "Accounts",
     "IssuedToken",
@@ -75,6 +79,8 @@ PRUNE_EVERY = timedelta(minutes=10)
 """How often (at most, per process) a sign-in also drops the attempts older than the retention."""
 IPV6_PREFIX = 64
 MIN_PASSWORD = 8
+TOKEN_USE_EVERY = timedelta(minutes=1)
+"""How often (at most) a token's use is recorded: its `last_used_at` is this precise."""
 TOKEN_PREFIX = "wdn"
 _RESERVE_ROUNDS = 40
 """How often a sign-in attempt's reservation runs again after losing a race to another one."""
@@ -451,7 +457,28 @@ class Accounts:
             or not hmac.compare_digest(row["secret_sha256"], _sha256(secret))
         ):
             raise BadCredentials()
-        return self._principal(row["user"], "token")
+        principal = self._principal(row["user"], "token")
+        self._note_use(row)
+        return principal
+
+    def _note_use(self, token: dict[str, Any]) -> None:
+        """Record a token's use (`warden users list`: after a leak, which tokens were used), at
+        most once per :data:`TOKEN_USE_EVERY`: a busy API client must not write per request, so
+        a use within that of the last one recorded writes nothing. Bookkeeping only: a store too
+        busy to record it does not refuse the request (logged)."""
+        at = now()
+        last = token["last_used_at"]
+        if last is not None and at - last < TOKEN_USE_EVERY:
+            return
+
+        def record() -> None:  # a use recorded by another request at once: run again, a no-op
+            with self.store.connect() as con:
+                rows.token_used(con, token["token_id"], unless_since=at - TOKEN_USE_EVERY)
+
+        try:
+            retrying_conflicts(record)
+        except WardenError as exc:
+            log.warning("the use of token %s was not recorded: %s", token["token_id"], exc.code)
 
     def sign_in(self, user: str, password: str, *, client: str, previous: str | None = None) -> Session:
         """Check the password and start a new session (a new id every time: the id a browser held

@@ -100,8 +100,17 @@ def list_tokens(con: Any, user: str | None = None) -> list[dict[str, Any]]:
     )
 
 
-def token_used(con: Any, token_id: str) -> None:
-    con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [now(), token_id])
+def token_used(con: Any, token_id: str, *, unless_since: datetime | None = None) -> None:
+    """Record that a token was used now, unless its last use recorded is at or after
+    `unless_since` (another request, on any host, recorded it a moment ago)."""
+    if unless_since is None:
+        con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [now(), token_id])
+        return
+    con.execute(
+        """UPDATE api_tokens SET last_used_at = ?
+           WHERE token_id = ? AND (last_used_at IS NULL OR last_used_at < ?)""",
+        [now(), token_id, unless_since],
+    )
 
 
 def revoke_token(con: Any, token_id: str) -> dict[str, Any] | None:
