@@ -313,11 +313,6 @@ def test_a_policy_cannot_name_a_user_like_a_reserved_audit_actor(tmp_path: Path,
 # --- 8. OIDC sessions outlive a switch of identity provider -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: an OIDC session keeps no issuer; Accounts.session only checks that the policy "
-    "still has an `oidc:` section, so sessions the replaced (compromised) provider vouched for live on",
-)
 def test_a_new_identity_provider_ends_the_sessions_the_old_one_vouched_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -517,9 +517,18 @@ class Accounts:
         if row["expires_at"] <= now():
             raise BadCredentials()
         auth: AuthMethod = "oidc" if row["auth"] == "oidc" else "password"
-        if auth == "oidc" and self.service.policies.in_force(may_initialise=False).policy.oidc is None:
-            raise BadCredentials()  # the policy no longer lets anyone in through OIDC
+        if auth == "oidc":
+            self._check_issuer(row)
         return Session(session_id, row["csrf"], self._principal(row["user"], auth), row["expires_at"])
+
+    def _check_issuer(self, row: dict[str, Any]) -> None:
+        """An OIDC session lives only while the policy in force trusts the provider that vouched
+        for it: no `oidc:` any more, or another issuer (the old provider replaced, say after it
+        was compromised), ends it. A session from before issuers were recorded has none: it ends
+        too (its user signs in again)."""
+        provider = self.service.policies.in_force(may_initialise=False).policy.oidc
+        if provider is None or row.get("issuer") != provider.issuer:
+            raise BadCredentials()
 
     def check_csrf(self, session: Session, presented: str | None) -> bool:
         return bool(presented) and hmac.compare_digest(session.csrf, presented or "")

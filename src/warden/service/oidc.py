@@ -339,7 +339,9 @@ class OidcSignIn:
             with self.store.connect() as con:
                 if previous:
                     rows.end_session(con, _sha256(previous))
-                rows.start_session(con, _sha256(session_id), signed_in.user, csrf, "oidc", expires_at)
+                rows.start_session(
+                    con, _sha256(session_id), signed_in.user, csrf, "oidc", expires_at, issuer=provider.issuer
+                )
                 _audit(
                     con,
                     _tenant_of(signed_in, account),

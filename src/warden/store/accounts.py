@@ -132,12 +132,20 @@ def revoke_tokens_of(con: Any, user: str) -> int:
 
 
 def start_session(
-    con: Any, session_sha256: str, user: str, csrf: str, auth: str, expires_at: datetime
+    con: Any,
+    session_sha256: str,
+    user: str,
+    csrf: str,
+    auth: str,
+    expires_at: datetime,
+    *,
+    issuer: str | None = None,
 ) -> None:
+    """A new session; `issuer`: the OIDC provider that vouched for an OIDC one."""
     con.execute(
-        """INSERT INTO sessions (session_sha256, "user", csrf, auth, created_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        [session_sha256, user, csrf, auth, now(), expires_at],
+        """INSERT INTO sessions (session_sha256, "user", csrf, auth, created_at, expires_at, issuer)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        [session_sha256, user, csrf, auth, now(), expires_at, issuer],
     )
 
 
