@@ -74,6 +74,37 @@ def passwd(
     )
 
 
+@users_app.command("disable")
+@friendly_errors
+def disable(
+    user: str = typer.Argument(..., help="An account, or an OIDC user the policy names."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Disable an account: no sign-in (password or OIDC); its sessions end and tokens are revoked."""
+    service = _service(policy)
+    done = service.accounts.set_disabled(user, True)
+    said = "disabled" if done["changed"] else "was disabled already"
+    console.print(
+        plain(
+            f"account {user} {said}; sessions ended: {done['sessions_ended']}, "
+            f"API tokens revoked: {done['tokens_revoked']} (`warden users enable {user}` undoes it)"
+        )
+    )
+
+
+@users_app.command("enable")
+@friendly_errors
+def enable(
+    user: str = typer.Argument(...),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Enable a disabled account again (its revoked tokens stay revoked: issue new ones)."""
+    service = _service(policy)
+    done = service.accounts.set_disabled(user, False)
+    said = "enabled" if done["changed"] else "was not disabled"
+    console.print(plain(f"account {user} {said}"))
+
+
 @users_app.command("token")
 @friendly_errors
 def token(
@@ -116,7 +147,10 @@ def list_users(
         typer.echo(json.dumps(accounts, default=str, indent=2))
         return
     for a in accounts:
-        console.print(plain(f"{a['user']} (tenant {a['tenant']}, {a['live_tokens']} live token(s))"))
+        disabled = ", DISABLED" if a["disabled"] else ""
+        console.print(
+            plain(f"{a['user']} (tenant {a['tenant']}, {a['live_tokens']} live token(s){disabled})")
+        )
         for t in a["tokens"]:
             state = "revoked" if t["revoked_at"] else f"expires {t['expires_at'] or 'never'}"
             console.print(

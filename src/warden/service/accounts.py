@@ -276,6 +276,43 @@ class Accounts:
 
         return retrying_conflicts(change)
 
+    def set_disabled(self, user: str, disabled: bool) -> dict[str, Any]:
+        """Disable (or enable again) `user`: a disabled user signs in neither with a password nor
+        through OIDC, and disabling ends their sessions and revokes their API tokens in the same
+        transaction. An OIDC user the policy names but who has no account gets one without a
+        password, disabled (the only way to stop someone the provider still vouches for short
+        of a policy change). What changed, with how many sessions and tokens ended."""
+        tenant = self._tenant_of(user) if disabled and plausible_user(user) else None
+
+        def change() -> dict[str, Any]:  # another host at once: this one comes after it
+            with self.store.connect() as con:
+                account = (
+                    self._account_to_disable(con, user, tenant) if disabled else self._account(con, user)
+                )
+                done: dict[str, Any] = {"user": user, "changed": bool(account["disabled"]) != disabled}
+                rows.set_disabled(con, user, disabled)
+                if disabled:
+                    done["sessions_ended"] = rows.end_sessions_of(con, user)
+                    done["tokens_revoked"] = rows.revoke_tokens_of(con, user)
+                event = "account_disabled" if disabled else "account_enabled"
+                payload = {k: v for k, v in done.items() if k != "changed"}
+                self._audit(con, account["tenant"], OPERATOR, event, payload)
+                return done
+
+        return retrying_conflicts(change)
+
+    def _account_to_disable(self, con: Any, user: str, tenant: str | None) -> dict[str, Any]:
+        """`user`'s account, or a new one without a password on `tenant` (their first in the
+        policy: an OIDC user); a user with neither is refused (`unknown_account`)."""
+        account = rows.get_account(con, user) if plausible_user(user) else None
+        if account is not None:
+            return account
+        if tenant is None:
+            return self._account(con, user)  # the coded refusal: no account, not in the policy
+        rows.upsert_account(con, user, tenant, None)
+        self._audit(con, tenant, OPERATOR, "account_added", {"user": user, "password": False})
+        return self._account(con, user)
+
     def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
         """A new API token for `user`; its secret is returned here once and stored only hashed."""
         token_id = secrets.token_hex(6)

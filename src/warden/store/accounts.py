@@ -28,6 +28,7 @@ __all__ = [
     "reserve_attempt",
     "revoke_token",
     "revoke_tokens_of",
+    "set_disabled",
     "settle_attempt",
     "signed_in_from",
     "start_session",
@@ -60,6 +61,11 @@ def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str |
             [user, tenant, password_hash, at, at],
         )
     return not existed
+
+
+def set_disabled(con: Any, user: str, disabled: bool) -> None:
+    """Disable or enable `user`'s account (the row must exist)."""
+    con.execute('UPDATE accounts SET disabled = ?, updated_at = ? WHERE "user" = ?', [disabled, now(), user])
 
 
 def list_accounts(con: Any) -> list[dict[str, Any]]:
