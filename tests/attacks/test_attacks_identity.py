@@ -3,8 +3,12 @@ real server (uvicorn over HTTP), the real OIDC provider of tests/server, the rea
 subprocesses and a real Postgres ledger.
 
 A test marked ``xfail(strict=True, reason="DEFECT: ...")`` asserts the secure behaviour and
-fails today; the rest pin attacks that held where no other test covers them. The attacks that
-held without a test here are listed at the end of the file.
+fails today. The defects found in sections 1, 3, 4, 6, 7, 8 and 9 are fixed: their tests are
+regression tests now (an unverified e-mail names nobody, a password reset revokes the tokens,
+token use is recorded, a NUL in a user name is an unknown user, reserved actors cannot be
+policy users, an OIDC session ends with its provider, the error page survives a refused session
+lookup). The rest pin attacks that held where no other test covers them. The attacks that held
+without a test here are listed at the end of the file.
 """
 
 from __future__ import annotations
@@ -475,7 +479,8 @@ def test_the_documented_export_check_catches_an_edit_hidden_under_another_tenant
 # --- Attacks tried that held (probed against the same live server, OIDC provider, CLI, Postgres) --
 #
 # - OIDC: `email_verified: false` (the JSON boolean) is refused (test above). An ID token with no
-#   `email_verified` at all is accepted: SERVER.md only promises that false names nobody.
+#   `email_verified` at all was accepted; it is now refused too (only the JSON boolean true
+#   verifies an e-mail: tests/server/test_oidc.py, SERVER.md).
 #   State, nonce, code replay, iss/aud/azp, expiry and a foreign key: tests/server/test_oidc.py.
 # - User name tricks at /sign-in and POST /api/tokens (DuckDB): " dora@acme ", "dora@acme\t",
 #   "dora@acme\n" are stripped to dora herself (one identity, one throttle bucket); "DORA@acme",
@@ -492,7 +497,8 @@ def test_the_documented_export_check_catches_an_edit_hidden_under_another_tenant
 #   sessions and tokens re-derive roles from the policy in force on every request; a password
 #   change ends all the user's sessions, OIDC ones included; X-Forwarded-Proto is read only from
 #   trusted proxies; sign-in and the OIDC callback end the previous session id.
-# - Observations, not failures: no `warden users` command sets `accounts.disabled` (SERVER.md
-#   speaks of disabled accounts); an account's tenant is fixed at `users add`, so the credential
+# - Observations, not failures: no `warden users` command set `accounts.disabled` (SERVER.md
+#   speaks of disabled accounts; fixed: `warden users disable/enable`, tests/cli/
+#   test_users_disable_cli.py); an account's tenant is fixed at `users add`, so the credential
 #   events of a user the policy moves to another tenant keep landing on the old tenant's chain;
 #   the OIDC e-mail match uses str.lower(), which folds U+212A KELVIN SIGN to "k".

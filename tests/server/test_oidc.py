@@ -273,6 +273,9 @@ def test_an_identity_the_policy_does_not_name_is_refused(oidc: OidcLive) -> None
         assert r.status_code == 403 and _code(r) == "oidc_unknown_user"
         r = _sign_in(oidc, c, "dora@acme", email_verified="true")
         assert r.status_code == 403 and "warden_session" not in c.cookies
+        # a claim with a control character names nobody (and never reaches the ledger's SQL)
+        r = _sign_in(oidc, c, "dora@acme.example\x00")
+        assert r.status_code == 403 and _code(r) == "oidc_unknown_user"
     failed = _events(oidc, "sign_in_failed")
     assert any("mallory@elsewhere.example" in e["payload"]["reason"] for e in failed)
 

@@ -285,7 +285,7 @@ class OidcSignIn:
         must be the JSON boolean true (a missing claim, or the string "false" some providers
         send, proves nothing: anyone may register an address they do not own there)."""
         value = claims.get(provider.user_claim)
-        if not isinstance(value, str) or not value.strip() or not plausible_user(value):
+        if not isinstance(value, str) or not plausible_user(value.strip()):
             return None
         if provider.user_claim == "email" and claims.get("email_verified") is not True:
             return None
