@@ -64,8 +64,9 @@ def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str |
 
 
 def set_disabled(con: Any, user: str, disabled: bool) -> None:
-    """Disable or enable `user`'s account (the row must exist)."""
-    con.execute('UPDATE accounts SET disabled = ?, updated_at = ? WHERE "user" = ?', [disabled, now(), user])
+    """Disable or enable `user`'s account (the row must exist). `updated_at` stays: it is when
+    the password was last set (a fresh sign-in failure count starts there)."""
+    con.execute('UPDATE accounts SET disabled = ? WHERE "user" = ?', [disabled, user])
 
 
 def list_accounts(con: Any) -> list[dict[str, Any]]:
