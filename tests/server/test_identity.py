@@ -244,3 +244,35 @@ def test_the_live_view_ends_when_its_session_expires_is_ended_or_its_account_is_
     for how, (events, took) in outcomes.items():
         assert events == ["progress", "ended"], (how, events)
         assert took < 10, (how, took)  # a poll or two, not MAX_STREAM_S
+
+
+# --- a token's use is recorded, at most once a minute ------------------------------------------
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(live: Live) -> None:
+    """`warden users list` shows each token's last use; a busy client writes it once a minute,
+    not on every request."""
+    from warden.service.accounts import TOKEN_USE_EVERY
+
+    issued = live.token("ana@acme")
+
+    def last_used() -> Any:
+        found = {t["token_id"]: t for a in live.service.accounts.list() for t in a["tokens"]}
+        return found[issued.token_id]["last_used_at"]
+
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert last_used() is None
+    with live.client() as c:
+        assert c.get("/api/me", headers=headers).status_code == 200
+        first = last_used()
+        assert first is not None
+        for _ in range(3):
+            assert c.get("/api/me", headers=headers).status_code == 200
+        assert last_used() == first  # within the minute: nothing written
+        with live.service.store.connect() as con:  # the last use recorded is a minute old
+            con.execute(
+                "UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?",
+                [first - TOKEN_USE_EVERY, issued.token_id],
+            )
+        assert c.get("/api/me", headers=headers).status_code == 200
+        assert last_used() > first - TOKEN_USE_EVERY

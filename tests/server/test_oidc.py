@@ -70,10 +70,14 @@ class OidcLive:
     def client(self, **kwargs: Any) -> httpx.Client:
         return self.live.client(**kwargs)
 
-    def vouch_for(self, user_or_email: str, *, tamper: str | None = None, **claims: Any) -> None:
-        """Who the provider signs in next, and how its ID token is spoiled (if at all)."""
+    def vouch_for(
+        self, user_or_email: str, *, tamper: str | None = None, without: tuple[str, ...] = (), **claims: Any
+    ) -> None:
+        """Who the provider signs in next, and how its ID token is spoiled (if at all): `claims`
+        added or replaced, `without` left out (a verified e-mail unless told otherwise)."""
         email = EMAILS.get(user_or_email, user_or_email)
-        self.provider.identity = {"sub": f"sub-{email}", "email": email, "email_verified": True, **claims}
+        identity = {"sub": f"sub-{email}", "email": email, "email_verified": True, **claims}
+        self.provider.identity = {k: v for k, v in identity.items() if k not in without}
         self.provider.tamper = tamper
 
 
@@ -264,6 +268,14 @@ def test_an_identity_the_policy_does_not_name_is_refused(oidc: OidcLive) -> None
         # an unverified address of a real user is not that user
         r = _sign_in(oidc, c, "dora@acme", email_verified=False)
         assert r.status_code == 403 and "warden_session" not in c.cookies
+        # nor one the provider does not say it verified (no claim, or a string, not true)
+        r = _sign_in(oidc, c, "dora@acme", without=("email_verified",))
+        assert r.status_code == 403 and _code(r) == "oidc_unknown_user"
+        r = _sign_in(oidc, c, "dora@acme", email_verified="true")
+        assert r.status_code == 403 and "warden_session" not in c.cookies
+        # a claim with a control character names nobody (and never reaches the ledger's SQL)
+        r = _sign_in(oidc, c, "dora@acme.example\x00")
+        assert r.status_code == 403 and _code(r) == "oidc_unknown_user"
     failed = _events(oidc, "sign_in_failed")
     assert any("mallory@elsewhere.example" in e["payload"]["reason"] for e in failed)
 

@@ -62,10 +62,47 @@ def passwd(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     policy: Path | None = typer.Option(None, "--policy", "-p"),
 ) -> None:
-    """Set a new password; the user's browser sessions end."""
+    """Set a new password; the user's browser sessions end and their API tokens are revoked."""
     service = _service(policy)
-    service.accounts.set_password(user, _password(password_stdin))
-    console.print(plain(f"password of {user} changed; their sessions ended"))
+    ended = service.accounts.set_password(user, _password(password_stdin))
+    console.print(
+        plain(
+            f"password of {user} changed; their sessions ended ({ended['sessions_ended']}) "
+            f"and their API tokens were revoked ({ended['tokens_revoked']}): issue new ones "
+            f"with `warden users token {user}`"
+        )
+    )
+
+
+@users_app.command("disable")
+@friendly_errors
+def disable(
+    user: str = typer.Argument(..., help="An account, or an OIDC user the policy names."),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Disable an account: no sign-in (password or OIDC); its sessions end and tokens are revoked."""
+    service = _service(policy)
+    done = service.accounts.set_disabled(user, True)
+    said = "disabled" if done["changed"] else "was disabled already"
+    console.print(
+        plain(
+            f"account {user} {said}; sessions ended: {done['sessions_ended']}, "
+            f"API tokens revoked: {done['tokens_revoked']} (`warden users enable {user}` undoes it)"
+        )
+    )
+
+
+@users_app.command("enable")
+@friendly_errors
+def enable(
+    user: str = typer.Argument(...),
+    policy: Path | None = typer.Option(None, "--policy", "-p"),
+) -> None:
+    """Enable a disabled account again (its revoked tokens stay revoked: issue new ones)."""
+    service = _service(policy)
+    done = service.accounts.set_disabled(user, False)
+    said = "enabled" if done["changed"] else "was not disabled"
+    console.print(plain(f"account {user} {said}"))
 
 
 @users_app.command("token")
@@ -110,7 +147,10 @@ def list_users(
         echo(json.dumps(accounts, default=str, indent=2))
         return
     for a in accounts:
-        console.print(plain(f"{a['user']} (tenant {a['tenant']}, {a['live_tokens']} live token(s))"))
+        disabled = ", DISABLED" if a["disabled"] else ""
+        console.print(
+            plain(f"{a['user']} (tenant {a['tenant']}, {a['live_tokens']} live token(s){disabled})")
+        )
         for t in a["tokens"]:
             state = "revoked" if t["revoked_at"] else f"expires {t['expires_at'] or 'never'}"
             console.print(

@@ -6,6 +6,8 @@ auto-approval exists only where a rule is written, and self-approval is off unle
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +17,7 @@ from warden.schemas.durations import parse_duration
 from warden.schemas.runbook import Limits
 
 __all__ = [
+    "RESERVED_ACTORS",
     "ApprovalPolicy",
     "AutoApprovalRule",
     "EmailChannel",
@@ -28,6 +31,8 @@ __all__ = [
     "User",
     "WebhookChannel",
     "duration_seconds",
+    "plausible_user",
+    "user_id_problem",
 ]
 
 SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "postgres"]
@@ -39,6 +44,45 @@ SystemType = Literal["sqlite", "duckdb", "csv", "parquet", "source", "jsonl", "p
 - ``jsonl``: log files, one JSON object per line.
 - ``postgres``: a database reached by DSN (``location`` holds the DSN, no path check).
 """
+
+
+RESERVED_ACTORS = frozenset({"operator@host", "server@host", "warden", "-"})
+"""Actors the audit trail names for acts no policy user did: the host operator's account
+management, the server's own (orphan runs), the system's steps, an identity that names nobody.
+A policy user so named would have their acts audited as the host's or the system's."""
+
+
+def plausible_user(user: str) -> bool:
+    """Whether `user` could be a user id at all: not empty, not too long, and no whitespace,
+    control character or lone surrogate (which no policy names, and which a ledger may refuse
+    to store or compare: Postgres refuses a NUL). Callers answer any other name like an
+    unknown user, before it reaches the store."""
+    return 0 < len(user) <= 320 and not any(
+        ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in user
+    )
+
+
+def user_id_problem(user: str) -> str | None:
+    """Why `user` cannot be a policy user id (or admin), or None when it can."""
+    if user in RESERVED_ACTORS:
+        return (
+            f"user id '{user}' is reserved: the audit trail names the host operator, the server "
+            "or the system by it; choose another id for this person"
+        )
+    if not plausible_user(user):
+        return (
+            f"user id {user!r} is empty, longer than 320 characters, or has whitespace or a control "
+            "character; use an id such as name@org"
+        )
+    return None
+
+
+def _user_ids(users: Iterable[str]) -> None:
+    """Refuse the first user id that cannot be one (:func:`user_id_problem`)."""
+    for user in users:
+        problem = user_id_problem(user)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def _no_nul(path: str) -> str:
@@ -263,6 +307,12 @@ class Tenant(StrictModel):
     def _roots_are_paths(cls, value: list[str]) -> list[str]:
         return [_no_nul(root) for root in value]
 
+    @field_validator("users")
+    @classmethod
+    def _user_ids_are_ids(cls, value: dict[str, User]) -> dict[str, User]:
+        _user_ids(value)
+        return value
+
     @model_validator(mode="after")
     def _references_are_consistent(self) -> Tenant:
         known = set(self.roles)
@@ -306,6 +356,12 @@ class GovernancePolicy(StrictModel):
     oidc: OidcProvider | None = Field(
         default=None, description="Optional sign-in to the server through an OpenID Connect provider."
     )
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_ids_are_ids(cls, value: list[str]) -> list[str]:
+        _user_ids(value)
+        return value
 
     @model_validator(mode="after")
     def _tenant_names_are_slugs(self) -> GovernancePolicy:

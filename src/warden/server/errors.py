@@ -109,7 +109,10 @@ def error_page(request: Request, status: int, code: str, message: str, fix: str 
     from warden.server.templating import templates
 
     context: dict[str, Any] = {"status": status, "code": code, "message": message, "fix": fix}
-    session = page_session(request)
+    try:
+        session = page_session(request)
+    except WardenError:  # the lookup itself refused (policy_mismatch, store_busy): the coded
+        session = None  # page still answers, signed out (the error is what the browser needs)
     if session is not None:
         context.update(me=session.principal.user, admin=session.principal.admin, csrf_token=session.csrf)
         context["csrf_field"] = "csrf_token"

@@ -11,23 +11,28 @@ secret is ever audited. Every credential event is audited on the chain of the ac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from warden.errors import UsageError
+from warden.errors import UsageError, WardenError
 from warden.schemas.durations import parse_duration
+from warden.schemas.policy import plausible_user
 from warden.service.errors import BadCredentials, SignInThrottled
 from warden.service.principal import AuthMethod, Principal, principal_for
 from warden.store import accounts as rows
 from warden.store import audit, retrying_conflicts
 from warden.store._util import now
+
+log = logging.getLogger("warden.accounts")
 
 if TYPE_CHECKING:
     from warden.service._base import ServiceBase
@@ -40,6 +45,7 @@ __all__ = [
     "SESSION_TTL",
     "THROTTLE_FAILURES",
     "THROTTLE_WINDOW",
+    "TOKEN_USE_EVERY",
     "USER_CEILING",
     "Accounts",
     "IssuedToken",
@@ -73,6 +79,8 @@ PRUNE_EVERY = timedelta(minutes=10)
 """How often (at most, per process) a sign-in also drops the attempts older than the retention."""
 IPV6_PREFIX = 64
 MIN_PASSWORD = 8
+TOKEN_USE_EVERY = timedelta(minutes=1)
+"""How often (at most) a token's use is recorded: its `last_used_at` is this precise."""
 TOKEN_PREFIX = "wdn"
 _RESERVE_ROUNDS = 40
 """How often a sign-in attempt's reservation runs again after losing a race to another one."""
@@ -247,21 +255,63 @@ class Accounts:
 
         retrying_conflicts(add)
 
-    def set_password(self, user: str, password: str) -> None:
-        """Set a new password; the user's sessions end."""
+    def set_password(self, user: str, password: str) -> dict[str, int]:
+        """Set a new password; the user's sessions end and their API tokens are revoked, in the
+        same transaction: a reset is what the operator does when the password leaked, and a
+        token minted with it (`POST /api/tokens`) would otherwise outlive it by 30 days. The
+        operator issues new tokens (`warden users token`). How many of each ended."""
         self._check_password(password)
         digest = self.hasher.hash(password)
 
-        def change() -> None:  # another host changing it at once: this one comes after it
+        def change() -> dict[str, int]:  # another host changing it at once: this one comes after it
             with self.store.connect() as con:
                 account = self._account(con, user)
                 rows.upsert_account(con, user, account["tenant"], digest)
-                ended = rows.end_sessions_of(con, user)
-                self._audit(
-                    con, account["tenant"], OPERATOR, "password_set", {"user": user, "sessions_ended": ended}
-                )
+                ended = {
+                    "sessions_ended": rows.end_sessions_of(con, user),
+                    "tokens_revoked": rows.revoke_tokens_of(con, user),
+                }
+                self._audit(con, account["tenant"], OPERATOR, "password_set", {"user": user, **ended})
+                return ended
 
-        retrying_conflicts(change)
+        return retrying_conflicts(change)
+
+    def set_disabled(self, user: str, disabled: bool) -> dict[str, Any]:
+        """Disable (or enable again) `user`: a disabled user signs in neither with a password nor
+        through OIDC, and disabling ends their sessions and revokes their API tokens in the same
+        transaction. An OIDC user the policy names but who has no account gets one without a
+        password, disabled (the only way to stop someone the provider still vouches for short
+        of a policy change). What changed, with how many sessions and tokens ended."""
+        tenant = self._tenant_of(user) if disabled and plausible_user(user) else None
+
+        def change() -> dict[str, Any]:  # another host at once: this one comes after it
+            with self.store.connect() as con:
+                account = (
+                    self._account_to_disable(con, user, tenant) if disabled else self._account(con, user)
+                )
+                done: dict[str, Any] = {"user": user, "changed": bool(account["disabled"]) != disabled}
+                rows.set_disabled(con, user, disabled)
+                if disabled:
+                    done["sessions_ended"] = rows.end_sessions_of(con, user)
+                    done["tokens_revoked"] = rows.revoke_tokens_of(con, user)
+                event = "account_disabled" if disabled else "account_enabled"
+                payload = {k: v for k, v in done.items() if k != "changed"}
+                self._audit(con, account["tenant"], OPERATOR, event, payload)
+                return done
+
+        return retrying_conflicts(change)
+
+    def _account_to_disable(self, con: Any, user: str, tenant: str | None) -> dict[str, Any]:
+        """`user`'s account, or a new one without a password on `tenant` (their first in the
+        policy: an OIDC user); a user with neither is refused (`unknown_account`)."""
+        account = rows.get_account(con, user) if plausible_user(user) else None
+        if account is not None:
+            return account
+        if tenant is None:
+            return self._account(con, user)  # the coded refusal: no account, not in the policy
+        rows.upsert_account(con, user, tenant, None)
+        self._audit(con, tenant, OPERATOR, "account_added", {"user": user, "password": False})
+        return self._account(con, user)
 
     def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
         """A new API token for `user`; its secret is returned here once and stored only hashed."""
@@ -332,6 +382,8 @@ class Accounts:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         user = user.strip()
+        if not plausible_user(user):
+            self._refuse_implausible(password)
         counted_as = throttle_client(client)
         attempt_id = secrets.token_hex(12)
         limits = self.limits
@@ -392,7 +444,7 @@ class Accounts:
         ok = False
         try:
             ok = self.hasher.verify((account or {}).get("password_hash") or self._dummy, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeError):  # a lone surrogate: not utf-8
             ok = False
         ok = ok and account is not None and not account["disabled"]
         principal = None
@@ -416,6 +468,16 @@ class Accounts:
             raise BadCredentials()
         return principal
 
+    def _refuse_implausible(self, password: str) -> NoReturn:
+        """A name no policy can hold (a NUL, a control character: Postgres refuses a NUL in
+        SQL) is an unknown user: refused before any SQL runs, after the dummy hash's check, so
+        it costs what an unknown user's attempt costs."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        with contextlib.suppress(VerificationError, InvalidHashError, UnicodeError):
+            self.hasher.verify(self._dummy, password)
+        raise BadCredentials()
+
     def authenticate_token(self, secret: str) -> Principal:
         """The principal a bearer token stands for; expired, revoked and unknown tokens alike fail."""
         if not secret.startswith(f"{TOKEN_PREFIX}_") or len(secret) > 200:
@@ -432,7 +494,28 @@ class Accounts:
             or not hmac.compare_digest(row["secret_sha256"], _sha256(secret))
         ):
             raise BadCredentials()
-        return self._principal(row["user"], "token")
+        principal = self._principal(row["user"], "token")
+        self._note_use(row)
+        return principal
+
+    def _note_use(self, token: dict[str, Any]) -> None:
+        """Record a token's use (`warden users list`: after a leak, which tokens were used), at
+        most once per :data:`TOKEN_USE_EVERY`: a busy API client must not write per request, so
+        a use within that of the last one recorded writes nothing. Bookkeeping only: a store too
+        busy to record it does not refuse the request (logged)."""
+        at = now()
+        last = token["last_used_at"]
+        if last is not None and at - last < TOKEN_USE_EVERY:
+            return
+
+        def record() -> None:  # a use recorded by another request at once: run again, a no-op
+            with self.store.connect() as con:
+                rows.token_used(con, token["token_id"], unless_since=at - TOKEN_USE_EVERY)
+
+        try:
+            retrying_conflicts(record)
+        except WardenError as exc:
+            log.warning("the use of token %s was not recorded: %s", token["token_id"], exc.code)
 
     def sign_in(self, user: str, password: str, *, client: str, previous: str | None = None) -> Session:
         """Check the password and start a new session (a new id every time: the id a browser held
@@ -471,9 +554,18 @@ class Accounts:
         if row["expires_at"] <= now():
             raise BadCredentials()
         auth: AuthMethod = "oidc" if row["auth"] == "oidc" else "password"
-        if auth == "oidc" and self.service.policies.in_force(may_initialise=False).policy.oidc is None:
-            raise BadCredentials()  # the policy no longer lets anyone in through OIDC
+        if auth == "oidc":
+            self._check_issuer(row)
         return Session(session_id, row["csrf"], self._principal(row["user"], auth), row["expires_at"])
+
+    def _check_issuer(self, row: dict[str, Any]) -> None:
+        """An OIDC session lives only while the policy in force trusts the provider that vouched
+        for it: no `oidc:` any more, or another issuer (the old provider replaced, say after it
+        was compromised), ends it. A session from before issuers were recorded has none: it ends
+        too (its user signs in again)."""
+        provider = self.service.policies.in_force(may_initialise=False).policy.oidc
+        if provider is None or row.get("issuer") != provider.issuer:
+            raise BadCredentials()
 
     def check_csrf(self, session: Session, presented: str | None) -> bool:
         return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
@@ -513,7 +605,7 @@ class Accounts:
         return found.tenants[0] if found is not None and found.tenants else None
 
     def _account(self, con: Any, user: str) -> dict[str, Any]:
-        account = rows.get_account(con, user)
+        account = rows.get_account(con, user) if plausible_user(user) else None
         if account is None:
             raise UsageError(
                 f"'{user}' has no account",

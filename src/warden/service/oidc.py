@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from warden.errors import WardenError
-from warden.schemas.policy import OidcProvider
+from warden.schemas.policy import OidcProvider, plausible_user
 from warden.service.principal import Principal, principal_for
 from warden.store import accounts as rows
 from warden.store import audit, retrying_conflicts
@@ -279,11 +279,15 @@ class OidcSignIn:
         return dict(userinfo)
 
     def _identity(self, provider: OidcProvider, claims: dict[str, Any]) -> str | None:
-        """The policy user the verified claims name, or None."""
+        """The policy user the verified claims name, or None.
+
+        An e-mail names someone only when the provider says it verified it: `email_verified`
+        must be the JSON boolean true (a missing claim, or the string "false" some providers
+        send, proves nothing: anyone may register an address they do not own there)."""
         value = claims.get(provider.user_claim)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not plausible_user(value.strip()):
             return None
-        if provider.user_claim == "email" and claims.get("email_verified") is False:
+        if provider.user_claim == "email" and claims.get("email_verified") is not True:
             return None
         policy = self.accounts.service.policies.in_force(may_initialise=False).policy
         if provider.match == "user":
@@ -335,7 +339,9 @@ class OidcSignIn:
             with self.store.connect() as con:
                 if previous:
                     rows.end_session(con, _sha256(previous))
-                rows.start_session(con, _sha256(session_id), signed_in.user, csrf, "oidc", expires_at)
+                rows.start_session(
+                    con, _sha256(session_id), signed_in.user, csrf, "oidc", expires_at, issuer=provider.issuer
+                )
                 _audit(
                     con,
                     _tenant_of(signed_in, account),

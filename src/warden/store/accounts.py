@@ -27,6 +27,8 @@ __all__ = [
     "prune_attempts",
     "reserve_attempt",
     "revoke_token",
+    "revoke_tokens_of",
+    "set_disabled",
     "settle_attempt",
     "signed_in_from",
     "start_session",
@@ -59,6 +61,12 @@ def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str |
             [user, tenant, password_hash, at, at],
         )
     return not existed
+
+
+def set_disabled(con: Any, user: str, disabled: bool) -> None:
+    """Disable or enable `user`'s account (the row must exist). `updated_at` stays: it is when
+    the password was last set (a fresh sign-in failure count starts there)."""
+    con.execute('UPDATE accounts SET disabled = ? WHERE "user" = ?', [disabled, user])
 
 
 def list_accounts(con: Any) -> list[dict[str, Any]]:
@@ -99,8 +107,17 @@ def list_tokens(con: Any, user: str | None = None) -> list[dict[str, Any]]:
     )
 
 
-def token_used(con: Any, token_id: str) -> None:
-    con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [now(), token_id])
+def token_used(con: Any, token_id: str, *, unless_since: datetime | None = None) -> None:
+    """Record that a token was used now, unless its last use recorded is at or after
+    `unless_since` (another request, on any host, recorded it a moment ago)."""
+    if unless_since is None:
+        con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [now(), token_id])
+        return
+    con.execute(
+        """UPDATE api_tokens SET last_used_at = ?
+           WHERE token_id = ? AND (last_used_at IS NULL OR last_used_at < ?)""",
+        [now(), token_id, unless_since],
+    )
 
 
 def revoke_token(con: Any, token_id: str) -> dict[str, Any] | None:
@@ -112,13 +129,30 @@ def revoke_token(con: Any, token_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def revoke_tokens_of(con: Any, user: str) -> int:
+    """Revoke every live (unrevoked) token of `user` (a password reset, a disabled account);
+    how many were revoked."""
+    cur = con.execute(
+        'UPDATE api_tokens SET revoked_at = ? WHERE "user" = ? AND revoked_at IS NULL', [now(), user]
+    )
+    return int(cur.fetchone()[0])
+
+
 def start_session(
-    con: Any, session_sha256: str, user: str, csrf: str, auth: str, expires_at: datetime
+    con: Any,
+    session_sha256: str,
+    user: str,
+    csrf: str,
+    auth: str,
+    expires_at: datetime,
+    *,
+    issuer: str | None = None,
 ) -> None:
+    """A new session; `issuer`: the OIDC provider that vouched for an OIDC one."""
     con.execute(
-        """INSERT INTO sessions (session_sha256, "user", csrf, auth, created_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        [session_sha256, user, csrf, auth, now(), expires_at],
+        """INSERT INTO sessions (session_sha256, "user", csrf, auth, created_at, expires_at, issuer)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        [session_sha256, user, csrf, auth, now(), expires_at, issuer],
     )
 
 

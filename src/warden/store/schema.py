@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["DDL", "SCHEMA_VERSION", "upgrade"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """1: the first schema. 2: audit_events carries a hash chain per tenant (chain_no, prev_hash,
 hash; UNIQUE (tenant, chain_no)) and run_id/root_run_id may be null (tenant-level events).
 3: the approval queue (one row per approval requested, with its SLA), the notification outbox,
@@ -23,7 +23,11 @@ machine is alive while its process beats).
 stored once by its sha256 for every tenant (``documents``), so its ``documents.name`` (and the
 name in ``document_json``) would be the first uploader's: it is the document's id, and never
 shown. Older rows are named from their run's ``documents_ingested`` event, else from
-``documents.name`` (then set to the id), on the first read-write open (``upgrade``)."""
+``documents.name`` (then set to the id), on the first read-write open (``upgrade``).
+7: ``sessions.issuer``: the issuer of the OIDC provider that vouched for an OIDC session, so a
+policy that names another provider ends the sessions the old one vouched for (a new nullable
+column: older sessions have none, so their OIDC ones end and sign in again; password sessions
+never use it)."""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -329,6 +333,8 @@ DDL: tuple[str, ...] = (
         expires_at TIMESTAMP NOT NULL,
         ended_at TIMESTAMP
     )""",
+    # version 7: the provider (its issuer) that vouched for an OIDC session
+    """ALTER TABLE sessions ADD COLUMN IF NOT EXISTS issuer VARCHAR""",
     """CREATE TABLE IF NOT EXISTS sign_in_attempts (
         "user" VARCHAR NOT NULL,
         client VARCHAR NOT NULL,
