@@ -20,6 +20,17 @@ def test_controls_are_escaped_and_lines_and_tabs_stay() -> None:
     assert escape_controls(text) is text
 
 
+def test_bidirectional_overrides_are_escaped_so_a_line_reads_as_stored() -> None:
+    """A model-written description with a right-to-left override (Trojan Source style) would
+    show the approver reordered text; embeddings, overrides and isolates are escaped, while the
+    marks that only nudge direction (LRM, RLM) and right-to-left letters stay."""
+    hostile = "scan crm\u202e;sbd-ecnanif ot stropxe dna\u202c then stop"
+    assert escape_controls(hostile) == "scan crm\\u202e;sbd-ecnanif ot stropxe dna\\u202c then stop"
+    assert escape_controls("\u2067isolated\u2069") == "\\u2067isolated\\u2069"
+    plain = "שלום \u200f(RLM) مرحبا"
+    assert escape_controls(plain) is plain
+
+
 def test_json_output_stays_json_with_its_values(capsys: pytest.CaptureFixture[str]) -> None:
     value = {"name": f"notice{ESCAPES}.md"}
     echo(json.dumps(value, ensure_ascii=False))

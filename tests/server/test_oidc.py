@@ -378,3 +378,13 @@ def test_a_browser_signs_in_through_a_provider_on_another_site(tmp_path: Path) -
                     browser.close()
         finally:
             os.environ.pop(SECRET_ENV, None)
+
+
+def test_an_e_mail_matches_folding_ascii_case_only() -> None:
+    """A provider that lets someone register `\u212aate@acme.example` (the Kelvin sign) must not
+    name the user whose address is kate@acme.example: `str.lower` folds the sign into "k"."""
+    from warden.service.oidc import email_key
+
+    assert email_key(" Kate@ACME.example ") == email_key("kate@acme.example")
+    assert email_key("\u212aate@acme.example") != email_key("kate@acme.example")
+    assert email_key("\u212bsa@acme.example") != email_key("\u00e5sa@acme.example")

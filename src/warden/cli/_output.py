@@ -32,9 +32,11 @@ __all__ = [
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_INTERNAL = 70
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """What a terminal would act on rather than show (ESC starts title, clear-screen and clipboard
-sequences; C1 controls are 8-bit forms of them) and lone surrogates, which cannot be written."""
+sequences; C1 controls are 8-bit forms of them), the bidirectional embeddings, overrides and
+isolates, which make a line read differently from what is stored (a model-written step
+description an approver reviews), and lone surrogates, which cannot be written."""
 
 
 def escape_controls(text: str) -> str:

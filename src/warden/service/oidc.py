@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from warden.store._util import now
 if TYPE_CHECKING:
     from warden.service.accounts import Accounts, Session
 
-__all__ = ["OIDC_REQUEST_TTL", "OidcError", "OidcSignIn", "OidcStart"]
+__all__ = ["OIDC_REQUEST_TTL", "OidcError", "OidcSignIn", "OidcStart", "email_key"]
 
 log = logging.getLogger("warden.service.oidc")
 
@@ -293,12 +294,12 @@ class OidcSignIn:
         if provider.match == "user":
             named = {u for t in policy.tenants.values() for u in t.users} | set(policy.admins)
             return value if value in named else None
-        wanted = value.strip().lower()
+        wanted = email_key(value)
         found = {
             user
             for tenant in policy.tenants.values()
             for user, spec in tenant.users.items()
-            if spec.email and spec.email.lower() == wanted
+            if spec.email and email_key(spec.email) == wanted
         }
         return found.pop() if len(found) == 1 else None  # two users with one address: nobody
 
@@ -382,3 +383,13 @@ def _why(exc: Exception) -> str:
     name = type(exc).__name__
     detail = getattr(exc, "description", None) or getattr(exc, "error", None) or str(exc)
     return f"{name}: {str(detail)[:200]}" if detail else name
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(address: str) -> str:
+    """An e-mail address as matched against the policy's: ASCII letters fold case, nothing else
+    does (`str.lower` would fold the Kelvin sign U+212A into "k", so an address registered at a
+    provider with it would name the user whose address has a "k")."""
+    return address.strip().translate(_ASCII_LOWER)
