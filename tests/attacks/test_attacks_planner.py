@@ -189,11 +189,6 @@ def test_thirty_levels_of_inline_children_never_run_past_the_depth_cap(tmp_path:
     assert "Traceback" not in _all_reasons(svc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: an integer past Python's 4300-digit limit in the model's JSON fails the step with "
-    "a bare ValueError; parse_structured catches only JSONDecodeError, so no re-ask and no code",
-)
 def test_a_plan_with_an_integer_of_5000_digits_is_re_asked_like_any_invalid_json(
     tmp_path: Path, endpoint: Endpoint
 ) -> None:

@@ -189,6 +189,11 @@ def test_structured_output_is_parsed_from_fenced_json_or_from_the_tool_call() ->
         parse_structured(AIMessage(content="{b: 2"), "thing")
 
 
+def test_an_integer_past_pythons_digit_limit_is_invalid_output_not_a_bare_value_error() -> None:
+    with pytest.raises(InvalidOutput, match="a number is too long"):
+        parse_structured(AIMessage(content='{"n": ' + "9" * 5000 + "}"), "thing")
+
+
 def test_a_validator_rejection_is_fed_back_and_the_second_answer_accepted() -> None:
     fake = GenericFakeChatModel(messages=iter([_ok('{"n": -1}'), _ok('{"n": 3}')]))
     records: list[Any] = []

@@ -71,10 +71,16 @@ def parse_structured(message: AIMessage, name: str) -> tuple[Any, str]:
         raise InvalidOutput(["the reply was empty; a JSON object was expected"], raw)
     try:
         return json.loads(text), raw
-    except json.JSONDecodeError as exc:
-        raise InvalidOutput(
-            [f"the reply is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"], raw
-        ) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
+        raise InvalidOutput([f"the reply is not valid JSON: {_why(exc)}"], raw) from None
+
+
+def _why(exc: ValueError) -> str:
+    """What was wrong, short: ``json.loads`` raises a plain ValueError for an integer longer than
+    ``sys.get_int_max_str_digits()`` (4300), which must be re-asked like any other bad JSON."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return f"a number is too long ({str(exc)[:120]}); use numbers of a few digits"
 
 
 def _feedback(name: str, errors: list[str]) -> HumanMessage:
