@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from warden.llm.config import StructuredMethod
 from warden.llm.errors import LlmError
-from warden.llm.session import LlmSession
+from warden.llm.session import LlmSession, OversizedReply
 
 __all__ = ["InvalidOutput", "call_structured", "parse_structured", "structured_params"]
 
@@ -91,6 +91,23 @@ def _feedback(name: str, errors: list[str]) -> HumanMessage:
     )
 
 
+def _ask(
+    session: LlmSession, conversation: list[BaseMessage], schema: dict[str, Any], name: str, purpose: str
+) -> AIMessage:
+    """One call; an endpoint that rejects ``json_schema`` is asked again with a forced tool call."""
+    try:
+        return session.call(
+            conversation, params=structured_params(schema, name, session.structured_method), purpose=purpose
+        )
+    except LlmError as exc:
+        if exc.kind != "bad_request" or session.structured_method != "json_schema":
+            raise
+        session.structured_method = "function_calling"  # the endpoint rejects json_schema
+        return session.call(
+            conversation, params=structured_params(schema, name, "function_calling"), purpose=purpose
+        )
+
+
 def call_structured(
     session: LlmSession,
     messages: Sequence[BaseMessage],
@@ -107,21 +124,12 @@ def call_structured(
     problems: list[str] = []
     for attempt in range(1, attempts + 1):
         try:
-            answer = session.call(
-                conversation,
-                params=structured_params(schema, name, session.structured_method),
-                purpose=purpose,
-            )
-        except LlmError as exc:
-            if exc.kind != "bad_request" or session.structured_method != "json_schema":
-                raise
-            session.structured_method = "function_calling"  # the endpoint rejects json_schema
-            answer = session.call(
-                conversation, params=structured_params(schema, name, "function_calling"), purpose=purpose
-            )
-        try:
-            data, _ = parse_structured(answer, name)
+            data, _ = parse_structured(_ask(session, conversation, schema, name, purpose), name)
             return validate(data)
+        except OversizedReply as exc:  # its truncated copy goes back, like any invalid reply
+            problems = [exc.message]
+            if attempt < attempts:
+                conversation += [AIMessage(content=exc.raw), _feedback(name, problems)]
         except InvalidOutput as exc:
             problems = exc.errors
             if attempt < attempts:
