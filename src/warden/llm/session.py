@@ -118,8 +118,10 @@ def usage_of(message: AIMessage) -> tuple[int, int]:
 
 def _reply_text(message: AIMessage) -> str:
     """The reply as text: its content, else its tool calls' arguments (what the parser reads)."""
-    content = message.content if isinstance(message.content, str) else json.dumps(message.content)
-    args = [json.dumps(c["args"], ensure_ascii=False) for c in message.tool_calls]
+    content = (
+        message.content if isinstance(message.content, str) else json.dumps(message.content, default=str)
+    )
+    args = [json.dumps(c["args"], ensure_ascii=False, default=str) for c in message.tool_calls]
     args += [c.get("args") or "" for c in message.invalid_tool_calls]
     return "\n".join([content, *args]) if args else content
 
