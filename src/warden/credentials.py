@@ -16,9 +16,20 @@ import functools
 import json
 import os
 import re
+import threading
 from typing import Any
 
-__all__ = ["MASK", "SECRET_ENV_VARS", "dumps_scrubbed", "scrub", "scrub_data", "without_password"]
+__all__ = [
+    "MASK",
+    "SECRET_ENV_VARS",
+    "dumps_scrubbed",
+    "register_secret",
+    "registered_secrets",
+    "scrub",
+    "scrub_data",
+    "url_password",
+    "without_password",
+]
 
 MASK = "***"
 
@@ -87,9 +98,49 @@ def _mask(match: re.Match[str]) -> str:
     return match[head] + MASK
 
 
+_registered: frozenset[str] = frozenset()
+_registering = threading.Lock()
+
+
+def register_secret(value: str | None) -> bool:
+    """Mask `value` wherever :func:`scrub` looks from now on, in this process; True if taken.
+
+    For secrets with no shape of their own: the ``api_key`` of a config file, the bare password
+    of a URL (a model echoes them without their ``api_key:`` or ``user:...@``). The set is
+    process-wide and only grows, deliberately: every writer (store, checkpoints, CLI, errors)
+    masks through :func:`scrub` without being handed a list, so none can forget it; a value
+    registered once stays a secret (masking one more string is safe, forgetting one is not);
+    and it is replaced whole under a lock, so threads read a consistent set without locking.
+    Values shorter than 8 characters are ignored: masking a common word would garble text."""
+    global _registered
+    value = (value or "").strip()
+    if len(value) < _MIN_ENV_SECRET or value == MASK:
+        return False
+    with _registering:
+        _registered = _registered | {value}
+    return True
+
+
+def registered_secrets() -> frozenset[str]:
+    """The values :func:`register_secret` took (for tests and `warden doctor`; never print them)."""
+    return _registered
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in ``scheme://user:PASSWORD@host/...`` as written (percent-encoded), None if none."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url or "").password or None
+    except ValueError:
+        return None
+
+
 def _env_secrets() -> list[str]:
+    """The known secret values, longest first: secret env vars (8+ characters) and registered ones."""
     values = (os.environ.get(name, "").strip() for name in SECRET_ENV_VARS)
-    return sorted({v for v in values if len(v) >= _MIN_ENV_SECRET and v != MASK}, key=len, reverse=True)
+    known = {v for v in values if len(v) >= _MIN_ENV_SECRET and v != MASK} | _registered
+    return sorted(known, key=len, reverse=True)
 
 
 _ANCHORS: tuple[str, ...] = (

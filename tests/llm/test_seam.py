@@ -189,6 +189,11 @@ def test_structured_output_is_parsed_from_fenced_json_or_from_the_tool_call() ->
         parse_structured(AIMessage(content="{b: 2"), "thing")
 
 
+def test_an_integer_past_pythons_digit_limit_is_invalid_output_not_a_bare_value_error() -> None:
+    with pytest.raises(InvalidOutput, match="a number is too long"):
+        parse_structured(AIMessage(content='{"n": ' + "9" * 5000 + "}"), "thing")
+
+
 def test_a_validator_rejection_is_fed_back_and_the_second_answer_accepted() -> None:
     fake = GenericFakeChatModel(messages=iter([_ok('{"n": -1}'), _ok('{"n": 3}')]))
     records: list[Any] = []
@@ -235,3 +240,52 @@ def test_the_replaying_model_answers_by_request_hash_and_refuses_what_was_not_re
     with pytest.raises(ReplayMissing) as raised:
         again.call([HumanMessage("something else")])
     assert raised.value.code == "replay_missing"
+
+
+@pytest.mark.parametrize("usage", [(-50_000_000, 10), (10, -1), (True, 5)])
+def test_negative_or_non_integer_usage_is_bad_output_booked_at_the_most_the_call_could_cost(
+    usage: tuple[Any, Any],
+) -> None:
+    answer = AIMessage(content="{}")
+    answer.usage_metadata = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": 0}
+    records: list[Any] = []
+    session = LlmSession(settings(), model=Scripted(script=[answer]), recorder=records.append)
+    with pytest.raises(LlmError) as refused:
+        session.call(MESSAGES)
+    assert refused.value.code == "llm_bad_output" and "invalid token usage" in refused.value.message
+    (record,) = records
+    assert record.outcome == "bad_output" and record.response is not None
+    assert record.tokens_out == session.settings.max_output_tokens and record.tokens_in > 0
+    assert record.cost_usd == pytest.approx(session.estimate_usd(MESSAGES))
+
+
+def test_a_reply_longer_than_the_output_allowance_is_refused_and_kept_truncated() -> None:
+    from warden.llm.session import KEPT_REPLY_CHARS, MAX_CHARS_PER_TOKEN, OversizedReply
+
+    small = settings(max_output_tokens=100)
+    limit = MAX_CHARS_PER_TOKEN * 100
+    records: list[Any] = []
+    fits = LlmSession(small, model=Scripted(script=[_ok("x" * limit)]), recorder=records.append)
+    assert fits.call(MESSAGES).content == "x" * limit
+    big = _ok("y" * (KEPT_REPLY_CHARS * 3))
+    session = LlmSession(small, model=Scripted(script=[big]), recorder=records.append)
+    with pytest.raises(OversizedReply) as refused:
+        session.call(MESSAGES)
+    assert refused.value.code == "llm_bad_output" and len(refused.value.raw) == KEPT_REPLY_CHARS
+    stored = records[-1]
+    assert stored.outcome == "bad_output" and stored.tokens_in == 10  # its usage is still billed
+    assert stored.response == {
+        "truncated": True,
+        "chars": KEPT_REPLY_CHARS * 3,
+        "kept_chars": KEPT_REPLY_CHARS,
+        "content": "y" * KEPT_REPLY_CHARS,
+    }
+
+
+def test_an_oversized_reply_is_fed_back_truncated_and_asked_again() -> None:
+    model = Scripted(script=[_ok("z" * 10_000), _ok('{"n": 1}')])
+    session = LlmSession(settings(max_output_tokens=100), model=model)
+    got = call_structured(
+        session, MESSAGES, schema={"type": "object"}, name="thing", validate=lambda d: d, purpose="test"
+    )
+    assert got == {"n": 1} and model.calls == 2

@@ -85,3 +85,28 @@ def test_an_unreachable_endpoint_with_a_password_in_its_url_is_not_printed_or_st
     doctor = warden(home, "doctor", "--json", env=env)
     assert doctor.code == 1, str(doctor)
     _assert_nowhere(home, done.out, done.err, doctor.out, doctor.err)
+
+
+def test_a_registered_secret_echoed_by_the_model_is_masked_in_the_checkpoint(tmp_path: Path) -> None:
+    """The checkpoint holds pending ledger records as the store's masked JSON: a secret only the
+    registry knows (a config file's key) must be masked there too, not only in the database."""
+    import copy
+    import json
+
+    from _support import GOOD_PLAN, analyse, service, settings
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    secret = "ckptKey-Lk9Jh7Gf5"
+    plan = copy.deepcopy(GOOD_PLAN)
+    plan["steps"][0]["description"] = f"Configured with {secret} here"
+    usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(plan), usage_metadata=usage)]))
+    svc = service(tmp_path, write_policy(tmp_path), settings(api_key=secret), chat_model=fake)
+    analyse(svc, root_runbook(tmp_path))
+    stored = {p.name: p.read_bytes() for p in (tmp_path / "home").iterdir() if p.is_file()}
+    assert any(
+        b"Configured with ***" in raw for name, raw in stored.items() if name.startswith("checkpoints")
+    )
+    for name, raw in stored.items():
+        assert secret.encode() not in raw, f"stored in {name}"

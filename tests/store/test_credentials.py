@@ -238,10 +238,62 @@ def test_the_module_says_what_it_exports() -> None:
         "MASK",
         "SECRET_ENV_VARS",
         "dumps_scrubbed",
+        "register_secret",
+        "registered_secrets",
         "scrub",
         "scrub_data",
+        "url_password",
         "without_password",
     }
+
+
+# registered secrets: values with no shape of their own (each test uses its own, never reset)
+
+
+def test_a_registered_secret_is_masked_bare_by_every_masking_function() -> None:
+    secret = "regKey-Qw7Er9Ty2"
+    assert credentials.register_secret(secret)
+    assert secret in credentials.registered_secrets()
+    text = f"Configured with {secret}, as asked."
+    assert scrub(text) == "Configured with ***, as asked."
+    assert scrub_data({"d": [text]}) == {"d": ["Configured with ***, as asked."]}
+    assert secret not in credentials.dumps_scrubbed({"d": text})
+    assert credentials.dumps_scrubbed({"d": "nothing here"}) == '{"d": "nothing here"}'
+
+
+def test_short_secrets_are_not_registered_so_common_words_stay_readable() -> None:
+    assert not credentials.register_secret("admin12")  # 7 characters
+    assert not credentials.register_secret("")
+    assert not credentials.register_secret(None)
+    assert not credentials.register_secret(MASK)
+    assert scrub("admin12 logged in") == "admin12 logged in"
+
+
+def test_settings_register_the_config_key_and_the_url_password_not_the_username() -> None:
+    from warden.llm.config import LlmSettings
+
+    LlmSettings(
+        model="m",
+        api_key="cfgKey-Ab3Cd5Ef7",  # type: ignore[arg-type]  (pydantic makes it a SecretStr)
+        base_url="http://warden-user:Pass%40word99@h:1/v1",
+    )
+    known = credentials.registered_secrets()
+    assert {"cfgKey-Ab3Cd5Ef7", "Pass%40word99", "Pass@word99"} <= known
+    assert "warden-user" not in known
+    assert scrub("echoed Pass@word99 and cfgKey-Ab3Cd5Ef7") == "echoed *** and ***"
+
+
+def test_the_store_masks_a_registered_secret_in_records_and_payloads(store: Store) -> None:
+    secret = "storeKey-Mn4Bv6Cx8"
+    credentials.register_secret(secret)
+    with store.connect() as con:
+        runs.set_status(con, "root", "failed", f"reason {secret}")
+        audit.audit(
+            con, run_id="root", root_run_id="root", tenant="acme", actor="a", event="e", payload={"p": secret}
+        )
+    for path in store.path.parent.iterdir():  # the database and its WAL
+        assert secret.encode() not in path.read_bytes(), path.name
+    assert secret not in json.dumps(store.query("SELECT * FROM audit_events", []), default=str)
 
 
 # --- dumps_scrubbed: the whole-dump shortcut must dump exactly what the walk would -----------

@@ -106,6 +106,28 @@ def test_the_step_gate_sees_the_approval_the_step_status_and_the_whole_trees_spe
         assert steps.step_gate(con, **{**gate, "tenant": "globex"}).approved is False
 
 
+@pytest.mark.parametrize(
+    ("amount", "tokens_in"), [(-50.0, 0), (float("nan"), 0), (float("-inf"), 0), (0.1, -5)]
+)
+def test_a_cost_entry_that_would_credit_the_budget_is_refused_coded(
+    store: Store, amount: float, tokens_in: int
+) -> None:
+    with pytest.raises(costs.NegativeCost) as refused, store.connect() as con:
+        costs.add_cost(
+            con,
+            entry_id="neg",
+            run_id="root",
+            root_run_id="root",
+            step_id="s",
+            kind="llm",
+            amount_usd=amount,
+            tokens_in=tokens_in,
+        )
+    assert refused.value.code == "negative_cost" and refused.value.fix
+    with store.connect(read_only=True) as con:
+        assert costs.tree_cost(con, "root") == 0
+
+
 def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     with pytest.raises(RuntimeError), store.connect() as con:
         findings.upsert_findings(

@@ -86,7 +86,7 @@ def llm_session(
                 step_id=step_id,
                 record=call,
             )
-            if call.outcome == "ok":
+            if call.response is not None:  # answered, so billed: also a reply refused as bad output
                 costs.add_cost(
                     con,
                     entry_id=f"llm:{call_id}",

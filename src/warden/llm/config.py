@@ -116,6 +116,22 @@ class LlmSettings(StrictModel):
             )
         return value
 
+    def model_post_init(self, context: Any, /) -> None:
+        """Register the key and the URL's password as secrets (:func:`warden.credentials.register_secret`):
+        a model that echoes them bare, without ``api_key:`` or ``user:...@`` around them, must
+        still find them masked in every record. Every settings object registers, however built
+        (file, environment, a test); the URL's username is not a secret and stays readable."""
+        from urllib.parse import unquote
+
+        from warden.credentials import register_secret, url_password
+
+        if self.api_key is not None:
+            register_secret(self.api_key.get_secret_value())
+        password = url_password(self.base_url)
+        if password:
+            register_secret(password)
+            register_secret(unquote(password))
+
     @property
     def mode(self) -> Literal["offline", "llm"]:
         return "llm" if self.model else "offline"

@@ -6,10 +6,15 @@ Domain code *prepares* messages and *finalises* (parses, validates) the answer; 
 5xx with exponential backoff, records every attempt (request hash, messages, response, tokens,
 cost, latency), and checks the budget again with the actual usage. The model may be the real
 ``ChatOpenAI``, a langchain fake, or the replaying model: the logic is the same.
+
+What the endpoint says is not trusted: a reply longer than ``max_output_tokens`` could produce
+(:data:`MAX_CHARS_PER_TOKEN`) is refused as bad output and only a truncated copy is kept, and
+usage that is negative or not an integer is refused too, booking the most the call could cost.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +28,32 @@ from warden.llm.failures import Failure, backoff_s, classify
 from warden.llm.hashing import canonical_messages, request_hash
 from warden.llm.pricing import estimate_prompt_tokens
 
-__all__ = ["CallOutcome", "CallRecord", "LlmSession", "usage_of"]
+__all__ = [
+    "KEPT_REPLY_CHARS",
+    "MAX_CHARS_PER_TOKEN",
+    "CallOutcome",
+    "CallRecord",
+    "LlmSession",
+    "OversizedReply",
+    "reply_chars",
+    "usage_of",
+]
+
+MAX_CHARS_PER_TOKEN = 16
+"""The most characters one output token is taken to stand for. Real tokens average about four
+characters of English; long runs of digits, base64 or a repeated character pack more, but not
+16. A reply longer than ``16 × max_output_tokens`` is one the endpoint was not allowed to send
+(a broken proxy, a server ignoring ``max_tokens``, or an attack): refused before it is parsed,
+stored or fed back."""
+
+KEPT_REPLY_CHARS = 16_000
+"""How much of a refused oversized reply is stored in ``llm_calls`` and fed back to the model.
+
+The HTTP client still reads the body whole: the openai client's httpx body has no size cap short
+of replacing its transport (which would drop proxy settings from the environment), so the bound
+is applied here, before the reply is parsed, copied, stored or fed back. Measured on the 50 MB
+reply of tests/attacks (loopback server in the same process): 370 MB peak RSS, 714 MB before
+the bound, 205 MB for the same run with small replies."""
 
 CallOutcome = Literal["ok", FailureKind]
 """``ok`` for an answered call, else the failure kind of the attempt (see ``FailureKind``)."""
@@ -55,12 +85,57 @@ class CallRecord:
     replayed: bool
 
 
+class OversizedReply(LlmError):
+    """A reply longer than ``max_output_tokens`` could produce; ``raw`` is its truncated copy, what
+    the structured caller feeds back when it asks again."""
+
+    def __init__(self, chars: int, limit: int, raw: str) -> None:
+        super().__init__(
+            f"the model's reply is {chars:,} characters, more than the {limit:,} its "
+            f"max_output_tokens could produce ({MAX_CHARS_PER_TOKEN} a token); it was refused unparsed",
+            kind="bad_output",
+            fix="check the model server honours max_tokens (a proxy may be adding to replies), "
+            "or raise max_output_tokens if replies this long are expected",
+        )
+        self.raw = raw
+
+
+def _count(usage: Any, name: str) -> int:
+    value = usage.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} is {value!r}, not a non-negative integer")
+    return value
+
+
 def usage_of(message: AIMessage) -> tuple[int, int]:
-    """(input, output) tokens from the response's usage metadata; (0, 0) when it has none."""
+    """(input, output) tokens from the response's usage metadata; (0, 0) when it has none.
+    ValueError for a negative or non-integer count: priced, it would credit the run's budget."""
     usage = message.usage_metadata
     if usage is None:
         return 0, 0
-    return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    return _count(usage, "input_tokens"), _count(usage, "output_tokens")
+
+
+def _reply_text(message: AIMessage) -> str:
+    """The reply as text: its content, else its tool calls' arguments (what the parser reads)."""
+    content = (
+        message.content if isinstance(message.content, str) else json.dumps(message.content, default=str)
+    )
+    args = [json.dumps(c["args"], ensure_ascii=False, default=str) for c in message.tool_calls]
+    args += [c.get("args") or "" for c in message.invalid_tool_calls]
+    return "\n".join([content, *args]) if args else content
+
+
+def reply_chars(message: AIMessage) -> int:
+    """The reply's length in characters, as the size bound counts it."""
+    return len(_reply_text(message))
+
+
+def _truncated(message: AIMessage, chars: int) -> tuple[dict[str, Any], str]:
+    """(record, raw): what is kept of an oversized reply; the record says it was cut."""
+    raw = _reply_text(message)[:KEPT_REPLY_CHARS]
+    record = {"truncated": True, "chars": chars, "kept_chars": len(raw), "content": raw}
+    return record, raw
 
 
 def _no_budget() -> float | None:
@@ -103,9 +178,8 @@ class LlmSession:
 
     def estimate_usd(self, messages: Sequence[BaseMessage]) -> float:
         """The most a call could cost: prompt tokens over-estimated, plus the full output allowance."""
-        texts = [m.content if isinstance(m.content, str) else str(m.content) for m in messages]
         return self.settings.price_table().cost(
-            self.model_name, estimate_prompt_tokens(texts), self.settings.max_output_tokens
+            self.model_name, self._prompt_tokens(messages), self.settings.max_output_tokens
         )
 
     def _check_budget_before(self, estimate: float) -> None:
@@ -165,10 +239,47 @@ class LlmSession:
                 raise self._error(failure, attempt) from None
             if not isinstance(answer, AIMessage):
                 answer = AIMessage(content=str(getattr(answer, "content", answer)))
-            cost = self._record(key, purpose, attempt, messages, params, answer, None, started)
-            self._check_budget_after(cost)
-            return answer
+            return self._accept(key, purpose, attempt, messages, params, answer, started)
         raise AssertionError("unreachable")
+
+    def _accept(
+        self,
+        key: str,
+        purpose: str,
+        attempt: int,
+        messages: Sequence[BaseMessage],
+        params: dict[str, Any],
+        answer: AIMessage,
+        started: float,
+    ) -> AIMessage:
+        """Record an answer and check the budget; refuse (coded, after recording) invalid usage
+        or a reply longer than the output allowance could produce."""
+        problem: LlmError | None = None
+        try:
+            tokens = usage_of(answer)
+        except ValueError as exc:  # booked at the most the call could cost, never a credit
+            tokens = (self._prompt_tokens(messages), self.settings.max_output_tokens)
+            problem = LlmError(
+                f"the endpoint reported invalid token usage ({exc}); the most the call could cost was booked",
+                kind="bad_output",
+                fix="check the model server: its usage figures must be non-negative integers",
+            )
+        chars, limit = reply_chars(answer), MAX_CHARS_PER_TOKEN * self.settings.max_output_tokens
+        if chars > limit:
+            response, raw = _truncated(answer, chars)
+            problem = problem or OversizedReply(chars, limit, raw)
+        else:
+            response = message_to_dict(answer)
+        failure = None if problem is None else Failure("bad_output", problem.message)
+        cost = self._record(key, purpose, attempt, messages, params, response, failure, started, tokens)
+        self._check_budget_after(cost)
+        if problem is not None:
+            raise problem
+        return answer
+
+    def _prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        texts = [m.content if isinstance(m.content, str) else str(m.content) for m in messages]
+        return estimate_prompt_tokens(texts)
 
     def _record(
         self,
@@ -177,11 +288,13 @@ class LlmSession:
         attempt: int,
         messages: Sequence[BaseMessage],
         params: dict[str, Any],
-        answer: AIMessage | None,
+        response: dict[str, Any] | None,
         failure: Failure | None,
         started: float,
+        tokens: tuple[int, int] = (0, 0),
     ) -> float:
-        tokens_in, tokens_out = usage_of(answer) if answer is not None else (0, 0)
+        """Record one attempt; ``response`` is None when the endpoint did not answer."""
+        tokens_in, tokens_out = tokens
         cost = (
             0.0
             if self.replaying
@@ -198,7 +311,7 @@ class LlmSession:
                 params=params,
                 max_tokens=self.settings.max_output_tokens,
                 temperature=self.settings.temperature,
-                response=message_to_dict(answer) if answer is not None else None,
+                response=response,
                 outcome="ok" if failure is None else failure.kind,
                 error=None if failure is None else failure.message,
                 tokens_in=tokens_in,

@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from warden.llm.config import StructuredMethod
 from warden.llm.errors import LlmError
-from warden.llm.session import LlmSession
+from warden.llm.session import LlmSession, OversizedReply
 
 __all__ = ["InvalidOutput", "call_structured", "parse_structured", "structured_params"]
 
@@ -71,10 +71,16 @@ def parse_structured(message: AIMessage, name: str) -> tuple[Any, str]:
         raise InvalidOutput(["the reply was empty; a JSON object was expected"], raw)
     try:
         return json.loads(text), raw
-    except json.JSONDecodeError as exc:
-        raise InvalidOutput(
-            [f"the reply is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"], raw
-        ) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
+        raise InvalidOutput([f"the reply is not valid JSON: {_why(exc)}"], raw) from None
+
+
+def _why(exc: ValueError) -> str:
+    """What was wrong, short: ``json.loads`` raises a plain ValueError for an integer longer than
+    ``sys.get_int_max_str_digits()`` (4300), which must be re-asked like any other bad JSON."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return f"a number is too long ({str(exc)[:120]}); use numbers of a few digits"
 
 
 def _feedback(name: str, errors: list[str]) -> HumanMessage:
@@ -83,6 +89,23 @@ def _feedback(name: str, errors: list[str]) -> HumanMessage:
         f"Your previous reply was not a valid {name}. Problems:\n{listed}\n"
         f"Reply again with the complete, corrected {name} object and nothing else."
     )
+
+
+def _ask(
+    session: LlmSession, conversation: list[BaseMessage], schema: dict[str, Any], name: str, purpose: str
+) -> AIMessage:
+    """One call; an endpoint that rejects ``json_schema`` is asked again with a forced tool call."""
+    try:
+        return session.call(
+            conversation, params=structured_params(schema, name, session.structured_method), purpose=purpose
+        )
+    except LlmError as exc:
+        if exc.kind != "bad_request" or session.structured_method != "json_schema":
+            raise
+        session.structured_method = "function_calling"  # the endpoint rejects json_schema
+        return session.call(
+            conversation, params=structured_params(schema, name, "function_calling"), purpose=purpose
+        )
 
 
 def call_structured(
@@ -101,21 +124,12 @@ def call_structured(
     problems: list[str] = []
     for attempt in range(1, attempts + 1):
         try:
-            answer = session.call(
-                conversation,
-                params=structured_params(schema, name, session.structured_method),
-                purpose=purpose,
-            )
-        except LlmError as exc:
-            if exc.kind != "bad_request" or session.structured_method != "json_schema":
-                raise
-            session.structured_method = "function_calling"  # the endpoint rejects json_schema
-            answer = session.call(
-                conversation, params=structured_params(schema, name, "function_calling"), purpose=purpose
-            )
-        try:
-            data, _ = parse_structured(answer, name)
+            data, _ = parse_structured(_ask(session, conversation, schema, name, purpose), name)
             return validate(data)
+        except OversizedReply as exc:  # its truncated copy goes back, like any invalid reply
+            problems = [exc.message]
+            if attempt < attempts:
+                conversation += [AIMessage(content=exc.raw), _feedback(name, problems)]
         except InvalidOutput as exc:
             problems = exc.errors
             if attempt < attempts:
