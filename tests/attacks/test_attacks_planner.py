@@ -10,8 +10,9 @@ Fixed regression tests (defects the review confirmed, each once a strict xfail):
 integer in a JSON reply is re-asked like any invalid JSON; a 50 MB reply is refused as
 [llm_bad_output] and stored truncated; a config file's api_key and OPENAI_BASE_URL's password,
 echoed bare by the model, are masked everywhere (warden.credentials.register_secret); negative
-token usage never credits the tree's budget. The guard's cost estimate for a generated child
-that calls the model is still an open defect (its xfail below).
+token usage never credits the tree's budget; a generated child whose steps may call the model
+is not auto-approved by a rule for free children (rules approve model calls only when they say
+`model_calls: true`; the guard reports `model_steps`).
 """
 
 from __future__ import annotations
