@@ -40,6 +40,10 @@ def test_a_process_exits_cleanly_after_abandoning_a_call_inside_duckdb(tmp_path:
 
 _INTERRUPT_THEN_EXIT = (
     "import os, signal, sys, threading, time, duckdb\n"
+    # as a terminal's process has it: a child inherits its parent's blocked signals and an
+    # ignored SIGINT, and the full test session's process can have SIGINT blocked by then
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "from warden.graph.executor import call_with_timeout\n"
     "con = duckdb.connect(sys.argv[1])\n"
     "con.execute('CREATE TABLE t AS SELECT range AS i FROM range(1000000)')\n"
@@ -67,5 +71,9 @@ def test_a_process_interrupted_while_a_call_runs_inside_duckdb_exits_with_its_ow
 ) -> None:
     """Ctrl-C while a step (with a timeout) runs: the wait is interrupted, the call goes on in
     its worker, and the process still ends with its own exit code, not an abort."""
+    import signal
+
+    inherited = (signal.pthread_sigmask(signal.SIG_BLOCK, []), signal.getsignal(signal.SIGINT))
     for attempt, seconds in enumerate((1.5, 3.0)):  # still scanning at the Ctrl-C
-        assert _ends(_INTERRUPT_THEN_EXIT, tmp_path / f"i{attempt}.duckdb", seconds) == (130, "interrupted")
+        ended = _ends(_INTERRUPT_THEN_EXIT, tmp_path / f"i{attempt}.duckdb", seconds)
+        assert ended == (130, "interrupted"), (ended, "blocked, SIGINT handler here:", inherited)
