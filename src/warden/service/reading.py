@@ -163,26 +163,27 @@ class ReadingOps(ServiceBase):
         Nothing to verify is a usage error, never a silent pass."""
         from warden.store.audit import chain_tenants, verify_chain
 
-        with self._one_connection():
-            if run_id is not None:
-                row = self._visible_run(p, run_id)
-                chains: list[tuple[str, str | None]] = [(row["tenant"], row["root_run_id"])]
-            else:
-                mine = set(p.tenants)
-                if p.admin:
-                    with self.store.connect(read_only=True) as con:
-                        mine |= set(chain_tenants(con))
-                chains = [(tenant, None) for tenant in sorted(mine)]
-            if not chains:
-                raise UsageError(
-                    f"'{p.user}' has no audit chain to verify: no tenant of theirs, and not a policy admin",
-                    fix="verify as a user of a tenant, or as a policy admin (who verifies every chain)",
-                    code="nothing_to_verify",
-                )
-            if head is not None and len(chains) != 1:
-                raise UsageError("--head anchors one tenant's chain", fix="pass a RUN of that tenant")
-            with self.store.connect(read_only=True) as con:
-                return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
+        # read-only opens only: a read-write open would run the schema's DDL, which a tampered
+        # ledger (a unique index dropped, duplicates inserted) refuses before anything is checked
+        if run_id is not None:
+            row = self._visible_run(p, run_id)
+            chains: list[tuple[str, str | None]] = [(row["tenant"], row["root_run_id"])]
+        else:
+            mine = set(p.tenants)
+            if p.admin:
+                with self.store.connect(read_only=True) as con:
+                    mine |= set(chain_tenants(con))
+            chains = [(tenant, None) for tenant in sorted(mine)]
+        if not chains:
+            raise UsageError(
+                f"'{p.user}' has no audit chain to verify: no tenant of theirs, and not a policy admin",
+                fix="verify as a user of a tenant, or as a policy admin (who verifies every chain)",
+                code="nothing_to_verify",
+            )
+        if head is not None and len(chains) != 1:
+            raise UsageError("--head anchors one tenant's chain", fix="pass a RUN of that tenant")
+        with self.store.connect(read_only=True) as con:
+            return [verify_chain(con, tenant, root_run_id=root, anchor=head) for tenant, root in chains]
 
     def passages(self, p: Principal, run_id: str, passage_ids: list[str]) -> list[dict[str, Any]]:
         """Passages (``<document prefix>#<index>``) of the documents the run's tree reads, for the
