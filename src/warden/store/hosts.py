@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+_BEAT_COLUMNS = "host, process, hostname, home, kind, beat_s, started_at, last_seen"
+"""What a heartbeat row holds, as every reader of `host_beats` returns it."""
+
+
 def record_host(con: Any, root_run_id: str, host: str, hostname: str, home: str) -> None:
     """Name the host that recorded a tree (a tree named already keeps its host)."""
     con.execute(
@@ -115,7 +119,7 @@ def beats_of_host(con: Any, host: str) -> list[dict[str, Any]]:
     """The heartbeat rows of a host's processes, the newest first."""
     return rows(
         con.execute(
-            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+            f"""SELECT {_BEAT_COLUMNS}
                FROM host_beats WHERE host = ? ORDER BY last_seen DESC, process""",
             [host],
         )
@@ -126,7 +130,7 @@ def all_beats(con: Any) -> list[dict[str, Any]]:
     """Every heartbeat row, by host and the newest first (what `warden doctor` lists)."""
     return rows(
         con.execute(
-            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+            f"""SELECT {_BEAT_COLUMNS}
                FROM host_beats ORDER BY host, last_seen DESC, process"""
         )
     )
@@ -136,7 +140,7 @@ def beats_of_process(con: Any, process: str) -> list[dict[str, Any]]:
     """The heartbeat rows of one process (``hostname:pid``; one per host it beats for), newest first."""
     return rows(
         con.execute(
-            """SELECT host, process, hostname, home, kind, beat_s, started_at, last_seen
+            f"""SELECT {_BEAT_COLUMNS}
                FROM host_beats WHERE process = ? ORDER BY last_seen DESC, host""",
             [process],
         )
