@@ -218,7 +218,11 @@ def test_a_50_mb_reply_is_refused_as_bad_output_and_not_stored_whole(
     svc = service(tmp_path, write_policy(tmp_path), settings(endpoint.url))
     root = analyse(svc, root_runbook(tmp_path)).root_run_id
     (longest,) = query(svc, "SELECT max(length(response_json)) AS n FROM llm_calls WHERE run_id = ?", root)
-    assert longest["n"] < 1_000_000, f"{longest['n']:,} characters of one reply stored"
+    assert (longest["n"] or 0) < 1_000_000, f"{longest['n']:,} characters of one reply stored"
+    # the client stopped reading at the body cap (warden.llm.bounded): the call is recorded as
+    # a bad_output failure, not retried
+    calls = query(svc, "SELECT error FROM llm_calls WHERE run_id = ?", root)
+    assert len(calls) == 1 and "reading stopped" in calls[0]["error"], calls
     row = run_row(svc, root)
     assert row["status"] == "failed" and "[llm_bad_output]" in row["status_reason"], row
 

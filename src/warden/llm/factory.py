@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from warden.errors import UsageError
+from warden.llm.bounded import body_limit, capped_client
 from warden.llm.config import LlmSettings
 
 if TYPE_CHECKING:
@@ -49,4 +50,6 @@ def chat_model(settings: LlmSettings) -> ChatOpenAI:
         temperature=settings.temperature,
         use_responses_api=False,
         stream_usage=False,
+        # the reply's body is read only up to what max_tokens allows (warden.llm.bounded)
+        http_client=capped_client(body_limit(settings.max_output_tokens), timeout=settings.timeout_s),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warden.credentials import scrub
+from warden.llm.bounded import ReplyTooLarge
 from warden.llm.errors import TRANSIENT, FailureKind
 
 __all__ = ["Failure", "ReplayedFailure", "backoff_s", "classify"]
@@ -48,6 +49,18 @@ def _first_line(exc: BaseException) -> str:
     return scrub(text.strip().splitlines()[0])[:500]
 
 
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the first exception of ``kind`` in the chain that caused it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def classify(exc: BaseException) -> Failure:
     """Map an exception from openai, langchain-core or the replayer to a failure kind."""
     if isinstance(exc, ReplayedFailure):
@@ -55,6 +68,9 @@ def classify(exc: BaseException) -> Failure:
     import openai
     from langchain_core import exceptions as lc
 
+    oversized = _cause(exc, ReplyTooLarge)
+    if oversized is not None:  # the client wraps it (openai: APIConnectionError)
+        return Failure("bad_output", _first_line(oversized))
     message = _first_line(exc)
     kinds: tuple[tuple[tuple[type[BaseException], ...], FailureKind], ...] = (
         ((openai.RateLimitError, lc.ModelRateLimitError), "rate_limited"),
