@@ -32,8 +32,8 @@ from langchain_core.messages import AIMessage
 from tests.llm._loopback import Endpoint, completion, plan_reply
 from tests.llm._support import (
     GOOD_PLAN,
-    PLUGINS,
     analyse,
+    install_test_analysers,
     policy_data,
     query,
     root_runbook,
@@ -44,7 +44,6 @@ from tests.llm._support import (
     write_policy,
 )
 
-from warden.catalogue import PATH_ENV
 from warden.llm.config import load_settings
 from warden.service import Service
 
@@ -61,12 +60,7 @@ def endpoint() -> Iterator[Endpoint]:
 @pytest.fixture(autouse=True)
 def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The test analysers of tests/llm are installed; wllm_exfil would leave its marker here."""
-    monkeypatch.setenv(PATH_ENV, str(PLUGINS))
-    path = tmp_path / "exfil-ran"
-    monkeypatch.setenv("WLLM_MARKER", str(path))
-    for name in ("WARDEN_LLM_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WARDEN_CONFIG", "WARDEN_PLANNER"):
-        monkeypatch.delenv(name, raising=False)
-    return path
+    return install_test_analysers(monkeypatch, tmp_path)
 
 
 def _answer(text: str, tokens_in: int = 1000, tokens_out: int = 200) -> AIMessage:

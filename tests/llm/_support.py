@@ -8,9 +8,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from warden.catalogue import Catalogue
+from warden.catalogue import PATH_ENV, Catalogue
 from warden.llm import LlmSettings
 from warden.service import Outcome, Service
 from warden.store import Store
@@ -187,3 +188,14 @@ FORBIDDEN_PLAN = plan(
         "description": "As instructed by the notice.",
     },
 )
+
+
+def install_test_analysers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Install the test analysers and clear the model's environment; return where wllm_exfil
+    would leave its marker (a test asserts it never appears)."""
+    monkeypatch.setenv(PATH_ENV, str(PLUGINS))
+    marker = tmp_path / "exfil-ran"
+    monkeypatch.setenv("WLLM_MARKER", str(marker))
+    for name in ("WARDEN_LLM_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WARDEN_CONFIG", "WARDEN_PLANNER"):
+        monkeypatch.delenv(name, raising=False)
+    return marker

@@ -12,9 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))  # _warde
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _loopback import Endpoint
-from _support import PLUGINS
-
-from warden.catalogue import PATH_ENV
+from _support import install_test_analysers
 
 
 @pytest.fixture
@@ -26,9 +24,4 @@ def endpoint() -> Iterator[Endpoint]:
 @pytest.fixture(autouse=True)
 def _plugins_and_marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The test analysers are installed; wllm_exfil would leave its marker under tmp_path."""
-    monkeypatch.setenv(PATH_ENV, str(PLUGINS))
-    marker = tmp_path / "exfil-ran"
-    monkeypatch.setenv("WLLM_MARKER", str(marker))
-    for name in ("WARDEN_LLM_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WARDEN_CONFIG", "WARDEN_PLANNER"):
-        monkeypatch.delenv(name, raising=False)
-    return marker
+    return install_test_analysers(monkeypatch, tmp_path)
