@@ -25,7 +25,7 @@ policies of GDPR-T-200 and OPP-115: 416 segments, 77 KB; the fixtures: 26), so 5
 times that. Each passage costs tens of KB through analysis and the approved steps (the guard,
 labels, evidence, the run's state): just under the cap, 4,990 passages of ~1,450 characters
 (7 MB) peak at 320 MB in `analyse` and 487 MB in `approve`, inside the 600 MB bound; 9,990 of
-them peaked at 818 MB in `approve` (docs/RELIABILITY.md)."""
+them peaked at 818 MB in `approve` (docs/RELIABILITY.md; `bench/bench_passage_cap.py`)."""
 
 _SENTENCE_END = re.compile(r"[.!?;][\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9•\-–(])")
 
