@@ -81,11 +81,10 @@ def _trickled_sign_in(live: Any) -> Iterator[None]:
 
 
 def test_an_anonymous_slow_sign_in_body_does_not_lock_the_cli_out_of_the_store(live: Any) -> None:
-    """docs/SERVER.md: a page request keeps the DuckDB file open while page requests come and
-    0.5 s after the last one, "so a CLI on the same state directory waits at most that long".
-    A page request's hold starts before its body is read, and uvicorn sets no body timeout, so a
-    client that never finishes its body keeps the file locked as long as it likes: no sign-in,
-    no token, 1 byte a second."""
+    """docs/SERVER.md promised a CLI on the same state directory waits at most a page request's
+    linger. The page request's hold started before its body was read, and uvicorn sets no body
+    timeout, so a client that never finished its body kept the file locked as long as it liked:
+    no sign-in, no token, 1 byte a second. Now the hold starts once the body has arrived."""
     time.sleep(1.0)  # any earlier page request's linger is over
     idle = _other_process(live, 10)
     assert idle.startswith("in"), idle  # without the attack the other process gets in at once
@@ -99,10 +98,11 @@ def test_an_anonymous_slow_sign_in_body_does_not_lock_the_cli_out_of_the_store(l
 
 def test_a_steady_trickle_of_anonymous_page_views_does_not_lock_the_cli_out_of_the_store(live: Any) -> None:
     """The store yields to a process that announces it waits (`<file>.waiting`) when its last hold
-    ends; OneOpenPerPage's hold ends only 0.5 s after the last page request, so page requests
-    0.3 s apart (anonymous sign-in forms; or a team simply using the pages) keep it held, the
-    announcement is never looked at, and a CLI command fails with `store_busy` after its wait
-    (40 s of this locked it out for all 40 s here; the CLI waits 60 s)."""
+    ends; OneOpenPerPage's hold ended only 0.5 s after the last page request, so page requests
+    0.3 s apart (anonymous sign-in forms; or a team simply using the pages) kept it held, the
+    announcement was never looked at, and a CLI command failed with `store_busy` after its wait
+    (40 s of this locked it out for all 40 s). Now a hold lasts one request, and the store's own
+    linger, which looks at the announcement, keeps the file open between requests."""
     time.sleep(1.0)
     idle = _other_process(live, 10)
     assert idle.startswith("in"), idle
@@ -126,11 +126,11 @@ def test_a_steady_trickle_of_anonymous_page_views_does_not_lock_the_cli_out_of_t
 
 
 def test_a_decision_body_far_over_any_decision_is_refused_before_it_is_read(live: Any) -> None:
-    """A decision is a few fields and at most a 1 MB runbook; `BodyLimit` allows every route the
+    """A decision is a few fields and at most a 1 MB runbook; `BodyLimit` allowed every route the
     limit of a full document set (20 x 20 MiB + 2 MiB), and FastAPI reads a JSON body into memory
     and json.loads it before any field limit applies (a 300 MiB decision raised the server's peak
-    RSS by ~1 GB here). A mature server caps bodies per route: 64 MiB of JSON to the decision
-    route should be refused at once (413 `request_too_large`), as an upload over its limit is."""
+    RSS by ~1 GB). Now only the uploads take that; 64 MiB of JSON to the decision route is
+    refused at once (413 `request_too_large`, over `SMALL_BODY_BYTES`)."""
     size = 64 * 2**20
     head = b'{"decision":"approve","role":"approver","comment":"'
 
@@ -317,5 +317,7 @@ def test_an_upload_over_the_small_limit_still_reaches_its_route(live: Any) -> No
 #   absolute URLs from the Host header; no TrustedHost check), and `/sign-in/oidc` derives its
 #   redirect_uri from the Host header unless `oidc.redirect_url` is set; cookies carry no
 #   `__Host-` prefix (a same-site sibling could toss a `warden_presession` cookie and log a
-#   victim in as the attacker); `/inbox?decided=<own run>&decision=reject` says "Rejected run X"
-#   for a run that still waits (a crafted link can tell an approver a run was handled).
+#   victim in as the attacker). Fixed since: `/inbox?decided=<own run>&decision=reject` said
+#   "Rejected run X" for a run that still waited (a crafted link could tell an approver a run was
+#   handled); the banner now needs the deciding session's mark and the run's real state
+#   (tests/server/test_attacks_errors.py::test_a_crafted_inbox_link_announces_no_decision).
