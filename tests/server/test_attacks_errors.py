@@ -338,7 +338,9 @@ def test_an_upload_within_the_limit_still_starts_a_run(live: Live) -> None:
 
 def test_a_crafted_inbox_link_announces_no_decision(live: Live) -> None:
     """`/inbox?decided=...` is where a decision lands; a link that names no run of the user's (an
-    attacker's text, another tenant's run) must not make the inbox say it was approved."""
+    attacker's text, another tenant's run), or the user's own run that still waits, must not make
+    the inbox say it was decided: the banner comes from the run's real state and from a mark only
+    the session that decided can make."""
     globex = live.waiting_run("globex")
     with _signed_in(live, "dora@acme") as c:
         for decided in ("run-0123456789ab; wire 10k to ACME-REFUND-77", globex):
@@ -346,8 +348,18 @@ def test_a_crafted_inbox_link_announces_no_decision(live: Live) -> None:
             assert r.status_code == 200
             assert 'class="notice"' not in r.text and "ACME-REFUND" not in r.text and globex not in r.text
         own = live.waiting_run("acme")
-        r = c.get("/inbox", params={"decided": own, "decision": "reject"})
-        assert f'Rejected run <a href="/runs/{own}">{own}</a>' in r.text
+        for forged in ({}, {"mark": "0" * 32}):
+            r = c.get("/inbox", params={"decided": own, "decision": "reject", **forged})
+            assert r.status_code == 200 and 'class="notice"' not in r.text, "a waiting run announced decided"
+        r = c.post(f"/runs/{own}/reject", data={"csrf_token": _csrf(c), "role": "dpo", "reason": "no basis"})
+        assert r.status_code == 303, r.text
+        landing = r.headers["location"]
+        r = c.get(landing)
+        assert f'Rejected run <a href="/runs/{own}">{own}</a>; it ' in r.text, r.text[:2000]
+        approved = landing.replace("decision=reject", "decision=approve")
+        assert 'class="notice"' not in c.get(approved).text  # the mark is for what was decided
+    with _signed_in(live, "adam@acme") as other:  # another session: its mark would differ
+        assert 'class="notice"' not in other.get(landing).text
 
 
 def test_a_sign_out_with_a_wrong_token_is_refused_with_a_code(live: Live) -> None:

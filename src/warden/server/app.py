@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -36,7 +37,17 @@ from warden.server.workers import Workers
 from warden.service import Service, run_escalation_loop
 from warden.service.accounts import SignInLimits
 
-__all__ = ["ROUTERS", "SECURITY_HEADERS", "BodyLimit", "ServerSettings", "create_app", "max_body_bytes"]
+__all__ = [
+    "ROUTERS",
+    "SECURITY_HEADERS",
+    "SMALL_BODY_BYTES",
+    "UPLOAD_ROUTES",
+    "BodyLimit",
+    "ServerSettings",
+    "body_limit",
+    "create_app",
+    "max_body_bytes",
+]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -119,11 +130,44 @@ ANONYMOUS_BODY_BYTES = 2**20
 """A body larger than this is read only once its credential is known to be good (and the routes
 anyone may call, sign-in and the token exchange, take no larger one)."""
 PUBLIC_PREFIXES = ("/sign-in", "/api/tokens")
+SMALL_BODY_BYTES = 8 * 2**20
+"""The largest body of every route that takes no documents (a decision, a form, a comment): a
+1 MB runbook percent-encoded or JSON-escaped (up to ~6 bytes a byte for control and non-ASCII
+text) and the other fields. Only :data:`UPLOAD_ROUTES` take :func:`max_body_bytes`."""
+UPLOAD_ROUTES = frozenset({("POST", "/api/runs"), ("POST", "/upload")})
+"""(method, path) of the routes that take documents, and so a body up to :func:`max_body_bytes`."""
+BODY_TIMEOUT_S = 30.0
+"""A request body must have arrived this long after the request started, plus a second for
+every :data:`BODY_MIN_RATE` bytes received (a floor on the average rate, as Apache's
+mod_reqtimeout `body=30,MinRate=...`): a client trickling its body is cut off (408) instead of
+keeping its request open for as long as it likes."""
+BODY_MIN_RATE = 32 * 1024
+"""Bytes a second: a 400 MiB document set needs ~3.5 hours at this rate, not 30 s."""
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest body the route at `path` takes: 1 MiB for the routes anyone may call, the
+    document set for the uploads, :data:`SMALL_BODY_BYTES` for everything else."""
+    if path.startswith(PUBLIC_PREFIXES):
+        return ANONYMOUS_BODY_BYTES
+    if (method.upper(), path) in UPLOAD_ROUTES:
+        return max_body_bytes()
+    return SMALL_BODY_BYTES
 
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over the server's limit of {limit} bytes")
+        super().__init__(413, f"the request body is over this route's limit of {limit} bytes")
+
+
+class BodyTooSlow(HTTPException):
+    """The body did not arrive in time (:data:`BODY_TIMEOUT_S`): 408, and the connection closes
+    (the rest of the body is never read)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"the request body did not arrive within {seconds:.0f} s", {"Connection": "close"}
+        )
 
 
 class Refused(HTTPException):
@@ -176,15 +220,17 @@ def _vet_credential(service: Service, scope: Scope) -> None:
 
 
 class BodyLimit:
-    """Pure ASGI middleware: a request body over :func:`max_body_bytes` is refused (413,
-    `request_too_large`): at once, before any route, if its Content-Length says so (the body
-    is never read; a route that reads no body, the live event stream among them, would
+    """Pure ASGI middleware: a request body over its route's limit (:func:`body_limit`) is
+    refused (413, `request_too_large`): at once, before any route, if its Content-Length says so
+    (the body is never read; a route that reads no body, the live event stream among them, would
     otherwise answer, or refuse only after its answer started), else as soon as the bytes
-    received pass the limit. Without
-    it the framework spools any body to disk before the service's own size checks (and before
-    the route's own authentication) see it. So a body over :data:`ANONYMOUS_BODY_BYTES` is read
-    only once its credential holds (refused like the route would refuse it, before a byte is
-    read), and the routes anyone may call take no larger one."""
+    received pass the limit. Without it the framework spools any body to disk (a form) or reads
+    it whole into memory (JSON) before the service's own size checks (and before the route's own
+    authentication) see it. So a body over :data:`ANONYMOUS_BODY_BYTES` is read only once its
+    credential holds (refused like the route would refuse it, before a byte is read), the routes
+    anyone may call take no larger one, and only the uploads take more than
+    :data:`SMALL_BODY_BYTES`. A body that does not arrive in time (:data:`BODY_TIMEOUT_S`,
+    :data:`BODY_MIN_RATE`) is refused with 408 (`request_timeout`)."""
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
@@ -194,9 +240,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.monotonic()
         path: str = scope.get("path", "")
         public = path.startswith(PUBLIC_PREFIXES)
-        limit = ANONYMOUS_BODY_BYTES if public else max_body_bytes()
+        limit = body_limit(scope.get("method", ""), path)
         declared = 0
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length":
@@ -206,58 +253,58 @@ class BodyLimit:
             return
         seen = 0
         vetted = public
+        done = False  # the whole body arrived (or the client left): later reads wait for a disconnect
 
         async def limited() -> Message:
-            nonlocal seen, vetted
+            nonlocal seen, vetted, done
             if not vetted and max(declared, seen) > ANONYMOUS_BODY_BYTES:
                 await run_in_threadpool(_vet_credential, self.service, scope)
                 vetted = True
-            message = await receive()
+            if done:
+                return await receive()
+            timeout_s = BODY_TIMEOUT_S  # read now: a setting the tests may lower
+            left = started + timeout_s + seen / BODY_MIN_RATE - time.monotonic()
+            message: Message | None = None
+            with anyio.move_on_after(max(left, 0.0)):
+                message = await receive()
+            if message is None:
+                raise BodyTooSlow(timeout_s)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(limit)
+                done = not message.get("more_body", False)
+            else:
+                done = True
             return message
 
         await self.app(scope, limited, send)
 
 
-class OneOpenPerPage:
-    """Pure ASGI middleware: page requests keep the DuckDB file open while they come, and for
-    :attr:`linger_s` after the last one (a page does several units of work: the session, the
-    policy, its reads; opening the file costs ~35 ms each time). Then it closes, so a CLI on the
-    same state directory gets its turn. Not for the event stream (it would hold the file for
-    minutes) nor the API (its requests are short units of work already)."""
+def _has_body(scope: Scope) -> bool:
+    """Whether the request says a body follows (a Content-Length over 0, or chunked)."""
+    for name, value in scope.get("headers", []):
+        key = name.lower()
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
 
-    linger_s = 0.5
+
+class OneOpenPerPage:
+    """Pure ASGI middleware: a page request keeps the DuckDB file open (:meth:`Store.hold`) from
+    the moment its body has arrived until it is answered: a page does several units of work (the
+    session, the policy, its reads; opening the file costs ~35 ms each time). Never before the
+    body is in (a client trickling its body would otherwise hold the file as long as it likes)
+    nor across requests: between requests the store's own linger (``service.long_lived``) keeps
+    the file open, and it gives the file up to a waiting process and after
+    :data:`~warden.store.connection.LINGER_CAP_S`, which a hold spanning requests never did. Not
+    for the event stream (it would hold the file for minutes) nor the API (its requests are
+    short units of work already)."""
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
         self.store = service.store
         self.in_process = service.engine.in_process  # a remote engine's waits must not hold the file
-        self._lock = threading.Lock()
-        self._held: Any = None
-        self._until = 0.0
-
-    def _touch(self) -> None:
-        with self._lock:
-            self._until = time.monotonic() + self.linger_s
-            if self._held is None:
-                self._held = self.store.hold()
-                self._held.__enter__()
-                # not a daemon: the interpreter waits the linger out at exit instead of killing the
-                # thread inside DuckDB's close (a forced unwind through DuckDB's C++ aborts the process)
-                threading.Thread(target=self._let_go, name="warden-store-linger").start()
-
-    def _let_go(self) -> None:
-        while True:
-            with self._lock:
-                left = self._until - time.monotonic()
-                if left <= 0:
-                    held, self._held = self._held, None
-                    break
-            time.sleep(min(left, self.linger_s))
-        held.__exit__(None, None, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -265,10 +312,30 @@ class OneOpenPerPage:
         if scope["type"] != "http" or passes:
             await self.app(scope, receive, send)
             return
-        self._touch()
-        with self.store.hold():
-            await self.app(scope, receive, send)
-        self._touch()
+        held: list[AbstractContextManager[None]] = []
+
+        async def take() -> None:
+            hold = self.store.hold()
+            # in a thread (the store's mutex may be taken by a unit of work waiting for the file),
+            # shielded: a hold taken must be recorded, or it would never be given back
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(hold.__enter__)
+                held.append(hold)
+
+        async def received() -> Message:
+            message = await receive()
+            if not held and message["type"] == "http.request" and not message.get("more_body", False):
+                await take()
+            return message
+
+        if not _has_body(scope):
+            await take()
+        try:
+            await self.app(scope, received, send)
+        finally:
+            with anyio.CancelScope(shield=True):  # the last hold's end may close the file: a thread
+                for hold in held:
+                    await run_in_threadpool(hold.__exit__, None, None, None)
 
 
 def _utcnow() -> datetime:

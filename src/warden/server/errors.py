@@ -58,7 +58,8 @@ HTTP_CODES = {
     400: ("bad_request", "send a well-formed request (the API's shapes are at /openapi.json)"),
     404: ("not_found", "check the address; the pages start at / and the API's routes are at /openapi.json"),
     405: ("method_not_allowed", "use a method the route takes (see /openapi.json)"),
-    413: ("request_too_large", "send a smaller request"),
+    408: ("request_timeout", "send the request again, its body without long pauses"),
+    413: ("request_too_large", "send a smaller request; only the uploads take documents-sized bodies"),
 }
 """The framework's own refusals (no such route, a body it cannot parse): their code and fix."""
 

@@ -10,6 +10,8 @@ autoescape everything and no page carries inline script or style (the CSP forbid
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
@@ -79,15 +81,13 @@ def inbox(
     tenant: Annotated[str | None, Query(max_length=200)] = None,
     decided: Annotated[str | None, Query(max_length=200)] = None,
     decision: Annotated[str | None, Query(max_length=20)] = None,
+    mark: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The approvals the signed-in user may decide, oldest first, a page at a time."""
+    """The approvals the signed-in user may decide, oldest first, a page at a time; after a
+    decision, a banner saying what this session decided and where the run is now."""
     service = service_of(request)
     items = service.inbox(session.principal, tenant=tenant, limit=INBOX_PAGE + 1, offset=offset)
-    if decided:  # "Approved run X" only of a run this user sees: a crafted link says nothing
-        try:
-            decided = str(service.visible_run(session.principal, decided)["run_id"])
-        except NotFound:
-            decided = None
+    notice = _decided_notice(request, session, decided, decision, mark) if decided else None
     more = len(items) > INBOX_PAGE
     return page(
         request,
@@ -98,9 +98,36 @@ def inbox(
         next_offset=offset + INBOX_PAGE if more else None,
         prev_offset=max(0, offset - INBOX_PAGE) if offset else None,
         tenant=tenant,
-        decided=decided,
-        decision=decision,
+        notice=notice,
     )
+
+
+DECISION_VERBS = {"approve": "Approved", "edit": "Approved the edit of", "reject": "Rejected"}
+
+
+def decision_mark(session: Session, run_id: str, kind: str) -> str:
+    """What the redirect after a decision carries to say this session made it: keyed by the
+    session's CSRF secret, so a crafted `/inbox?decided=...` link cannot announce a decision."""
+    message = f"{run_id}\0{kind}".encode()
+    return hmac.new(session.csrf.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def _decided_notice(
+    request: Request, session: Session, run_id: str, kind: str | None, mark: str | None
+) -> dict[str, str] | None:
+    """The banner after a decision, from the run's real state: none for a run this user does not
+    see, one that still waits, or a decision this session did not make (a crafted link); else
+    what was decided and the run's status now."""
+    try:
+        run = service_of(request).visible_run(session.principal, run_id)
+    except NotFound:
+        return None
+    if kind not in DECISION_VERBS or not mark or run["status"] == "waiting_approval":
+        return None
+    if not hmac.compare_digest(mark, decision_mark(session, str(run["run_id"]), kind)):
+        return None
+    state = "it is being carried out" if run["status"] == "running" else f"it is now {run['status']}"
+    return {"verb": DECISION_VERBS[kind], "run_id": str(run["run_id"]), "state": state}
 
 
 # --- review and decisions ---------------------------------------------------------------------
@@ -186,7 +213,8 @@ def _claim_and_carry_out(
         reviewed_sha256=sha256 or None,
     )
     _workers(request).submit(run_id, lambda: service.carry_out(claimed))
-    return RedirectResponse(f"/inbox?decided={run_id}&decision={kind}", status_code=303)
+    mark = decision_mark(session, run_id, kind)
+    return RedirectResponse(f"/inbox?decided={run_id}&decision={kind}&mark={mark}", status_code=303)
 
 
 Field = Annotated[str, Form(max_length=4000)]
