@@ -328,6 +328,36 @@ def test_two_kill_switches_engaged_at_once_both_stay_engaged(pg: str, tmp_path: 
         _close(a, b)
 
 
+def test_an_explicit_apply_replaces_the_policy_in_force_and_a_switch_builds_on_it(
+    ledger: str, tmp_path: Path
+) -> None:
+    """The semantics decided with test 4's fix, for a policy apply racing a kill switch: an
+    explicit `policy apply` of a whole file puts that file in force as it is, whatever was
+    applied since its author read it (a switch engaged meanwhile included: the file is what its
+    author means), and its ``policy_applied`` event names the version it replaced, so the
+    release is on the record; a kill switch is an edit of the version in force when it commits,
+    so one engaged after an apply keeps what the apply put in force."""
+    service = Service(tmp_path / "home", policy=ACME / "policy.yaml")
+    try:
+        adam = service.principal("adam@acme", writing=True)
+        switched = service.kill_switch(adam, "acme", engage=True, reason="incident 7")
+        applied = service.apply_policy(adam, ACME / "policy.yaml", reason="the reviewed file")
+        assert service.policies.live().kill_switch_reason("acme") is None
+        [event] = service.store.query(
+            "SELECT payload_json FROM audit_events WHERE tenant = 'acme' AND event = 'policy_applied' "
+            "ORDER BY chain_no DESC LIMIT 1"
+        )
+        payload = event["payload_json"]
+        assert switched.sha256 in str(payload) and applied.sha256 in str(payload), payload
+
+        service.kill_switch(adam, "globex", engage=True, reason="incident 8")
+        live = service.policies.live()
+        assert live.sha256_apart_from_switches == applied.sha256_apart_from_switches
+        assert (live.kill_switch_reason("acme"), live.kill_switch_reason("globex")) == (None, "incident 8")
+    finally:
+        _close(service)
+
+
 # --- 5. an API token minted from a session while the password is reset ----------------------
 
 
@@ -375,7 +405,8 @@ def test_a_token_minted_while_the_password_is_reset_is_revoked_by_the_reset(pg: 
 
 
 # Fixed (2026-12-07, branch fix-races): the five tests above were strict xfails; each passes on
-# DuckDB and Postgres with its fix, and the token exchange was added beside the sign-in.
+# DuckDB and Postgres with its fix; the token exchange was added beside the sign-in, and the
+# decided semantics of an explicit apply beside a kill switch.
 #
 # Attacks that held (run by hand while writing this file, 2026-12-07; not kept as tests):
 #
