@@ -1,7 +1,13 @@
 """Races on the shared ledger: a decision racing a kill switch, two kill switches engaged at
-once, a sign-in and a token mint racing a password reset, the pool's idle connections ended by
-the server. Each confirmed defect is a strict xfail that asserts the correct behaviour; the
-attacks that held are listed in the module's final comment.
+once, a sign-in, a token exchange and a token mint racing a password reset, the pool's idle
+connections ended by the server. Each was a confirmed defect (the concurrency review,
+2026-12-07) and is kept as a regression test of its fix: a decision reads the policy in force
+under the policy lock in its own transaction (graph/nodes/approval.py), a policy application
+builds on the version in force under that lock (service/policies.py), a session or token starts
+only while the password checked still stands and holds the account row against a reset
+(store/accounts.py ``hold_account``), and the audit append's side connection is checked and
+replaced like a unit of work's own (store/postgres.py ``PostgresLedger._taken``). The attacks
+that held are listed in the module's final comment.
 
 Real stores, no mocks. On Postgres a race is played every time by holding a real advisory
 lock of the store's (a runbook's version lock, a tenant's chain lock) from another connection:
@@ -17,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +109,6 @@ def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
 # --- 1. a decision taken after the kill switch was engaged -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: the kill switch is read outside the decision's transaction (graph/nodes/approval.py "
-    "take_decision then _apply): an engage committed in between is overtaken, the approval recorded "
-    "and a runbook version published under the engaged switch",
-)
 def test_a_decision_whose_transaction_overtakes_a_kill_switch_engage_is_not_recorded(
     pg: str, tmp_path: Path
 ) -> None:
@@ -184,20 +185,16 @@ class _CheckThenPause:
         return bool(ok)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: sign_in (service/accounts.py Accounts.sign_in/authenticate_password) starts the "
-    "session without re-checking the password it verified: a sign-in with the leaked password in "
-    "flight during `users passwd` yields a 12-hour session the reset never ends",
-)
+@pytest.mark.parametrize("via", ["sign_in", "token_exchange"])
 def test_a_sign_in_with_the_old_password_racing_a_reset_does_not_outlive_it(
-    ledger: str, tmp_path: Path
+    ledger: str, via: str, tmp_path: Path
 ) -> None:
     """The attacker has ana's leaked password and signs in (a successful sign-in clears the
     throttle, so one can always be in flight). The operator resets the password
     (`warden users passwd`: sessions ended, tokens revoked, in one transaction). A sign-in whose
     argon2 check passed before the reset committed starts its session after it: the session
-    works with the old password's authority for SESSION_TTL, and can mint API tokens."""
+    works with the old password's authority for SESSION_TTL, and can mint API tokens. The same
+    for the password's exchange for an API token (`POST /api/tokens`: `exchange_password`)."""
     shared = ledger == "duckdb"  # one DuckDB file: both services on one state directory
     web = Service(tmp_path / "home", policy=ACME / "policy.yaml")
     operator = Service(tmp_path / ("home" if shared else "home_op"), policy=ACME / "policy.yaml")
@@ -206,7 +203,13 @@ def test_a_sign_in_with_the_old_password_racing_a_reset_does_not_outlive_it(
         web.principal("ana@acme", writing=True)
         operator.principal("ana@acme", writing=True)
         operator.accounts.add_user("ana@acme", "acme", PASSWORD)
-        sign_in = lambda: web.accounts.sign_in("ana@acme", PASSWORD, client="203.0.113.9")  # noqa: E731
+        sign_in = (
+            (lambda: web.accounts.sign_in("ana@acme", PASSWORD, client="203.0.113.9"))
+            if via == "sign_in"
+            else lambda: web.accounts.exchange_password(
+                "ana@acme", PASSWORD, client="203.0.113.9", expires=timedelta(days=30)
+            )
+        )
         reset = lambda: operator.accounts.set_password("ana@acme", NEW_PASSWORD)  # noqa: E731
         if shared:  # DuckDB: the reset lands between the real argon2 check and the session
             hasher = _CheckThenPause(web.accounts.hasher)
@@ -238,10 +241,13 @@ def test_a_sign_in_with_the_old_password_racing_a_reset_does_not_outlive_it(
         assert not isinstance(session, Exception), session
         alive = True
         try:
-            web.accounts.session(session.session_id)
+            if via == "sign_in":
+                web.accounts.session(session.session_id)
+            else:
+                web.accounts.authenticate_token(session.secret)
         except WardenError:
             alive = False
-        assert not alive, "a session started with the old password works after the reset"
+        assert not alive, f"a {via} with the old password works after the reset"
     finally:
         if admin is not None:
             admin.close()
@@ -251,12 +257,6 @@ def test_a_sign_in_with_the_old_password_racing_a_reset_does_not_outlive_it(
 # --- 3. an idle connection the server ended fails the next audited write ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: readers_under_lock (store/postgres.py PgConnection.readers_under_lock) takes its "
-    "side connection from the idle pool without the liveness retry _begin has: one idle connection "
-    "ended by the server fails the next audited write with store_unavailable",
-)
 def test_idle_connections_ended_by_the_server_do_not_fail_the_next_audited_write(
     pg: str, tmp_path: Path
 ) -> None:
@@ -291,12 +291,6 @@ def test_idle_connections_ended_by_the_server_do_not_fail_the_next_audited_write
 # --- 4. two kill switches engaged at once: one is silently released ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: with_kill_switch (service/policies.py PolicyBook.with_kill_switch/_apply) edits a "
-    "copy of the policy read before its transaction and applies it with no compare-and-set: of two "
-    "switches engaged at once the later commit silently drops the other",
-)
 def test_two_kill_switches_engaged_at_once_both_stay_engaged(pg: str, tmp_path: Path) -> None:
     """An incident: the admin engages Acme's kill switch from one terminal while a colleague's
     script engages Globex's from another host. Both are told it worked. Each built its new
@@ -334,15 +328,39 @@ def test_two_kill_switches_engaged_at_once_both_stay_engaged(pg: str, tmp_path: 
         _close(a, b)
 
 
+def test_an_explicit_apply_replaces_the_policy_in_force_and_a_switch_builds_on_it(
+    ledger: str, tmp_path: Path
+) -> None:
+    """The semantics decided with test 4's fix, for a policy apply racing a kill switch: an
+    explicit `policy apply` of a whole file puts that file in force as it is, whatever was
+    applied since its author read it (a switch engaged meanwhile included: the file is what its
+    author means), and its ``policy_applied`` event names the version it replaced, so the
+    release is on the record; a kill switch is an edit of the version in force when it commits,
+    so one engaged after an apply keeps what the apply put in force."""
+    service = Service(tmp_path / "home", policy=ACME / "policy.yaml")
+    try:
+        adam = service.principal("adam@acme", writing=True)
+        switched = service.kill_switch(adam, "acme", engage=True, reason="incident 7")
+        applied = service.apply_policy(adam, ACME / "policy.yaml", reason="the reviewed file")
+        assert service.policies.live().kill_switch_reason("acme") is None
+        [event] = service.store.query(
+            "SELECT payload_json FROM audit_events WHERE tenant = 'acme' AND event = 'policy_applied' "
+            "ORDER BY chain_no DESC LIMIT 1"
+        )
+        payload = event["payload_json"]
+        assert switched.sha256 in str(payload) and applied.sha256 in str(payload), payload
+
+        service.kill_switch(adam, "globex", engage=True, reason="incident 8")
+        live = service.policies.live()
+        assert live.sha256_apart_from_switches == applied.sha256_apart_from_switches
+        assert (live.kill_switch_reason("acme"), live.kill_switch_reason("globex")) == (None, "incident 8")
+    finally:
+        _close(service)
+
+
 # --- 5. an API token minted from a session while the password is reset ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: issue_token (service/accounts.py Accounts.issue_token) checks neither the session "
-    "nor the account's password inside its transaction, and set_password's revoke cannot see the "
-    "uncommitted token: a token minted as the reset commits stays valid for 30 days",
-)
 def test_a_token_minted_while_the_password_is_reset_is_revoked_by_the_reset(pg: str, tmp_path: Path) -> None:
     """The attacker signed in with ana's leaked password and calls `POST /api/tokens` just as the
     operator runs `warden users passwd` (whose point is that tokens minted with the stolen
@@ -363,8 +381,6 @@ def test_a_token_minted_while_the_password_is_reset_is_revoked_by_the_reset(pg: 
 
         key = "audit:acme"  # both transactions append to Acme's chain last
         admin.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, key])
-        from datetime import timedelta
-
         mint, minted = _in_thread(lambda: web.accounts.issue_token(user, timedelta(days=30), actor=user))
         one = _wait_for_lock_waiter(admin, not_pids={admin.info.backend_pid})
         reset, done = _in_thread(lambda: operator.accounts.set_password("ana@acme", NEW_PASSWORD))
@@ -388,6 +404,10 @@ def test_a_token_minted_while_the_password_is_reset_is_revoked_by_the_reset(pg: 
         _close(web, operator)
 
 
+# Fixed (2026-12-07, branch fix-races): the five tests above were strict xfails; each passes on
+# DuckDB and Postgres with its fix; the token exchange was added beside the sign-in, and the
+# decided semantics of an explicit apply beside a kill switch.
+#
 # Attacks that held (run by hand while writing this file, 2026-12-07; not kept as tests):
 #
 # - 6 processes x 25 mixed audited operations at once (comments on one run, triage of one
@@ -402,7 +422,7 @@ def test_a_token_minted_while_the_password_is_reset_is_revoked_by_the_reset(pg: 
 #   `failed` with the reason; `resume` put it back to waiting, the next decision was carried
 #   out once, no approval row of the lost transaction, the chain verifies.
 # - a kill switch engaged before the claim, or between claim_decision's check and the claim:
-#   refused (take_decision reads the switch again); only the window between that read and the
-#   recording transaction's commit is open (test 1).
+#   refused (take_decision reads the switch again); the window between that read and the
+#   recording transaction's commit was open (test 1; closed: the policy lock).
 # - two approvers, cancel vs decide, two cancels, two triages, escalation vs decision, two
 #   sign-outs, two revokes: already covered by tests/service/test_host_races.py.

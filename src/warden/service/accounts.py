@@ -266,6 +266,7 @@ class Accounts:
         def change() -> dict[str, int]:  # another host changing it at once: this one comes after it
             with self.store.connect() as con:
                 account = self._account(con, user)
+                self._lock_chain(con, account["tenant"])
                 rows.upsert_account(con, user, account["tenant"], digest)
                 ended = {
                     "sessions_ended": rows.end_sessions_of(con, user),
@@ -290,6 +291,7 @@ class Accounts:
                     self._account_to_disable(con, user, tenant) if disabled else self._account(con, user)
                 )
                 done: dict[str, Any] = {"user": user, "changed": bool(account["disabled"]) != disabled}
+                self._lock_chain(con, account["tenant"])
                 rows.set_disabled(con, user, disabled)
                 if disabled:
                     done["sessions_ended"] = rows.end_sessions_of(con, user)
@@ -313,26 +315,52 @@ class Accounts:
         self._audit(con, tenant, OPERATOR, "account_added", {"user": user, "password": False})
         return self._account(con, user)
 
-    def issue_token(self, user: str, expires: timedelta | None, *, actor: str = OPERATOR) -> IssuedToken:
-        """A new API token for `user`; its secret is returned here once and stored only hashed."""
+    def issue_token(
+        self,
+        user: str,
+        expires: timedelta | None,
+        *,
+        actor: str = OPERATOR,
+        verified: dict[str, Any] | None = None,
+    ) -> IssuedToken:
+        """A new API token for `user`; its secret is returned here once and stored only hashed.
+        `verified`: the account as a password was checked against (:meth:`exchange_password`):
+        refused (`bad_credentials`) when the password was reset or the account disabled since.
+        Either way the account is held (``hold_account``) in the token's transaction, so a
+        reset at once revokes the token or comes after it: never misses it."""
         token_id = secrets.token_hex(6)
         secret = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
         expires_at = now() + expires if expires is not None else None
-        with self.store.connect() as con:
-            account = self._account(con, user)
-            rows.add_token(con, token_id, user, _sha256(secret), expires_at)
-            self._audit(
-                con,
-                account["tenant"],
-                actor,
-                "token_issued",
-                {
-                    "user": user,
-                    "token_id": token_id,
-                    "expires_at": expires_at.isoformat() if expires_at else None,
-                },
-            )
+
+        def issue() -> None:  # a reset or another mint at once: run again after it
+            with self.store.connect() as con:
+                account = self._account(con, user)
+                self._lock_chain(con, account["tenant"])
+                if not rows.hold_account(con, user, verified) and verified is not None:
+                    raise BadCredentials()
+                rows.add_token(con, token_id, user, _sha256(secret), expires_at)
+                self._audit(
+                    con,
+                    account["tenant"],
+                    actor,
+                    "token_issued",
+                    {
+                        "user": user,
+                        "token_id": token_id,
+                        "expires_at": expires_at.isoformat() if expires_at else None,
+                    },
+                )
+
+        retrying_conflicts(issue)
         return IssuedToken(token_id, secret, user, expires_at)
+
+    def exchange_password(
+        self, user: str, password: str, *, client: str, expires: timedelta | None
+    ) -> IssuedToken:
+        """An API token for `user` if `password` is theirs (throttled as a sign-in): issued only
+        while the password checked is still theirs, so a reset racing the exchange ends it."""
+        principal, account = self._verify_password(user, password, client=client)
+        return self.issue_token(principal.user, expires, actor=principal.user, verified=account)
 
     def revoke_token(self, token_id: str, *, actor: str = OPERATOR) -> dict[str, Any]:
         return retrying_conflicts(lambda: self._revoke_token(token_id, actor))
@@ -371,8 +399,14 @@ class Accounts:
         return found
 
     def authenticate_password(self, user: str, password: str, *, client: str) -> Principal:
-        """The principal `user` is, if `password` is theirs; throttled per user and client, and
-        per user across clients for clients that never signed in as them (:attr:`limits`).
+        """The principal `user` is, if `password` is theirs (see :meth:`_verify_password`)."""
+        return self._verify_password(user, password, client=client)[0]
+
+    def _verify_password(self, user: str, password: str, *, client: str) -> tuple[Principal, dict[str, Any]]:
+        """The principal `user` is, if `password` is theirs, with the account row as checked (what
+        a session or token started on it must still find: ``hold_account``); throttled per user
+        and client, and per user across clients for clients that never signed in as them
+        (:attr:`limits`).
 
         The limits hold however many attempts come at once, on any number of hosts: each one is
         recorded as a failure (:func:`~warden.store.accounts.reserve_attempt`, serialised per
@@ -464,9 +498,9 @@ class Accounts:
                     self._audit(con, account["tenant"], user, event, payload)
 
         retrying_conflicts(settle)
-        if principal is None:
+        if principal is None or account is None:
             raise BadCredentials()
-        return principal
+        return principal, account
 
     def _refuse_implausible(self, password: str) -> NoReturn:
         """A name no policy can hold (a NUL, a control character: Postgres refuses a NUL in
@@ -520,13 +554,17 @@ class Accounts:
     def sign_in(self, user: str, password: str, *, client: str, previous: str | None = None) -> Session:
         """Check the password and start a new session (a new id every time: the id a browser held
         before signing in, if any, is ended, so a planted session id is worthless)."""
-        principal = self.authenticate_password(user, password, client=client)
+        principal, account = self._verify_password(user, password, client=client)
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         expires_at = now() + SESSION_TTL
 
-        def start() -> None:  # the previous session ended by another host at once: run again
+        def start() -> None:  # the previous session ended, or the account held, at once: run again
             with self.store.connect() as con:
+                # the password checked is still the account's: a reset since (or at once, see
+                # hold_account) ends a session it would otherwise never see
+                if not rows.hold_account(con, principal.user, account):
+                    raise BadCredentials()
                 if previous:
                     rows.end_session(con, _sha256(previous))
                 rows.start_session(con, _sha256(session_id), principal.user, csrf, "password", expires_at)
@@ -613,6 +651,14 @@ class Accounts:
                 code="unknown_account",
             )
         return account
+
+    @staticmethod
+    def _lock_chain(con: Any, tenant: str) -> None:
+        """Take `tenant`'s audit chain lock now (Postgres), before the account's row: every
+        transaction that writes both takes them in this order (an append takes the chain's,
+        ``hold_account`` the row's), so a reset and a token's issue never wait for each other
+        in a cycle."""
+        audit.chain_readers(con, tenant)
 
     def _audited(self, tenant: str, actor: str, event: str, payload: dict[str, Any]) -> None:
         """One event in a transaction of its own (run again when another host appends at once)."""

@@ -8,6 +8,7 @@ directory, which the first writing command initialises with the file it was give
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from warden.service.principal import Principal
 from warden.store import Store, audit, policies, retrying_conflicts
 
 __all__ = ["PolicyBook"]
+
+Change = Callable[[LoadedPolicy | None], tuple[LoadedPolicy, str | None]]
+"""What an application puts in force, made of the policy in force (None before the first),
+with the reason it is audited with."""
 
 
 class PolicyBook:
@@ -152,39 +157,63 @@ class PolicyBook:
 
     def apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> LoadedPolicy:
         """Put `new` in force: only an administrator of the policy in force may (or, in an
-        empty state directory, one the new policy names). A transaction that loses a race to
-        another change reads the policy in force again and decides again."""
-        retrying_conflicts(lambda: self._apply(principal, new, reason))
-        self._by_sha[new.sha256] = new
+        empty state directory, one the new policy names). An explicit application of a whole
+        file replaces whatever is in force when it commits (kill switches included: the file
+        is what its author means to be in force); its audit event names the version it replaced."""
+        return self._put(principal, lambda _current: (new, reason))
+
+    def _put(self, principal: Principal, change: Change) -> LoadedPolicy:
+        """Put in force what `change` makes of the policy in force, read as last committed under
+        the exclusive policy lock (``policies.policy_in_force_locked``): applications at once go
+        one after the other, each building on the one before, and a decision that must not be
+        taken under an engaged switch waits for them. A transaction that loses a race to another
+        change reads the policy in force again and decides again."""
+        applied = retrying_conflicts(lambda: self._apply(principal, change))
+        self._by_sha[applied.sha256] = applied
+        return applied
+
+    def _apply(self, principal: Principal, change: Change) -> LoadedPolicy:
+        with self.store.connect() as con:
+            row = policies.policy_in_force_locked(con, exclusive=True)
+            current = self._loaded(row) if row is not None else None
+            if current is not None:
+                self._check_admin(principal, current)
+            new, reason = change(current)
+            if current is None:
+                self._check_admin(principal, new)
+            self._record(con, new, principal.user, principal.auth, current, reason)
         return new
 
-    def _apply(self, principal: Principal, new: LoadedPolicy, reason: str | None) -> None:
-        with self.store.connect() as con:
-            row = policies.policy_in_force(con)
-            current = self._loaded(row) if row is not None else None
-            admins = (current or new).policy.admins
-            if principal.user not in admins:
-                raise UsageError(
-                    f"'{principal.user}' may not change the policy in force",
-                    fix="ask one of the policy's admins: " + (", ".join(admins) or "(the policy names none)"),
-                    code="forbidden",
-                )
-            self._record(con, new, principal.user, principal.auth, current, reason)
+    @staticmethod
+    def _check_admin(principal: Principal, policy: LoadedPolicy) -> None:
+        admins = policy.policy.admins
+        if principal.user not in admins:
+            raise UsageError(
+                f"'{principal.user}' may not change the policy in force",
+                fix="ask one of the policy's admins: " + (", ".join(admins) or "(the policy names none)"),
+                code="forbidden",
+            )
 
     def with_kill_switch(
         self, principal: Principal, tenant: str | None, engaged: bool, reason: str | None
     ) -> LoadedPolicy:
-        """A copy of the policy in force with a kill switch set, put in force (audited)."""
-        current = self.in_force(may_initialise=False)
-        data = yaml.safe_load(current.text) if current.text else current.policy.model_dump(mode="json")
-        if tenant is not None:
-            current.tenant(tenant)  # a usage error naming the tenants when unknown
-        target = data if tenant is None else data["tenants"][tenant]
-        target["kill_switch"] = {"engaged": engaged, "reason": reason}
-        text = yaml.safe_dump(data, sort_keys=False)
-        changed = load_policy_text(text, current.path)
+        """A copy of the policy in force with a kill switch set, put in force (audited). The copy
+        is made of the version in force when the application commits (under its lock), so two
+        switches set at once both hold: neither puts back the other's as it was before."""
+        self.in_force(may_initialise=False)  # no store, no policy, a presented file not in force
         what = "engaged" if engaged else "released"
-        return self.apply(principal, changed, f"kill switch {what} for {tenant or 'every tenant'}: {reason}")
+
+        def switched(current: LoadedPolicy | None) -> tuple[LoadedPolicy, str | None]:
+            assert current is not None  # in force above: a policy is never taken out of force
+            data = yaml.safe_load(current.text) if current.text else current.policy.model_dump(mode="json")
+            if tenant is not None:
+                current.tenant(tenant)  # a usage error naming the tenants when unknown
+            target = data if tenant is None else data["tenants"][tenant]
+            target["kill_switch"] = {"engaged": engaged, "reason": reason}
+            changed = load_policy_text(yaml.safe_dump(data, sort_keys=False), current.path)
+            return changed, f"kill switch {what} for {tenant or 'every tenant'}: {reason}"
+
+        return self._put(principal, switched)
 
     def _record(
         self,

@@ -46,10 +46,11 @@ def insert_rows(
     )
 
 
-def readers_under_lock(con: Any, key: str) -> list[Any]:
+def readers_under_lock(con: Any, key: str, *, shared: bool = False) -> list[Any]:
     """The connections whose reads give the latest committed state of what `key` names, for a
     read-then-write that must not race (a chain head, the next version number). DuckDB: `con`
-    (one writer process at a time). Postgres: `key` is locked until the transaction ends and a
-    side connection sees what others committed after this snapshot (see ``store.postgres``)."""
+    (one writer process at a time). Postgres: `key` is locked until the transaction ends
+    (`shared`: in shared mode, against its exclusive writers only) and a side connection sees
+    what others committed after this snapshot (see ``store.postgres``)."""
     lock = getattr(con, "readers_under_lock", None)
-    return [con] if lock is None else list(lock(key))
+    return [con] if lock is None else list(lock(key, shared=shared))

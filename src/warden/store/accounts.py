@@ -22,6 +22,7 @@ __all__ = [
     "get_account",
     "get_session",
     "get_token",
+    "hold_account",
     "list_accounts",
     "list_tokens",
     "prune_attempts",
@@ -61,6 +62,21 @@ def upsert_account(con: Any, user: str, tenant: str | None, password_hash: str |
             [user, tenant, password_hash, at, at],
         )
     return not existed
+
+
+def hold_account(con: Any, user: str, as_checked: dict[str, Any] | None = None) -> bool:
+    """Whether `user`'s account is enabled (and, `as_checked`: its password unchanged since that
+    row was read and checked), holding it until the transaction ends. It is held by writing it
+    unchanged, as a compare-and-set: a password reset or a disabling, which writes it too, then
+    either commits first (and this finds it changed) or comes after, as a write conflict that
+    runs it again seeing this transaction's session or token (a Postgres row lock alone would
+    not: a reset whose snapshot predates this commit would miss them)."""
+    sql = 'UPDATE accounts SET updated_at = updated_at WHERE "user" = ? AND NOT disabled'
+    params: list[Any] = [user]
+    if as_checked is not None:
+        sql += " AND password_hash = ? AND updated_at = ?"
+        params += [as_checked["password_hash"], as_checked["updated_at"]]
+    return bool(con.execute(sql, params).fetchone()[0])
 
 
 def set_disabled(con: Any, user: str, disabled: bool) -> None:

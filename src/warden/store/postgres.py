@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
@@ -136,7 +136,7 @@ class PgConnection:
     def __init__(self, raw: Any, ledger: PostgresLedger) -> None:
         self.raw = raw
         self._ledger = ledger
-        self._locked: set[str] = set()
+        self._locked: set[tuple[str, bool]] = set()
         self._side: PgConnection | None = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Result:
@@ -150,17 +150,22 @@ class PgConnection:
     def cursor(self) -> PgConnection:
         return self
 
-    def readers_under_lock(self, key: str) -> list[PgConnection]:
+    def readers_under_lock(self, key: str, *, shared: bool = False) -> list[PgConnection]:
         """Take the advisory lock `key` until this transaction ends, and return the connections
         whose reads together give the latest state of what the lock guards (a tenant's chain
         head, a runbook's version numbers): this transaction (its own writes) and a side
         connection outside it (what others committed after this snapshot was taken; every
-        writer of it takes the lock, so what is read stays the latest until commit)."""
-        if key not in self._locked:
-            self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [_LOCK_CLASS, key])
-            self._locked.add(key)
+        writer of it takes the lock, so what is read stays the latest until commit). `shared`:
+        the lock in shared mode, for readers that only need no writer of it in between (many at
+        once; a writer takes it exclusively)."""
+        if (key, shared) not in self._locked:
+            lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            self.execute(f"SELECT {lock}(?, hashtext(?))", [_LOCK_CLASS, key])
+            self._locked.add((key, shared))
         if self._side is None:
-            self._side = PgConnection(self._ledger.take(), self._ledger)
+            # a pooled connection the server ended since fails its first statement: replaced
+            # as the unit of work's own is (PostgresLedger._taken), not a `store_unavailable`
+            self._side = PgConnection(self._ledger._taken(_answers), self._ledger)
         return [self, self._side]
 
     def close(self) -> None:
@@ -169,6 +174,11 @@ class PgConnection:
         self._locked.clear()
         if side is not None:
             self._ledger.give(side.raw)
+
+
+def _answers(raw: Any) -> None:
+    """Fails (OperationalError) on a connection the server ended: a side connection's check."""
+    raw.execute("SELECT 1")
 
 
 def _numeric_loader() -> Any:
@@ -301,25 +311,35 @@ class PostgresLedger:
             self.give(raw)
 
     def _begin(self, read_only: bool) -> tuple[Any, PgConnection]:
-        """A connection in a new transaction. An idle connection the server has closed since
-        (a restart, an administrator ending sessions) is dropped for a fresh one."""
+        """A connection in a new transaction (see :meth:`_taken`)."""
+
+        def begin(raw: Any) -> None:
+            self._lock_timeout(raw)
+            self._ensure_schema(PgConnection(raw, self))
+            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" + (" READ ONLY" if read_only else ""))
+
+        raw = self._taken(begin)
+        return raw, PgConnection(raw, self)
+
+    def _taken(self, ready: Callable[[Any], None]) -> Any:
+        """A connection from the pool that `ready` ran on. An idle connection the server has
+        closed since (a restart, an administrator ending sessions, idle_session_timeout) fails
+        `ready` and is dropped for a fresh one, with the other idle ones (they likely went with
+        it); a fresh connection failing means the server: `store_unavailable`."""
         import psycopg
 
         for attempt in (1, 2):
             fresh = self.opened
             raw = self.take()
-            con = PgConnection(raw, self)
             try:
-                self._lock_timeout(raw)
-                self._ensure_schema(con)
-                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" + (" READ ONLY" if read_only else ""))
-                return raw, con
+                ready(raw)
+                return raw
             except psycopg.OperationalError as exc:
                 with suppress(Exception):
                     raw.close()
                 if attempt == 2 or self.opened != fresh:  # a new connection failed: the server
                     raise self._fault(exc) or exc from exc
-                self.close()  # the other idle connections went with it
+                self.close()
             except psycopg.Error as exc:
                 self.give(raw)
                 raise self._fault(exc) or exc from exc

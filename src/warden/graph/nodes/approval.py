@@ -8,6 +8,7 @@ audited and the run keeps waiting.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from langgraph.types import interrupt
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from warden.governance.approval_rules import decision_error, matching_auto_rule
 from warden.governance.notifications import deliveries
-from warden.governance.policy import LoadedPolicy
+from warden.governance.policy import LoadedPolicy, load_policy_text
 from warden.graph.context import RunContext
 from warden.graph.nodes._common import event, record, runbook_model, runbook_sha256, set_status
 from warden.graph.nodes.guard import guard_context
@@ -27,7 +28,7 @@ from warden.runbooks.diff import change_summary, diff_runbooks
 from warden.schemas.approval import ApprovalDecision
 from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import approval_queue, approvals, ledger, notifications, runs
+from warden.store import approval_queue, approvals, ledger, notifications, policies, runs
 
 __all__ = ["approval", "approval_payload", "decided_by_policy", "open_approval", "take_decision"]
 
@@ -87,7 +88,10 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
         comment=f"approved by the policy's auto-approval rule '{rule.name}'",
         auth="policy",
     )
-    return _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy), payload
+    applied = _apply(state, ctx, runbook, auto, payload, state.get("report") or {}, policy)
+    if isinstance(applied, str):  # a kill switch engaged since the guard: a human decides, once released
+        return None, payload
+    return applied, payload
 
 
 def decided_by_policy(state: RunState, ctx: RunContext) -> bool:
@@ -155,7 +159,10 @@ def take_decision(
             codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
             error = f"the edited runbook fails the guard: {', '.join(codes)}"
     if error is None and decision is not None:
-        return _apply(state, ctx, runbook, decision, payload, report, policy), None
+        applied = _apply(state, ctx, runbook, decision, payload, report, policy)
+        if not isinstance(applied, str):
+            return applied, None
+        error = applied
     assert error is not None
     return None, _refuse(state, ctx, decision if decision is not None else raw, attempt, error)
 
@@ -199,8 +206,9 @@ def _apply(
     payload: dict[str, Any],
     report: dict[str, Any],
     policy: LoadedPolicy,
-) -> StateUpdate:
-    """Record the decision under the policy it was checked against, and publish the version."""
+) -> StateUpdate | str:
+    """Record the decision under the policy it was checked against, and publish the version;
+    why not (nothing written) when the kill switch in force is engaged as it commits."""
     final = decision.edited_runbook if decision.decision == "edit" else draft
     assert final is not None
     sha = runbook_sha256(ctx, final)
@@ -212,102 +220,108 @@ def _apply(
         if decision.decision != "edit"
         else "edited by approver; " + change_summary(draft, final)
     )
-    with ctx.store.connect() as con:
-        version_no = None
-        if decision.decision != "reject":
-            version_no = approvals.publish_version(
-                con,
-                tenant=state["tenant"],
-                runbook=final.runbook,
-                sha256=sha,
-                declared_version=final.version,
-                definition=final.model_dump(mode="json"),
-                run_id=state["run_id"],
-                approved_by=decision.approver,
-                known_version=ctx.memo.get(("published", state["tenant"], final.runbook, sha)),
-            )
-        approvals.record_approval(
-            con,
-            approval_id=approval_id,
-            run_id=state["run_id"],
-            root_run_id=state["root_run_id"],
-            tenant=state["tenant"],
-            decision=decision.decision,
-            approver=decision.approver,
-            role=decision.role,
-            auto_rule=decision.auto_rule,
-            auth=decision.auth,
-            runbook=final.runbook,
-            runbook_version=version_no,
-            runbook_sha256=sha,
-            policy_sha256=policy.sha256,
-            comment=decision.comment,
-            change_summary=summary,
-            validation_ok=bool(report.get("ok", True)),
-            validation=report,
-            model=final.model.model_dump(mode="json") if final.model else None,
-        )
-        # the run's pending records, then the decision's event (chained after them), in one flush
-        decided = event(
-            state,
-            f"approval:{decision.decision}",
-            actor=decision.approver,
-            payload={
-                "role": decision.role,
-                "auth": decision.auth,
-                "comment": decision.comment,
-                "runbook_sha256": sha,
-                "version": version_no,
-                "auto_rule": decision.auto_rule,
-                "policy_sha256": policy.sha256,
-                # enough for an audit export to stand alone: what was approved and what changed
-                "runbook": final.runbook,
-                "declared_version": final.version,
-                "model": final.model.model_dump(mode="json") if final.model else None,
-                # this process executes the steps once approved: its model configuration applies
-                "executed_with": model_configuration(
-                    ctx.llm_model, ctx.llm_settings.base_url if ctx.llm_settings else None
-                ),
-                "validation_ok": bool(report.get("ok", True)),
-                "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
-                "previous_version": payload["previous_version"],
-                "change_summary": summary,
-                "diff": payload["diff"],
-                "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
-            },
-        )
-        pending = state.get("ledger") or []
-        ledger.flush(con, [*pending, decided])
-        if decision.decision != "reject" and not _drafted_as(pending, state["run_id"], sha, final.version):
-            runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
-        # the inbox row closes with the decision; the requester hears of it through the outbox,
-        # never blocking the decision. Both only for a human decision: a draft a rule approves
-        # never waited (the bound policy's rules decide it the same way each time the node runs)
-        if decision.auto_rule is None:
-            approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
-            notifications.enqueue(
-                con,
-                deliveries(
-                    policy,
+    try:
+        with ctx.store.connect() as con:
+            version_no = None
+            if decision.decision != "reject":
+                version_no = approvals.publish_version(
+                    con,
                     tenant=state["tenant"],
-                    event="decision",
-                    key=f"{state['run_id']}:decision:{decision.decision}:{sha}",
-                    users=[state["requester"]],
+                    runbook=final.runbook,
+                    sha256=sha,
+                    declared_version=final.version,
+                    definition=final.model_dump(mode="json"),
                     run_id=state["run_id"],
-                    root_run_id=state["root_run_id"],
-                    payload={
-                        "root_run_id": state["root_run_id"],
-                        "runbook": final.runbook,
-                        "runbook_sha256": sha,
-                        "requester": state["requester"],
-                        "decision": decision.decision,
-                        "approver": decision.approver,
-                        "role": decision.role,
-                        "comment": decision.comment,
-                        "version": version_no,
-                    },
-                ),
+                    approved_by=decision.approver,
+                    known_version=ctx.memo.get(("published", state["tenant"], final.runbook, sha)),
+                )
+            _refuse_if_switched_off(con, state, ctx)
+            approvals.record_approval(
+                con,
+                approval_id=approval_id,
+                run_id=state["run_id"],
+                root_run_id=state["root_run_id"],
+                tenant=state["tenant"],
+                decision=decision.decision,
+                approver=decision.approver,
+                role=decision.role,
+                auto_rule=decision.auto_rule,
+                auth=decision.auth,
+                runbook=final.runbook,
+                runbook_version=version_no,
+                runbook_sha256=sha,
+                policy_sha256=policy.sha256,
+                comment=decision.comment,
+                change_summary=summary,
+                validation_ok=bool(report.get("ok", True)),
+                validation=report,
+                model=final.model.model_dump(mode="json") if final.model else None,
             )
+            # the run's pending records, then the decision's event (chained after them), in one flush
+            decided = event(
+                state,
+                f"approval:{decision.decision}",
+                actor=decision.approver,
+                payload={
+                    "role": decision.role,
+                    "auth": decision.auth,
+                    "comment": decision.comment,
+                    "runbook_sha256": sha,
+                    "version": version_no,
+                    "auto_rule": decision.auto_rule,
+                    "policy_sha256": policy.sha256,
+                    # enough for an audit export to stand alone: what was approved and what changed
+                    "runbook": final.runbook,
+                    "declared_version": final.version,
+                    "model": final.model.model_dump(mode="json") if final.model else None,
+                    # this process executes the steps once approved: its model configuration applies
+                    "executed_with": model_configuration(
+                        ctx.llm_model, ctx.llm_settings.base_url if ctx.llm_settings else None
+                    ),
+                    "validation_ok": bool(report.get("ok", True)),
+                    "checks": {c["name"]: c["status"] for c in report.get("checks", [])},
+                    "previous_version": payload["previous_version"],
+                    "change_summary": summary,
+                    "diff": payload["diff"],
+                    "edit_diff": diff_runbooks(draft, final) if decision.decision == "edit" else None,
+                },
+            )
+            pending = state.get("ledger") or []
+            ledger.flush(con, [*pending, decided])
+            if decision.decision != "reject" and not _drafted_as(
+                pending, state["run_id"], sha, final.version
+            ):
+                runs.record_approved_runbook(con, state["run_id"], sha256=sha, version=final.version)
+            # the inbox row closes with the decision; the requester hears of it through the outbox,
+            # never blocking the decision. Both only for a human decision: a draft a rule approves
+            # never waited (the bound policy's rules decide it the same way each time the node runs)
+            if decision.auto_rule is None:
+                approval_queue.close(con, state["run_id"], decision.decision, by=decision.approver)
+                notifications.enqueue(
+                    con,
+                    deliveries(
+                        policy,
+                        tenant=state["tenant"],
+                        event="decision",
+                        key=f"{state['run_id']}:decision:{decision.decision}:{sha}",
+                        users=[state["requester"]],
+                        run_id=state["run_id"],
+                        root_run_id=state["root_run_id"],
+                        payload={
+                            "root_run_id": state["root_run_id"],
+                            "runbook": final.runbook,
+                            "runbook_sha256": sha,
+                            "requester": state["requester"],
+                            "decision": decision.decision,
+                            "approver": decision.approver,
+                            "role": decision.role,
+                            "comment": decision.comment,
+                            "version": version_no,
+                        },
+                    ),
+                )
+    except _SwitchedOff as off:
+        return str(off)
     if decision.decision == "reject":
         return set_status(ctx, state, "rejected", f"rejected by {decision.approver}: {decision.comment}", [])
     # an approved draft is the state's runbook as it stands (its dict and model are reused)
@@ -334,3 +348,32 @@ def _drafted_as(records: list[dict[str, Any]], run_id: str, sha256: str, version
         r["t"] == "drafted" and r["run_id"] == run_id and r["sha256"] == sha256 and r["version"] == version
         for r in records
     )
+
+
+class _SwitchedOff(Exception):
+    """The kill switch in force is engaged: the decision's transaction rolls back."""
+
+
+def _refuse_if_switched_off(con: Any, state: RunState, ctx: RunContext) -> None:
+    """Raise :class:`_SwitchedOff` when the policy in force as last committed engages the run's
+    tenant's kill switch. Read under the policy lock in shared mode, held until this
+    transaction commits: a switch engaged after this reading commits after the decision, and
+    one engaged before it (after take_decision's check, while this transaction waited) is seen."""
+    row = policies.policy_in_force_locked(con, exclusive=False)
+    if row is None:
+        return
+    key = ("policy", row["sha256"])  # parsed once per invocation (versions are immutable)
+    live: LoadedPolicy | None = ctx.policy if row["sha256"] == ctx.policy.sha256 else ctx.memo.get(key)
+    if live is None:
+        live = ctx.memo[key] = load_policy_text(row["text"], Path(row["source"]))
+    tenant = state["tenant"]
+    if tenant in live.policy.tenants:
+        reason = live.kill_switch_reason(tenant)
+    else:  # a tenant the policy in force no longer names: only the global switch applies
+        reason = (
+            (live.policy.kill_switch.reason or "kill switch engaged")
+            if live.policy.kill_switch.engaged
+            else None
+        )
+    if reason:
+        raise _SwitchedOff(f"kill switch engaged for tenant '{tenant}': {reason}")
