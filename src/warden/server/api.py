@@ -55,9 +55,10 @@ def _workers(request: Request) -> Any:
 @router.post("/tokens", response_model=TokenOut, responses=error_responses(401, 429))
 def issue_token(body: TokenRequest, request: Request) -> TokenOut:
     """Exchange a user's password for an API token (30 days; throttled like a sign-in)."""
-    accounts = service_of(request).accounts
-    principal = accounts.authenticate_password(body.user, body.password, client=client_of(request))
-    issued = accounts.issue_token(principal.user, parse_expiry("30d"), actor=principal.user)
+    # one call: the token is issued only while the password checked is still the account's
+    issued = service_of(request).accounts.exchange_password(
+        body.user, body.password, client=client_of(request), expires=parse_expiry("30d")
+    )
     return TokenOut(token=issued.secret, token_id=issued.token_id, expires_at=issued.expires_at)
 
 
