@@ -56,10 +56,6 @@ SECRETS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a triage reason is stored verbatim and shown unredacted by report/findings/diff",
-)
 def test_a_secret_or_personal_data_in_a_triage_reason_is_masked_in_what_analysts_read(
     tmp_path: Path,
 ) -> None:
@@ -115,10 +111,6 @@ def test_a_secret_or_personal_data_in_a_triage_reason_is_masked_in_what_analysts
 # --- 2. A carriage return in a triage reason rewrites the Markdown report ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: render_md._c keeps \\r: a triage reason adds headings/rows to the .md report",
-)
 def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_path: Path) -> None:
     """`render_md._c` ("a table cell: no pipes or newlines to break the row") replaces `\\n`
     and `|` only. CommonMark (and GitHub, GitLab, markdown-it) ends a line at a lone `\\r`
@@ -203,10 +195,6 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
 # --- 4. A `fixed` mark hides a later scan that still finds the same thing ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: 'reopened' compares the run's created_at: a scan after a 'fixed' mark stays hidden",
-)
 def test_a_scan_made_after_a_fixed_mark_that_finds_the_same_evidence_is_not_suppressed(
     tmp_path: Path,
 ) -> None:
@@ -348,10 +336,6 @@ def test_a_new_column_past_the_tenth_location_makes_a_retention_triage_stale(tmp
 # --- 7. Markup in a notice's heading is live in the Markdown report ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: render_md prints headings (citation where) and quotes raw: <img onerror>, javascript:",
-)
 def test_markup_in_an_html_notices_heading_and_text_is_not_live_in_the_markdown_report(
     tmp_path: Path,
 ) -> None:

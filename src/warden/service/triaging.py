@@ -122,7 +122,8 @@ class TriageOps(ServiceBase):
                 return shown, verdict
 
             shown, verdict = retrying_conflicts(record)
-        return {**shown, "recorded": verdict}
+        # the reason as every reader sees it (personal data redacted), not as it is stored
+        return {**shown, "recorded": {**verdict, "reason": shown["triage"]["why"]}}
 
     def diff(self, p: Principal, run_a: str, run_b: str) -> dict[str, Any]:
         """Findings of run tree B against run tree A, by fingerprint: ``new`` (only in B),
