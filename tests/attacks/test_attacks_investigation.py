@@ -146,10 +146,6 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
 # --- 3. An argument that is not UTF-8 is an internal error ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a run id/finding id/reason argument that is not UTF-8 exits 70 (DuckDB)",
-)
 @pytest.mark.parametrize(
     "command",
     [
@@ -160,6 +156,10 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
         "triage finding id",
         "triage --run",
         "triage --reason",
+        "tree",
+        "review",
+        "audit",
+        "findings --as",
     ],
 )
 def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, command: str) -> None:
@@ -167,7 +167,9 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
     (surrogateescape) and the service passes it to DuckDB as a run id, finding id or reason:
     exit 70, `internal error: InvalidInputException: ... cannot encode str as UTF-8, surrogate
     '\\udcff' ...`, "this is a bug in Warden". (`tree`, `review` and `audit` of such a run id
-    fail the same way.) Expected: `unknown_run` / `unknown_finding` / a usage error, exit 2."""
+    fail the same way.) Expected: `unknown_run` / `unknown_finding` / a usage error, exit 2.
+    Fixed at the CLI's one door (`friendly_errors`): every text argument of every command is
+    checked, so the answer is `not_utf8`, exit 2, before the service is asked."""
     acme = acme_copy(tmp_path / "acme")
     root = acme.completed()
     odd = os.fsdecode(b"run-\xff")
@@ -186,10 +188,16 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
             "--reason",
             os.fsdecode(b"fixed \xff"),
         ),
+        "tree": ("tree", odd),
+        "review": ("review", odd),
+        "audit": ("audit", odd),
+        "findings --as": ("findings", root, "--as", os.fsdecode(b"dora\xff@acme")),
     }[command]
-    done = _warden(acme.home, acme.policy, *args, "--as", "dora@acme")
+    if "--as" not in args:
+        args = (*args, "--as", "dora@acme")
+    done = _warden(acme.home, acme.policy, *args)
     assert done.returncode != 70 and "internal error" not in done.stderr, done.stderr[-400:]
-    assert done.returncode in (0, 1, 2), done.stderr[-400:]
+    assert done.returncode == 2 and "(not_utf8)" in done.stderr, done.stderr[-400:]
 
 
 # --- 4. A `fixed` mark hides a later scan that still finds the same thing ---------------------
