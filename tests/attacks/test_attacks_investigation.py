@@ -287,10 +287,6 @@ def test_the_ropa_of_a_long_notice_stays_proportionate_to_it(tmp_path: Path) -> 
 # --- 6. A triage outlives a change of evidence past the tenth location -------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: retention gap keeps 10 locations, no count: an 11th column leaves its triage applying",
-)
 def test_a_new_column_past_the_tenth_location_makes_a_retention_triage_stale(tmp_path: Path) -> None:
     """ "A new column holding the same category is a change of evidence, not a new finding"
     (store/fingerprints.py) and "a later finding with the same fingerprint and other evidence
