@@ -249,10 +249,6 @@ def test_a_scan_made_after_a_fixed_mark_that_finds_the_same_evidence_is_not_supp
 # --- 5. The record of processing activities grows with the square of the notice ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: build_ropa copies notice-wide fields into each (system, clause): output ~ notice^2",
-)
 def test_the_ropa_of_a_long_notice_stays_proportionate_to_it(tmp_path: Path) -> None:
     """`build_ropa` makes one activity per system and per "to ..." clause that shares a word
     with it, and copies the notice-wide fields (retention and security passages whole, each
