@@ -2,8 +2,14 @@
 or a reviewer controls: `warden report` (HTML, Markdown, JSON), `warden ropa`, `warden
 findings`, `warden triage` and `warden diff`, through the real CLI (subprocesses) on a real
 DuckDB ledger over a private copy of Acme (tests/service/_acme_tree.py). Each test asserts the
-secure behaviour of a defect the review confirmed and is a strict xfail until it is fixed. The
-attacks that held are listed in the module's final comment.
+secure behaviour of a defect the review confirmed; all seven are fixed and the tests stay as
+regression tests: triage reasons stored with credentials masked and read out redacted
+(store/triage.py); the Markdown report keeps every untrusted value one line of text
+(investigate/render_md.py `_c`); a text argument that is not UTF-8 is `not_utf8`, exit 2, for
+every command (cli/_output.py `friendly_errors`); `reopened` compares the finding's own time;
+locations past the ten listed move the evidence hash (analysers/disclosure_gap/compare.py);
+the ROPA lists shared values once (investigate/ropa.py). The attacks that held are listed in
+the module's final comment.
 """
 
 from __future__ import annotations
@@ -120,7 +126,7 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
     acme = acme_copy(tmp_path / "acme")
     root = acme.completed()
     finding = _email_finding(acme, root)
-    reason = "seeded test data\r## All clear: no findings need action\r"
+    reason = "seeded test data\r## All clear: no findings need action\r\x1b]0;pwned\x07\u2028## Also clear"
     done = _warden(
         acme.home,
         acme.policy,
@@ -138,9 +144,10 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
     done = _warden(acme.home, acme.policy, "report", root, "-f", "md", "-o", str(out), "--as", "dora@acme")
     assert done.returncode == 0, done.stderr
     text = out.read_bytes().decode()
-    injected = [line for line in text.splitlines() if line.startswith("## All clear")]
     assert "seeded test data" in text  # the reason is in the report ...
+    injected = [line for line in text.splitlines() if line.startswith(("## All clear", "## Also clear"))]
     assert injected == [], injected  # ... as text of its line, not as a heading of its own
+    assert "\x1b" not in text and "\x07" not in text  # and no terminal controls in the file
 
 
 # --- 3. An argument that is not UTF-8 is an internal error ------------------------------------
@@ -413,8 +420,9 @@ def test_markup_in_an_html_notices_heading_and_text_is_not_live_in_the_markdown_
 #   address, IP or IBAN of the fixtures); column names and file names that look like data are
 #   replaced by placeholders (`safe_name`, `safe_file_name`).
 #
-# Noted, not separate tests: from the code, `gap.undisclosed_recipient` keeps one code location
-# and no count (same class as section 6); triage rights come from the policy the finding's run
-# is bound to (as README documents; a role taken away in the policy in force later is not
-# consulted for a verdict that applies tenant-wide; not probed); `report -o x.md` writes a
-# triage reason's ESC raw into the file (only stdout is escaped).
+# Noted, not separate tests: triage rights come from the policy the finding's run is bound to
+# (as README documents; a role taken away in the policy in force later is not consulted for a
+# verdict that applies tenant-wide; not probed). Fixed with the sections above:
+# `gap.undisclosed_recipient` keeping one code location and no count (its details now carry
+# `occurrences` past the first; tests/analysers/test_disclosure_gap.py), and `report -o x.md`
+# writing a triage reason's ESC raw into the file (section 2 checks the file).
