@@ -449,36 +449,16 @@ def ropa_html(record: dict[str, Any]) -> str:
         f"<p>From run <code>{escape(record['run_id'])}</code>; documents: "
         f"{escape(', '.join(record['documents']) or '–')}.</p>",
     ]
-    notice = record.get("notice", {})
-    if any(notice.get(name) for name in FIELDS):
-        parts.append(
-            '<h2 id="notice">What the notice says for every activity</h2><p>Listed once; each '
-            "activity below says which of these it shares.</p><table><thead><tr><th>Field</th>"
-            "<th>Values and sources</th></tr></thead><tbody>"
-        )
-        for name in FIELDS:
-            if notice.get(name):
-                parts.append(
-                    f'<tr id="notice-{name}"><th>{escape(name.replace("_", " "))}</th>'
-                    f"<td>{_values_html(notice[name])}</td></tr>"
-                )
-        parts.append("</tbody></table>")
+    parts += _shared_table(
+        "notice",
+        "What the notice says for every activity",
+        record.get("notice", {}),
+        note="Listed once; each activity below says which of these it shares.",
+    )
     systems = record.get("systems", {})
     anchors = {system: f"system-{i}" for i, system in enumerate(systems, 1)}
     for system, found in systems.items():
-        if not any(found.get(name) for name in FIELDS):
-            continue
-        parts.append(
-            f'<h2 id="{anchors[system]}">{escape(system)}: what the scans found, for every purpose</h2>'
-            "<table><thead><tr><th>Field</th><th>Values and sources</th></tr></thead><tbody>"
-        )
-        for name in FIELDS:
-            if found.get(name):
-                parts.append(
-                    f'<tr id="{anchors[system]}-{name}"><th>{escape(name.replace("_", " "))}</th>'
-                    f"<td>{_values_html(found[name])}</td></tr>"
-                )
-        parts.append("</tbody></table>")
+        parts += _shared_table(anchors[system], f"{system}: what the scans found, for every purpose", found)
     for i, a in enumerate(record["activities"], 1):
         parts.append(
             f'<h2 id="activity-{i}">{escape(a["system"])}: '
@@ -499,6 +479,29 @@ def ropa_html(record: dict[str, Any]) -> str:
         parts.append("</tbody></table>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _shared_table(
+    anchor: str, title: str, values: dict[str, list[dict[str, Any]]], *, note: str = ""
+) -> list[str]:
+    """A table of values several activities share, listed once, a row per field, each row an
+    anchor the activities link to; nothing when there are none."""
+    from html import escape
+
+    if not any(values.get(name) for name in FIELDS):
+        return []
+    rows = [
+        f'<tr id="{anchor}-{name}"><th>{escape(name.replace("_", " "))}</th>'
+        f"<td>{_values_html(values[name])}</td></tr>"
+        for name in FIELDS
+        if values.get(name)
+    ]
+    return [
+        f'<h2 id="{anchor}">{escape(title)}</h2>' + (f"<p>{escape(note)}</p>" if note else ""),
+        "<table><thead><tr><th>Field</th><th>Values and sources</th></tr></thead><tbody>",
+        *rows,
+        "</tbody></table>",
+    ]
 
 
 def _values_html(values: list[dict[str, Any]]) -> str:
