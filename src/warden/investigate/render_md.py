@@ -34,12 +34,12 @@ _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u
 """Controls a terminal acts on (ESC), bidi overrides and lone surrogates: shown as ``\\uXXXX``."""
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_SIGNIFICANT = re.compile(r"[&<>]|[\\`*#|~]|\](?=[(\[:])|(?<=\])[(\[:]|^[-+]|(?<=^\d)[.)]|(?<=^\d\d)[.)]")
+_SIGNIFICANT = re.compile(r"[&<>]|[\\`*|~]|\](?=[(\[:])|(?<=\])[(\[:]|^[-+#]|(?<=^\d)[.)]|(?<=^\d\d)[.)]")
 """HTML's specials become entities (a backslash before `<` still leaves the text `<img`);
-Markdown's punctuation is backslash-escaped: code, emphasis, headings, cells, a list marker
-the value starts with, and of brackets the `](`, `][` and `]:` that make a link, an image or
-a link definition (a lone `[redacted:email]` stays as it is). `_` stays: it is in every
-`table.column`, and inside a word it is not emphasis."""
+Markdown's punctuation is backslash-escaped: code, emphasis, cells, a heading or list marker
+the value starts with (a message or a quote starts a line), and of brackets the `](`, `][`
+and `]:` that make a link, an image or a link definition (a lone `[redacted:email]` stays
+as it is). `_` stays: it is in every `table.column`, and inside a word it is not emphasis."""
 
 
 class _Md(str):
@@ -60,7 +60,8 @@ def _c(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, _Md):
         return str(value)
-    text = _SIGNIFICANT.sub(_escape, _BREAKS.sub(" ", str(value)))
+    # leading blanks dropped: up to three spaces before a '#' still make a heading
+    text = _SIGNIFICANT.sub(_escape, _BREAKS.sub(" ", str(value)).lstrip(" \t"))
     return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
@@ -127,8 +128,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         t = f.get("triage")
         if t:
-            status = "" if t["status"] == "applies" else f" ({t['status']})"
-            lines += [f"Triage: **{_c(t['state'])}**{_c(status)} by {_c(t['who'])}: {_c(t['why'])}", ""]
+            status = "" if t["status"] == "applies" else f" ({_c(t['status'])})"
+            lines += [f"Triage: **{_c(t['state'])}**{status} by {_c(t['who'])}: {_c(t['why'])}", ""]
         lines += [_c(f["message"]), ""]
         for c in f["citations"]:
             text = c.get("text") or c["quote"] or c["passage_text"]
