@@ -207,6 +207,35 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
     assert done.returncode == 2 and "(not_utf8)" in done.stderr, done.stderr[-400:]
 
 
+def test_the_service_answers_an_id_or_reason_that_is_not_utf8_like_the_cli(tmp_path: Path) -> None:
+    """The API hands the service what a JSON body says (`"\\udcff"` decodes to a lone
+    surrogate) without the CLI's check: a run id is `unknown_run`, a finding id
+    `unknown_finding`, a reason `not_utf8`, never the ledger's encoding error."""
+    from warden.errors import UsageError
+    from warden.service import NotFound
+
+    acme = acme_copy(tmp_path / "acme")
+    root = acme.completed()
+    finding = _email_finding(acme, root)
+    service = acme.service()
+    dora = service.principal("dora@acme")
+    odd = "run-\udcff"
+    for call in (
+        lambda: service.findings(dora, odd),
+        lambda: service.ropa(dora, odd),
+        lambda: service.diff(dora, root, odd),
+        lambda: service.triage(dora, finding, "fixed", "r", run_id=odd),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    with pytest.raises(UsageError) as refused:
+        service.triage(dora, "gap-\udcff", "fixed", "r")
+    assert refused.value.code == "unknown_finding"
+    with pytest.raises(UsageError) as refused:
+        service.triage(dora, finding, "fixed", "fixed \udcff")
+    assert refused.value.code == "not_utf8"
+
+
 # --- 4. A `fixed` mark hides a later scan that still finds the same thing ---------------------
 
 
