@@ -207,6 +207,19 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
     assert done.returncode == 2 and "(not_utf8)" in done.stderr, done.stderr[-400:]
 
 
+def test_a_file_name_that_is_not_utf8_is_still_read(tmp_path: Path) -> None:
+    """The check is on text arguments only: a path is any bytes (a `Path`, not checked), and a
+    notice named so is read as before; a text option beside it is refused."""
+    acme = acme_copy(tmp_path / "acme")
+    notice = Path(os.fsdecode(bytes(tmp_path) + b"/notice-\xff.md"))
+    notice.write_text("# Notice\n\nWe collect your email address to send you newsletters.\n")
+    done = _warden(acme.home, acme.policy, "extract", str(notice))
+    assert done.returncode == 0, done.stderr
+    assert "user.contact.email" in done.stdout
+    done = _warden(acme.home, acme.policy, "extract", str(notice), "--scope", os.fsdecode(b"13\xff"))
+    assert done.returncode == 2 and "(not_utf8)" in done.stderr and "scope" in done.stderr, done.stderr
+
+
 def test_the_service_answers_an_id_or_reason_that_is_not_utf8_like_the_cli(tmp_path: Path) -> None:
     """The API hands the service what a JSON body says (`"\\udcff"` decodes to a lone
     surrogate) without the CLI's check: a run id is `unknown_run`, a finding id
