@@ -18,7 +18,7 @@ __all__ = ["ANALYSER", "compare", "finding_id"]
 
 ANALYSER = "disclosure_gap"
 MAX_LOCATIONS = 10
-"""Evidence locations kept per finding; the count in details says how many there were."""
+"""Evidence locations kept per finding; past it, :func:`_unlisted` says how many more and which."""
 
 
 def finding_id(*parts: str) -> str:
@@ -38,6 +38,18 @@ def _hit_evidence(system_id: str, hits: Iterable[CategoryHit]) -> list[Evidence]
         Evidence(system_id=system_id, location=h.location, quote=h.masked_example)
         for h in list(hits)[:MAX_LOCATIONS]
     ]
+
+
+def _unlisted(hits: Iterable[CategoryHit]) -> dict[str, Any]:
+    """Details for the locations past :data:`MAX_LOCATIONS` the evidence leaves out: their count
+    and a digest of them, so the evidence hash (store/fingerprints.py) changes when one is added
+    or renamed and a triage made on the old set goes stale. Empty when every location is listed
+    (a finding's hash stays what it was)."""
+    rest = [h.location for h in list(hits)[MAX_LOCATIONS:]]
+    if not rest:
+        return {}
+    digest = hashlib.sha256("\x1f".join(sorted(rest)).encode()).hexdigest()[:16]
+    return {"unlisted_locations": len(rest), "unlisted_digest": digest}
 
 
 def _passage_evidence(disclosures: Disclosures, passage_ids: Iterable[str]) -> list[Evidence]:
@@ -68,6 +80,7 @@ def _category_gaps(scan: SystemScan, disclosures: Disclosures, rules: GapRules) 
             "locations": len(hits),
             "matches": sum(h.matches for h in hits),
             "methods": sorted({h.method for h in hits}),
+            **_unlisted(hits),
         }
         if special and not disclosures.art9_passages:
             findings.append(
@@ -146,7 +159,14 @@ def _recipient_gaps(scan: SystemScan, disclosures: Disclosures, rules: GapRules)
                     article="GDPR Art. 13(1)(e), 14(1)(e)",
                     system_id=scan.system_id,
                     evidence=evidence + _passage_evidence(disclosures, cited),
-                    details={"recipient": hit.recipient, "kind": hit.kind, "countries": hit.countries},
+                    details={
+                        "recipient": hit.recipient,
+                        "kind": hit.kind,
+                        "countries": hit.countries,
+                        # the evidence names the first place only: more code sending to it
+                        # is other evidence (a count of 1 is left out, keeping older hashes)
+                        **({"occurrences": hit.occurrences} if hit.occurrences > 1 else {}),
+                    },
                 )
             )
         for country in abroad:
@@ -201,7 +221,7 @@ def _retention_gap(scan: SystemScan, disclosures: Disclosures) -> list[Finding]:
             article="GDPR Art. 13(2)(a), 14(2)(a)",
             system_id=scan.system_id,
             evidence=_hit_evidence(scan.system_id, scan.categories),
-            details={"categories": keys},
+            details={"categories": keys, **_unlisted(scan.categories)},
         )
     ]
 

@@ -183,6 +183,35 @@ def test_no_retention_disclosure_is_a_gap_per_system_that_holds_personal_data(ac
     assert gap.system_id == "crm" and gap.severity == "medium"
 
 
+def test_locations_past_the_listed_ten_are_evidence_too():
+    """A gap lists ten locations; one more (or one renamed) past them changes its details, so
+    the evidence hash does and a triage made on the old set goes stale. Ten or fewer leave the
+    details as they were (no hash of an existing finding moves)."""
+    notice = _notice(("We collect your name.", ["processing_purpose"]))
+
+    def gaps(names: list[str]) -> dict[str, Finding]:
+        scan = _scan(categories=[("user.contact.email", n, False) for n in names])
+        found = _gaps(notice, scan)
+        return {code: found[code][0] for code in ("gap.retention_undisclosed", "gap.undisclosed_collection")}
+
+    ten = [f"t.email_{i:02d}" for i in range(10)]
+    listed = gaps(ten)
+    assert all("unlisted_locations" not in g.details for g in listed.values())
+    eleven, renamed = gaps([*ten, "t.email_10"]), gaps([*ten, "t.email_99"])
+    for code in listed:
+        assert len(eleven[code].evidence) == 10 and eleven[code].details["unlisted_locations"] == 1
+        assert eleven[code].details["unlisted_digest"] != renamed[code].details["unlisted_digest"]
+
+
+def test_a_recipient_found_in_more_places_says_how_many():
+    notice = _notice(("We collect your name.", ["processing_purpose"]))
+    scan = _scan(recipients=[("OpenAI", "cloud_ai", [])])
+    (once,) = _gaps(notice, scan)["gap.undisclosed_recipient"]
+    scan["recipients"][0]["occurrences"] = 3
+    (thrice,) = _gaps(notice, scan)["gap.undisclosed_recipient"]
+    assert "occurrences" not in once.details and thrice.details["occurrences"] == 3
+
+
 def test_disclosures_with_no_evidence_are_information_only_and_can_be_turned_off(acme):
     scan = _scan(categories=[("user.contact.email", "c.email", False)])
     unevidenced = _gaps(acme, scan)["gap.disclosed_not_found"]

@@ -2,8 +2,14 @@
 or a reviewer controls: `warden report` (HTML, Markdown, JSON), `warden ropa`, `warden
 findings`, `warden triage` and `warden diff`, through the real CLI (subprocesses) on a real
 DuckDB ledger over a private copy of Acme (tests/service/_acme_tree.py). Each test asserts the
-secure behaviour of a defect the review confirmed and is a strict xfail until it is fixed. The
-attacks that held are listed in the module's final comment.
+secure behaviour of a defect the review confirmed; all seven are fixed and the tests stay as
+regression tests: triage reasons stored with credentials masked and read out redacted
+(store/triage.py); the Markdown report keeps every untrusted value one line of text
+(investigate/render_md.py `_c`); a text argument that is not UTF-8 is `not_utf8`, exit 2, for
+every command (cli/_output.py `friendly_errors`); `reopened` compares the finding's own time;
+locations past the ten listed move the evidence hash (analysers/disclosure_gap/compare.py);
+the ROPA lists shared values once (investigate/ropa.py). The attacks that held are listed in
+the module's final comment.
 """
 
 from __future__ import annotations
@@ -56,10 +62,6 @@ SECRETS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a triage reason is stored verbatim and shown unredacted by report/findings/diff",
-)
 def test_a_secret_or_personal_data_in_a_triage_reason_is_masked_in_what_analysts_read(
     tmp_path: Path,
 ) -> None:
@@ -115,10 +117,6 @@ def test_a_secret_or_personal_data_in_a_triage_reason_is_masked_in_what_analysts
 # --- 2. A carriage return in a triage reason rewrites the Markdown report ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: render_md._c keeps \\r: a triage reason adds headings/rows to the .md report",
-)
 def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_path: Path) -> None:
     """`render_md._c` ("a table cell: no pipes or newlines to break the row") replaces `\\n`
     and `|` only. CommonMark (and GitHub, GitLab, markdown-it) ends a line at a lone `\\r`
@@ -128,7 +126,7 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
     acme = acme_copy(tmp_path / "acme")
     root = acme.completed()
     finding = _email_finding(acme, root)
-    reason = "seeded test data\r## All clear: no findings need action\r"
+    reason = "seeded test data\r## All clear: no findings need action\r\x1b]0;pwned\x07\u2028## Also clear"
     done = _warden(
         acme.home,
         acme.policy,
@@ -146,18 +144,15 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
     done = _warden(acme.home, acme.policy, "report", root, "-f", "md", "-o", str(out), "--as", "dora@acme")
     assert done.returncode == 0, done.stderr
     text = out.read_bytes().decode()
-    injected = [line for line in text.splitlines() if line.startswith("## All clear")]
     assert "seeded test data" in text  # the reason is in the report ...
+    injected = [line for line in text.splitlines() if line.startswith(("## All clear", "## Also clear"))]
     assert injected == [], injected  # ... as text of its line, not as a heading of its own
+    assert "\x1b" not in text and "\x07" not in text  # and no terminal controls in the file
 
 
 # --- 3. An argument that is not UTF-8 is an internal error ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a run id/finding id/reason argument that is not UTF-8 exits 70 (DuckDB)",
-)
 @pytest.mark.parametrize(
     "command",
     [
@@ -168,6 +163,10 @@ def test_a_carriage_return_in_a_triage_reason_cannot_add_markdown_structure(tmp_
         "triage finding id",
         "triage --run",
         "triage --reason",
+        "tree",
+        "review",
+        "audit",
+        "findings --as",
     ],
 )
 def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, command: str) -> None:
@@ -175,7 +174,9 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
     (surrogateescape) and the service passes it to DuckDB as a run id, finding id or reason:
     exit 70, `internal error: InvalidInputException: ... cannot encode str as UTF-8, surrogate
     '\\udcff' ...`, "this is a bug in Warden". (`tree`, `review` and `audit` of such a run id
-    fail the same way.) Expected: `unknown_run` / `unknown_finding` / a usage error, exit 2."""
+    fail the same way.) Expected: `unknown_run` / `unknown_finding` / a usage error, exit 2.
+    Fixed at the CLI's one door (`friendly_errors`): every text argument of every command is
+    checked, so the answer is `not_utf8`, exit 2, before the service is asked."""
     acme = acme_copy(tmp_path / "acme")
     root = acme.completed()
     odd = os.fsdecode(b"run-\xff")
@@ -194,19 +195,63 @@ def test_an_argument_that_is_not_utf8_is_answered_with_a_code(tmp_path: Path, co
             "--reason",
             os.fsdecode(b"fixed \xff"),
         ),
+        "tree": ("tree", odd),
+        "review": ("review", odd),
+        "audit": ("audit", odd),
+        "findings --as": ("findings", root, "--as", os.fsdecode(b"dora\xff@acme")),
     }[command]
-    done = _warden(acme.home, acme.policy, *args, "--as", "dora@acme")
+    if "--as" not in args:
+        args = (*args, "--as", "dora@acme")
+    done = _warden(acme.home, acme.policy, *args)
     assert done.returncode != 70 and "internal error" not in done.stderr, done.stderr[-400:]
-    assert done.returncode in (0, 1, 2), done.stderr[-400:]
+    assert done.returncode == 2 and "(not_utf8)" in done.stderr, done.stderr[-400:]
+
+
+def test_a_file_name_that_is_not_utf8_is_still_read(tmp_path: Path) -> None:
+    """The check is on text arguments only: a path is any bytes (a `Path`, not checked), and a
+    notice named so is read as before; a text option beside it is refused."""
+    acme = acme_copy(tmp_path / "acme")
+    notice = Path(os.fsdecode(bytes(tmp_path) + b"/notice-\xff.md"))
+    notice.write_text("# Notice\n\nWe collect your email address to send you newsletters.\n")
+    done = _warden(acme.home, acme.policy, "extract", str(notice))
+    assert done.returncode == 0, done.stderr
+    assert "user.contact.email" in done.stdout
+    done = _warden(acme.home, acme.policy, "extract", str(notice), "--scope", os.fsdecode(b"13\xff"))
+    assert done.returncode == 2 and "(not_utf8)" in done.stderr and "scope" in done.stderr, done.stderr
+
+
+def test_the_service_answers_an_id_or_reason_that_is_not_utf8_like_the_cli(tmp_path: Path) -> None:
+    """The API hands the service what a JSON body says (`"\\udcff"` decodes to a lone
+    surrogate) without the CLI's check: a run id is `unknown_run`, a finding id
+    `unknown_finding`, a reason `not_utf8`, never the ledger's encoding error."""
+    from warden.errors import UsageError
+    from warden.service import NotFound
+
+    acme = acme_copy(tmp_path / "acme")
+    root = acme.completed()
+    finding = _email_finding(acme, root)
+    service = acme.service()
+    dora = service.principal("dora@acme")
+    odd = "run-\udcff"
+    for call in (
+        lambda: service.findings(dora, odd),
+        lambda: service.ropa(dora, odd),
+        lambda: service.diff(dora, root, odd),
+        lambda: service.triage(dora, finding, "fixed", "r", run_id=odd),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    with pytest.raises(UsageError) as refused:
+        service.triage(dora, "gap-\udcff", "fixed", "r")
+    assert refused.value.code == "unknown_finding"
+    with pytest.raises(UsageError) as refused:
+        service.triage(dora, finding, "fixed", "fixed \udcff")
+    assert refused.value.code == "not_utf8"
 
 
 # --- 4. A `fixed` mark hides a later scan that still finds the same thing ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: 'reopened' compares the run's created_at: a scan after a 'fixed' mark stays hidden",
-)
 def test_a_scan_made_after_a_fixed_mark_that_finds_the_same_evidence_is_not_suppressed(
     tmp_path: Path,
 ) -> None:
@@ -253,10 +298,6 @@ def test_a_scan_made_after_a_fixed_mark_that_finds_the_same_evidence_is_not_supp
 # --- 5. The record of processing activities grows with the square of the notice ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: build_ropa copies notice-wide fields into each (system, clause): output ~ notice^2",
-)
 def test_the_ropa_of_a_long_notice_stays_proportionate_to_it(tmp_path: Path) -> None:
     """`build_ropa` makes one activity per system and per "to ..." clause that shares a word
     with it, and copies the notice-wide fields (retention and security passages whole, each
@@ -291,10 +332,6 @@ def test_the_ropa_of_a_long_notice_stays_proportionate_to_it(tmp_path: Path) -> 
 # --- 6. A triage outlives a change of evidence past the tenth location -------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: retention gap keeps 10 locations, no count: an 11th column leaves its triage applying",
-)
 def test_a_new_column_past_the_tenth_location_makes_a_retention_triage_stale(tmp_path: Path) -> None:
     """ "A new column holding the same category is a change of evidence, not a new finding"
     (store/fingerprints.py) and "a later finding with the same fingerprint and other evidence
@@ -348,10 +385,6 @@ def test_a_new_column_past_the_tenth_location_makes_a_retention_triage_stale(tmp
 # --- 7. Markup in a notice's heading is live in the Markdown report ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: render_md prints headings (citation where) and quotes raw: <img onerror>, javascript:",
-)
 def test_markup_in_an_html_notices_heading_and_text_is_not_live_in_the_markdown_report(
     tmp_path: Path,
 ) -> None:
@@ -429,8 +462,9 @@ def test_markup_in_an_html_notices_heading_and_text_is_not_live_in_the_markdown_
 #   address, IP or IBAN of the fixtures); column names and file names that look like data are
 #   replaced by placeholders (`safe_name`, `safe_file_name`).
 #
-# Noted, not separate tests: from the code, `gap.undisclosed_recipient` keeps one code location
-# and no count (same class as section 6); triage rights come from the policy the finding's run
-# is bound to (as README documents; a role taken away in the policy in force later is not
-# consulted for a verdict that applies tenant-wide; not probed); `report -o x.md` writes a
-# triage reason's ESC raw into the file (only stdout is escaped).
+# Noted, not separate tests: triage rights come from the policy the finding's run is bound to
+# (as README documents; a role taken away in the policy in force later is not consulted for a
+# verdict that applies tenant-wide; not probed). Fixed with the sections above:
+# `gap.undisclosed_recipient` keeping one code location and no count (its details now carry
+# `occurrences` past the first; tests/analysers/test_disclosure_gap.py), and `report -o x.md`
+# writing a triage reason's ESC raw into the file (section 2 checks the file).

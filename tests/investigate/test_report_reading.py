@@ -19,6 +19,7 @@ from _acme_tree import Acme, acme_copy
 
 from warden.cli import app
 from warden.investigate import latest_root_run, open_store
+from warden.investigate.render_md import _c as md_text
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_every_evidence_quote_or_location_is_in_the_report(demo: tuple[Acme, str
         for e in f["evidence"]:
             shown = e.get("quote") or e.get("location")
             assert escape(shown) in html, (f["code"], shown)
-            assert shown.replace("|", "\\|") in md, (f["code"], shown)
+            assert md_text(shown) in md, (f["code"], shown)  # as Markdown text: `****` escaped
     quotes = re.findall(r"<blockquote>(.*?)<cite>", html)
     assert quotes and all(q.strip() not in ("", "None", "–") for q in quotes)
     assert not re.search(r"^> (None|–)$", md, re.MULTILINE)

@@ -38,8 +38,20 @@ def _activity(record: dict, system: str, purpose_start: str) -> dict:
     return found
 
 
-def _values(activity: dict, field: str) -> set[str]:
-    return {v["value"] for v in activity["fields"][field]["values"]}
+def _listed(record: dict, activity: dict, field: str) -> list[dict]:
+    """An activity's values of `field`: its own, its system's and the notice-wide ones it
+    shares (each listed once, under the record's ``systems`` and ``notice``)."""
+    kept = activity["fields"][field]
+    system = record["systems"][activity["system"]].get(field, [])
+    notice = record["notice"].get(field, [])
+    assert kept["system_values"] in (0, len(system)) and kept["notice_values"] in (0, len(notice))
+    return (
+        kept["values"] + (system if kept["system_values"] else []) + (notice if kept["notice_values"] else [])
+    )
+
+
+def _values(record: dict, activity: dict, field: str) -> set[str]:
+    return {v["value"] for v in _listed(record, activity, field)}
 
 
 def test_each_system_and_purpose_gets_the_art30_fields(demo: tuple[Acme, str, dict]) -> None:
@@ -62,19 +74,19 @@ def test_each_system_and_purpose_gets_the_art30_fields(demo: tuple[Acme, str, di
         "user.contact.address",
         "user.demographic.date_of_birth",
         "user.health_and_medical",
-    } <= _values(orders, "data_categories")
-    assert "customers" in _values(orders, "data_subjects")
+    } <= _values(record, orders, "data_categories")
+    assert "customers" in _values(record, orders, "data_subjects")
     newsletter = _activity(record, "newsletter-export", "to send you marketing emails")
     assert {"user.contact.email", "user.name", "user.device.ip_address"} <= _values(
-        newsletter, "data_categories"
+        record, newsletter, "data_categories"
     )
 
     shop = _activity(record, "webshop-src", "to take payment")
-    assert {"OpenAI", "Meta (Facebook)", "Stripe", "Google Analytics"} <= _values(shop, "recipients")
-    assert "OpenAI (US)" in _values(shop, "transfers")
-    (safeguard,) = shop["fields"]["transfer_safeguards"]["values"]
+    assert {"OpenAI", "Meta (Facebook)", "Stripe", "Google Analytics"} <= _values(record, shop, "recipients")
+    assert "OpenAI (US)" in _values(record, shop, "transfers")
+    (safeguard,) = _listed(record, shop, "transfer_safeguards")
     assert "Standard Contractual Clauses" in safeguard["source"]["quote"]
-    assert any("encryption" in v for v in _values(shop, "security_measures"))
+    assert any("encryption" in v for v in _values(record, shop, "security_measures"))
 
 
 def test_retention_is_a_gap_with_the_findings_that_show_it(demo: tuple[Acme, str, dict]) -> None:
@@ -86,6 +98,7 @@ def test_retention_is_a_gap_with_the_findings_that_show_it(demo: tuple[Acme, str
     for activity in record["activities"]:
         retention = activity["fields"]["retention"]
         assert retention["gap"] and retention["values"] == [] and "retention" in activity["gaps"]
+        assert retention["notice_values"] == 0 and record["notice"]["retention"] == []
         shown = {codes[i] for i in retention["gap_findings"]}
         assert ("gdpr.missing.retention", None) in shown
         if activity["system"] in ("crm", "newsletter-export", "web-logs"):
@@ -102,7 +115,7 @@ def test_every_value_cites_a_passage_or_a_finding_that_exists(demo: tuple[Acme, 
     notice = acme.notice.read_text()
     for activity in record["activities"]:
         for name in FIELDS:
-            for value in activity["fields"][name]["values"]:
+            for value in _listed(record, activity, name):
                 source = value["source"]
                 if source["kind"] == "finding":
                     f = findings[source["finding_id"]]
@@ -127,6 +140,17 @@ def test_csv_html_json_and_tenancy(demo: tuple[Acme, str, dict], tmp_path: Path)
     gaps = [r for r in rows if r["gap"] == "gap"]
     assert gaps and {r["field"] for r in gaps} == {"retention"}
     assert any(r["field"] == "data_categories" and r["source"].startswith("finding pds-") for r in rows)
+    # the notice-wide values once, each activity sharing them says so in one row
+    notice_rows = [r for r in rows if r["system"] == "(notice)"]
+    assert len(notice_rows) == sum(len(v) for v in record["notice"].values())
+    assert any(r["field"] == "security_measures" and "encryption" in r["value"] for r in notice_rows)
+    shared = [r for r in rows if r["field"] == "security_measures" and r["system"] != "(notice)"]
+    assert len(shared) == len(record["activities"]) and all(r["value"] == "" for r in shared)
+    assert all("listed once as system (notice)" in r["source"] for r in shared)
+    crm = [r for r in rows if r["system"] == "crm" and r["purpose"] == "(every purpose)"]
+    assert {r["field"] for r in crm} == {"data_categories"} and len(crm) == len(
+        record["systems"]["crm"]["data_categories"]
+    )
     out = tmp_path / "ropa.html"
     as_html = runner.invoke(
         app, ["ropa", run, "--as", "ana@acme", "--format", "html", "--out", str(out)], catch_exceptions=False
@@ -134,6 +158,9 @@ def test_csv_html_json_and_tenancy(demo: tuple[Acme, str, dict], tmp_path: Path)
     assert as_html.exit_code == 0, as_html.stderr
     page = out.read_text()
     assert "<script" not in page and 'class="gap"' in page and "user.demographic.date_of_birth" in page
+    assert 'id="notice-security_measures"' in page
+    assert page.count('href="#notice-security_measures"') == len(record["activities"])
+    assert 'href="#system-1-data_categories"' in page and 'id="system-1-data_categories"' in page
     bad = runner.invoke(app, ["ropa", run, "--as", "ana@acme", "--format", "xml"], catch_exceptions=False)
     assert bad.exit_code == 2
     service = acme.service()

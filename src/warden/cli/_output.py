@@ -124,12 +124,32 @@ def emit_error(error: WardenError) -> None:
         err_console.print(f"  [bold]fix[/]: {plain(scrub(error.fix))}", markup=True)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text_arguments(values: dict[str, Any]) -> None:
+    """Refuse a text argument (an id, a reason, a name) that is not UTF-8: Linux hands a program
+    bytes, Python keeps the undecodable ones as lone surrogates, and no ledger can store or
+    look those up (DuckDB raised, exit 70). File paths are `Path`s and not checked: a file
+    name may be any bytes."""
+    for name, value in values.items():
+        texts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+            raise UsageError(
+                f"the value of {name.replace('_', '-')} is not UTF-8 text",
+                fix="pass it as UTF-8 (ids, names and reasons are text; check the terminal's encoding)",
+                code="not_utf8",
+            )
+
+
 def friendly_errors(func: F) -> F:
-    """Run a command, turning WardenError into exit 2 (usage) or 1, and bugs into exit 70."""
+    """Run a command, turning WardenError into exit 2 (usage) or 1, and bugs into exit 70;
+    a text argument that is not UTF-8 is a usage error before the command runs."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_text_arguments(kwargs)
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise

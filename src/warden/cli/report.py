@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from warden.cli._output import echo, err_console, friendly_errors, plain
+from warden.cli._output import echo, err_console, escape_controls, friendly_errors, plain
 from warden.errors import UsageError, WardenError
 
 __all__ = ["FORMATS", "register", "report", "write_output"]
@@ -65,4 +65,7 @@ def report(
     # holding Warden's tables) would only cost another connection; the report reads over one
     source = Source(service.store.path, store=service.store)
     built = build_report(source, run_id, hide_suppressed=hide_suppressed)
-    write_output(render(built, fmt), out)  # type: ignore[arg-type]
+    text = render(built, fmt)  # type: ignore[arg-type]
+    if fmt == "md":  # a file is read in a terminal too (`cat report.md`): controls as \uXXXX
+        text = escape_controls(text)
+    write_output(text, out)

@@ -1,7 +1,15 @@
-"""The report as Markdown: the same sections as the HTML page, for tickets and pull requests."""
+"""The report as Markdown: the same sections as the HTML page, for tickets and pull requests.
+
+Every value that comes from outside Warden (notice text and headings, finding titles, triage
+reasons, comments, names) goes through :func:`_c`, which keeps it text: a line break or a
+control character in it cannot start a heading or a table row (CommonMark ends a line at a
+lone CR too), and a `<img onerror>` or `[x](javascript:...)` in it is not HTML or a link to
+a viewer that renders both. Markdown Warden writes itself is wrapped in :class:`_Md`.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -19,13 +27,42 @@ _SECTIONS = (
 )
 
 
+_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""Everything a Markdown viewer (or Python's splitlines) may take for the end of a line."""
+
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Controls a terminal acts on (ESC), bidi overrides and lone surrogates: shown as ``\\uXXXX``."""
+
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SIGNIFICANT = re.compile(r"[&<>]|[\\`*|~]|\](?=[(\[:])|(?<=\])[(\[:]|^[-+#]|(?<=^\d)[.)]|(?<=^\d\d)[.)]")
+"""HTML's specials become entities (a backslash before `<` still leaves the text `<img`);
+Markdown's punctuation is backslash-escaped: code, emphasis, cells, a heading or list marker
+the value starts with (a message or a quote starts a line), and of brackets the `](`, `][`
+and `]:` that make a link, an image or a link definition (a lone `[redacted:email]` stays
+as it is). `_` stays: it is in every `table.column`, and inside a word it is not emphasis."""
+
+
+class _Md(str):
+    """Markdown Warden writes itself (a code span of an id): :func:`_c` leaves it as it is."""
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ENTITIES.get(char) or "\\" + char
+
+
 def _c(value: Any) -> str:
-    """A table cell: no pipes or newlines to break the row."""
+    """An untrusted value as Markdown text, fit for a table cell or the middle of a line: one
+    line, no control characters, no markup."""
     if value is None:
         return "–"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    if isinstance(value, _Md):
+        return str(value)
+    # leading blanks dropped: up to three spaces before a '#' still make a heading
+    text = _SIGNIFICANT.sub(_escape, _BREAKS.sub(" ", str(value)).lstrip(" \t"))
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
@@ -37,13 +74,15 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 def _tree(node: dict[str, Any], depth: int = 0) -> list[str]:
     pad = "  " * depth
     out = [
-        f"{pad}- `{node['run_id']}` {node['runbook']} v{_c(node['approved_version'])}: {node['status']}, "
+        f"{pad}- `{node['run_id']}` {_c(node['runbook'])} v{_c(node['approved_version'])}: "
+        f"{_c(node['status'])}, "
         f"{node['duration_s']:.2f} s, ${node['cost_usd']:.4f}"
     ]
     for s in node["steps"]:
         took = f"{s['duration_s']:.3f} s" if s["duration_s"] is not None else "–"
         out.append(
-            f"{pad}  - step {s['step_id']} ({s['analyser'] or 'execute_workflow'}) {s['status']} {took}"
+            f"{pad}  - step {_c(s['step_id'])} ({_c(s['analyser'] or 'execute_workflow')}) "
+            f"{_c(s['status'])} {took}"
         )
     for child in node["children"]:
         out += _tree(child, depth + 1)
@@ -53,22 +92,22 @@ def _tree(node: dict[str, Any], depth: int = 0) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     """Summary, findings with citations, transparency table, tree, approvals and costs."""
     s = report["summary"]
-    lines = [f"# {report['title']}", ""]
+    lines = [f"# {_c(report['title'])}", ""]
     lines += ["Contents: " + " · ".join(f"[{name}](#{anchor})" for name, anchor in _SECTIONS), ""]
     by_severity: dict[str, list[dict[str, Any]]] = {}
     for f in report["findings"] or []:
         by_severity.setdefault(f["severity"], []).append(f)
     for severity, group in by_severity.items():  # a plain list per severity: the filter of the page
-        lines.append(f"- **{severity}** ({len(group)}): " + "; ".join(f["title"] for f in group))
+        lines.append(f"- **{_c(severity)}** ({len(group)}): " + "; ".join(_c(f["title"]) for f in group))
     lines += ["", "## Summary", ""]
     lines += _table(
         ["", ""],
         [
-            ["Run", f"`{s['run_id']}`"],
+            ["Run", _Md(f"`{s['run_id']}`")],
             ["Tenant", s["tenant"]],
             ["Requested by", s["requester"]],
             ["Runbook", f"{s['runbook']} v{_c(s['version'])} (declares v{_c(s['declared_version'])})"],
-            ["Runbook sha256", f"`{s['sha256']}`"],
+            ["Runbook sha256", _Md(f"`{s['sha256']}`")],
             ["Status", s["status"]],
             ["Approved by", ", ".join(s["approvers"]) or None],
             ["Documents", ", ".join(d["name"] for d in s["documents"]) or None],
@@ -82,19 +121,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["## Findings", ""]
     for f in report["findings"] or []:
         lines += [
-            f"### [{f['severity']}] {f['title']}",
+            f"### [{_c(f['severity'])}] {_c(f['title'])}",
             "",
-            f"`{f['code']}` · {_c(f['article'])} · system: {f['system']}",
+            f"`{f['code']}` · {_c(f['article'])} · system: {_c(f['system'])}",
             "",
         ]
         t = f.get("triage")
         if t:
-            status = "" if t["status"] == "applies" else f" ({t['status']})"
-            lines += [f"Triage: **{t['state']}**{status} by {t['who']}: {_c(t['why'])}", ""]
-        lines += [f["message"], ""]
+            status = "" if t["status"] == "applies" else f" ({_c(t['status'])})"
+            lines += [f"Triage: **{_c(t['state'])}**{status} by {_c(t['who'])}: {_c(t['why'])}", ""]
+        lines += [_c(f["message"]), ""]
         for c in f["citations"]:
             text = c.get("text") or c["quote"] or c["passage_text"]
-            lines += [f"> {_c(text)}", ">", f"> — {c['where']}", ""]
+            lines += [f"> {_c(text)}", ">", f"> — {_c(c['where'])}", ""]
         if not f["citations"]:
             lines += ["No passage cited: the finding is about what the notice does not say.", ""]
     if not report["findings"]:

@@ -27,6 +27,15 @@ values, each with its source:
 
 A field neither source supplies is a **gap** (``gap: true``); the gap findings that show why
 (e.g. ``gap.retention_undisclosed`` for the system) are listed with it.
+
+Values shared by many activities are listed **once**: what the notice says as a whole (the
+last five fields' passages and sentences, the data subjects a clause does not name itself,
+the categories of a system no scan read) under the record's ``notice``, and what the scans
+found in a system (its categories, recipients, transfers) under ``systems[system_id]``. An
+activity's field holds its own values (its purpose clause, the subjects the clause names),
+``system_values`` and ``notice_values``: how many of those shared lists apply to it (all or
+none). Copying them into every activity made the record grow with the product of the
+notice's purpose clauses and its retention or security text: a 57 KB notice gave 71 MB.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from typing import Any
 from warden.investigate.source import Source
 from warden.store import reads
 
-__all__ = ["FIELDS", "SystemInfo", "build_ropa", "ropa_csv", "ropa_html"]
+__all__ = ["FIELDS", "NOTICE_ROW", "SystemInfo", "build_ropa", "ropa_csv", "ropa_html"]
 
 FIELDS: tuple[str, ...] = (
     "purposes",
@@ -181,15 +190,33 @@ def _subjects(text_sources: list[tuple[dict[str, Any], str]], where: str | None)
     return out
 
 
-def _field(values: list[dict[str, Any]], gap_findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _unique(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     unique, seen = [], set()
     for v in values:
         key = (v["value"], json.dumps(v["source"], sort_keys=True))
         if key not in seen:
             seen.add(key)
             unique.append(v)
-    field: dict[str, Any] = {"values": unique, "gap": not unique}
-    if not unique:
+    return unique
+
+
+def _field(
+    values: list[dict[str, Any]],
+    gap_findings: list[dict[str, Any]] | None = None,
+    *,
+    system: list[dict[str, Any]] | None = None,
+    notice: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An activity's field: its own values, and how many of its system's values and of the
+    notice-wide values (each listed once in the record) apply to it; a gap when it has none."""
+    unique = _unique(values)
+    field: dict[str, Any] = {
+        "values": unique,
+        "system_values": len(system or []),
+        "notice_values": len(notice or []),
+    }
+    field["gap"] = not unique and not system and not notice
+    if field["gap"]:
         field["gap_findings"] = [f["finding_id"] for f in gap_findings or []]
     return field
 
@@ -236,13 +263,22 @@ def build_ropa(source: Source, run_id: str, systems: list[SystemInfo]) -> dict[s
     notice_recipients = _matching_sentences(_labelled(passages, "recipients"), _SHARING)
     transfer_passages = _labelled(passages, "international_transfer")
     safeguards = _matching_sentences(transfer_passages, _SAFEGUARD)
-    retention = _whole(_labelled(passages, "retention"))
-    security = _whole(_labelled(passages, "security")) or _matching_sentences(passages, _SECURITY)
-    notice_categories = [
-        {"value": c["key"], "source": _passage_source(p, d, c["quote"])}
-        for p, d in passages
-        for c in p["data_categories"]
-    ]
+    notice: dict[str, list[dict[str, Any]]] = {
+        "data_subjects": _subjects(passages, None),
+        "data_categories": [
+            {"value": c["key"], "source": _passage_source(p, d, c["quote"])}
+            for p, d in passages
+            for c in p["data_categories"]
+        ],
+        "recipients": notice_recipients,
+        "transfers": _matching_sentences(transfer_passages, _TRANSFER),
+        "transfer_safeguards": safeguards,
+        "retention": _whole(_labelled(passages, "retention")),
+        "security_measures": _whole(_labelled(passages, "security"))
+        or _matching_sentences(passages, _SECURITY),
+    }
+    notice = {name: _unique(values) for name, values in notice.items()}
+    shared: dict[str, dict[str, list[dict[str, Any]]]] = {}
     activities = []
     for system_id in sorted(set(scanned) | set(inventory)):
         info = inventory.get(system_id) or SystemInfo(id=system_id, type="unknown")
@@ -260,12 +296,10 @@ def build_ropa(source: Source, run_id: str, systems: list[SystemInfo]) -> dict[s
             for f in third
             for key in f["details"].get("data_categories", [])
         ]
-        if system_id not in scanned:
-            categories = notice_categories
         recipients = [
             {"value": f["details"].get("recipient") or f["title"], "source": _finding_source(f)}
             for f in third
-        ] + notice_recipients
+        ]
         transfers = [
             {
                 "value": f"{f['details'].get('recipient')} ({', '.join(f['details'].get('countries', []))})",
@@ -273,7 +307,13 @@ def build_ropa(source: Source, run_id: str, systems: list[SystemInfo]) -> dict[s
             }
             for f in third
             if f["details"].get("transfer")
-        ] + _matching_sentences(transfer_passages, _TRANSFER)
+        ]
+        transferring = bool(transfers or notice["transfers"])
+        own = shared[system_id] = {
+            "data_categories": _unique(categories),
+            "recipients": _unique(recipients),
+            "transfers": _unique(transfers),
+        }
 
         def gaps(name: str, system_id: str = system_id) -> list[dict[str, Any]]:
             codes = _GAP_CODES.get(name, ())
@@ -286,16 +326,28 @@ def build_ropa(source: Source, run_id: str, systems: list[SystemInfo]) -> dict[s
                 for name, cue in _SUBJECTS:
                     if re.search(cue, clause or "", re.IGNORECASE):
                         subjects.append({"value": name, "source": purpose["source"]})
-            subjects = subjects or _subjects(passages, None)
             fields = {
                 "purposes": _field([purpose] if purpose else [], gaps("purposes")),
-                "data_subjects": _field(subjects),
-                "data_categories": _field(categories, gaps("data_categories")),
-                "recipients": _field(recipients, gaps("recipients")),
-                "transfers": _field(transfers, gaps("transfers")),
-                "transfer_safeguards": _field(safeguards if transfers else [], gaps("transfer_safeguards")),
-                "retention": _field(retention, gaps("retention")),
-                "security_measures": _field(security),
+                "data_subjects": _field(subjects, notice=None if subjects else notice["data_subjects"]),
+                "data_categories": _field(
+                    [],
+                    gaps("data_categories"),
+                    system=own["data_categories"],
+                    notice=None if system_id in scanned else notice["data_categories"],
+                ),
+                "recipients": _field(
+                    [], gaps("recipients"), system=own["recipients"], notice=notice["recipients"]
+                ),
+                "transfers": _field(
+                    [], gaps("transfers"), system=own["transfers"], notice=notice["transfers"]
+                ),
+                "transfer_safeguards": _field(
+                    [],
+                    gaps("transfer_safeguards"),
+                    notice=notice["transfer_safeguards"] if transferring else None,
+                ),
+                "retention": _field([], gaps("retention"), notice=notice["retention"]),
+                "security_measures": _field([], notice=notice["security_measures"]),
             }
             activities.append(
                 {
@@ -314,6 +366,8 @@ def build_ropa(source: Source, run_id: str, systems: list[SystemInfo]) -> dict[s
         "tenant": run["tenant"],
         "documents": [d["name"] for d in documents],
         "fields": list(FIELDS),
+        "notice": notice,
+        "systems": shared,
         "activities": activities,
         "unscanned": sorted(set(inventory) - set(scanned)),
     }
@@ -325,8 +379,29 @@ def _cite(source: dict[str, Any]) -> str:
     return f"finding {source['finding_id']}" + (f" at {source['location']}" if source.get("location") else "")
 
 
+NOTICE_ROW = "(notice)"
+"""The CSV's system column for the notice-wide values, listed once."""
+
+SYSTEM_ROW = "(every purpose)"
+"""The CSV's purpose column for what the scans found in a system, listed once per system."""
+
+
+def _shared(name: str, field: dict[str, Any]) -> list[tuple[str, str]]:
+    """What an activity's field says about the shared lists it draws on: (anchor kind, text)."""
+    label = name.replace("_", " ")
+    out = []
+    if n := field.get("system_values", 0):
+        out.append(("system", f"and the system's {n} {label} value(s), listed once"))
+    if n := field.get("notice_values", 0):
+        out.append(("notice", f"and the notice's {n} {label} value(s), listed once"))
+    return out
+
+
 def ropa_csv(record: dict[str, Any]) -> str:
     """One row per activity and field value: system, purpose, field, value, source, quote, gap.
+    Shared values come once: the notice-wide ones first (system ``(notice)``), then each
+    system's (purpose ``(every purpose)``); an activity's field that draws on them has a row
+    saying so (value empty, the source naming the rows).
     A cell starting with a spreadsheet formula trigger (= + - @, tab, CR) is prefixed with '."""
     import io
 
@@ -335,17 +410,27 @@ def ropa_csv(record: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = spreadsheet.writer(out)
     writer.writerow(["system", "purpose", "field", "value", "source", "quote", "gap"])
+
+    def values(system: str, purpose: str, name: str, listed: list[dict[str, Any]]) -> None:
+        for v in listed:
+            quote = v["source"].get("quote") or ""
+            writer.writerow([system, purpose, name, v["value"], _cite(v["source"]), quote, ""])
+
+    for name in FIELDS:
+        values(NOTICE_ROW, "", name, record.get("notice", {}).get(name, []))
+    for system, found in record.get("systems", {}).items():
+        for name in FIELDS:
+            values(system, SYSTEM_ROW, name, found.get(name, []))
     for a in record["activities"]:
         for name in FIELDS:
             field = a["fields"][name]
             if field["gap"]:
                 why = "; ".join(field.get("gap_findings", []))
                 writer.writerow([a["system"], a["purpose"] or "", name, "", why, "", "gap"])
-            for v in field["values"]:
-                quote = v["source"].get("quote") or ""
-                writer.writerow(
-                    [a["system"], a["purpose"] or "", name, v["value"], _cite(v["source"]), quote, ""]
-                )
+            values(a["system"], a["purpose"] or "", name, field["values"])
+            for kind, text in _shared(name, field):
+                rows = f"system {NOTICE_ROW}" if kind == "notice" else f"purpose {SYSTEM_ROW}"
+                writer.writerow([a["system"], a["purpose"] or "", name, "", f"{text} as {rows}", "", ""])
     return out.getvalue()
 
 
@@ -364,6 +449,16 @@ def ropa_html(record: dict[str, Any]) -> str:
         f"<p>From run <code>{escape(record['run_id'])}</code>; documents: "
         f"{escape(', '.join(record['documents']) or '–')}.</p>",
     ]
+    parts += _shared_table(
+        "notice",
+        "What the notice says for every activity",
+        record.get("notice", {}),
+        note="Listed once; each activity below says which of these it shares.",
+    )
+    systems = record.get("systems", {})
+    anchors = {system: f"system-{i}" for i, system in enumerate(systems, 1)}
+    for system, found in systems.items():
+        parts += _shared_table(anchors[system], f"{system}: what the scans found, for every purpose", found)
     for i, a in enumerate(record["activities"], 1):
         parts.append(
             f'<h2 id="activity-{i}">{escape(a["system"])}: '
@@ -376,17 +471,49 @@ def ropa_html(record: dict[str, Any]) -> str:
                 why = ", ".join(field.get("gap_findings", []))
                 cell = '<span class="gap">gap</span>' + (f"<cite>see {escape(why)}</cite>" if why else "")
             else:
-                cell = "".join(
-                    f"<div>{escape(str(v['value']))}<cite>{escape(_cite(v['source']))}"
-                    + (
-                        f": “{escape(v['source']['quote'])}”"
-                        if v["source"].get("quote") and v["source"]["quote"] != v["value"]
-                        else ""
-                    )
-                    + "</cite></div>"
-                    for v in field["values"]
-                )
+                cell = _values_html(field["values"])
+                for kind, text in _shared(name, field):
+                    anchor = "notice" if kind == "notice" else anchors.get(a["system"], "")
+                    cell += f'<div><a href="#{anchor}-{name}">{escape(text)} above</a></div>'
             parts.append(f"<tr><th>{escape(name.replace('_', ' '))}</th><td>{cell}</td></tr>")
         parts.append("</tbody></table>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _shared_table(
+    anchor: str, title: str, values: dict[str, list[dict[str, Any]]], *, note: str = ""
+) -> list[str]:
+    """A table of values several activities share, listed once, a row per field, each row an
+    anchor the activities link to; nothing when there are none."""
+    from html import escape
+
+    if not any(values.get(name) for name in FIELDS):
+        return []
+    rows = [
+        f'<tr id="{anchor}-{name}"><th>{escape(name.replace("_", " "))}</th>'
+        f"<td>{_values_html(values[name])}</td></tr>"
+        for name in FIELDS
+        if values.get(name)
+    ]
+    return [
+        f'<h2 id="{anchor}">{escape(title)}</h2>' + (f"<p>{escape(note)}</p>" if note else ""),
+        "<table><thead><tr><th>Field</th><th>Values and sources</th></tr></thead><tbody>",
+        *rows,
+        "</tbody></table>",
+    ]
+
+
+def _values_html(values: list[dict[str, Any]]) -> str:
+    from html import escape
+
+    return "".join(
+        f"<div>{escape(str(v['value']))}<cite>{escape(_cite(v['source']))}"
+        + (
+            f": “{escape(v['source']['quote'])}”"
+            if v["source"].get("quote") and v["source"]["quote"] != v["value"]
+            else ""
+        )
+        + "</cite></div>"
+        for v in values
+    )

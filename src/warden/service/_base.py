@@ -33,7 +33,17 @@ if TYPE_CHECKING:
     from warden.service.accounts import Accounts
 
 
-__all__ = ["ServiceBase"]
+__all__ = ["ServiceBase", "is_utf8"]
+
+
+def is_utf8(text: str) -> bool:
+    """False for text with a lone surrogate (bytes that were not UTF-8, kept by Python's
+    surrogateescape or a JSON `\\udcff`): the ledger cannot store or look it up."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ServiceBase:
@@ -142,7 +152,10 @@ class ServiceBase:
             yield
 
     def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
-        """The run, if `p` may see it; otherwise exactly what a missing run answers."""
+        """The run, if `p` may see it; otherwise exactly what a missing run answers (an id that
+        is not UTF-8, which no ledger can look up, too)."""
+        if not is_utf8(run_id):
+            raise NotFound(run_id)
         with self.store.connect(read_only=True) as con:
             row = runs.get_run(con, run_id)
         if row is None or not p.member_of(row["tenant"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from warden.errors import UsageError
-from warden.service._base import ServiceBase
+from warden.service._base import ServiceBase, is_utf8
 from warden.service.deciding import decision_fix
 from warden.service.errors import (
     RunRefused,
@@ -47,6 +47,10 @@ class TriageOps(ServiceBase):
             )
         if not reason or not reason.strip():
             raise UsageError("a triage needs a reason", fix="pass --reason TEXT")
+        if not is_utf8(reason):
+            raise UsageError("the reason is not UTF-8 text", fix="write the reason as UTF-8", code="not_utf8")
+        if not is_utf8(finding_id):
+            raise UnknownFinding(finding_id)
         with self._one_connection():
             if run_id is not None:
                 row = self._visible_run(p, run_id)
@@ -122,7 +126,8 @@ class TriageOps(ServiceBase):
                 return shown, verdict
 
             shown, verdict = retrying_conflicts(record)
-        return {**shown, "recorded": verdict}
+        # the reason as every reader sees it (personal data redacted), not as it is stored
+        return {**shown, "recorded": {**verdict, "reason": shown["triage"]["why"]}}
 
     def diff(self, p: Principal, run_a: str, run_b: str) -> dict[str, Any]:
         """Findings of run tree B against run tree A, by fingerprint: ``new`` (only in B),

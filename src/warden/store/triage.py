@@ -5,6 +5,10 @@ One row per (tenant, fingerprint): the latest verdict wins (every verdict is als
 event, ``finding_triaged``, so the history is in the tenant's audit chain). A verdict is made
 against the finding's evidence hash; a later finding with the same fingerprint and other
 evidence is shown with the triage marked ``stale`` and is not suppressed.
+
+A reason is free text people paste into (a customer's address, the password of the database
+they fixed): credentials are masked when it is stored, as comments' are, and personal data is
+redacted where it is read out (:func:`attach_triage`), so no report, listing or diff shows it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from warden.store._util import now, rows
+from warden.store._util import now, rows, scrub
 
 __all__ = [
     "SUPPRESSING",
@@ -55,7 +59,8 @@ def record_triage(
     run_id: str,
     finding_id: str,
 ) -> dict[str, Any]:
-    """Upsert the tenant's verdict on `fingerprint`; returns the row as stored."""
+    """Upsert the tenant's verdict on `fingerprint` (the reason's credentials masked); returns
+    the row as stored."""
     at = now()
     con.execute(
         """INSERT INTO triage (tenant, fingerprint, state, reason, who, auth, "at", evidence_hash,
@@ -65,7 +70,7 @@ def record_triage(
                reason = excluded.reason, who = excluded.who, auth = excluded.auth, "at" = excluded."at",
                evidence_hash = excluded.evidence_hash, run_id = excluded.run_id,
                finding_id = excluded.finding_id""",
-        [tenant, fingerprint, state, reason, who, auth, at, evidence_hash, run_id, finding_id],
+        [tenant, fingerprint, state, scrub(reason), who, auth, at, evidence_hash, run_id, finding_id],
     )
     found = triage_of(con, tenant, [fingerprint])
     return found[fingerprint]
@@ -85,35 +90,40 @@ def triage_of(con: Any, tenant: str, fingerprints: list[str]) -> dict[str, dict[
     return {r["fingerprint"]: r for r in found}
 
 
-def triage_status(verdict: dict[str, Any], evidence_hash: str, run_created_at: datetime | None) -> str:
+def triage_status(verdict: dict[str, Any], evidence_hash: str, found_at: datetime | None) -> str:
     """``applies``, ``stale`` (the evidence differs from what the verdict was made against) or
-    ``reopened`` (marked fixed, and found again with the same evidence by a run started later)."""
+    ``reopened`` (marked fixed, and found again with the same evidence after the mark).
+
+    `found_at` is when the finding was made, not when its run was created: a check run is
+    created when its parent drafts it and may scan days later, after the mark."""
     if verdict["evidence_hash"] != evidence_hash:
         return "stale"
-    if verdict["state"] == "fixed" and run_created_at is not None and run_created_at > verdict["at"]:
+    if verdict["state"] == "fixed" and found_at is not None and found_at > verdict["at"]:
         return "reopened"
     return "applies"
 
 
 def attach_triage(con: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each decoded finding row (``tenant``, ``fingerprint``, ``evidence_hash``, ``run_id``) gains
-    ``triage`` (None, or state, who, why, when, auth, status, the run and finding it was made on)
-    and ``suppressed``."""
+    """Each decoded finding row (``tenant``, ``fingerprint``, ``evidence_hash``, ``created_at``)
+    gains ``triage`` (None, or state, who, why, when, auth, status, the run and finding it was
+    made on) and ``suppressed``. ``why`` is redacted: every caller shows it to the whole tenant."""
+    # imported here: warden.investigate's package imports this module (investigate.findings)
+    from warden.investigate.redact import redact_text
+
     by_tenant: dict[str, list[str]] = {}
     for f in found:
         by_tenant.setdefault(f["tenant"], []).append(f["fingerprint"])
     verdicts = {(t, fp): v for t, fps in by_tenant.items() for fp, v in triage_of(con, t, fps).items()}
-    created = _run_created(con, sorted({f["run_id"] for f in found}))
     for f in found:
         verdict = verdicts.get((f["tenant"], f["fingerprint"]))
         if verdict is None:
             f["triage"], f["suppressed"] = None, False
             continue
-        status = triage_status(verdict, f["evidence_hash"], created.get(f["run_id"]))
+        status = triage_status(verdict, f["evidence_hash"], f.get("created_at"))
         f["triage"] = {
             "state": verdict["state"],
             "who": verdict["who"],
-            "why": verdict["reason"],
+            "why": redact_text(verdict["reason"]),
             "when": verdict["at"],
             "auth": verdict["auth"],
             "status": status,
@@ -122,11 +132,3 @@ def attach_triage(con: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]
         }
         f["suppressed"] = status in SUPPRESSING
     return found
-
-
-def _run_created(con: Any, run_ids: list[str]) -> dict[str, datetime]:
-    if not run_ids:
-        return {}
-    marks = ", ".join("?" for _ in run_ids)
-    found = con.execute(f"SELECT run_id, created_at FROM runs WHERE run_id IN ({marks})", run_ids)
-    return {str(r[0]): r[1] for r in found.fetchall()}
