@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _acme_tree import Acme, acme_copy
 
 from warden.errors import UsageError
-from warden.service import NotFound, RunRefused, UnknownFinding
+from warden.service import NotFound, RunRefused, Service, UnknownFinding
 from warden.store import Store
 from warden.store.audit import verify_chain
 from warden.store.fingerprints import evidence_hash, fingerprint
@@ -223,6 +224,28 @@ def test_only_the_bound_policys_triage_roles_may_triage(one_tree: tuple[Acme, st
         service.triage(service.principal("dora@acme"), finding["finding_id"], "wontfix", "x")
     with pytest.raises(UsageError):
         service.triage(service.principal("dora@acme"), finding["finding_id"], "fixed", "  ")
+
+
+def test_a_triage_right_revoked_since_the_run_was_requested_no_longer_triages(
+    one_tree: tuple[Acme, str], tmp_path: Path
+) -> None:
+    """A verdict carries over to the tenant's later runs, so it needs the right under the policy
+    in force as well as under the run's own: dora, demoted since, may no longer triage."""
+    acme, run = _copy(one_tree, tmp_path)
+    service = acme.service()
+    finding = service.findings(service.principal("dora@acme"), run)[0]
+    changed = yaml.safe_load(acme.policy.read_text())
+    changed["tenants"]["acme"]["users"]["dora@acme"]["roles"] = ["analyst"]
+    changed["tenants"]["acme"]["users"]["adam@acme"]["roles"] = ["admin", "dpo"]
+    demoted = tmp_path / "demoted.yaml"
+    demoted.write_text(yaml.safe_dump(changed, sort_keys=False))
+    service.apply_policy(service.principal("adam@acme"), demoted, "dora moves to analysis")
+    fresh = Service(acme.home)
+    with pytest.raises(RunRefused) as refused:
+        fresh.triage(fresh.principal("dora@acme"), finding["finding_id"], "false_positive", "not ours")
+    assert refused.value.code == "forbidden"
+    with Store(acme.home / "warden.duckdb").connect(read_only=True) as con:
+        assert not con.execute("SELECT count(*) FROM triage").fetchone()[0]
 
 
 def test_triage_roles_widen_who_may_triage(tmp_path: Path) -> None:

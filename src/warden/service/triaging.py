@@ -38,8 +38,9 @@ class TriageOps(ServiceBase):
 
         The finding is looked up in `run_id`'s tree, else in the newest run of `p`'s tenants
         holding that id (ids are deterministic: the same gap has the same id in every run). Who
-        may triage is the tenant's ``approval.triage_roles`` in the policy the run is bound to
-        (default: its approval roles). A finding `p` may not see answers as one that does not exist.
+        may triage is the tenant's ``approval.triage_roles`` (default: its approval roles) in the
+        policy the run is bound to and in the policy in force. A finding `p` may not see answers as
+        one that does not exist.
         """
         if mark not in triage.TRIAGE_STATES:
             raise UsageError(
@@ -70,19 +71,29 @@ class TriageOps(ServiceBase):
             finding = found[0]
             tenant = finding["tenant"]
             bound = self.policies.bound((root or row).get("policy_sha256"))
-            allowed = bound.triage_roles(tenant)
-            if not set(allowed) & set(bound.roles_of(tenant, p.user)):
-                raise RunRefused(
-                    f"'{p.user}' may not triage findings of tenant '{tenant}'",
-                    fix="ask a holder of role " + " or ".join(allowed),
-                    code="forbidden",
-                )
-            if bound.tenant(tenant).approval.require_authenticated and not p.authenticated:
-                raise RunRefused(
-                    "the policy lets only authenticated users triage findings",
-                    fix=decision_fix("authentication_required", finding["run_id"]),
-                    code="authentication_required",
-                )
+            # a verdict carries over to the tenant's later runs, so the right must hold under the
+            # policy in force too: a role revoked since the run was requested no longer triages
+            current = self.policies.in_force(may_initialise=False)
+            for policy in (bound,) if current.sha256 == bound.sha256 else (bound, current):
+                if tenant not in policy.policy.tenants:
+                    raise RunRefused(
+                        f"'{p.user}' may not triage findings of tenant '{tenant}'",
+                        fix="the policy in force has no such tenant",
+                        code="forbidden",
+                    )
+                allowed = policy.triage_roles(tenant)
+                if not set(allowed) & set(policy.roles_of(tenant, p.user)):
+                    raise RunRefused(
+                        f"'{p.user}' may not triage findings of tenant '{tenant}'",
+                        fix="ask a holder of role " + " or ".join(allowed),
+                        code="forbidden",
+                    )
+                if policy.tenant(tenant).approval.require_authenticated and not p.authenticated:
+                    raise RunRefused(
+                        "the policy lets only authenticated users triage findings",
+                        fix=decision_fix("authentication_required", finding["run_id"]),
+                        code="authentication_required",
+                    )
 
             def record() -> tuple[dict[str, Any], dict[str, Any]]:
                 """One transaction; run again when another host's verdict on the same fingerprint
