@@ -9,6 +9,7 @@ every node so a validation error names the line and the field.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -383,6 +384,10 @@ class _Builder:
                 line=line,
                 code="too_large",
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise LoadError(
+                "is not a finite number (NaN or infinity)", source=self.source, line=line, code="not_finite"
+            )
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> dict[str, Any]:
@@ -462,6 +467,10 @@ def plain_data_problem(data: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
                 stack.append((item, f"{path}.{key}" if path else str(key), depth + 1))
         elif isinstance(value, list | tuple):
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            # JSON's NaN/Infinity and YAML's .nan/.inf: no schema bound refuses them, and they
+            # do not survive a round trip through JSON (the graph would see null)
+            return path, "is not a finite number (NaN or infinity)", "not_finite"
         elif isinstance(value, bool | float) or value is None:
             continue
         elif isinstance(value, int):

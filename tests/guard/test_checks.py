@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +157,19 @@ def test_unknown_reference_for_a_template_naming_a_missing_step(
     assert errors(run(root_runbook_data, ctx)) == {"unknown_reference"}
 
 
-def test_unknown_reference_for_a_system_in_no_inventory(ctx: GuardContext) -> None:
+def test_a_system_in_no_inventory_reads_like_another_tenants(ctx: GuardContext) -> None:
+    """Outside the tenant's inventory is one answer: the report must not tell an id another
+    tenant has from one nobody has (an inventory oracle through the review page's edit check)."""
     data = _system_runbook("warehouse")
-    assert "unknown_reference" in errors(run(data, _with_scanner(ctx)))
+    report = run(data, _with_scanner(ctx))
+    assert errors(report) == {"cross_tenant"}
+    (found,) = [i for i in report.issues if i.code == "cross_tenant"]
+    assert found.message == "system 'warehouse' is not in the inventory of tenant 'acme'"
+
+
+def test_without_a_tenant_a_system_in_no_inventory_is_an_unknown_reference(ctx: GuardContext) -> None:
+    report = run(_system_runbook("warehouse"), replace(_with_scanner(ctx), tenant=None))
+    assert "unknown_reference" in errors(report)
 
 
 def test_a_system_from_the_tenants_inventory_is_a_known_reference(ctx: GuardContext) -> None:

@@ -18,7 +18,7 @@ import yaml
 from warden.errors import LoadError
 from warden.guard import GuardContext, validate_data
 from warden.runbooks import parse_runbook, read_runbook, runbook_from_data
-from warden.safeload import Limits, Parsed, parse_text, read_text
+from warden.safeload import Limits, Parsed, parse_text, plain_data_problem, read_text
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT_RUNBOOK = REPO / "runbooks" / "privacy-policy-review.yaml"
@@ -502,3 +502,20 @@ def test_a_yaml_error_names_the_character_or_alias_at_fault(text: str, detail: s
     with pytest.raises(LoadError) as caught:
         parse_text(text, "x.yaml")
     assert detail in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["limit: .nan", "limit: -.inf", "a: [1, .Inf]"])
+def test_a_number_that_is_not_finite_is_refused(text):
+    """NaN and infinity pass every schema bound and do not survive JSON (they come back null)."""
+    with pytest.raises(LoadError) as info:
+        parse_text(text)
+    assert info.value.code == "not_finite"
+
+
+def test_data_from_elsewhere_holding_a_nan_is_refused_with_its_path():
+    """An API body parsed as JSON (Python's reader takes NaN), or a planner's output."""
+    assert plain_data_problem({"steps": [{"config": {"min": float("nan")}}]}) == (
+        "steps[0].config.min",
+        "is not a finite number (NaN or infinity)",
+        "not_finite",
+    )

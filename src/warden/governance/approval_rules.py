@@ -10,7 +10,14 @@ from warden.schemas.approval import ApprovalDecision
 from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import AnalyserStep, RunbookDefinition, WorkflowStep
 
-__all__ = ["analysers_used", "approval_gate", "decision_error", "gate_error", "matching_auto_rule"]
+__all__ = [
+    "analysers_used",
+    "approval_gate",
+    "decision_error",
+    "edit_identity_error",
+    "gate_error",
+    "matching_auto_rule",
+]
 
 
 def approval_gate(
@@ -76,6 +83,20 @@ def decision_error(
         auth=decision.auth,
         runbook_sha256=decision.runbook_sha256,
     )
+
+
+def edit_identity_error(draft: RunbookDefinition, edited: RunbookDefinition) -> str | None:
+    """Why an edit may not be taken for who it claims to be: an edit changes what the draft under
+    review does (steps, caps; its declared version), never which runbook or tenant it is, or it
+    would be published as an approved version of a runbook nobody requested."""
+    changed = [
+        f"{field} '{getattr(draft, field)}' -> '{getattr(edited, field)}'"
+        for field in ("runbook", "tenant")
+        if getattr(draft, field) != getattr(edited, field)
+    ]
+    if not changed:
+        return None
+    return "an edit may not change which runbook it is (" + ", ".join(changed) + ")"
 
 
 def analysers_used(runbook: RunbookDefinition) -> set[str]:

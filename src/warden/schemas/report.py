@@ -42,10 +42,12 @@ IssueCode = Literal[
 - ``schema``: the runbook does not match the runbook schema, or a step's config does not
   match its analyser's config schema.
 - ``cycle``: steps depend on each other in a loop.
-- ``unknown_reference``: an input, template or system names something that does not exist.
+- ``unknown_reference``: an input or template names something that does not exist (a system,
+  when the guard runs without a tenant).
 - ``unknown_analyser``: a step names an analyser that is not installed.
 - ``analyser_not_allowed``: the analyser exists but the tenant may not run it.
-- ``cross_tenant``: the runbook or a step reaches another tenant's runbooks or systems.
+- ``cross_tenant``: the runbook reaches another tenant, or a step a system outside its tenant's
+  inventory (one answer whether another tenant has it or nobody does).
 - ``missing_approval``: the runbook names no approval role, or one weaker than policy demands.
 - ``unknown_role``: the approval role is not a role of the tenant.
 - ``cost_limit``: declared cost estimates exceed a cap, or a limit is raised above its parent's.

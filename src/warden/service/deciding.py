@@ -199,8 +199,11 @@ class DecisionOps(ServiceBase):
                     "depth": row["depth"],
                     "parent_limits": payload.get("parent_limits"),
                 }
+                edited = decision.edited_runbook
+                assert edited is not None
+                self._check_edit_data(edited, RunbookDefinition.model_validate(payload["runbook"]))
                 gctx = guard_context(state, ctx, live_kill_switch=True)  # type: ignore[arg-type]
-                report = validate(decision.edited_runbook, gctx)  # type: ignore[arg-type]
+                report = validate(edited, gctx)
                 if not report.ok:
                     errors = [i for i in report.issues if i.severity == "error"]
                     listed = "; ".join(
@@ -227,6 +230,23 @@ class DecisionOps(ServiceBase):
                 raise self._lost_claim(run_id)
             resume = {interrupt_id: decision.model_dump(mode="json")}
         return ClaimedDecision(run_id, row["root_run_id"], resume, bound, claimant)
+
+    @staticmethod
+    def _check_edit_data(edited: RunbookDefinition, draft: RunbookDefinition) -> None:
+        """Refuse, before anything is claimed, an edit the graph would refuse for what it is
+        rather than what it does: another runbook's or tenant's name (it would be published as
+        their approved version), or numbers JSON cannot carry (NaN reaches the graph as null)."""
+        from warden.governance.approval_rules import edit_identity_error
+        from warden.safeload import plain_data_problem
+
+        problem = plain_data_problem(edited.model_dump(mode="python"))
+        why = f"{problem[0] or 'the runbook'} {problem[1]}" if problem else edit_identity_error(draft, edited)
+        if why is not None:
+            raise RunRefused(
+                f"the edited runbook is refused: {why}",
+                fix="edit the draft's steps and caps only, with plain finite values; the run still waits",
+                code="edit_refused",
+            )
 
     @staticmethod
     def _check_kill_switch(ctx: Any, tenant: str, run_id: str) -> None:

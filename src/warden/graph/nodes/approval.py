@@ -14,7 +14,7 @@ from typing import Any
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from warden.governance.approval_rules import decision_error, matching_auto_rule
+from warden.governance.approval_rules import decision_error, edit_identity_error, matching_auto_rule
 from warden.governance.notifications import deliveries
 from warden.governance.policy import LoadedPolicy, load_policy_text
 from warden.graph.context import RunContext
@@ -158,6 +158,8 @@ def take_decision(
         if not edited_report.ok:
             codes = sorted({i.code for i in edited_report.issues if i.severity == "error"})
             error = f"the edited runbook fails the guard: {', '.join(codes)}"
+        else:
+            error = edit_identity_error(runbook, edited)
     if error is None and decision is not None:
         applied = _apply(state, ctx, runbook, decision, payload, report, policy)
         if not isinstance(applied, str):
