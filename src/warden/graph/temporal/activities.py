@@ -18,6 +18,7 @@ from datetime import UTC
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from warden.governance.approval_rules import approval_gate
 from warden.graph import nodes
@@ -28,6 +29,7 @@ from warden.graph.nodes.approval import open_approval, take_decision
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.graph.temporal.signing import signature_problem
+from warden.graph.temporal.workflow import WORKFLOW
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import Store, approval_queue, keys, ledger, retrying_conflicts, runs
 
@@ -64,14 +66,29 @@ class NodeActivities:
             self.fail,
         ]
 
-    def _run(self, run_id: str, work: Callable[[RunContext], Any]) -> Any:
+    def _run(
+        self,
+        run_id: str,
+        work: Callable[[RunContext], Any],
+        state: RunState | None = None,
+        *,
+        ended_ok: bool = False,
+    ) -> Any:
         """`work(ctx)` under a store hold, in a helper thread, heartbeating from this one (from the
-        start: building the context reads the store, which may make it wait its turn)."""
+        start: building the context reads the store, which may make it wait its turn).
+
+        Only for the run's own workflow (:func:`_scheduled_by_run`), on a run the ledger has not
+        ended and whose `state` agrees with it (:func:`_ledger_problem`); `ended_ok` for the
+        nodes that only record an end (stop, fail) or are no-ops once ended (escalate)."""
+        _scheduled_by_run(run_id)
 
         def held() -> Any:
             with self.store.hold() if self.store is not None else nullcontext():
                 ctx = self.context_for(run_id)
                 with ctx.store.hold():
+                    problem = _ledger_problem(ctx, run_id, state, ended_ok=ended_ok)
+                    if problem is not None:
+                        raise ApplicationError(problem, type="run_state_refused", non_retryable=True)
                     return retrying_conflicts(lambda: work(ctx))
 
         future = self._pool.submit(held)
@@ -83,7 +100,7 @@ class NodeActivities:
 
     def _node(self, fn: Callable[[RunState, RunContext], Any], arg: dict[str, Any]) -> Any:
         state: RunState = arg["state"]
-        return self._run(state["run_id"], lambda ctx: written(ctx, fn(state, ctx)))
+        return self._run(state["run_id"], lambda ctx: written(ctx, fn(state, ctx)), state)
 
     @activity.defn(name="warden.ingest")
     def ingest(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +141,7 @@ class NodeActivities:
             _mark_waiting(ctx, state, payload)
             return {"update": None, "payload": payload, "gate": gate, "due_at": _due_at(ctx, state["run_id"])}
 
-        return dict(self._run(state["run_id"], work))
+        return dict(self._run(state["run_id"], work, state))
 
     @activity.defn(name="warden.approval_escalate")
     def approval_escalate(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +160,7 @@ class NodeActivities:
                 return {"escalated": None, "due_at": None}
             return {"escalated": ctx.escalate(run_id), "due_at": _due_at(ctx, run_id)}
 
-        return dict(self._run(run_id, work))
+        return dict(self._run(run_id, work, ended_ok=True))
 
     @activity.defn(name="warden.approval_take")
     def approval_take(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +176,7 @@ class NodeActivities:
                 _mark_waiting(ctx, state, arg["payload"])
             return {"update": written(ctx, update), "error": error}
 
-        return dict(self._run(state["run_id"], work))
+        return dict(self._run(state["run_id"], work, state))
 
     @activity.defn(name="warden.step")
     def step(self, arg: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +193,9 @@ class NodeActivities:
         request = ChildRequest.from_json(arg["request"])
         return dict(
             self._run(
-                state["run_id"], lambda ctx: written(ctx, child_ended(state, ctx, request, arg["final"]))
+                state["run_id"],
+                lambda ctx: written(ctx, child_ended(state, ctx, request, arg["final"])),
+                state,
             )
         )
 
@@ -204,7 +223,7 @@ class NodeActivities:
                     )
             return stopped
 
-        return list(self._run(run_id, work))
+        return list(self._run(run_id, work, ended_ok=True))
 
     @activity.defn(name="warden.fail")
     def fail(self, arg: dict[str, Any]) -> None:
@@ -217,7 +236,44 @@ class NodeActivities:
             if row is not None:
                 fail_tree(ctx, row["root_run_id"], RuntimeError(str(arg.get("error"))[:500]))
 
-        self._run(run_id, work)
+        self._run(run_id, work, ended_ok=True)
+
+
+def _scheduled_by_run(run_id: str) -> None:
+    """Refuse an activity no Warden run workflow of `run_id` scheduled: any workflow of the
+    namespace may schedule Warden's activities on its task queue, with any input. A run's
+    workflow (root or child) has the run's id as its workflow id (engine.py, workflow.py)."""
+    info = activity.info()
+    if info.workflow_type != WORKFLOW or info.workflow_id != run_id:
+        raise ApplicationError(
+            f"not_run_workflow: {info.activity_type} for run {run_id!r} was scheduled by workflow "
+            f"{info.workflow_id!r} of type {info.workflow_type!r}; Warden's activities run only for "
+            f"the run's own {WORKFLOW!r} workflow (whose id is the run id)",
+            type="not_run_workflow",
+            non_retryable=True,
+        )
+
+
+_LEDGER_FIELDS = ("tenant", "requester", "root_run_id", "depth")
+"""The state's copies of the run's ledger row, which a workflow's input may not change."""
+
+
+def _ledger_problem(ctx: RunContext, run_id: str, state: RunState | None, *, ended_ok: bool) -> str | None:
+    """Why a node may not work on the run (None: it may): the workflow's input is no service's
+    word (anyone reaching the frontend may start a run's workflow again, once the run's own has
+    closed), so the run's identity is the ledger's, and a run the ledger ended stays ended."""
+    with ctx.store.connect(read_only=True) as con:
+        row = runs.get_run(con, run_id)
+    if row is None:
+        return f"run_unknown: run {run_id!r} is not in the ledger"
+    given: dict[str, Any] = dict(state or {})
+    for field in _LEDGER_FIELDS if state is not None else ():
+        if given.get(field) != row[field]:
+            return f"run_state_mismatch: the workflow's {field} for run {run_id!r} is not the ledger's"
+    status = row["status"]
+    if status in runs.TERMINAL and not ended_ok and given.get("status") != status:
+        return f"run_ended: run {run_id!r} is {status} in the ledger; no node works on it again"
+    return None
 
 
 def written(ctx: RunContext, update: Any) -> Any:
