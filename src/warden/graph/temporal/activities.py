@@ -26,6 +26,7 @@ from warden.graph.context import RunContext
 from warden.graph.engine import fail_tree, mark_waiting
 from warden.graph.nodes._common import record
 from warden.graph.nodes.approval import open_approval, take_decision
+from warden.graph.nodes.ingest import reads_documents
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
 from warden.graph.temporal.signing import signature_problem
@@ -104,6 +105,18 @@ class NodeActivities:
 
     @activity.defn(name="warden.ingest")
     def ingest(self, arg: dict[str, Any]) -> dict[str, Any]:
+        """Only a `document_error` (the service could not read a document) fails the run here:
+        on Temporal the service reads a run's documents itself, under the tenant's document roots,
+        so a path to read in a workflow's input is no service's and is never read (the worker's
+        host may hold any tenant's files)."""
+        state: RunState = arg["state"]
+        if reads_documents(state) and not state.get("document_error"):
+            raise ApplicationError(
+                f"ingest_paths_refused: run {state.get('run_id')!r} names documents to read; on "
+                "Temporal the service reads them and the workflow carries their ids",
+                type="ingest_paths_refused",
+                non_retryable=True,
+            )
         return dict(self._node(nodes.ingest, arg))
 
     @activity.defn(name="warden.plan")
