@@ -218,12 +218,13 @@ def complete(con: Any, run_id: str) -> None:
     (as :func:`settle_duration` sums it), in one ``UPDATE`` instead of :func:`set_status`'s and
     :func:`settle_duration`'s two and the queue's close. A run completes only past its approval,
     whose human decision closed its approval-queue row in the decision's own transaction (and a
-    policy rule's approval never opened one), so there is no open row to close."""
+    policy rule's approval never opened one), so there is no open row to close. Only a run still
+    ``running``: one the ledger ended meanwhile (the kill switch, a withdrawal) keeps its end."""
     at = now()
     con.execute(
         f"""UPDATE runs SET status = 'completed', status_reason = NULL, updated_at = ?,
                 finished_at = coalesce(finished_at, ?), duration_s = {_ANALYSER_TIME}
-            WHERE run_id = ?""",
+            WHERE run_id = ? AND status = 'running'""",
         [at, at, run_id, run_id],
     )
 
