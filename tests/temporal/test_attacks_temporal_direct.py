@@ -5,11 +5,13 @@ workflow list, a run's full input state (tenant, requester, runbook, document id
 start event of its history, a decision's signed request from the `decide` update in history.
 
 docs/SCALE.md takes this client as its threat ("anyone who reaches the Temporal frontend can
-name any approver") and answers it for `decide` only (signed decisions). It does not say the
-frontend must be private. The defects below are therefore defects, not documented assumptions:
-the worker's activities take the workflow's input (run id, tenant, requester, runbook, document
-paths) as the service's word, and only the run id is looked up in the ledger (for its bound
-policy: `Service.run_context`).
+name any approver"). It does not say the frontend must be private. The attacks below were
+confirmed defects (the worker's activities took the workflow's input, run id, tenant,
+requester, runbook, document paths, as the service's word, and looked up only the run id, for
+its bound policy); they are now regression tests of the fix (`NodeActivities._run`): an
+activity runs only for the run's own `warden-run` workflow (workflow id = run id), on a state
+whose tenant, requester, root and depth are the ledger's, never on a run the ledger has ended
+(but to record it), and ingest reads no path on Temporal.
 """
 
 from __future__ import annotations
@@ -77,9 +79,10 @@ async def _until_settled(handle: WorkflowHandle[Any, Any]) -> str:
     raise AssertionError("the forged workflow never settled")
 
 
-def _forge(cluster: Cluster, root: str, change: dict[str, Any]) -> str:
-    """Start a `warden-run` workflow under a new id whose state is the run's own, as recorded in
-    Temporal, with `change` applied; wait for it to settle; its phase or closing status."""
+def _forge(cluster: Cluster, root: str, change: dict[str, Any], *, own_id: bool = False) -> str:
+    """Start a `warden-run` workflow under a new id (`own_id`: the run's own, reused once its
+    workflow closed) whose state is the run's own, as recorded in Temporal, with `change`
+    applied; wait for it to settle; its phase or closing status."""
 
     async def attack() -> str:
         client = await Client.connect(cluster.settings.address)
@@ -88,7 +91,7 @@ def _forge(cluster: Cluster, root: str, change: dict[str, Any]) -> str:
         handle = await client.start_workflow(
             WORKFLOW,
             {"state": state, "heartbeat_s": request.get("heartbeat_s") or 3},
-            id=f"forged-{root}-{time.time_ns()}",
+            id=root if own_id else f"forged-{root}-{time.time_ns()}",
             task_queue=cluster.settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
@@ -102,24 +105,26 @@ def _run_row(service: Service, root: str) -> dict[str, Any]:
     return row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a forged workflow start naming an existing run id re-opens the completed run "
-    "as waiting for approval of a forged runbook by a forged requester (activities trust the input)",
-)
+@pytest.mark.parametrize("own_id", [False, True], ids=["new-workflow-id", "runs-own-workflow-id"])
 def test_a_forged_start_naming_a_completed_run_does_not_reopen_it_for_a_forged_approval(
-    cluster: Cluster,
+    cluster: Cluster, own_id: bool
 ) -> None:
     """The attacker copies a completed acme run's input from Temporal and starts it again under
     a new workflow id with another runbook (never approved, another name) and another requester.
     The worker looks the run id up (a real run: its bound policy) and runs plan, guard and
     approval_open on the forged state: the completed run is set back to `waiting_approval`, an
     inbox row asks acme's DPOs to approve the forged runbook 'requested by' mallory, and
-    `approval_requested` is audited. Secure: the run stays completed and nothing is queued."""
+    `approval_requested` is audited. Secure: the run stays completed and nothing is queued.
+    Under a new workflow id every activity refuses (not the run's own workflow); under the run's
+    own id (Temporal lets a closed workflow's id be used again) the activities refuse a requester
+    other than the ledger's, and any node on a run the ledger has ended."""
     service, root = _completed_run(cluster)
     forged_book = runbook("exfiltrate", [slow("x", 0), slow("y", 0)])
     phase = _forge(
-        cluster, root, {"requester": "mallory@acme", "runbook": forged_book, "runbook_sha256": None}
+        cluster,
+        root,
+        {"requester": "mallory@acme", "runbook": forged_book, "runbook_sha256": None},
+        own_id=own_id,
     )
     row = _run_row(service, root)
     queued = service.store.query(
@@ -129,11 +134,6 @@ def test_a_forged_start_naming_a_completed_run_does_not_reopen_it_for_a_forged_a
     assert queued == [], queued
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: the ingest activity reads any path the workflow input names on the worker's "
-    "host (no tenant document roots): a globex document is linked into an acme run",
-)
 def test_a_forged_start_cannot_make_a_worker_read_a_document_outside_the_tenants_roots(
     cluster: Cluster,
 ) -> None:
@@ -166,11 +166,6 @@ async def _signed_decision(client: Client, workflow_id: str) -> dict[str, Any]:
     raise AssertionError("no decision in the run's history")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a service-signed decision replayed from history to a forged workflow of a run "
-    "the kill switch cancelled re-runs its steps and completes it (signature not bound to one use)",
-)
 def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed_decision(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
@@ -207,22 +202,28 @@ def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed
     before = service.store.query("SELECT step_id FROM steps WHERE run_id = ?", [root])
     assert [r["step_id"] for r in before] == ["a"], before  # b never ran: the switch stopped it
 
-    async def attack() -> str:
+    async def attack(workflow_id: str) -> str:
         client = await Client.connect(cluster.settings.address)
         request = await _start_input(client, root)
         decision = await _signed_decision(client, root)
         handle = await client.start_workflow(
             WORKFLOW,
             request,
-            id=f"forged-{root}",
+            id=workflow_id,
             task_queue=cluster.settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
-        assert await _until_settled(handle) == "waiting"
-        await handle.execute_update("decide", decision)
-        await handle.result()
-        return "done"
+        phase = await _until_settled(handle)
+        if phase == "waiting":  # the defect: the forged workflow waits for a decision again
+            await handle.execute_update("decide", decision)
+        with contextlib.suppress(WorkflowFailureError):  # refused: the secure outcome
+            await handle.result()
+        return phase
 
-    asyncio.run(attack())
+    # under a new workflow id (not the run's own: refused), then under the run's own, reused
+    # once the cancelled run's workflow closed (the ledger ended the run: refused)
+    for workflow_id in (f"forged-{root}", root):
+        asyncio.run(attack(workflow_id))
     ran = service.store.query("SELECT step_id, status FROM steps WHERE run_id = ? ORDER BY step_id", [root])
     assert _run_row(service, root)["status"] == "cancelled", (_run_row(service, root), ran)
     assert [r["step_id"] for r in ran] == ["a"], ran
@@ -252,11 +253,6 @@ class AttackerWorkflow:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: Warden's activities run for any workflow on the task queue: warden.stop from "
-    "an attacker's workflow cancels a waiting run of acme (activities trust their input run id)",
-)
 def test_an_attackers_workflow_cannot_run_wardens_stop_activity_on_a_waiting_run(
     cluster: Cluster,
 ) -> None:
@@ -310,8 +306,10 @@ def test_an_attackers_workflow_cannot_run_wardens_stop_activity_on_a_waiting_run
 #   tenant): no document text or findings travel in workflow state (activities.written); but note
 #   that anyone with frontend access reads every tenant's runbooks, requesters and document ids
 #   from histories, which is what the attacks above start from.
-# Not tested for lack of time (judged from the code): beyond warden.stop (tested above), an
-# attacker's workflow may schedule `warden.fail` with any run id (fails a running tree), or
-# `warden.step` with a forged `limits` (caps raised) on an approved runbook; cancelling or
-# terminating a run's workflow from the frontend cancels the run in the ledger with no actor
-# (stop activity), or (terminate) leaves it `running`/`waiting_approval` with no coded status.
+# Not tested (judged from the code): beyond warden.stop (tested above), an attacker's workflow
+# scheduling `warden.fail` or `warden.step` (forged `limits`) is refused by the same guard
+# (`_scheduled_by_run`, common to every activity). Still open: cancelling or terminating a run's
+# workflow from the frontend cancels the run in the ledger with no actor (stop activity), or
+# (terminate) leaves it `running`/`waiting_approval` with no coded status; a signed decision is
+# not bound to one workflow execution, so after terminating a live run's workflow and starting
+# its recorded input again under its id, a copied decision is taken (on a run not ended).
