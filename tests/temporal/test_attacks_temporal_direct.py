@@ -11,7 +11,8 @@ requester, runbook, document paths, as the service's word, and looked up only th
 its bound policy); they are now regression tests of the fix (`NodeActivities._run`): an
 activity runs only for the run's own `warden-run` workflow (workflow id = run id), on a state
 whose tenant, requester, root and depth are the ledger's, never on a run the ledger has ended
-(but to record it), and ingest reads no path on Temporal.
+(but to record it), ingest reads no path on Temporal, and a run a person decided is never
+asked (so never takes a copied decision) again.
 """
 
 from __future__ import annotations
@@ -166,18 +167,11 @@ async def _signed_decision(client: Client, workflow_id: str) -> dict[str, Any]:
     raise AssertionError("no decision in the run's history")
 
 
-def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed_decision(
+def _approved_run_in_step_a(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    """dora approves a run through the service; its first step runs; the administrator engages
-    acme's kill switch (the workflow is cancelled, the run recorded `cancelled`), later releases
-    it. The attacker starts the run's recorded input again under a new workflow id and, once it
-    waits (approval attempt 1 again), sends it the `decide` request copied from the original
-    history, dora's signature included: approval_take verifies the signature (valid: it covers
-    the decision, "run#1" and the bound policy, nothing that tells the two workflows apart),
-    the steps run and the cancelled run ends `completed`. Secure: the run stays cancelled and no
-    step runs after the switch (a signature for one workflow execution, taken once; and no node
-    works on a run the ledger has ended)."""
+) -> tuple[Service, str, Any]:
+    """An acme run ana requested and dora approved through the service, its step a running
+    (until the file `go` appears in the signals directory, returned), step b to come."""
     signals = tmp_path / "signals"
     signals.mkdir()
     monkeypatch.setenv("WTEST_SIGNALS", str(signals))
@@ -194,6 +188,43 @@ def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed
     service.engine.wait_s = 3.0  # the decision returns while step a runs
     service.decide(service.principal("dora@acme"), root, "approve", role="dpo")
     _wait(lambda: service.store.query("SELECT 1 FROM steps WHERE run_id = ? AND step_id = 'a'", [root]))
+    return service, root, signals
+
+
+async def _replay_decision(cluster: Cluster, root: str, workflow_id: str) -> str:
+    """Start the run's recorded input under `workflow_id` and, if it waits for a decision, send
+    it the signed `decide` request copied from the run's history; the phase it settled in."""
+    client = await Client.connect(cluster.settings.address)
+    request = await _start_input(client, root)
+    decision = await _signed_decision(client, root)
+    handle = await client.start_workflow(
+        WORKFLOW,
+        request,
+        id=workflow_id,
+        task_queue=cluster.settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    phase = await _until_settled(handle)
+    if phase == "waiting":  # the defect: the forged workflow waits for a decision again
+        await handle.execute_update("decide", decision)
+    with contextlib.suppress(WorkflowFailureError):  # refused: the secure outcome
+        await handle.result()
+    return phase
+
+
+def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed_decision(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """dora approves a run through the service; its first step runs; the administrator engages
+    acme's kill switch (the workflow is cancelled, the run recorded `cancelled`), later releases
+    it. The attacker starts the run's recorded input again under a new workflow id and, once it
+    waits (approval attempt 1 again), sends it the `decide` request copied from the original
+    history, dora's signature included: approval_take verifies the signature (valid: it covers
+    the decision, "run#1" and the bound policy, nothing that tells the two workflows apart),
+    the steps run and the cancelled run ends `completed`. Secure: the run stays cancelled and no
+    step runs after the switch (a signature for one workflow execution, taken once; and no node
+    works on a run the ledger has ended)."""
+    service, root, signals = _approved_run_in_step_a(cluster, monkeypatch, tmp_path)
     service.kill_switch(service.principal("adam@acme"), "acme", engage=True, reason="incident 7")
     (signals / "go").write_text("")  # step a ends (the worker holds the file while it runs)
     _wait(lambda: _run_row(service, root)["status"] == "cancelled")
@@ -202,31 +233,37 @@ def test_a_run_the_kill_switch_cancelled_does_not_run_again_on_a_replayed_signed
     before = service.store.query("SELECT step_id FROM steps WHERE run_id = ?", [root])
     assert [r["step_id"] for r in before] == ["a"], before  # b never ran: the switch stopped it
 
-    async def attack(workflow_id: str) -> str:
-        client = await Client.connect(cluster.settings.address)
-        request = await _start_input(client, root)
-        decision = await _signed_decision(client, root)
-        handle = await client.start_workflow(
-            WORKFLOW,
-            request,
-            id=workflow_id,
-            task_queue=cluster.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
-        phase = await _until_settled(handle)
-        if phase == "waiting":  # the defect: the forged workflow waits for a decision again
-            await handle.execute_update("decide", decision)
-        with contextlib.suppress(WorkflowFailureError):  # refused: the secure outcome
-            await handle.result()
-        return phase
-
     # under a new workflow id (not the run's own: refused), then under the run's own, reused
     # once the cancelled run's workflow closed (the ledger ended the run: refused)
     for workflow_id in (f"forged-{root}", root):
-        asyncio.run(attack(workflow_id))
+        asyncio.run(_replay_decision(cluster, root, workflow_id))
     ran = service.store.query("SELECT step_id, status FROM steps WHERE run_id = ? ORDER BY step_id", [root])
     assert _run_row(service, root)["status"] == "cancelled", (_run_row(service, root), ran)
     assert [r["step_id"] for r in ran] == ["a"], ran
+
+
+def test_a_live_runs_workflow_terminated_and_started_again_takes_no_copied_decision(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """While an approved run's step a runs, the attacker terminates its workflow (the run is
+    still `running` in the ledger, which no node refuses) and starts its recorded input again
+    under its id, to send it dora's copied signed decision once it waits. Secure: its approval
+    is not opened again (a person decided the run already: `approval_decided`), so it never
+    waits, takes no decision, and step b never runs."""
+    service, root, signals = _approved_run_in_step_a(cluster, monkeypatch, tmp_path)
+
+    async def terminate() -> None:
+        client = await Client.connect(cluster.settings.address)
+        await client.get_workflow_handle(root).terminate(reason="attacker")
+
+    asyncio.run(terminate())
+    phase = asyncio.run(_replay_decision(cluster, root, root))
+    (signals / "go").write_text("")  # the terminated workflow's step a ends
+    time.sleep(2)
+    ran = service.store.query("SELECT step_id FROM steps WHERE run_id = ? ORDER BY step_id", [root])
+    assert phase != "waiting", phase
+    assert [r["step_id"] for r in ran] == ["a"], ran
+    assert _run_row(service, root)["status"] != "completed", _run_row(service, root)
 
 
 def _wait(check: Any) -> Any:
@@ -310,6 +347,5 @@ def test_an_attackers_workflow_cannot_run_wardens_stop_activity_on_a_waiting_run
 # scheduling `warden.fail` or `warden.step` (forged `limits`) is refused by the same guard
 # (`_scheduled_by_run`, common to every activity). Still open: cancelling or terminating a run's
 # workflow from the frontend cancels the run in the ledger with no actor (stop activity), or
-# (terminate) leaves it `running`/`waiting_approval` with no coded status; a signed decision is
-# not bound to one workflow execution, so after terminating a live run's workflow and starting
-# its recorded input again under its id, a copied decision is taken (on a run not ended).
+# (terminate) leaves it `running`/`waiting_approval` with no coded status (terminated and
+# started again, a decided run is failed by the refusal of its approval_open: tested above).

@@ -32,7 +32,7 @@ from warden.graph.state import RunState
 from warden.graph.temporal.signing import signature_problem
 from warden.graph.temporal.workflow import WORKFLOW
 from warden.schemas.runbook import RunbookDefinition
-from warden.store import Store, approval_queue, keys, ledger, retrying_conflicts, runs
+from warden.store import Store, approval_queue, approvals, keys, ledger, retrying_conflicts, runs
 
 __all__ = ["NodeActivities"]
 
@@ -139,6 +139,7 @@ class NodeActivities:
         state: RunState = arg["state"]
 
         def work(ctx: RunContext) -> dict[str, Any]:
+            _not_decided(ctx, state["run_id"])
             update, payload = open_approval(state, ctx)
             if update is not None:
                 return {"update": written(ctx, update), "payload": None, "gate": None}
@@ -287,6 +288,21 @@ def _ledger_problem(ctx: RunContext, run_id: str, state: RunState | None, *, end
     if status in runs.TERMINAL and not ended_ok and given.get("status") != status:
         return f"run_ended: run {run_id!r} is {status} in the ledger; no node works on it again"
     return None
+
+
+def _not_decided(ctx: RunContext, run_id: str) -> None:
+    """Refuse to ask again for a run a person decided already: a run's workflow opens its
+    approval once, before any decision, so this is another start of the run's input (its own
+    workflow terminated, its id used again), waiting to take a decision copied from history."""
+    with ctx.store.connect(read_only=True) as con:
+        decided = approvals.latest_decision(con, run_id)
+    if decided is not None and decided["auto_rule"] is None:
+        raise ApplicationError(
+            f"approval_decided: run {run_id!r} was decided by {decided['approver']} already; "
+            "its approval is not opened again",
+            type="approval_decided",
+            non_retryable=True,
+        )
 
 
 def written(ctx: RunContext, update: Any) -> Any:
