@@ -23,6 +23,7 @@ from _wardencli import (
 )
 
 from warden.governance import load_policy
+from warden.store import Store
 
 SHORT = runbook("short-review", [slow("only")])
 
@@ -90,6 +91,36 @@ def test_a_kill_switch_engaged_through_the_cli_stops_a_running_tree_bound_to_ano
     assert [e["actor"] for e in events][-2:] == [ADMIN, ADMIN]
     assert "incident 7" in json.loads(events[-1]["payload_json"])["reason"]
     assert _in_force(w)["kill_switch"]["acme"] == "incident 7"
+
+
+def test_a_run_the_ledger_ended_during_its_last_step_keeps_that_end(make_warden, tmp_path) -> None:
+    """The ledger ends a run while its last step runs (as the Temporal engine's stop, a
+    withdrawal, another host's take-over can): `finish` must not overwrite that end with
+    `completed`, nor audit a completion that did not stand."""
+    data = acme_policy_data(approval={"auto_approve": [auto_rule("tests", ["last-step"])]})
+    w = make_warden(data)
+    w.extra_env["WTEST_SIGNALS"] = str(tmp_path)
+    go = tmp_path / "go"
+    last = runbook("last-step", [slow("first"), slow("sleepy", seconds=300, until="go")])
+    args, proc = _analyse(w, last, tmp_path, wait=False)
+    (sleepy,) = w.wait_for("SELECT run_id FROM steps WHERE step_id = 'sleepy' AND status = 'running'")
+    with Store(w.home / "warden.duckdb").connect() as con:
+        con.execute(
+            "UPDATE runs SET status = 'cancelled', status_reason = 'ended elsewhere' WHERE run_id = ?",
+            [sleepy["run_id"]],
+        )
+    go.touch()
+    done = w.wait(proc, args)
+    root = _outcome(done)["run_id"]
+    row = w.run_row(root)
+    assert (row["status"], row["status_reason"]) == ("cancelled", "ended elsewhere"), row
+    events = w.query(
+        "SELECT event, payload_json FROM audit_events WHERE run_id = ? AND event IN "
+        "('status:completed', 'run_finished') ORDER BY seq",
+        root,
+    )
+    assert [e["event"] for e in events] == ["run_finished"], events
+    assert json.loads(events[0]["payload_json"])["status"] == "cancelled"
 
 
 def test_a_kill_switch_engaged_through_the_cli_cancels_a_waiting_tree_when_it_is_approved(

@@ -213,20 +213,22 @@ _ANALYSER_TIME = "(SELECT coalesce(sum(duration_s), 0) FROM steps WHERE run_id =
 """A run's duration (its one parameter: the run id): see :func:`settle_duration`."""
 
 
-def complete(con: Any, run_id: str) -> None:
+def complete(con: Any, run_id: str) -> bool:
     """A run that ran its steps to the end: ``completed``, finished now and its duration settled
     (as :func:`settle_duration` sums it), in one ``UPDATE`` instead of :func:`set_status`'s and
     :func:`settle_duration`'s two and the queue's close. A run completes only past its approval,
     whose human decision closed its approval-queue row in the decision's own transaction (and a
     policy rule's approval never opened one), so there is no open row to close. Only a run still
-    ``running``: one the ledger ended meanwhile (the kill switch, a withdrawal) keeps its end."""
+    ``running``: one the ledger ended meanwhile (the kill switch, a withdrawal) keeps its end,
+    and False says so."""
     at = now()
-    con.execute(
+    cur = con.execute(
         f"""UPDATE runs SET status = 'completed', status_reason = NULL, updated_at = ?,
                 finished_at = coalesce(finished_at, ?), duration_s = {_ANALYSER_TIME}
             WHERE run_id = ? AND status = 'running'""",
         [at, at, run_id, run_id],
     )
+    return bool(cur.fetchone()[0])
 
 
 def settle_duration(con: Any, run_id: str) -> None:
