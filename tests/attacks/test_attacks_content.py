@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.attacks._cli import warden_cli
 from tests.service._acme_tree import acme_copy
 
 from warden.testing import pg_unavailable_reason, scratch_database
@@ -28,21 +29,7 @@ ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31m"
 (OSC 52 would write the clipboard the same way)."""
 
 
-def _warden(
-    home: Path, policy: Path, *args: str, timeout: str = "300", **env: str
-) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy), **env}
-    for name in ("WARDEN_SERVER", "WARDEN_TOKEN"):
-        full.pop(name, None)
-    # WARDEN_LEDGER_URL is kept: set only under WARDEN_TEST_LEDGER=postgres (tests/conftest.py)
-    return subprocess.run(
-        [sys.executable, "-m", "warden", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=float(timeout),
-    )
+_warden = warden_cli
 
 
 # --- 1. Terminal escape sequences from a notice reach the analyst's terminal -----------------
@@ -248,7 +235,7 @@ def test_an_html_charset_of_punycode_does_not_hang_the_loader(tmp_path: Path) ->
         b"<body><p>We collect your email address for marketing.</p>-" + b"ab" * 600_000 + b"</body></html>"
     )
     try:
-        done = _warden(acme.home, acme.policy, "extract", str(page), "--json", timeout="20")
+        done = _warden(acme.home, acme.policy, "extract", str(page), "--json", timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail("extract of a 1.2 MB HTML page ran past 20 s")
     assert done.returncode in (0, 1), done.stderr[-400:]

@@ -17,13 +17,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.attacks._cli import warden_cli
 from tests.server.conftest import Live
 from tests.service._acme_tree import acme_copy
 
@@ -35,13 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT_RUNBOOK = REPO / "runbooks" / "privacy-policy-review.yaml"
 
 
-def _warden(home: Path, policy: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy)}
-    env.pop("WARDEN_SERVER", None)
-    env.pop("WARDEN_TOKEN", None)
-    return subprocess.run(
-        [sys.executable, "-m", "warden", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+_warden = warden_cli
 
 
 def _edited(**changes: Any) -> RunbookDefinition:

@@ -16,26 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from tests.attacks._cli import warden_cli
 from tests.service._acme_tree import Acme, acme_copy
 
-
-def _warden(home: Path, policy: Path, *args: str | bytes) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_POLICY": str(policy)}
-    for name in ("WARDEN_SERVER", "WARDEN_TOKEN"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "warden", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=120,
-    )
+_warden = partial(warden_cli, timeout=120)
 
 
 def _email_finding(acme: Acme, root: str) -> str:
