@@ -14,6 +14,7 @@ from warden.governance.policy import LoadedPolicy, load_policy
 from warden.graph.context import RunContext, StepProgress
 from warden.graph.engine import Engine
 from warden.llm.config import LlmSettings
+from warden.safeload import is_unicode
 from warden.schemas.approval import AuthMethod
 from warden.service.driving import DriverLeases
 from warden.service.engines import engine_for
@@ -33,17 +34,7 @@ if TYPE_CHECKING:
     from warden.service.accounts import Accounts
 
 
-__all__ = ["ServiceBase", "is_utf8"]
-
-
-def is_utf8(text: str) -> bool:
-    """False for text with a lone surrogate (bytes that were not UTF-8, kept by Python's
-    surrogateescape or a JSON `\\udcff`): the ledger cannot store or look it up."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+__all__ = ["ServiceBase"]
 
 
 class ServiceBase:
@@ -154,7 +145,7 @@ class ServiceBase:
     def _visible_run(self, p: Principal, run_id: str) -> dict[str, Any]:
         """The run, if `p` may see it; otherwise exactly what a missing run answers (an id that
         is not UTF-8, which no ledger can look up, too)."""
-        if not is_utf8(run_id):
+        if not is_unicode(run_id):  # not UTF-8: no ledger can look it up
             raise NotFound(run_id)
         with self.store.connect(read_only=True) as con:
             row = runs.get_run(con, run_id)

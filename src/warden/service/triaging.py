@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from warden.errors import UsageError
-from warden.service._base import ServiceBase, is_utf8
+from warden.safeload import is_unicode
+from warden.service._base import ServiceBase
 from warden.service.deciding import decision_fix
 from warden.service.errors import (
     RunRefused,
@@ -48,9 +49,9 @@ class TriageOps(ServiceBase):
             )
         if not reason or not reason.strip():
             raise UsageError("a triage needs a reason", fix="pass --reason TEXT")
-        if not is_utf8(reason):
+        if not is_unicode(reason):
             raise UsageError("the reason is not UTF-8 text", fix="write the reason as UTF-8", code="not_utf8")
-        if not is_utf8(finding_id):
+        if not is_unicode(finding_id):
             raise UnknownFinding(finding_id)
         with self._one_connection():
             if run_id is not None:
