@@ -51,7 +51,7 @@ _PATTERN = re.compile(
     # https://user:PASSWORD@host (any scheme): the password runs to the '@' of the authority
     r"://(?P<user>[^\s/@:?#\"'<>\\]*):(?P<url_pw>[^\s/?#\"'<>\\]+)@"
     # OpenAI-style keys (sk-..., sk-proj-...) and other well-known token shapes (the forms
-    # warden.investigate.redact knows): GitHub, Slack, AWS key id, Google API key, JWT
+    # warden.redaction knows): GitHub, Slack, AWS key id, Google API key, JWT
     r"|(?<![A-Za-z0-9_-])(?P<sk>sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
     r"|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}(?![A-Za-z0-9])|AIza[0-9A-Za-z_-]{35}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"

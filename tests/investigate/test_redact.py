@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warden.investigate.redact import redact, redact_text
+from warden.redaction import redact, redact_text
 
 
 @pytest.mark.parametrize(

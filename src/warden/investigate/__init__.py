@@ -17,11 +17,11 @@ from warden.investigate.costs import cost_entries, cost_summary
 from warden.investigate.display import Table, table
 from warden.investigate.evidence import Citation, evidence_of, passages, transparency
 from warden.investigate.findings import DOCUMENT, SEVERITIES, findings, findings_by, severity_by_system
-from warden.investigate.redact import redact, redact_text
 from warden.investigate.report import build_report, render
 from warden.investigate.source import Source, latest_root_run, open_store
 from warden.investigate.tree import RunNode, StepNode, execution_tree, format_tree, step_timings, walk
 from warden.investigate.versions import VersionDiff, runbook_versions, version_diff, versions_of_run
+from warden.redaction import redact, redact_text
 
 __all__ = [
     "DOCUMENT",

@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from warden.investigate import spreadsheet
-from warden.investigate.redact import redact
 from warden.investigate.source import Source
+from warden.redaction import redact
 from warden.store import reads
 from warden.store.audit import iso_at, payload_digest
 

@@ -15,9 +15,9 @@ from warden.investigate.approvals import approvals_timeline
 from warden.investigate.costs import cost_summary
 from warden.investigate.evidence import evidence_of, transparency
 from warden.investigate.findings import SEVERITIES, findings, severity_by_system
-from warden.investigate.redact import redact_text
 from warden.investigate.source import Source
 from warden.investigate.tree import RunNode, execution_tree, step_timings, walk
+from warden.redaction import redact_text
 from warden.store import reads
 
 __all__ = ["Format", "build_report", "render"]

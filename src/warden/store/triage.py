@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from warden.redaction import redact_text
 from warden.store._util import now, rows, scrub
 
 __all__ = [
@@ -107,8 +108,6 @@ def attach_triage(con: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]
     """Each decoded finding row (``tenant``, ``fingerprint``, ``evidence_hash``, ``created_at``)
     gains ``triage`` (None, or state, who, why, when, auth, status, the run and finding it was
     made on) and ``suppressed``. ``why`` is redacted: every caller shows it to the whole tenant."""
-    # imported here: warden.investigate's package imports this module (investigate.findings)
-    from warden.investigate.redact import redact_text
 
     by_tenant: dict[str, list[str]] = {}
     for f in found:
