@@ -12,6 +12,7 @@ from warden.store.costs import TREE_COST_SQL
 __all__ = [
     "RunGate",
     "StepGate",
+    "beat_step",
     "fail_step",
     "finish_step",
     "get_step",
@@ -75,6 +76,17 @@ def fail_step(
     )
 
 
+def beat_step(con: Any, run_id: str, step_id: str, *, duration_s: float) -> None:
+    """A running step's heartbeat: the time it has run so far, in its ``running`` row's
+    ``duration_s``, so the tree's time cap (:func:`run_gate` sums ``duration_s``) counts it if
+    the process dies mid-step. A row no longer running (the step ended) is left alone."""
+    known.keep(con)  # updates no key (warden.store.known)
+    con.execute(
+        "UPDATE steps SET duration_s = ? WHERE run_id = ? AND step_id = ? AND status = 'running'",
+        [duration_s, run_id, step_id],
+    )
+
+
 def get_step(con: Any, run_id: str, step_id: str) -> dict[str, Any] | None:
     found = rows(con.execute("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", [run_id, step_id]))
     if not found:
@@ -124,7 +136,8 @@ class RunGate(NamedTuple):
     spent_usd: float
     """Money spent anywhere in the run tree."""
     elapsed_s: float
-    """Seconds analysers have run anywhere in the run tree (waiting for approval does not count)."""
+    """Seconds analysers have run anywhere in the run tree (waiting for approval does not count),
+    a step left ``running`` by a process that died counted up to its last heartbeat."""
 
 
 def run_gate(con: Any, *, tenant: str, runbook: str, sha256: str, run_id: str, root_run_id: str) -> RunGate:

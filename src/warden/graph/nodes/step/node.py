@@ -9,6 +9,7 @@ from warden.graph.nodes.step.child import ChildRequest, child_ended, run_child
 from warden.graph.nodes.step.gate import approved_model, read_gate, stop, would_pass_cost_cap
 from warden.graph.state import RunState, StateUpdate
 from warden.schemas.runbook import AnalyserStep
+from warden.store import steps
 
 __all__ = ["advance", "step"]
 
@@ -77,5 +78,10 @@ def advance(state: RunState, ctx: RunContext) -> StateUpdate | ChildRequest:
             )
         )
     if isinstance(current, AnalyserStep):
-        return run_analyser(state, ctx, runbook, current, limits, elapsed, cursor, pending, attempts)
+        carried = 0.0
+        if status == "running":  # an attempt whose process died: its heartbeat time is kept
+            with ctx.store.connect(read_only=True) as con:
+                dead = steps.get_step(con, state["run_id"], current.id)
+            carried = float((dead or {}).get("duration_s") or 0.0)
+        return run_analyser(state, ctx, runbook, current, limits, elapsed, cursor, pending, attempts, carried)
     return run_child(state, ctx, runbook, current, limits, cursor, status is not None, pending, attempts)
