@@ -59,11 +59,6 @@ def _start(w: Warden, tmp_path: Path, root: dict[str, Any]) -> dict[str, Any]:
 # 1. approvals of generated children
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a generated child names its own approval role; with the default empty "
-    "required_roles an analyst approves the child of a DPO-approved root",
-)
 def test_a_generated_child_cannot_lower_the_role_that_approves_it(tmp_path: Path) -> None:
     """The root needs the DPO. The planner (steered by the notice) drafts its child with
     `approval: {required_role: analyst}`. The tenant's `approval.required_roles` is left at its
@@ -85,11 +80,6 @@ def test_a_generated_child_cannot_lower_the_role_that_approves_it(tmp_path: Path
     assert w.steps(child) == {}, "the child ran on an analyst's approval"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a generated child's approval publishes it as a new approved version of the "
-    "root runbook it names (the edit path refuses this: edit_identity_error)",
-)
 def test_a_generated_child_is_not_published_as_its_roots_runbook(tmp_path: Path) -> None:
     """The planner names the child it drafts after the tree's own root runbook
     (`runbook: planned-root`, `version: 9`). The DPO approves the child at depth 1 and its
@@ -241,11 +231,6 @@ def test_an_analyser_abandoned_at_its_timeout_books_nothing_after_its_run_ended(
 # 5. what the guard passes, the executor must run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: the guard passes `execute_workflow: '{{ inputs.NAME }}'` (a runbook_definition "
-    "input) and the step node's assert crashes the run: internal error, exit 70",
-)
 def test_a_child_referenced_from_a_runbook_input_fails_with_a_code_not_an_internal_error(
     tmp_path: Path,
 ) -> None:
@@ -263,11 +248,6 @@ def test_a_child_referenced_from_a_runbook_input_fails_with_a_code_not_an_intern
     assert done.code in (0, 1) and "internal error" not in done.err, str(done)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: `timeout_s` on an execute_workflow step passes the guard and is never applied: "
-    "the child runs past it and completes",
-)
 def test_a_timeout_on_the_step_that_runs_a_child_bounds_the_child(tmp_path: Path) -> None:
     """The approver reads `timeout_s: 1` on the step that executes the child and approves a tree
     they believe spends at most a second there. The guard's duration checks accept it (it is

@@ -27,6 +27,12 @@ class RunState(TypedDict, total=False):
     runbook: dict[str, Any] | None
     runbook_sha256: str | None
     parent_limits: dict[str, Any] | None
+    parent_role: str | None
+    """At depth > 0: the role that approves the parent run, and so this child (see
+    :func:`warden.graph.nodes.approval.approval_role`)."""
+    ancestor_runbooks: list[str]
+    """At depth > 0: the runbook names the runs above this one run under, root first; a child
+    under one of them is not approved (it would be published as a version of that runbook)."""
     limits: dict[str, Any] | None
     report: dict[str, Any] | None
     order: list[str]

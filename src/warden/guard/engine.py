@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from warden.errors import LoadError
 from warden.guard.checks import CHECKS, estimate_cost
 from warden.guard.checks._base import analyser_steps, workflow_steps
-from warden.guard.context import GuardContext
+from warden.guard.context import GuardContext, step_caps
 from warden.runbooks.hashing import sha256_of
 from warden.safeload import Parsed, plain_data_problem, validation_errors
 from warden.schemas.report import CheckResult, GuardIssue, ValidationReport
@@ -104,7 +104,7 @@ def _run_tree(runbook: RunbookDefinition, ctx: GuardContext, counts: dict[str, i
     for i, step in workflow_steps(runbook):
         if isinstance(step.execute_workflow, RunbookDefinition):
             child_path = _join(ctx.path, f"steps[{i}].execute_workflow")
-            child = ctx.child(runbook, step.limits, child_path)
+            child = ctx.child(runbook, step_caps(step), child_path)
             cap = child.caps().max_depth
             if cap is not None and child.depth > cap:
                 continue  # the parent's depth check reported this step; nothing below can run

@@ -30,14 +30,46 @@ from warden.schemas.policy import AutoApprovalRule
 from warden.schemas.runbook import RunbookDefinition
 from warden.store import approval_queue, approvals, ledger, notifications, policies, runs
 
-__all__ = ["approval", "approval_payload", "decided_by_policy", "open_approval", "take_decision"]
+__all__ = [
+    "approval",
+    "approval_payload",
+    "approval_role",
+    "decided_by_policy",
+    "open_approval",
+    "published_as_ancestor",
+    "take_decision",
+]
+
+
+def approval_role(state: RunState, runbook: RunbookDefinition) -> str:
+    """The role that approves the run: at depth > 0 its parent's (carried in the state by the
+    step that started it), whatever role the child names; else the runbook's own. A child runs
+    on its parent's approval chain, and a planner's draft may not pick a weaker approver."""
+    inherited = state.get("parent_role") if state.get("depth", 0) > 0 else None
+    if inherited:
+        return inherited
+    assert runbook.approval is not None  # the guard refuses runbooks without one
+    return runbook.approval.required_role
+
+
+def published_as_ancestor(state: RunState, runbook: RunbookDefinition) -> str | None:
+    """Why the draft may not be approved when it runs under the name of a runbook above it in
+    its tree (approving publishes it as a version of that runbook); None when it may."""
+    if state.get("depth", 0) > 0 and runbook.runbook in (state.get("ancestor_runbooks") or ()):
+        return (
+            f"this child runbook is named '{runbook.runbook}', as a runbook above it in its tree: "
+            "approving it would publish it as a version of that runbook; reject it"
+        )
+    return None
 
 
 def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> dict[str, Any]:
     """What the approver reviews: draft (`runbook`, the state's as a model), report, cost
     estimate, diff, requester, required role."""
-    with ctx.store.connect(read_only=True) as con:
-        last = approvals.last_approved(con, state["tenant"], runbook.runbook)
+    last: dict[str, Any] | None = None
+    if published_as_ancestor(state, runbook) is None:  # else not a version of that runbook: no diff
+        with ctx.store.connect(read_only=True) as con:
+            last = approvals.last_approved(con, state["tenant"], runbook.runbook)
     previous: RunbookDefinition | None = None
     if last is not None and last["sha256"] == state.get("runbook_sha256"):
         previous = runbook  # the draft is the version approved last (same content hash): no parse
@@ -53,7 +85,7 @@ def approval_payload(state: RunState, ctx: RunContext, runbook: RunbookDefinitio
         "depth": state.get("depth", 0),
         "tenant": state["tenant"],
         "requester": state["requester"],
-        "required_role": runbook.approval.required_role if runbook.approval else None,
+        "required_role": approval_role(state, runbook),
         "runbook": runbook.model_dump(mode="json"),
         "runbook_sha256": state["runbook_sha256"],
         "report": report,
@@ -71,8 +103,7 @@ def open_approval(state: RunState, ctx: RunContext) -> tuple[StateUpdate | None,
     asked), else None and the payload a human reviews. Reads only (it re-runs on resume)."""
     runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
-    assert runbook.approval is not None  # the guard refuses runbooks without one
-    required_role = runbook.approval.required_role
+    required_role = approval_role(state, runbook)
     payload = approval_payload(state, ctx, runbook)
     rule = _auto_rule(state, ctx, runbook)
     draft_sha256 = state.get("runbook_sha256")
@@ -102,6 +133,8 @@ def decided_by_policy(state: RunState, ctx: RunContext) -> bool:
 
 def _auto_rule(state: RunState, ctx: RunContext, runbook: RunbookDefinition) -> AutoApprovalRule | None:
     """The policy's auto-approval rule matching the draft (its cost as the guard estimated it)."""
+    if published_as_ancestor(state, runbook) is not None:
+        return None  # no approval of it is taken: a human sees why, and rejects it
     report = state.get("report") or {}
     return matching_auto_rule(
         runbook,
@@ -133,7 +166,6 @@ def take_decision(
         return None, _refuse(state, ctx, raw, attempt, refused)
     runbook = runbook_model(ctx, state["runbook"])
     policy = ctx.policy
-    assert runbook.approval is not None
     draft_sha256 = state.get("runbook_sha256")
     assert draft_sha256 is not None
     report = state.get("report") or {}
@@ -145,9 +177,11 @@ def take_decision(
             policy=policy,
             tenant=state["tenant"],
             requester=state["requester"],
-            required_role=runbook.approval.required_role,
+            required_role=approval_role(state, runbook),
             draft_sha256=draft_sha256,
         )
+        if error is None and decision.decision != "reject":
+            error = published_as_ancestor(state, runbook)
     except ValidationError as exc:
         decision, error = None, f"malformed decision: {exc.errors()[0]['msg']}"
     if decision is not None and error is None and decision.decision == "edit":

@@ -34,6 +34,8 @@ def guard_context(state: RunState, ctx: RunContext, *, live_kill_switch: bool = 
         llm_model=ctx.llm_model,
         spent_usd=spent,
         kill_switch=ctx.kill_switch_reason(state["tenant"]) if live_kill_switch else None,
+        parent_role=state.get("parent_role"),
+        ancestor_runbooks=tuple(state.get("ancestor_runbooks") or ()),
     )
 
 

@@ -9,6 +9,7 @@ from warden.guard.checks.analysers import (
 from warden.guard.checks.approval import check_approval_present, check_approval_role
 from warden.guard.checks.contracts import check_contracts
 from warden.guard.checks.limits import check_cost, check_depth, check_durations, estimate_cost
+from warden.guard.checks.lineage import check_lineage
 from warden.guard.checks.models import check_model
 from warden.guard.checks.retries import check_retries
 from warden.guard.checks.safety import check_paths, check_templates
@@ -27,6 +28,7 @@ CHECKS: tuple[Check, ...] = (
     Check("tenancy", check_tenancy, needs_policy=True),
     Check("approval_present", check_approval_present),
     Check("approval_role", check_approval_role, needs_policy=True),
+    Check("lineage", check_lineage),
     Check("cost", check_cost),
     Check("depth", check_depth),
     Check("durations", check_durations),

@@ -70,6 +70,19 @@ def check_contracts(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[G
                 fix="remove `system:` or use a system-scanning analyser",
             )
     for i, _, ref in template_references(runbook):
+        if ref.kind == "input":
+            if ref.name not in runbook.inputs:
+                continue  # the references check reports it
+            # the executor runs a child only from an earlier step's output: a runbook handed in
+            # as an input would reach no guard of its own before this run's approval covers it
+            yield issue(
+                "contract_mismatch",
+                f"steps[{i}].execute_workflow",
+                f"execute_workflow refers to runbook input '{ref.name}'; a child runbook must be "
+                "the output of an earlier step",
+                fix="refer to a planner step's output ('{{ steps.<id>.output }}') or give the child inline",
+            )
+            continue
         schema = output_schema_of(runbook, ref.name, ctx)
         if schema is not None and schema != "runbook_definition":
             yield issue(

@@ -5,13 +5,16 @@ A warning, not a refusal: the run enforces the cap whatever the policy (each att
 cut to the time left, no backoff is slept past it, and the run ends ``timed_out`` saying the cap
 ended the retries), and timeouts are bounds, not expected durations. The approver is told that
 the retries they approve may not all be made.
+
+A retry on an ``execute_workflow`` step is refused: a child run is never retried (a child that
+fails fails its parent), so the approver would approve attempts that are never made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from warden.guard.checks._base import analyser_steps, issue
+from warden.guard.checks._base import analyser_steps, issue, workflow_steps
 from warden.guard.context import GuardContext
 from warden.schemas.report import GuardIssue
 from warden.schemas.runbook import AnalyserStep, RunbookDefinition
@@ -33,6 +36,15 @@ def worst_case_s(step: AnalyserStep, step_timeout_s: float | None) -> float | No
 
 
 def check_retries(runbook: RunbookDefinition, ctx: GuardContext) -> Iterator[GuardIssue]:
+    for i, wf_step in workflow_steps(runbook):
+        if wf_step.retry.max_attempts > 1:
+            yield issue(
+                "schema",
+                f"steps[{i}].retry",
+                f"step '{wf_step.id}' executes a child runbook, which is not retried: "
+                f"{wf_step.retry.max_attempts} attempts would never be made",
+                fix="remove `retry` from the execute_workflow step (retry the child's own analyser steps)",
+            )
     limits = ctx.effective_limits(runbook)
     cap = limits.max_duration_s
     if cap is None:

@@ -13,8 +13,11 @@ from warden.governance.policy import tighter
 from warden.graph.context import RunContext
 from warden.graph.ids import child_run_id
 from warden.graph.nodes._common import event, set_status
+from warden.graph.nodes.approval import approval_role
+from warden.graph.nodes.step.gate import approved_model, read_gate
 from warden.graph.nodes.step.inputs import decoded, produced_here
 from warden.graph.state import RunState, StateUpdate
+from warden.guard.context import step_caps
 from warden.runbooks.templates import parse_reference
 from warden.safeload import plain_data_problem
 from warden.schemas.runbook import Limits, RunbookDefinition, WorkflowStep
@@ -54,7 +57,8 @@ def _child_runbook(
     if not isinstance(current.execute_workflow, str):
         return current.execute_workflow.model_dump(mode="json")
     ref = parse_reference(current.execute_workflow)
-    assert ref is not None and ref.kind == "step"  # the guard refused anything else
+    # the guard refused anything else (an input's runbook: contract_mismatch)
+    assert ref is not None and ref.kind == "step"
     here = produced_here(state, pending)
     if ref.name in here:  # the planner step's records are not flushed yet
         return decoded(here[ref.name])
@@ -137,10 +141,25 @@ def run_child(
         "requester": state["requester"],
         "document_ids": state.get("document_ids", []),
         "runbook": draft,
-        "parent_limits": tighter(limits, current.limits).model_dump(mode="json"),
+        "parent_limits": tighter(limits, _step_caps(state, ctx, current)).model_dump(mode="json"),
+        # who approves the child, and the names it may not be published under, come from the tree
+        "parent_role": approval_role(state, runbook),
+        "ancestor_runbooks": [*(state.get("ancestor_runbooks") or []), runbook.runbook],
         "status": "running",
     }
     return ChildRequest(current.id, child_id, child_state, time.time())
+
+
+def _step_caps(state: RunState, ctx: RunContext, current: WorkflowStep) -> Limits:
+    """The caps the step sets its child (:func:`warden.guard.context.step_caps`): its
+    `timeout_s` bounds the child from the tree's analyser time when it starts, read through
+    the step gate (the run's pending records are written by now). A resumed child keeps the
+    caps its checkpointed state got when it started."""
+    if current.timeout_s is None:
+        return current.limits
+    runbook, sha256, _ = approved_model(ctx, state)
+    gate, _ = read_gate(ctx, state, runbook, sha256, [])
+    return step_caps(current, gate.elapsed_s)
 
 
 def child_ended(
