@@ -2,12 +2,19 @@
 real ChatOpenAI client against the loopback server of tests/llm) and fake chat models, against
 the cost cap and its ledger, the tenant's model allowance, secrets and the store.
 
-Each strict xfail asserts the secure behaviour and names the defect it still shows.
+Each test asserts the secure behaviour. Fixed, and kept as regression tests: an answer with
+missing or all-zero usage is booked at the most the call could cost (warden.llm.session); usage
+past 10**9 tokens is refused coded and booked at that bound, not crashing the ledger's insert;
+timeout_s is a deadline on the whole reply, so a dripping endpoint is cut off as a timeout
+(warden.llm.bounded); JSON nested too deeply is re-asked as invalid JSON (warden.llm.structured);
+a 200 reply the client cannot parse is still booked at the most the call could cost.
+
+Fixed in the graph layer, not the seam: timed-out attempts' calls no longer pass the cap
+together (the retry waits for the abandoned call's booking, or its reservation counts).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -33,6 +40,7 @@ from tests.llm._support import (
     write_policy,
 )
 
+from warden.llm.errors import LlmError
 from warden.llm.factory import chat_model
 from warden.llm.session import CallRecord, LlmSession
 
@@ -70,11 +78,6 @@ def _usage(reply: Reply, usage: dict[str, Any] | None) -> Reply:
 # 1. cost accounting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: an answered call whose usage block is missing or all zeros is booked at $0, so an "
-    "endpoint that omits usage is never stopped by the cost cap",
-)
 @pytest.mark.parametrize(
     "usage",
     [None, {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}],
@@ -93,13 +96,10 @@ def test_an_answer_without_usage_is_not_booked_as_free(
     assert stopped.value.__class__.__name__ == "BudgetExceeded"
     assert calls <= 10, calls
     assert sum(r.cost_usd for r in records) > 0
+    # every answered call is booked at the most it could cost, none as free
+    assert records and all(r.outcome == "ok" and r.tokens_out == 1000 and r.cost_usd > 0 for r in records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: usage past BIGINT (2**63 prompt tokens) passes the seam's check and crashes the "
-    "llm_calls insert, so the answered call is never booked and the run fails uncoded",
-)
 def test_usage_too_large_for_the_ledger_is_refused_coded_and_booked(
     tmp_path: Path, endpoint: Endpoint
 ) -> None:
@@ -111,6 +111,8 @@ def test_usage_too_large_for_the_ledger_is_refused_coded_and_booked(
     assert "[llm_" in (row["status_reason"] or "") or row["status"] == "budget_exceeded", row
     booked = query(svc, "SELECT amount_usd FROM cost_ledger WHERE root_run_id = ? AND kind = 'llm'", root)
     assert booked and sum(e["amount_usd"] for e in booked) > 1.0, (booked, row)
+    calls = query(svc, "SELECT outcome, tokens_in FROM llm_calls WHERE root_run_id = ?", root)
+    assert calls and all(c["outcome"] == "bad_output" and c["tokens_in"] == 10**9 for c in calls), calls
 
 
 def test_model_calls_of_timed_out_attempts_cannot_together_pass_the_cost_cap(
@@ -150,20 +152,21 @@ def test_model_calls_of_timed_out_attempts_cannot_together_pass_the_cost_cap(
     assert spent <= 0.08, (len(endpoint.requests), booked, run_row(svc, root)["status"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a 200 reply the client cannot turn into a message (tool-call arguments that are a "
-    "JSON list) is recorded as outcome 'other' with no response and $0: the tokens it used are not booked",
-)
 def test_an_answered_call_the_client_cannot_parse_is_still_booked(endpoint: Endpoint) -> None:
     endpoint.push(
         completion(tool_args="[1, 2]", tool_name="thing", prompt_tokens=50_000, completion_tokens=900)
     )
     session, records = _session(endpoint.url)
-    with pytest.raises(Exception):  # noqa: B017 - a coded failure either way; the booking is the point
+    with pytest.raises(LlmError) as failed:  # a coded failure; the booking is the point
         session.call([HumanMessage("label this")])
+    assert failed.value.code.startswith("llm_")
     assert len(endpoint.requests) == 1
     assert sum(r.cost_usd for r in records) > 0, [(r.outcome, r.error, r.cost_usd) for r in records]
+    (record,) = records  # not retried: the failure is not transient
+    # a response is stored, so the graph's recorder books it into the cost ledger too
+    assert record.response is not None and record.cost_usd == pytest.approx(
+        session.estimate_usd([HumanMessage("label this")])
+    )
 
 
 # 2. a hung endpoint
@@ -204,28 +207,21 @@ def drip() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: timeout_s is httpx's per-read timeout, not a bound on the call: an endpoint that "
-    "drips its reply holds one call (and its step's worker) far past timeout_s",
-)
 def test_an_endpoint_that_drips_its_reply_is_cut_off_at_timeout_s(drip: str) -> None:
-    session, _ = _session(drip, timeout_s=0.5, max_retries=0)
+    session, records = _session(drip, timeout_s=0.5, max_retries=0)
     started = time.monotonic()
-    with contextlib.suppress(Exception):  # a coded timeout is the secure outcome; the time is the point
+    with pytest.raises(LlmError) as cut:
         session.call([HumanMessage("label this")])
     took = time.monotonic() - started
     assert took < 1.5, f"the call took {took:.1f}s with timeout_s=0.5"
+    assert cut.value.code == "llm_timeout", cut.value.message
+    # the endpoint had answered 200 before it dripped: the call is booked, not free
+    assert [r.outcome for r in records] == ["timeout"] and records[0].cost_usd > 0
 
 
 # 3. hostile replies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a reply of 30,000 nested brackets (60 KB, inside the size bound) makes json.loads "
-    "raise RecursionError, which parse_structured does not catch: no re-ask, the run fails uncoded",
-)
 def test_deeply_nested_json_is_re_asked_then_fails_coded(tmp_path: Path, endpoint: Endpoint) -> None:
     endpoint.push(*[completion("[" * 30_000 + "]" * 30_000) for _ in range(3)])
     svc = service(tmp_path, write_policy(tmp_path), settings(endpoint.url))

@@ -141,13 +141,13 @@ def test_actual_usage_past_the_budget_is_recorded_then_stops_the_call() -> None:
     spent: list[float] = []
     session = LlmSession(
         settings(max_output_tokens=1),
-        model=Scripted(script=[_ok(tokens_in=10**6, tokens_out=0)]),
+        model=Scripted(script=[_ok(tokens_in=10**6, tokens_out=1)]),
         budget=lambda: 0.5 - sum(spent),
         recorder=lambda r: spent.append(r.cost_usd),
     )
     with pytest.raises(BudgetExceeded, match="past its cost cap"):
         session.call(MESSAGES)
-    assert spent == [1.0]
+    assert spent == [pytest.approx(1.0 + 2 / 10**6)]  # a zero output count would be booked at most
 
 
 def test_transient_failures_back_off_exponentially_and_every_attempt_is_recorded() -> None:
@@ -289,3 +289,54 @@ def test_an_oversized_reply_is_fed_back_truncated_and_asked_again() -> None:
         session, MESSAGES, schema={"type": "object"}, name="thing", validate=lambda d: d, purpose="test"
     )
     assert got == {"n": 1} and model.calls == 2
+
+
+@pytest.mark.parametrize("usage", [None, (0, 0), (10, 0)], ids=["missing", "zeros", "zero-output"])
+def test_unreported_usage_is_accepted_and_booked_at_the_most_the_call_could_cost(
+    usage: tuple[int, int] | None,
+) -> None:
+    answer = AIMessage(content='{"x": 1}')
+    if usage is not None:
+        answer.usage_metadata = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": 0}
+    records: list[Any] = []
+    session = LlmSession(settings(), model=Scripted(script=[answer]), recorder=records.append)
+    assert session.call(MESSAGES).content == '{"x": 1}'
+    (record,) = records
+    assert record.outcome == "ok" and record.tokens_out == session.settings.max_output_tokens
+    assert record.tokens_in == (10 if usage == (10, 0) else estimate_prompt_tokens(["rules", "the question"]))
+
+
+def test_a_usage_count_past_the_bound_is_bad_output_booked_at_the_bound() -> None:
+    from warden.llm.session import MAX_REPORTED_TOKENS
+
+    answer = AIMessage(content="{}")
+    answer.usage_metadata = {"input_tokens": 2**63, "output_tokens": 5, "total_tokens": 0}
+    records: list[Any] = []
+    session = LlmSession(settings(), model=Scripted(script=[answer]), recorder=records.append)
+    with pytest.raises(LlmError) as refused:
+        session.call(MESSAGES)
+    assert refused.value.code == "llm_bad_output" and "1,000,000,000" in refused.value.message
+    (record,) = records
+    assert record.tokens_in == MAX_REPORTED_TOKENS and record.tokens_out == session.settings.max_output_tokens
+
+
+def test_json_nested_past_the_recursion_limit_is_invalid_output() -> None:
+    with pytest.raises(InvalidOutput) as invalid:
+        parse_structured(AIMessage(content="[" * 30_000 + "]" * 30_000), "thing")
+    assert "nested too deeply" in invalid.value.errors[0]
+
+
+def test_a_call_past_its_deadline_is_a_timeout_even_when_the_client_wraps_it() -> None:
+    import httpx
+
+    from warden.llm.bounded import CallTooSlow, _CappedStream
+    from warden.llm.failures import classify
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    stream = _CappedStream(httpx.ByteStream(b"abc"), 100, deadline=0.0, timeout_s=0.5, request=request)
+    with pytest.raises(CallTooSlow) as slow:
+        list(stream)
+    try:
+        raise RuntimeError("Connection error.") from slow.value
+    except RuntimeError as wrapped:
+        assert classify(wrapped).kind == "timeout" and "0.5s (timeout_s)" in classify(wrapped).message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warden.credentials import scrub
-from warden.llm.bounded import ReplyTooLarge
+from warden.llm.bounded import CallTooSlow, ReplyTooLarge
 from warden.llm.errors import TRANSIENT, FailureKind
 
 __all__ = ["Failure", "ReplayedFailure", "backoff_s", "classify"]
@@ -68,6 +68,9 @@ def classify(exc: BaseException) -> Failure:
     import openai
     from langchain_core import exceptions as lc
 
+    too_slow = _cause(exc, CallTooSlow)
+    if too_slow is not None:  # the call's deadline, whether or not the client wrapped it
+        return Failure("timeout", _first_line(too_slow))
     oversized = _cause(exc, ReplyTooLarge)
     if oversized is not None:  # the client wraps it (openai: APIConnectionError)
         return Failure("bad_output", _first_line(oversized))

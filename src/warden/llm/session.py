@@ -9,7 +9,17 @@ cost, latency), and checks the budget again with the actual usage. The model may
 
 What the endpoint says is not trusted: a reply longer than ``max_output_tokens`` could produce
 (:data:`MAX_CHARS_PER_TOKEN`) is refused as bad output and only a truncated copy is kept, and
-usage that is negative or not an integer is refused too, booking the most the call could cost.
+usage that is negative, not an integer or past :data:`MAX_REPORTED_TOKENS` is refused too,
+booking the most the call could cost (and at least the bound, for a count past it).
+
+Nothing an endpoint does makes a call free, or the cost cap would never stop it:
+
+- a reply with no usage, or a zero count where the call cannot have used none (any prompt; a
+  non-empty reply), is accepted and booked at the most the call could cost for that count:
+  servers that omit usage stay usable, and spend the cap faster than they really do;
+- a call that fails after the endpoint answered 2xx (a reply the client cannot parse, or cut at
+  the body cap or the deadline of :mod:`warden.llm.bounded`) is recorded with a stub response
+  and booked at the most it could cost: the endpoint did the work.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, message_to_dict
 
+from warden.llm.bounded import exchange
 from warden.llm.config import LlmSettings, StructuredMethod
 from warden.llm.errors import BudgetExceeded, FailureKind, LlmError
 from warden.llm.failures import Failure, backoff_s, classify
@@ -31,6 +42,7 @@ from warden.llm.pricing import estimate_prompt_tokens
 __all__ = [
     "KEPT_REPLY_CHARS",
     "MAX_CHARS_PER_TOKEN",
+    "MAX_REPORTED_TOKENS",
     "CallOutcome",
     "CallRecord",
     "LlmSession",
@@ -45,6 +57,11 @@ characters of English; long runs of digits, base64 or a repeated character pack 
 16. A reply longer than ``16 × max_output_tokens`` is one the endpoint was not allowed to send
 (a broken proxy, a server ignoring ``max_tokens``, or an attack): refused before it is parsed,
 stored or fed back."""
+
+MAX_REPORTED_TOKENS = 10**9
+"""The most tokens one usage count may report: a thousand times any context window of today,
+far below what the ledger's BIGINT (and a float price) holds. A count past it is invalid usage,
+booked at this bound: never less than a smaller, valid count would have been."""
 
 KEPT_REPLY_CHARS = 16_000
 """How much of a refused oversized reply is stored in ``llm_calls`` and fed back to the model.
@@ -100,19 +117,32 @@ class OversizedReply(LlmError):
         self.raw = raw
 
 
+def _valid(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _count(usage: Any, name: str) -> int:
     value = usage.get(name) or 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not _valid(value):
         raise ValueError(f"{name} is {value!r}, not a non-negative integer")
-    return value
+    if value > MAX_REPORTED_TOKENS:  # past BIGINT it would also crash the ledger's insert
+        raise ValueError(f"{name} is {value:,}, more than the {MAX_REPORTED_TOKENS:,} a call can use")
+    return int(value)
 
 
-def usage_of(message: AIMessage) -> tuple[int, int]:
-    """(input, output) tokens from the response's usage metadata; (0, 0) when it has none.
-    ValueError for a negative or non-integer count: priced, it would credit the run's budget."""
+def _claimed(usage: Any, name: str) -> int:
+    """What invalid usage still claims for ``name``: a count past the bound, the bound; else 0."""
+    value = usage.get(name) or 0
+    return min(int(value), MAX_REPORTED_TOKENS) if _valid(value) else 0
+
+
+def usage_of(message: AIMessage) -> tuple[int, int] | None:
+    """(input, output) tokens from the response's usage metadata; None when it has none.
+    ValueError for a negative or non-integer count (priced, it would credit the run's budget) or
+    one past :data:`MAX_REPORTED_TOKENS` (it would not fit the ledger)."""
     usage = message.usage_metadata
     if usage is None:
-        return 0, 0
+        return None
     return _count(usage, "input_tokens"), _count(usage, "output_tokens")
 
 
@@ -217,30 +247,68 @@ class LlmSession:
             self.model = self.factory()
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
+            if attempt > 1:  # a failed attempt may have been booked (answered, then unreadable)
+                self._check_budget_before(self.estimate_usd(messages))
             started = time.perf_counter()
-            try:
-                answer = self.model.invoke(list(messages), **params)
-            except Exception as exc:  # the client raises many types: classify, record, decide
-                if isinstance(exc, LlmError):
+            answer: Any = None
+            failure: Failure | None = None
+            with exchange() as seen:
+                try:
+                    answer = self.model.invoke(list(messages), **params)
+                except LlmError:
                     raise
-                failure = classify(exc)
-                self._record(key, purpose, attempt, messages, params, None, failure, started)
-                if failure.transient and attempt < attempts:
-                    if not self.replaying:
-                        self.sleep(
-                            backoff_s(
-                                attempt,
-                                failure,
-                                base_s=self.settings.backoff_s,
-                                max_s=self.settings.max_backoff_s,
-                            )
+                except Exception as exc:  # the client raises many types: classify, record, decide
+                    failure = classify(exc)
+            if failure is None:
+                if not isinstance(answer, AIMessage):
+                    answer = AIMessage(content=str(getattr(answer, "content", answer)))
+                return self._accept(key, purpose, attempt, messages, params, answer, started)
+            answered = seen.status if seen.answered else None
+            self._fail(key, purpose, attempt, messages, params, failure, started, answered)
+            if failure.transient and attempt < attempts:
+                if not self.replaying:
+                    self.sleep(
+                        backoff_s(
+                            attempt,
+                            failure,
+                            base_s=self.settings.backoff_s,
+                            max_s=self.settings.max_backoff_s,
                         )
-                    continue
-                raise self._error(failure, attempt) from None
-            if not isinstance(answer, AIMessage):
-                answer = AIMessage(content=str(getattr(answer, "content", answer)))
-            return self._accept(key, purpose, attempt, messages, params, answer, started)
+                    )
+                continue
+            raise self._error(failure, attempt)
         raise AssertionError("unreachable")
+
+    def _most_tokens(self, messages: Sequence[BaseMessage]) -> tuple[int, int]:
+        """(input, output): the prompt over-estimated and the full output allowance."""
+        return self._prompt_tokens(messages), self.settings.max_output_tokens
+
+    def _fail(
+        self,
+        key: str,
+        purpose: str,
+        attempt: int,
+        messages: Sequence[BaseMessage],
+        params: dict[str, Any],
+        failure: Failure,
+        started: float,
+        status: int | None,
+    ) -> None:
+        """Record a failed attempt. One that failed after the endpoint answered (``status``, a 2xx)
+        is billed: a stub response (the ledger books answered calls), the most the call could cost."""
+        if status is None:
+            self._record(key, purpose, attempt, messages, params, None, failure, started)
+            return
+        failure = Failure(
+            failure.kind,
+            f"{failure.message} (after the endpoint answered HTTP {status}; "
+            "the most the call could cost was booked)",
+            failure.retry_after_s,
+        )
+        response = {"answered": status, "read": False}
+        tokens = self._most_tokens(messages)
+        cost = self._record(key, purpose, attempt, messages, params, response, failure, started, tokens)
+        self._check_budget_after(cost)
 
     def _accept(
         self,
@@ -255,16 +323,26 @@ class LlmSession:
         """Record an answer and check the budget; refuse (coded, after recording) invalid usage
         or a reply longer than the output allowance could produce."""
         problem: LlmError | None = None
-        try:
-            tokens = usage_of(answer)
-        except ValueError as exc:  # booked at the most the call could cost, never a credit
-            tokens = (self._prompt_tokens(messages), self.settings.max_output_tokens)
-            problem = LlmError(
-                f"the endpoint reported invalid token usage ({exc}); the most the call could cost was booked",
-                kind="bad_output",
-                fix="check the model server: its usage figures must be non-negative integers",
-            )
         chars, limit = reply_chars(answer), MAX_CHARS_PER_TOKEN * self.settings.max_output_tokens
+        most_in, most_out = self._most_tokens(messages)
+        try:
+            reported = usage_of(answer)
+        except ValueError as exc:  # booked at the most the call could cost, never a credit
+            usage = answer.usage_metadata
+            tokens = (
+                max(most_in, _claimed(usage, "input_tokens")),
+                max(most_out, _claimed(usage, "output_tokens")),
+            )
+            problem = LlmError(
+                f"the endpoint reported invalid token usage ({exc}); the most the call could cost "
+                "was booked (a count past the bound, at the bound)",
+                kind="bad_output",
+                fix="check the model server: its usage figures must be non-negative integers "
+                f"of at most {MAX_REPORTED_TOKENS:,}",
+            )
+        else:  # unreported usage is booked at the most, never as free (see the module's docstring)
+            tokens_in, tokens_out = reported or (0, 0)
+            tokens = (tokens_in or most_in, tokens_out or (most_out if chars else 0))
         if chars > limit:
             response, raw = _truncated(answer, chars)
             problem = problem or OversizedReply(chars, limit, raw)

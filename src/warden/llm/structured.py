@@ -71,13 +71,17 @@ def parse_structured(message: AIMessage, name: str) -> tuple[Any, str]:
         raise InvalidOutput(["the reply was empty; a JSON object was expected"], raw)
     try:
         return json.loads(text), raw
-    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a too long integer, too deep
         raise InvalidOutput([f"the reply is not valid JSON: {_why(exc)}"], raw) from None
 
 
-def _why(exc: ValueError) -> str:
-    """What was wrong, short: ``json.loads`` raises a plain ValueError for an integer longer than
-    ``sys.get_int_max_str_digits()`` (4300), which must be re-asked like any other bad JSON."""
+def _why(exc: ValueError | RecursionError) -> str:
+    """What was wrong, short. ``json.loads`` raises a plain ValueError for an integer longer than
+    ``sys.get_int_max_str_digits()`` (4300) and RecursionError for arrays or objects nested past
+    the interpreter's recursion limit (a 60 KB reply of brackets): both are re-asked like any
+    other bad JSON, not let out of the seam uncoded."""
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply; an object needs only a few levels"
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     return f"a number is too long ({str(exc)[:120]}); use numbers of a few digits"
