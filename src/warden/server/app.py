@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.server.api import router as api_router
 from warden.server.errors import install_error_handlers, refusal
+from warden.server.events import STREAMS_PER_SERVER, STREAMS_PER_SESSION, StreamSlots
 from warden.server.events import router as events_router
 from warden.server.metrics import router as metrics_router
 from warden.server.models import Health
@@ -84,6 +85,10 @@ class ServerSettings:
     proxy_header: str = "x-forwarded-for"
     """The header those proxies set: `x-forwarded-for` or `forwarded` (RFC 7239); only it is read."""
     sign_in_limits: SignInLimits = field(default_factory=SignInLimits)
+    streams_per_session: int = STREAMS_PER_SESSION
+    """Run pages' live event streams one session may hold open (one more answers 429)."""
+    streams_per_server: int = STREAMS_PER_SERVER
+    """Live event streams open on the whole server (one more answers 429)."""
 
 
 HSTS = (b"strict-transport-security", b"max-age=31536000")
@@ -355,13 +360,17 @@ def create_app(
     trusted_proxies: Sequence[str] = (),
     proxy_header: str = "x-forwarded-for",
     sign_in_limits: SignInLimits | None = None,
+    streams_per_session: int = STREAMS_PER_SESSION,
+    streams_per_server: int = STREAMS_PER_SERVER,
 ) -> FastAPI:
     """The Warden server over the state directory `home` (`policy`, if given, must be the policy
     in force; an empty state directory is initialised with it). Requests from the
     `trusted_proxies` come from the client their `proxy_header` names (docs/SERVER.md, "Behind a
     reverse proxy"); sign-ins are limited by `sign_in_limits` (default: 5 per client, 50 per user,
-    per 15 minutes)."""
+    per 15 minutes); a session holds at most `streams_per_session` live event streams, the
+    server `streams_per_server` (default: 6 and 64)."""
     trusted = TrustedProxies(trusted_proxies)  # a bad entry is refused before anything opens
+    streams = StreamSlots(streams_per_session, streams_per_server)  # likewise a limit below 1
     settings = ServerSettings(
         Path(home),
         Path(policy) if policy else None,
@@ -372,6 +381,8 @@ def create_app(
         tuple(str(n) for n in trusted.networks),
         checked_header(proxy_header),
         sign_in_limits or SignInLimits(),
+        streams_per_session,
+        streams_per_server,
     )
     service = service or Service(settings.home, policy=settings.policy)
     service.accounts.limits = settings.sign_in_limits
@@ -430,6 +441,7 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.workers = pool
+    app.state.streams = streams
     install_error_handlers(app)
     app.add_middleware(BodyLimit, service=service)
     app.add_middleware(OneOpenPerPage, service=service)

@@ -29,14 +29,30 @@ class Workers:
         self.size = size
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="warden-worker")
         self._jobs: dict[str, Future[Outcome]] = {}
+        """The latest unfinished job of each key: what :meth:`wait` waits for. A job leaves it
+        as it finishes (a long-lived server would otherwise keep every Outcome it ever drove)."""
+        self._pending: set[Future[Outcome]] = set()
+        """Every unfinished job, a key's earlier one too (for :meth:`busy`)."""
         self._lock = threading.Lock()
 
     def submit(self, key: str, job: Callable[[], Outcome]) -> Future[Outcome]:
-        """Run `job` in the pool; `key` (a run id) lets a request wait for it briefly."""
+        """Run `job` in the pool; `key` (a run id) lets a request wait for it briefly. The
+        returned Future keeps the job's outcome for whoever holds it; the pool forgets it once
+        it finished."""
         future = self._pool.submit(self._run, key, job)
         with self._lock:
             self._jobs[key] = future
+            self._pending.add(future)
+        # outside the lock: a job that already finished runs the callback here, at once
+        future.add_done_callback(lambda done: self._forget(key, done))
         return future
+
+    def _forget(self, key: str, future: Future[Outcome]) -> None:
+        """Drop a finished job; a later job of the same key (submitted meanwhile) stays."""
+        with self._lock:
+            self._pending.discard(future)
+            if self._jobs.get(key) is future:
+                del self._jobs[key]
 
     @staticmethod
     def _run(key: str, job: Callable[[], Outcome]) -> Outcome:
@@ -50,23 +66,22 @@ class Workers:
             raise
 
     def wait(self, key: str, seconds: float) -> None:
-        """Wait up to `seconds` for the job of `key` (if any) to finish; never raises its error."""
+        """Wait up to `seconds` for the job of `key` (if any) to finish; never raises its error.
+        A job that already finished (and was forgotten) has nothing left to wait for: this
+        returns at once, as for a key never submitted."""
         with self._lock:
-            future = self._jobs.get(key)
+            future = self._jobs.get(key)  # held here: its finishing may forget it meanwhile
         if future is None or seconds <= 0:
             return
         try:
             future.exception(timeout=seconds)
         except FutureTimeout:
             return
-        finally:
-            with self._lock:
-                if future.done() and self._jobs.get(key) is future:
-                    del self._jobs[key]
 
     def busy(self) -> int:
+        """Jobs submitted and not finished (running or queued)."""
         with self._lock:
-            return sum(1 for f in self._jobs.values() if not f.done())
+            return len(self._pending)
 
     def shutdown(self) -> None:
         """Finish what is running; what has not started stays recorded (`running`) and the next

@@ -1,6 +1,12 @@
 """`warden cluster up|down`: a Temporal development server, N workers and `warden serve --engine
 temporal` on loopback, in the background, over one state directory (its DuckDB file is the
-shared ledger). The processes' ids, ports and logs are kept in DIR/cluster/."""
+shared ledger). The processes' ids, ports and logs are kept in DIR/cluster/.
+
+`down` signals a recorded process only while it is still the one `up` started: the record keeps
+each pid's start time (warden.processes.process_start), and a pid that now names another process
+(the cluster died, a reboot, the pid reused) is reported `gone`, never signalled. A pid recorded
+without its start time (a record of an older Warden) is not signalled either: `down` names it
+(`cluster_unverified`) and keeps the record for the operator to check by hand."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.errors import WardenError
-from warden.processes import pid_alive
+from warden.processes import pid_alive, process_start, same_process
 
 __all__ = ["dev_server_command", "down", "free_port", "temporal_binary", "up", "wait_for_port"]
 
@@ -112,6 +118,8 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         )
     grpc, ui, http = free_port(), free_port(), free_port()
     pids: dict[str, Any] = {"temporal": None, "workers": [], "server": None}
+    started: dict[str, str | None] = {}
+    procs: list[subprocess.Popen[bytes]] = []
     record: dict[str, Any] = {
         "server_url": f"http://127.0.0.1:{http}",
         "temporal_address": f"127.0.0.1:{grpc}",
@@ -119,9 +127,16 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         "workers": [],
         "state": str(state),
     }
+
+    def spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        proc = _spawn(args, log, env)
+        procs.append(proc)
+        started[str(proc.pid)] = process_start(proc.pid)  # our unreaped child: the pid is still its own
+        return proc
+
     try:
         dev = dev_server_command(binary, folder, grpc, ui, headless=headless)
-        temporal = _spawn(dev, folder / "temporal.log", dict(os.environ))
+        temporal = spawn(dev, folder / "temporal.log", dict(os.environ))
         pids["temporal"] = temporal.pid
         wait_for_port(grpc, 60, temporal)
         env = {
@@ -132,7 +147,7 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         }
         if policy is not None:
             env["WARDEN_POLICY"] = str(policy)
-        server = _spawn(
+        server = spawn(
             warden_command("serve", "--engine", "temporal", "--port", str(http), "--workers", "8"),
             folder / "server.log",
             env,
@@ -141,23 +156,40 @@ def up(state: Path, workers: int, *, policy: Path | None = None, headless: bool 
         wait_for_port(http, 60, server)  # the server initialises the store with the policy first
         env.pop("WARDEN_POLICY", None)
         for n in range(workers):
-            proc = _spawn(warden_command("worker"), folder / f"worker-{n + 1}.log", env)
+            proc = spawn(warden_command("worker"), folder / f"worker-{n + 1}.log", env)
             pids["workers"].append(proc.pid)
             record["workers"].append({"pid": proc.pid})
     except BaseException:
-        _stop_pids(pids)
+        _stop_children(procs)
         raise
     record["pids"] = pids
+    record["started"] = started
     record_file.write_text(json.dumps(record, indent=2))
-    return {k: v for k, v in record.items() if k != "pids"}
+    return {k: v for k, v in record.items() if k not in ("pids", "started")}
 
 
-def _stop_pids(pids: dict[str, Any], timeout_s: float = 10.0) -> list[int]:
-    """SIGTERM the recorded processes (server and workers first, Temporal last), then SIGKILL
-    any still there after `timeout_s`."""
-    order = [pids.get("server"), *pids.get("workers", []), pids.get("temporal")]
+def _stop_children(procs: list[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+    """Stop what a failed `up` started: its own children, not yet reaped, so their pids cannot
+    have been reused."""
+    for proc in reversed(procs):  # the server and workers before Temporal
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout_s)
+
+
+def _stop_pids(pids: list[int], started: dict[str, str], timeout_s: float = 10.0) -> list[int]:
+    """SIGTERM the processes (in order), then SIGKILL any still there after `timeout_s`; each
+    signal goes only to a pid that is still the process started at `started[pid]`."""
     stopped = []
-    for pid in [p for p in order if p]:
+    for pid in pids:
+        if not same_process(pid, started[str(pid)]):
+            continue
         try:
             os.kill(pid, signal.SIGTERM)
             stopped.append(pid)
@@ -165,9 +197,9 @@ def _stop_pids(pids: dict[str, Any], timeout_s: float = 10.0) -> list[int]:
             continue
     deadline = time.monotonic() + timeout_s
     for pid in stopped:
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and _alive(pid) and same_process(pid, started[str(pid)]):
             time.sleep(0.1)
-        if _alive(pid):
+        if _alive(pid) and same_process(pid, started[str(pid)]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return stopped
@@ -184,6 +216,9 @@ def _alive(pid: int) -> bool:
 
 
 def down(state: Path) -> dict[str, Any]:
+    """Stop the recorded processes that are still the ones `up` started; report the others as
+    `gone`. Refuses (`cluster_unverified`, the record kept) to signal a live pid recorded without
+    its start time: whatever has that pid now may not be the cluster's."""
     record_file = state / "cluster" / "cluster.json"
     if not record_file.exists():
         raise WardenError(
@@ -192,6 +227,33 @@ def down(state: Path) -> dict[str, Any]:
             fix="start one with `warden cluster up --state DIR`",
         )
     record = json.loads(record_file.read_text())
-    stopped = _stop_pids(record.get("pids") or {})
+    pids = record.get("pids") or {}
+    recorded = record.get("started") or {}
+    order = [pids.get("server"), *(pids.get("workers") or []), pids.get("temporal")]
+    ours, gone, unverified = [], [], []
+    for pid in [p for p in order if type(p) is int and p > 0]:  # not a bool, not junk
+        started = recorded.get(str(pid))
+        if not pid_alive(pid):
+            gone.append(pid)
+        elif not isinstance(started, str):
+            unverified.append(pid)
+        elif process_start(pid) == started:
+            ours.append(pid)
+        else:  # the pid now names another process: the cluster's one ended
+            gone.append(pid)
+    stopped = _stop_pids(ours, recorded)
+    gone += [pid for pid in ours if pid not in stopped]
+    if unverified:
+        kept = {"state": str(state), "pids": {"temporal": None, "workers": unverified, "server": None}}
+        record_file.write_text(json.dumps(kept, indent=2))
+        listed = " ".join(str(pid) for pid in unverified)
+        raise WardenError(
+            f"processes {listed} are running but {record_file} does not say which processes the"
+            f" cluster started (a record of an older Warden): they were not signalled"
+            + (f"; stopped {' '.join(map(str, stopped))}" if stopped else ""),
+            code="cluster_unverified",
+            fix=f"check them with `ps -o pid,lstart,args -p {listed}`, stop those that are this"
+            f" cluster's (`kill PID`), then delete {record_file}",
+        )
     record_file.unlink()
-    return {"stopped": stopped, "state": str(state)}
+    return {"stopped": stopped, "gone": gone, "state": str(state)}
