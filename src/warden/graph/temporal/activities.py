@@ -25,7 +25,7 @@ from warden.graph import nodes
 from warden.graph.context import RunContext
 from warden.graph.engine import fail_tree, mark_waiting
 from warden.graph.nodes._common import record
-from warden.graph.nodes.approval import open_approval, take_decision
+from warden.graph.nodes.approval import approval_role, open_approval, take_decision
 from warden.graph.nodes.ingest import reads_documents
 from warden.graph.nodes.step import ChildRequest, advance, child_ended
 from warden.graph.state import RunState
@@ -144,12 +144,11 @@ class NodeActivities:
             if update is not None:
                 return {"update": written(ctx, update), "payload": None, "gate": None}
             runbook = RunbookDefinition.model_validate(state["runbook"])
-            assert runbook.approval is not None
             gate = approval_gate(
                 ctx.policy,
                 tenant=state["tenant"],
                 requester=state["requester"],
-                required_role=runbook.approval.required_role,
+                required_role=approval_role(state, runbook),  # a child's is its parent's
                 draft_sha256=state.get("runbook_sha256") or "",
             )
             _mark_waiting(ctx, state, payload)
