@@ -49,7 +49,9 @@ class PolicyOps(ServiceBase):
 
     def export_ledger(self, p: Principal, target: str | Path) -> dict[str, int]:
         """Snapshot the whole ledger (every tenant's records) into a new DuckDB file for
-        investigators: an administrator's act, like changing the policy."""
+        investigators: an administrator's act, like changing the policy, so it is audited
+        (``ledger_exported``: who, where, rows per table) on every chain whose records left."""
+        from warden.store.audit import NO_TENANT, audit, chain_tenants
         from warden.store.export import export_to_duckdb
 
         if not p.admin:
@@ -58,4 +60,17 @@ class PolicyOps(ServiceBase):
                 fix="ask a policy admin",
                 code="forbidden",
             )
-        return export_to_duckdb(self.store, target)
+        counts = export_to_duckdb(self.store, target)
+        payload = {"to": str(Path(target).absolute()), "rows": counts}
+        with self.store.connect() as con:
+            for tenant in chain_tenants(con) or [NO_TENANT]:
+                audit(
+                    con,
+                    run_id=None,
+                    root_run_id=None,
+                    tenant=tenant,
+                    actor=p.user,
+                    event="ledger_exported",
+                    payload=payload,
+                )
+        return counts
