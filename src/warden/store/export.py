@@ -23,7 +23,7 @@ from warden.errors import UsageError
 from warden.store._util import insert_rows
 from warden.store.keys import DECISION_KEY
 
-__all__ = ["EXPORT_CHUNK", "LEFT_OUT", "export_to_duckdb"]
+__all__ = ["EXPORT_CHUNK", "LEFT_OUT", "export_to_duckdb", "refuse_existing"]
 
 EXPORT_CHUNK = 5_000
 """Rows per insert into the export file (one statement each: see ``insert_rows``)."""
@@ -42,12 +42,7 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
     import duckdb
 
     target = Path(target)
-    if target.exists() or target.with_name(target.name + ".wal").exists():
-        raise UsageError(
-            f"{target} exists already",
-            fix="name a new file (an export is a snapshot: it is never merged into an older one)",
-            code="export_exists",
-        )
+    refuse_existing(target)
     partial = target.with_name(target.name + ".partial")
     leftovers = (partial, partial.with_name(partial.name + ".wal"))
     try:
@@ -68,6 +63,17 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
             code="write_failed",
         ) from None
     return counts
+
+
+def refuse_existing(target: Path) -> None:
+    """An export never overwrites or merges into what is at `target` (checked before the
+    export is audited, so a refused one records nothing)."""
+    if target.exists() or target.with_name(target.name + ".wal").exists():
+        raise UsageError(
+            f"{target} exists already",
+            fix="name a new file (an export is a snapshot: it is never merged into an older one)",
+            code="export_exists",
+        )
 
 
 def _copy(source: Any, partial: Path) -> dict[str, int]:
