@@ -106,16 +106,11 @@ def test_a_generated_child_is_not_published_as_its_roots_runbook(tmp_path: Path)
 # 2. withdrawing a tree whose child waits
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: `warden cancel ROOT` is refused while the root's child waits for approval "
-    "(the root is `running`); only the child's id withdraws the tree",
-)
 def test_cancelling_the_root_withdraws_the_tree_whose_child_waits(tmp_path: Path) -> None:
     """Ana requested the analysis; its root ran (a rule approved it) and its child waits for the
-    DPO. Ana withdraws her request by the run id `warden analyse` gave her: refused with
-    "run ... is running, not waiting for approval", and the child keeps waiting in the DPO's
-    inbox. Withdrawing the root must stop the tree, its waiting child included."""
+    DPO. Ana withdraws her request by the run id `warden analyse` gave her (was refused with
+    "run ... is running, not waiting for approval", the child left waiting in the DPO's inbox).
+    Withdrawing the root must stop the tree, its waiting child included."""
     child_book = runbook("waiting-child", [slow("inner")])
     root_book = runbook("withdrawn-root", [slow("first"), {"id": "child", "execute_workflow": child_book}])
     w = _warden(

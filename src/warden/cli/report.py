@@ -31,12 +31,41 @@ def write_output(text: str, out: Path | None) -> None:
             f"folder {out.parent} does not exist", fix="create it first, or choose another --out"
         )
     try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:  # a full disk, /dev/full, a read-only file: was 'internal error', exit 70
+        _replace_with(out, text)
+    except OSError as exc:  # a full disk, a read-only folder: was 'internal error', exit 70
         raise WardenError(
             f"cannot write {out}: {exc.strerror or exc}", fix="choose another --out", code="write_failed"
         ) from None
     err_console.print(f"wrote {plain(out)}")
+
+
+def _replace_with(out: Path, text: str) -> None:
+    """Write a new file beside `out`, then rename it onto `out`: a symlink planted at `out` is
+    replaced itself, never written through (the file it points to is left alone), and a failed
+    write leaves `out` as it was."""
+    import os
+    import stat
+    import tempfile
+
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        mode = stat.S_IFREG
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a device or pipe (/dev/stdout): write to it
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)  # as a plain open would create it
+            f.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @friendly_errors

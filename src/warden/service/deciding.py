@@ -348,18 +348,23 @@ class DecisionOps(ServiceBase):
             return outcome
 
     def cancel(self, p: Principal, run_id: str, reason: str) -> Outcome:
-        """Withdraw a waiting run (its requester or an approver may): its whole tree stops."""
+        """Withdraw a waiting run (its requester or an approver may): its whole tree stops.
+
+        `run_id` may also name a run above the one that waits (the root `warden analyse` printed,
+        while its child waits): the permission is checked against the waiting run, as if it were
+        named, since that is the decision the withdrawal takes away."""
         if not reason or not reason.strip():
             raise UsageError("a cancellation needs a reason", fix="pass --reason TEXT")
         with self._one_connection():
-            row, _, payload = self.pending(p, run_id)
+            waiting_id = self._waiting_member(p, run_id)
+            row, _, payload = self.pending(p, waiting_id)
             bound = self.policies.bound(row.get("policy_sha256"))
             may = p.user == row["requester"] or payload["required_role"] in bound.roles_of(
                 row["tenant"], p.user
             )
             if not may:
                 raise RunRefused(
-                    f"'{p.user}' neither requested run '{run_id}' nor may approve it",
+                    f"'{p.user}' neither requested run '{waiting_id}' nor may approve it",
                     fix="ask its requester or a holder of role " + str(payload["required_role"]),
                     code="forbidden",
                 )
@@ -368,7 +373,7 @@ class DecisionOps(ServiceBase):
                     f"the policy lets only authenticated users decide on runs of tenant "
                     f"'{row['tenant']}', and withdrawing one is a decision; '{p.user}' was only "
                     "asserted (--as)",
-                    fix=decision_fix("authentication_required", run_id),
+                    fix=decision_fix("authentication_required", waiting_id),
                     code="authentication_required",
                 )
             root = row["root_run_id"]
@@ -379,11 +384,11 @@ class DecisionOps(ServiceBase):
                 decided or cancelled it since `pending` read it) and stops the tree; run again
                 when it loses a write race, so the loser is refused as it would be afterwards."""
                 with self.store.connect() as con:
-                    now = runs.get_run(con, run_id)
+                    now = runs.get_run(con, waiting_id)
                     if now is None or now["status"] != "waiting_approval":
                         status = now["status"] if now else "gone"
                         raise RunRefused(
-                            f"run '{run_id}' is {status}, not waiting for approval "
+                            f"run '{waiting_id}' is {status}, not waiting for approval "
                             "(decided or cancelled by another process just now)",
                             fix="see `warden runs --status waiting_approval`",
                         )
@@ -404,6 +409,22 @@ class DecisionOps(ServiceBase):
         self.engine.stop([root])  # an engine running the tree elsewhere (Temporal) ends it too
         assert top is not None
         return Outcome(root_run_id=root, status=top["status"], waiting=[], reason=top["status_reason"])
+
+    def _waiting_member(self, p: Principal, run_id: str) -> str:
+        """`run_id` if it waits (or no run below it does), else the first run below it that
+        waits; an unknown run and another tenant's get the same answer (``_visible_run``)."""
+        named = self._visible_run(p, run_id)
+        if named["status"] == "waiting_approval":
+            return run_id
+        with self.store.connect(read_only=True) as con:
+            members = runs.tree(con, named["root_run_id"])
+        below = {run_id}
+        for m in members:  # parents before children
+            if m.get("parent_run_id") in below:
+                below.add(m["run_id"])
+                if m["status"] == "waiting_approval":
+                    return str(m["run_id"])
+        return run_id
 
     def versions(self, p: Principal, run_id: str) -> list[RunbookVersion]:
         """The approved versions of the run's runbook in its tenant, newest first."""

@@ -49,8 +49,9 @@ class PolicyOps(ServiceBase):
 
     def export_ledger(self, p: Principal, target: str | Path) -> dict[str, int]:
         """Snapshot the whole ledger (every tenant's records) into a new DuckDB file for
-        investigators: an administrator's act, like changing the policy."""
-        from warden.store.export import export_to_duckdb
+        investigators: an administrator's act, like changing the policy, so it is audited
+        (``ledger_exported``: who, where) on every chain whose records leave."""
+        from warden.store.export import export_to_duckdb, refuse_existing
 
         if not p.admin:
             raise UsageError(
@@ -58,4 +59,30 @@ class PolicyOps(ServiceBase):
                 fix="ask a policy admin",
                 code="forbidden",
             )
-        return export_to_duckdb(self.store, target)
+        # recorded before the copy, so the snapshot carries the record of its own export and
+        # holds exactly the ledger's rows; a copy that then fails is recorded as failed
+        refuse_existing(Path(target))
+        where = str(Path(target).absolute())
+        self._audit_export(p, "ledger_exported", {"to": where})
+        try:
+            return export_to_duckdb(self.store, target)
+        except UsageError as exc:
+            self._audit_export(p, "ledger_export_failed", {"to": where, "code": exc.code})
+            raise
+
+    def _audit_export(self, p: Principal, event: str, payload: dict[str, str]) -> None:
+        """`event` on every chain of the ledger (the `-` chain when there is none): every
+        tenant's records leave with the snapshot."""
+        from warden.store.audit import NO_TENANT, audit, chain_tenants
+
+        with self.store.connect() as con:
+            for tenant in chain_tenants(con) or [NO_TENANT]:
+                audit(
+                    con,
+                    run_id=None,
+                    root_run_id=None,
+                    tenant=tenant,
+                    actor=p.user,
+                    event=event,
+                    payload=payload,
+                )

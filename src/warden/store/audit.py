@@ -9,7 +9,9 @@ Appends of one tenant are serialised by the UNIQUE (tenant, chain_no) index: two
 that both read the same head cannot both commit (the second fails instead of forking the chain).
 On Postgres, where several processes write at once, appends also take the tenant's chain lock
 (:func:`chain_readers`), so they wait for each other instead of failing.
-Rows written before schema 2 have no chain values; they are counted as unchained legacy events.
+Rows written before schema 2 have no chain values; they are unchained legacy events, accepted only
+as the tenant's first chained event counts them (its payload's ``chain_started``, written when the
+chain begins on a ledger that holds them): any other unchained row is ``inserted``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from warden.store import known
 from warden.store._util import now, readers_under_lock, rows, to_json
 
 __all__ = [
+    "CHAIN_STARTED",
     "CHAIN_TAG",
     "GENESIS",
     "NO_TENANT",
@@ -46,6 +49,10 @@ __all__ = [
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a tenant's first event."""
+
+CHAIN_STARTED = "chain_started"
+"""Payload key of a tenant's first chained event on a ledger that held unchained (schema 1) rows
+of the tenant: ``{"legacy_events": N, "last_legacy_seq": M}``. Absent: the chain has no legacy."""
 
 CHAIN_TAG = "warden-audit/1"
 """First element of the hashed array: names the serialisation so a later one can differ."""
@@ -186,6 +193,15 @@ def audit(
             knows.events.add(key)
         return
     chain_no, prev_hash = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
+    payload = dict(payload or {})
+    if chain_no == 1:
+        # the chain begins: the unchained (pre-chain) rows it finds are recorded, hash-protected,
+        # so verification accepts exactly those as legacy (a ledger born chained records none)
+        count, last = con.execute(
+            "SELECT count(*), max(seq) FROM audit_events WHERE tenant = ? AND chain_no IS NULL", [tenant]
+        ).fetchone()
+        if count:
+            payload[CHAIN_STARTED] = {"legacy_events": int(count), "last_legacy_seq": int(last)}
     row = {
         "event_key": key,
         "run_id": run_id,
@@ -194,7 +210,7 @@ def audit(
         "at": now(),
         "actor": actor,
         "event": event,
-        "payload_json": to_json(payload or {}),
+        "payload_json": to_json(payload),
         "chain_no": chain_no,
         "prev_hash": prev_hash,
     }
@@ -367,6 +383,9 @@ def verify_chain(
     linked_to = {r["prev_hash"] for r in chained}
 
     legacy = 0
+    allowed, last_legacy = _legacy_allowance(by_no.get(1))
+    if not chained:  # no chain began: nothing counts them (see docs/AUDIT.md, "Legacy events")
+        allowed, last_legacy = len(found), max((r["seq"] for r in found), default=0)
     accepted: list[dict[str, Any]] = []
     problem: ChainProblem | None = None
 
@@ -389,6 +408,13 @@ def verify_chain(
         if all(v is None for v in values):
             if chained and r["seq"] > chained[0]["seq"]:
                 problem = at("inserted", r, "an unchained row after the chain began")
+                break
+            if legacy >= allowed or r["seq"] > last_legacy:
+                problem = at(
+                    "inserted",
+                    r,
+                    f"an unchained row the chain's start does not count as legacy (it recorded {allowed})",
+                )
                 break
             legacy += 1
             continue
@@ -444,6 +470,12 @@ def verify_chain(
         problem = at("inserted", r, f"a second row numbered {no}")
         break
 
+    if problem is None and legacy < allowed:
+        problem = at(
+            "deleted", None, f"the chain's start recorded {allowed} legacy events; {legacy} are left"
+        )
+    if problem is None:
+        problem = _foreign(con, tenant, root_run_id, at)
     if problem is None and anchor is not None:
         problem = _check_anchor(anchor, accepted, hashes, at)
     # the stored head: the last chained row (after a problem, not necessarily a sound link)
@@ -463,6 +495,65 @@ def verify_chain(
         run_events=len(in_tree),
         touches_run=touches,
     )
+
+
+def _legacy_allowance(first: dict[str, Any] | None) -> tuple[int, int]:
+    """How many unchained rows, up to which seq, the chain's first event (hash-protected) counts
+    as legacy: ``(0, 0)`` unless it is intact and records them."""
+    if first is None or not first.get("_intact"):
+        return 0, 0
+    try:
+        started = json.loads(first["payload_json"]).get(CHAIN_STARTED)
+        return int(started["legacy_events"]), int(started["last_legacy_seq"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 0, 0
+
+
+def _foreign(
+    con: Any, tenant: str, root_run_id: str | None, at: Callable[..., ChainProblem]
+) -> ChainProblem | None:
+    """What a tenant's chain cannot show by itself: an event naming another tenant's run (a chain
+    of its own, spliced in under a made-up tenant); with `root_run_id`, an event of the tree on
+    another tenant's chain, or a run of the tree whose ``run_requested`` event is gone."""
+    cols = "e.seq, e.chain_no, e.event, e.run_id, e.root_run_id, e.tenant"
+    found = rows(
+        con.execute(
+            f"""SELECT {cols}, r.tenant AS run_tenant FROM audit_events e JOIN runs r USING (run_id)
+                WHERE e.tenant = ? AND r.tenant <> e.tenant ORDER BY e.seq LIMIT 1""",
+            [tenant],
+        )
+    )
+    if found:
+        r = found[0]
+        return at("inserted", r, f"it names run {r['run_id']!r} of tenant {r['run_tenant']!r}")
+    if root_run_id is None:
+        return None
+    found = rows(
+        con.execute(
+            f"""SELECT {cols} FROM audit_events e
+                WHERE e.tenant <> ? AND (e.root_run_id = ?
+                      OR e.run_id IN (SELECT run_id FROM runs WHERE root_run_id = ?))
+                ORDER BY e.seq LIMIT 1""",
+            [tenant, root_run_id, root_run_id],
+        )
+    )
+    if found:
+        r = found[0]
+        return at(
+            "inserted", r, f"an event of the tree on the chain of tenant {r['tenant']!r}, not {tenant!r}"
+        )
+    missing = con.execute(
+        """SELECT r.run_id FROM runs r WHERE r.root_run_id = ? AND NOT EXISTS (
+               SELECT 1 FROM audit_events e
+               WHERE e.run_id = r.run_id AND e.tenant = r.tenant AND e.event = 'run_requested')
+           ORDER BY r.depth, r.run_id LIMIT 1""",
+        [root_run_id],
+    ).fetchone()
+    if missing:
+        return at(
+            "deleted", None, f"run {missing[0]!r} of the tree has no run_requested event: it was deleted"
+        )
+    return None
 
 
 def _check_anchor(

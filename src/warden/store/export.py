@@ -5,10 +5,16 @@ Notebooks and :mod:`warden.investigate` read a DuckDB file; when the ledger is i
 one REPEATABLE READ transaction (one consistent snapshot while workers keep writing), into a
 new file created from the same DDL. The sequences start after the copied rows, so the file can
 be written afterwards without key clashes. The export never changes the ledger.
+
+Left out (their tables are there, empty): the decision key (a secret), and live sign-in state,
+whose values would let whoever holds the file finish a sign-in or ride a session:
+:data:`LEFT_OUT` (OIDC PKCE verifiers and nonces, session CSRF tokens, sign-in attempts and
+throttles). Nothing an investigation reads is among them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -17,10 +23,13 @@ from warden.errors import UsageError
 from warden.store._util import insert_rows
 from warden.store.keys import DECISION_KEY
 
-__all__ = ["EXPORT_CHUNK", "export_to_duckdb"]
+__all__ = ["EXPORT_CHUNK", "LEFT_OUT", "export_to_duckdb", "refuse_existing"]
 
 EXPORT_CHUNK = 5_000
 """Rows per insert into the export file (one statement each: see ``insert_rows``)."""
+
+LEFT_OUT = ("oidc_requests", "sessions", "sign_in_attempts", "sign_in_guards")
+"""Tables whose rows the snapshot leaves out: live sign-in secrets, of no use to an investigator."""
 
 _SEQUENCE = re.compile(r"CREATE SEQUENCE IF NOT EXISTS (\w+) START 1")
 _SEQ_COLUMN = re.compile(r"(\w+)\s*\(\s*seq BIGINT PRIMARY KEY DEFAULT nextval\('(\w+)'\)", re.S)
@@ -32,19 +41,47 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
     (an export is a snapshot of one moment: never merged into an older one)."""
     import duckdb
 
-    from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
-
     target = Path(target)
+    refuse_existing(target)
+    partial = target.with_name(target.name + ".partial")
+    leftovers = (partial, partial.with_name(partial.name + ".wal"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        counts = _copy(source, partial)
+        partial.replace(target)
+    except (OSError, duckdb.IOException) as exc:
+        # a folder that is a file, no permission, a full disk: a coded error, nothing half-written
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise UsageError(
+            f"cannot write the export to {target}: {reason}",
+            fix="name a new file in a folder you can write to (not under a file)",
+            code="write_failed",
+        ) from None
+    return counts
+
+
+def refuse_existing(target: Path) -> None:
+    """An export never overwrites or merges into what is at `target` (checked before the
+    export is audited, so a refused one records nothing)."""
     if target.exists() or target.with_name(target.name + ".wal").exists():
         raise UsageError(
             f"{target} exists already",
             fix="name a new file (an export is a snapshot: it is never merged into an older one)",
             code="export_exists",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    for leftover in (partial, partial.with_name(partial.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+
+
+def _copy(source: Any, partial: Path) -> dict[str, int]:
+    """Create `partial` from the DDL and copy every table of `source` into it; rows per table."""
+    import duckdb
+
+    from warden.store.schema import DDL, SCHEMA_VERSION, upgrade
+
     counts: dict[str, int] = {}
     with source.connect(read_only=True) as src:
         tables = _tables(DDL)
@@ -71,6 +108,9 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
                         [table],
                     ).fetchall()
                 }
+                if table in LEFT_OUT:
+                    counts[table] = 0
+                    continue
                 result = src.execute(f"SELECT {', '.join(columns)} FROM {table}")
                 found_rows = [list(r) for r in result.fetchall()]
                 if table == "meta":  # the export is at this code's schema version, keyless
@@ -83,7 +123,6 @@ def export_to_duckdb(source: Any, target: str | Path) -> dict[str, int]:
             out.execute("CHECKPOINT")
         finally:
             out.close()
-    partial.replace(target)
     return counts
 
 
