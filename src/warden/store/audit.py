@@ -514,7 +514,8 @@ def _foreign(
 ) -> ChainProblem | None:
     """What a tenant's chain cannot show by itself: an event naming another tenant's run (a chain
     of its own, spliced in under a made-up tenant); with `root_run_id`, an event of the tree on
-    another tenant's chain, or a run of the tree whose ``run_requested`` event is gone."""
+    another tenant's chain, or a root whose ``run_requested`` event is gone (only a request
+    records one: a child's start is its parent's ``child_started``, in the parent's trail)."""
     cols = "e.seq, e.chain_no, e.event, e.run_id, e.root_run_id, e.tenant"
     found = rows(
         con.execute(
@@ -543,16 +544,13 @@ def _foreign(
             "inserted", r, f"an event of the tree on the chain of tenant {r['tenant']!r}, not {tenant!r}"
         )
     missing = con.execute(
-        """SELECT r.run_id FROM runs r WHERE r.root_run_id = ? AND NOT EXISTS (
+        """SELECT r.run_id FROM runs r WHERE r.run_id = ? AND NOT EXISTS (
                SELECT 1 FROM audit_events e
-               WHERE e.run_id = r.run_id AND e.tenant = r.tenant AND e.event = 'run_requested')
-           ORDER BY r.depth, r.run_id LIMIT 1""",
+               WHERE e.run_id = r.run_id AND e.tenant = r.tenant AND e.event = 'run_requested')""",
         [root_run_id],
     ).fetchone()
     if missing:
-        return at(
-            "deleted", None, f"run {missing[0]!r} of the tree has no run_requested event: it was deleted"
-        )
+        return at("deleted", None, f"run {missing[0]!r} has no run_requested event: it was deleted")
     return None
 
 
