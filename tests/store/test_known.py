@@ -266,7 +266,7 @@ def test_every_sql_writer_of_the_ledger_tables_notes_what_it_writes() -> None:
     assert found == {
         "store/audit.py": 1,  # audit(): notes its head and key
         "store/ledger.py": 1,  # flush(): audit_events; steps and findings via _insert_or_upsert
-        "store/steps.py": 5,  # start_step notes its key; the four UPDATEs keep every key
+        "store/steps.py": 6,  # start_step notes its key; the five UPDATEs (beat_step too) keep every key
         "store/findings.py": 1,  # upsert_findings notes its keys
         "store/documents.py": 2,  # store_document, link_documents note the run's documents
         "store/approvals.py": 1,  # record_approval notes its key
